@@ -1,0 +1,136 @@
+"""Our own store: settings, shop orders and what we remember of them, updates (outbox), runs, the run lock."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Setting(db.Model):
+    """The settings document (one row). `version` feeds ETags and optimistic locking."""
+
+    __tablename__ = "settings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document: Mapped[dict] = mapped_column(JSON, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+
+class ShopOrder(db.Model):
+    """A shop order as we follow it through GesCom, and what we remember of it."""
+
+    __tablename__ = "shop_orders"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_key: Mapped[str] = mapped_column(String(100), nullable=False, unique=True)
+    id_order: Mapped[int | None] = mapped_column(BigInteger)
+    # Highest stage reached (never moves backwards) and the stage GesCom shows now.
+    stage: Mapped[str | None] = mapped_column(String(20))
+    current_stage: Mapped[str | None] = mapped_column(String(20))
+    # Rank of the last state produced and every state id produced: a state is produced once, never backwards.
+    state_rank: Mapped[int] = mapped_column(Integer, nullable=False, default=-1)
+    states_sent: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
+    # Last shop-facing snapshot put into an update (tracking numbers, piece, delivery date, deliveries).
+    snapshot: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    # What GesCom showed per document ("type:piece" -> tracking, date, carrier), kept after headers vanish.
+    memory: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    is_open: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    vanished_runs: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    checked_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+    pieces: Mapped[list["OrderPiece"]] = relationship(back_populates="shop_order", cascade="all, delete-orphan")
+
+    __table_args__ = (Index("ix_shop_orders_open_checked", "is_open", "checked_at"),)
+
+
+class OrderPiece(db.Model):
+    """A bon de commande number known to belong to a shop order (lines keep it in DL_PieceBC after the BC is gone)."""
+
+    __tablename__ = "order_pieces"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shop_order_id: Mapped[int] = mapped_column(ForeignKey("shop_orders.id", ondelete="CASCADE"), nullable=False, index=True)
+    piece: Mapped[str] = mapped_column(String(20), nullable=False, unique=True)
+
+    shop_order: Mapped[ShopOrder] = relationship(back_populates="pieces")
+
+
+class SyncRun(db.Model):
+    """One run of the detection: window read, counts, outcome."""
+
+    __tablename__ = "sync_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(12), nullable=False, default="running")
+    dry_run: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    full: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    started_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    orders_checked: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    orders_changed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    orders_skipped: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    updates_created: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    warnings: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
+    error: Mapped[str | None] = mapped_column(Text)
+    # GesCom high-water marks after this run (its own clock, not ours).
+    window_from: Mapped[datetime | None] = mapped_column(DateTime)
+    watermark_modified: Mapped[datetime | None] = mapped_column(DateTime)
+    watermark_header_marq: Mapped[int | None] = mapped_column(BigInteger)
+    watermark_line_marq: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Update(db.Model):
+    """One shop-facing update (outbox row). `id` only grows: it is the pull feed's cursor."""
+
+    __tablename__ = "updates"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_key: Mapped[str] = mapped_column(String(100), nullable=False, index=True)
+    id_order: Mapped[int | None] = mapped_column(BigInteger)
+    stage: Mapped[str | None] = mapped_column(String(20))
+    state_id: Mapped[int | None] = mapped_column(Integer)
+    tracking_numbers: Mapped[list | None] = mapped_column(JSON)
+    piece: Mapped[str | None] = mapped_column(String(20))
+    delivery_date: Mapped[object | None] = mapped_column(Date)
+    deliveries: Mapped[list | None] = mapped_column(JSON)
+    changes: Mapped[list] = mapped_column(JSON, nullable=False)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "order_key": self.order_key,
+            "id_order": self.id_order,
+            "stage": self.stage,
+            "state_id": self.state_id,
+            "tracking_numbers": self.tracking_numbers,
+            "piece": self.piece,
+            "delivery_date": self.delivery_date.isoformat() if self.delivery_date else None,
+            "deliveries": self.deliveries,
+            "changes": self.changes,
+            "created_at": self.created_at.isoformat() + "Z",
+        }
+
+
+class SyncLock(db.Model):
+    """A named lease: the holder that set it owns it until it releases it or it expires."""
+
+    __tablename__ = "sync_locks"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(100))
+    acquired_at: Mapped[datetime | None] = mapped_column(DateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -1,0 +1,1 @@
+"""Detection and delivery: pure stage logic, services, and adapters for GesCom and PrestaShop."""

@@ -1,0 +1,305 @@
+"""A run: read what changed in GesCom, follow each touched shop order, store the updates. One at a time."""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from models import OrderPiece, ShopOrder, SyncRun, Update, utcnow
+
+from .gescom import CHUNK, GesCom, GesComError, chunks
+from .settings import SettingsError, validate
+from .stages import TERMINAL_STAGES, OrderMemory, Stage, follow
+from .store import acquire_lock, current_settings, extend_lock, release_lock
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = "sync"
+MAX_WARNINGS = 200
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    overlap: timedelta = timedelta(minutes=2)  # cbModification is rounded to the nearest minute
+    recheck_limit: int = 1000  # open orders re-read per run, to see deletions that leave no trace
+    recheck_age: timedelta = timedelta(minutes=10)
+    initial_lookback: timedelta = timedelta(days=30)  # how far back the very first run looks
+    lock_ttl: timedelta = timedelta(minutes=15)
+
+    @classmethod
+    def from_mapping(cls, config) -> RunConfig:
+        return cls(
+            overlap=timedelta(seconds=int(config.get("SYNC_OVERLAP_SECONDS", 120))),
+            recheck_limit=int(config.get("SYNC_RECHECK_LIMIT", 1000)),
+            recheck_age=timedelta(seconds=int(config.get("SYNC_RECHECK_AGE", 600))),
+            initial_lookback=timedelta(days=int(config.get("SYNC_INITIAL_LOOKBACK_DAYS", 30))),
+        )
+
+
+class RunInProgress(RuntimeError):
+    """Another run holds the lock."""
+
+
+@dataclass
+class RunResult:
+    run: SyncRun
+    updates: list[dict] = field(default_factory=list)  # on a dry run: the updates it would store
+    changes: Counter = field(default_factory=Counter)  # how many updates carry each change
+    stages: Counter = field(default_factory=Counter)  # stage of each order with an update
+
+
+@dataclass
+class _Tally:
+    """Counts kept apart from the run row: a dry run rolls back each chunk, and must not lose them."""
+
+    checked: int = 0
+    changed: int = 0
+    skipped: int = 0
+    created: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def apply(self, run: SyncRun) -> None:
+        run.orders_checked, run.orders_changed, run.orders_skipped, run.updates_created = self.checked, self.changed, self.skipped, self.created
+        run.warnings = list(self.warnings)
+
+    def warn(self, message: str) -> None:
+        log.warning(message)
+        if len(self.warnings) < MAX_WARNINGS:
+            self.warnings.append(message)
+
+
+def id_order_of(order_key: str) -> int | None:
+    """The PrestaShop id_order when the link value is one (DO_NoWeb holds it), else None (a reference)."""
+    key = order_key.strip()
+    return int(key) if key.isdigit() and len(key) <= 18 else None
+
+
+def _memory_of(order: ShopOrder | None) -> OrderMemory:
+    if order is None:
+        return OrderMemory()
+    return OrderMemory(
+        stage=order.stage,
+        state_rank=order.state_rank,
+        states_sent=tuple(order.states_sent or ()),
+        snapshot=dict(order.snapshot or {}),
+        documents=dict(order.memory or {}),
+        vanished_runs=order.vanished_runs,
+    )
+
+
+def run_sync(
+    session: Session,
+    gescom: GesCom,
+    *,
+    dry_run: bool = False,
+    full: bool = False,
+    config: RunConfig = RunConfig(),
+    progress: Callable[[int, int], None] | None = None,
+) -> RunResult:
+    """Detect and store the updates of every shop order GesCom changed since the last run.
+
+    Raises RunInProgress when another run holds the lock. Any other failure is recorded on the run
+    (status "failed", error) and the store keeps only whole chunks: an order's memory and its update
+    are committed together or not at all.
+    """
+    holder = f"{socket.gethostname()}:{os.getpid()}:{utcnow().isoformat()}"
+    if not acquire_lock(session, LOCK_NAME, holder, config.lock_ttl):
+        raise RunInProgress("a run is already in progress")
+    try:
+        # Runs left "running" by a process that died are over: the lock says nobody else is running.
+        for stale in session.scalars(select(SyncRun).where(SyncRun.status == "running")):
+            stale.status, stale.finished_at, stale.error = "interrupted", stale.finished_at or utcnow(), "the process running it stopped"
+        run = SyncRun(status="running", dry_run=dry_run, full=full, warnings=[])
+        session.add(run)
+        session.commit()
+        result = RunResult(run=run)
+        try:
+            _run(session, gescom, run, result, config, dry_run, full, holder, progress)
+            run.status = "succeeded"
+        except (GesComError, SettingsError) as error:
+            session.rollback()
+            run.status, run.error = "failed", str(error)
+            log.warning("run %s failed: %s", run.id, error)
+        except Exception as error:  # recorded, then re-raised: a bug must be visible, not swallowed
+            session.rollback()
+            run.status, run.error = "failed", f"{error.__class__.__name__}: {error}"
+            run.finished_at = utcnow()
+            session.commit()
+            raise
+        run.finished_at = utcnow()
+        session.commit()
+        return result
+    finally:
+        release_lock(session, LOCK_NAME, holder)
+
+
+def _previous_run(session: Session) -> SyncRun | None:
+    return session.scalars(
+        select(SyncRun)
+        .where(SyncRun.status == "succeeded", SyncRun.dry_run.is_(False), SyncRun.watermark_modified.is_not(None))
+        .order_by(SyncRun.id.desc())
+        .limit(1)
+    ).first()
+
+
+def _run(session, gescom: GesCom, run: SyncRun, result: RunResult, config: RunConfig, dry_run: bool, full: bool, holder: str, progress) -> None:
+    settings, _ = current_settings(session)
+    gescom.refresh()  # a column may have been dropped or added since the last run
+    settings = validate(settings, gescom.schema())
+    previous = _previous_run(session)
+    with gescom.connect() as conn:
+        carriers, carriage = gescom.carriers(conn)
+        now = datetime.now()
+        if previous is None:
+            since = now - config.initial_lookback
+            header_marq, line_marq = gescom.max_marqs(conn)
+            changes = gescom.changes(conn, settings, since, None, None)
+            changes.max_header_marq, changes.max_line_marq = max(header_marq, changes.max_header_marq), max(line_marq, changes.max_line_marq)
+        else:
+            since = previous.watermark_modified - config.overlap
+            changes = gescom.changes(conn, settings, since, previous.watermark_header_marq, previous.watermark_line_marq)
+        run.window_from = since
+
+        keys: list[str] = []
+        seen: set[str] = set()
+
+        def add(key: str) -> None:
+            if key and key not in seen:
+                seen.add(key)
+                keys.append(key)
+
+        if full:
+            for key in gescom.all_keys(conn, settings):
+                add(key)
+            for key in session.scalars(select(ShopOrder.order_key).order_by(ShopOrder.id)):
+                add(key)
+        else:
+            for key in sorted(changes.keys):
+                add(key)
+            unresolved = set(changes.origin_pieces)
+            for batch in chunks(sorted(changes.origin_pieces)):
+                for piece, key in session.execute(
+                    select(OrderPiece.piece, ShopOrder.order_key).join(ShopOrder).where(OrderPiece.piece.in_(batch))
+                ):
+                    add(key)
+                    unresolved.discard(piece)
+            for key in sorted(set(gescom.keys_of(conn, settings, unresolved, changes.documents).values())):
+                add(key)
+            due = utcnow()
+            for key in session.scalars(
+                select(ShopOrder.order_key)
+                .where(ShopOrder.is_open.is_(True), or_(ShopOrder.checked_at < due - config.recheck_age, ShopOrder.vanished_runs > 0))
+                .order_by(ShopOrder.vanished_runs.desc(), ShopOrder.checked_at)
+                .limit(config.recheck_limit)
+            ):
+                add(key)
+
+        done = 0
+        tally = _Tally()
+        for batch in chunks(keys, CHUNK):
+            _follow_batch(session, gescom, conn, run, result, tally, settings, batch, carriers, carriage)
+            if dry_run:
+                session.rollback()
+            tally.apply(run)
+            session.commit()
+            extend_lock(session, LOCK_NAME, holder, config.lock_ttl)
+            done += len(batch)
+            if progress:
+                progress(done, len(keys))
+
+    if not dry_run:
+        run.watermark_modified = max(filter(None, [changes.max_modified, previous.watermark_modified if previous else None, since]))
+        run.watermark_header_marq = changes.max_header_marq
+        run.watermark_line_marq = changes.max_line_marq
+
+
+def _follow_batch(session, gescom, conn, run, result, tally, settings, keys, carriers, carriage) -> None:
+    orders = {order.order_key: order for order in session.scalars(select(ShopOrder).where(ShopOrder.order_key.in_(keys)))}
+    known_pieces: dict[str, set[str]] = {key: set() for key in keys}
+    if orders:
+        by_id = {order.id: order.order_key for order in orders.values()}
+        for order_id, piece in session.execute(select(OrderPiece.shop_order_id, OrderPiece.piece).where(OrderPiece.shop_order_id.in_(by_id))):
+            known_pieces[by_id[order_id]].add(piece)
+    def owners_of(pieces: set[str]) -> dict[str, str]:
+        owners: dict[str, str] = {}
+        for batch in chunks(sorted(pieces)):
+            owners.update(session.execute(select(OrderPiece.piece, ShopOrder.order_key).join(ShopOrder).where(OrderPiece.piece.in_(batch))).all())
+        return owners
+
+    loaded = gescom.load(conn, settings, keys, known_pieces, carriers, carriage, owners_of)
+    now = utcnow()
+    new_pieces: dict[str, str] = {}
+    created: list[tuple[dict, Update]] = []
+    for key in keys:
+        tally.checked += 1
+        order = orders.get(key)
+        if key in loaded.malformed:
+            tally.skipped += 1
+            tally.warn(f"shop order {key} skipped: {loaded.malformed[key]}")
+            continue
+        chain = loaded.chains[key]
+        if order is None and chain.is_empty():
+            continue  # never seen and nothing there: not ours to follow
+        outcome = follow(chain, _memory_of(order), settings)
+        if order is None:
+            order = ShopOrder(order_key=key, id_order=id_order_of(key), first_seen_at=now, states_sent=[], snapshot={}, memory={})
+            session.add(order)
+        memory = outcome.memory
+        order.stage = memory.stage
+        order.current_stage = outcome.current_stage.value if outcome.current_stage else None
+        order.state_rank = memory.state_rank
+        order.states_sent = list(memory.states_sent)
+        order.snapshot = memory.snapshot
+        order.memory = memory.documents
+        order.vanished_runs = memory.vanished_runs
+        order.is_open = memory.stage is None or Stage(memory.stage) not in TERMINAL_STAGES
+        order.checked_at = now
+        for piece in loaded.pieces.get(key, ()):
+            if piece not in known_pieces.get(key, ()):
+                new_pieces[piece] = key
+        if outcome.update is not None:
+            order.updated_at = now
+            tally.changed += 1
+            payload = {"order_key": key, "id_order": order.id_order, **outcome.update}
+            update = Update(
+                order_key=key,
+                id_order=order.id_order,
+                stage=payload["stage"],
+                state_id=payload["state_id"],
+                tracking_numbers=payload["tracking_numbers"],
+                piece=payload["piece"],
+                delivery_date=date.fromisoformat(payload["delivery_date"]) if payload["delivery_date"] else None,
+                deliveries=payload["deliveries"],
+                changes=payload["changes"],
+                run_id=run.id,
+                created_at=now,
+            )
+            session.add(update)
+            created.append((payload, update))
+    if new_pieces:
+        session.flush()
+        owners = {key: order.id for key, order in orders.items()}
+        for order in session.scalars(select(ShopOrder).where(ShopOrder.order_key.in_(set(new_pieces.values())))):
+            owners[order.order_key] = order.id
+        existing = {
+            row.piece: row for row in session.scalars(select(OrderPiece).where(OrderPiece.piece.in_(list(new_pieces))))
+        }
+        for piece, key in new_pieces.items():
+            if piece in existing:
+                existing[piece].shop_order_id = owners[key]  # a BC number reused by Sage after a deletion
+            else:
+                session.add(OrderPiece(piece=piece, shop_order_id=owners[key]))
+    session.flush()
+    tally.created += len(created)
+    for payload, update in created:
+        result.changes.update(payload["changes"])
+        result.stages[payload["stage"]] += 1
+        if run.dry_run:
+            result.updates.append({"id": None, **payload, "created_at": update.created_at.isoformat() + "Z"})

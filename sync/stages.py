@@ -1,0 +1,378 @@
+"""Pure logic: a shop order's GesCom document chain -> stage, tracking numbers, deliveries, and the next update.
+
+No I/O here. The GesCom adapter builds `Chain`s; the run service feeds them, with what we remembered of the
+order (`OrderMemory`), to `follow()`, which returns the new memory and the update to store, if any.
+"""
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from datetime import date
+from decimal import Decimal
+from enum import Enum
+
+from .sage import INVOICE_TYPES, RETURN_PROVENANCES, RETURN_TYPES, DocumentType
+
+
+class Stage(str, Enum):
+    ORDERED = "ordered"
+    IN_PREPARATION = "in_preparation"
+    PARTIALLY_SHIPPED = "partially_shipped"
+    SHIPPED = "shipped"
+    INVOICED = "invoiced"
+    RETURNED = "returned"
+    CANCELLED = "cancelled"
+
+
+# The way forward. Cancelled stands apart: reachable only before anything was shipped.
+PROGRESSION = (
+    Stage.ORDERED,
+    Stage.IN_PREPARATION,
+    Stage.PARTIALLY_SHIPPED,
+    Stage.SHIPPED,
+    Stage.INVOICED,
+    Stage.RETURNED,
+)
+STAGES = PROGRESSION + (Stage.CANCELLED,)
+TERMINAL_STAGES = frozenset({Stage.INVOICED, Stage.RETURNED, Stage.CANCELLED})
+# How many consecutive runs must find nothing left of an order before we call it cancelled: a half-done
+# transformation read between two statements must not mail a customer that their order is cancelled.
+CANCEL_CONFIRMATIONS = 2
+
+
+def rank(stage: Stage | str | None) -> int:
+    """Position of a stage on the way forward (-1 for none)."""
+    if stage is None:
+        return -1
+    stage = Stage(stage)
+    return len(PROGRESSION) if stage is Stage.CANCELLED else PROGRESSION.index(stage)
+
+
+def can_reach(reached: Stage | str | None, new: Stage) -> bool:
+    """Whether an order that reached `reached` may move to `new` (never backwards; cancel only before shipping)."""
+    if reached is not None and Stage(reached) is Stage.CANCELLED:
+        return False
+    if new is Stage.CANCELLED:
+        return rank(reached) < rank(Stage.PARTIALLY_SHIPPED)
+    return rank(new) > rank(reached)
+
+
+@dataclass(frozen=True)
+class Line:
+    """A document line as it stands now (lines move between documents when Sage transforms them)."""
+
+    doc_type: int
+    piece: str
+    sku: str = ""
+    name: str = ""
+    quantity: Decimal = Decimal(0)
+    origin_piece: str = ""  # DL_PieceBC: the bon de commande the line came from
+    piece_pl: str = ""
+    piece_bl: str = ""
+    tracking: str = ""  # value of the configured line field (e.g. DL_NoColis)
+    date_bl: date | None = None
+    countable: bool = True  # False for kit components, technical discounts, carriage, "not delivered" lines
+    position: int = 0
+    marq: int = 0
+
+    @property
+    def is_goods(self) -> bool:
+        """Counts when judging completeness: an article (comment lines have none) that is not technical."""
+        return bool(self.sku) and self.countable
+
+    @property
+    def doc_key(self) -> str:
+        return f"{self.doc_type}:{self.piece}"
+
+
+@dataclass(frozen=True)
+class Document:
+    """A document header present in GesCom."""
+
+    doc_type: int
+    piece: str
+    date: date | None = None
+    marq: int = 0
+    tracking: str = ""  # value of the configured header field (Entête 1-4 or a free field)
+    carrier: str | None = None
+    provenance: int = 0
+    delivered_on: date | None = None  # DO_DateLivrRealisee when the base has it and it is filled
+
+    @property
+    def key(self) -> str:
+        return f"{self.doc_type}:{self.piece}"
+
+
+@dataclass
+class Chain:
+    """Every document header and line of one shop order found in GesCom now."""
+
+    documents: list[Document] = field(default_factory=list)
+    lines: list[Line] = field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return not self.documents and not self.lines
+
+
+def _shipped_types(shipped_document_type: int) -> frozenset[int]:
+    first = DocumentType(shipped_document_type)
+    return frozenset(t for t in range(first, DocumentType.BON_DE_LIVRAISON + 1)) | INVOICE_TYPES
+
+
+def stage_of(chain: Chain, shipped_document_type: int = DocumentType.BON_DE_LIVRAISON) -> Stage | None:
+    """The stage the chain shows now; None when nothing at all is left of the order."""
+    if chain.is_empty():
+        return None
+    provenance = {d.key: d.provenance for d in chain.documents}
+    for line in chain.lines:
+        if line.doc_type in RETURN_TYPES:
+            return Stage.RETURNED
+        if line.doc_type in INVOICE_TYPES and provenance.get(line.doc_key, 0) in RETURN_PROVENANCES:
+            return Stage.RETURNED
+    if any(d.doc_type in RETURN_TYPES for d in chain.documents):
+        return Stage.RETURNED
+    goods = [line for line in chain.lines if line.is_goods]
+    if not goods:
+        return Stage.ORDERED  # a header with comment lines only: nothing to ship yet
+    shipped_types = _shipped_types(shipped_document_type)
+    remaining = [line for line in goods if line.doc_type not in shipped_types]
+    shipped = [line for line in goods if line.doc_type in shipped_types]
+    if all(line.doc_type in INVOICE_TYPES for line in goods):
+        return Stage.INVOICED
+    if remaining:
+        if shipped:
+            return Stage.PARTIALLY_SHIPPED
+        if any(line.doc_type == DocumentType.PREPARATION_DE_LIVRAISON for line in remaining):
+            return Stage.IN_PREPARATION
+        return Stage.ORDERED
+    return Stage.SHIPPED
+
+
+_SEPARATORS = re.compile(r"[;,|\r\n\t]+")
+
+
+def split_tracking(value: str | None) -> list[str]:
+    """Tracking numbers typed in one field ("6A1;6A2" is two parcels); blanks dropped."""
+    if not value:
+        return []
+    return [part.strip() for part in _SEPARATORS.split(value) if part.strip()]
+
+
+def _unique(values) -> list:
+    return list(OrderedDict.fromkeys(v for v in values if v))
+
+
+def observe(chain: Chain) -> dict[str, dict]:
+    """What each present document shows now: its tracking numbers (header field + its lines), date, carrier."""
+    seen: dict[str, dict] = {}
+    for doc in chain.documents:
+        seen[doc.key] = {
+            "type": doc.doc_type,
+            "piece": doc.piece,
+            "date": (doc.delivered_on or doc.date).isoformat() if (doc.delivered_on or doc.date) else None,
+            "carrier": doc.carrier,
+            "tracking": split_tracking(doc.tracking),
+        }
+    for line in sorted(chain.lines, key=lambda line: (line.doc_key, line.position, line.marq)):
+        entry = seen.get(line.doc_key)
+        if entry is not None:
+            entry["tracking"] = _unique(entry["tracking"] + split_tracking(line.tracking))
+    return seen
+
+
+def remember(documents: dict[str, dict], seen: dict[str, dict]) -> dict[str, dict]:
+    """Memory after this look: present documents replace what we had, vanished ones are kept as last seen."""
+    merged = {key: dict(value) for key, value in documents.items()}
+    next_seq = max((value.get("seq", 0) for value in merged.values()), default=0) + 1
+    for key, value in seen.items():
+        seq = merged.get(key, {}).get("seq")
+        if seq is None:
+            seq, next_seq = next_seq, next_seq + 1
+        merged[key] = {**value, "seq": seq}
+    return merged
+
+
+def tracking_numbers(documents: dict[str, dict]) -> list[str]:
+    """Every tracking number of the order, in the order first seen, each once."""
+    ordered = sorted(documents.values(), key=lambda value: value.get("seq", 0))
+    return _unique(number for value in ordered for number in value.get("tracking", []))
+
+
+def _delivery_piece(line: Line, shipped_document_type: int) -> str:
+    """The shipping document a shipped line left with, also once that document was invoiced."""
+    if line.doc_type in INVOICE_TYPES:
+        if shipped_document_type == DocumentType.PREPARATION_DE_LIVRAISON and line.piece_pl:
+            return f"{DocumentType.PREPARATION_DE_LIVRAISON}:{line.piece_pl}"
+        if line.piece_bl:
+            return f"{DocumentType.BON_DE_LIVRAISON}:{line.piece_bl}"
+        return line.doc_key  # invoiced straight from the order: the invoice is the delivery
+    if line.doc_type == DocumentType.BON_DE_LIVRAISON and shipped_document_type == DocumentType.PREPARATION_DE_LIVRAISON:
+        if line.piece_pl:
+            return f"{DocumentType.PREPARATION_DE_LIVRAISON}:{line.piece_pl}"
+    return line.doc_key
+
+
+def deliveries_of(chain: Chain, documents: dict[str, dict], shipped_document_type: int) -> list[dict]:
+    """One entry per shipment: piece, date, carrier, tracking numbers and what left (by article)."""
+    shipped_types = _shipped_types(shipped_document_type)
+    groups: dict[str, list[Line]] = {}
+    for line in chain.lines:
+        if line.is_goods and line.doc_type in shipped_types:
+            groups.setdefault(_delivery_piece(line, shipped_document_type), []).append(line)
+    result = []
+    for key, lines in groups.items():
+        known = documents.get(key, {})
+        quantities: dict[tuple[str, str], Decimal] = OrderedDict()
+        for line in sorted(lines, key=lambda line: (line.position, line.marq)):
+            quantities[(line.sku, line.name)] = quantities.get((line.sku, line.name), Decimal(0)) + line.quantity
+        line_dates = [line.date_bl for line in lines if line.date_bl]
+        day = known.get("date") or (max(line_dates).isoformat() if line_dates else None)
+        result.append(
+            {
+                "piece": key.split(":", 1)[1],
+                "date": day,
+                "carrier": known.get("carrier"),
+                "tracking_numbers": _unique(list(known.get("tracking", [])) + [n for line in lines for n in split_tracking(line.tracking)]),
+                "lines": [
+                    {"sku": sku, "name": name, "quantity": _number(quantity)}
+                    for (sku, name), quantity in quantities.items()
+                ],
+            }
+        )
+    result.sort(key=lambda d: (d["date"] or "", d["piece"]))
+    return result
+
+
+def _number(quantity: Decimal) -> int | float:
+    return int(quantity) if quantity == quantity.to_integral_value() else float(quantity)
+
+
+def latest_piece(chain: Chain, deliveries: list[dict]) -> str | None:
+    """The latest invoice number when there is one, else the latest delivery's."""
+    invoices = sorted(
+        (d for d in chain.documents if d.doc_type in INVOICE_TYPES),
+        key=lambda d: (d.date or date.min, d.marq),
+    )
+    if invoices:
+        return invoices[-1].piece
+    return deliveries[-1]["piece"] if deliveries else None
+
+
+# --- the next update -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderMemory:
+    """What we remember of a shop order between runs (mirrors the stored shop order)."""
+
+    stage: str | None = None
+    state_rank: int = -1
+    states_sent: tuple[int, ...] = ()
+    snapshot: dict = field(default_factory=dict)
+    documents: dict = field(default_factory=dict)
+    vanished_runs: int = 0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    memory: OrderMemory
+    current_stage: Stage | None
+    update: dict | None  # stage, state_id, tracking_numbers, piece, delivery_date, deliveries, changes
+
+
+def _state_rank(stage: Stage, on_tracking: bool = False) -> int:
+    """States are ranked by the stage they stand for; the tracking state sits just below its stage's own."""
+    return 2 * rank(stage) + (0 if on_tracking else 1)
+
+
+def _stages_passed(reached: str | None, new: Stage) -> list[Stage]:
+    if new is Stage.CANCELLED:
+        return [new]
+    return [stage for stage in PROGRESSION if rank(reached) < rank(stage) <= rank(new)]
+
+
+def follow(chain: Chain, memory: OrderMemory, settings: dict) -> Outcome:
+    """Compare what GesCom shows now with what we remember; say what to remember and what to send."""
+    shipped_type = settings["shipped_document_type"]
+    current = stage_of(chain, shipped_type)
+    vanished_runs = 0
+    documents = memory.documents
+    if current is None:
+        vanished_runs = memory.vanished_runs + 1
+        new_stage = Stage.CANCELLED if vanished_runs >= CANCEL_CONFIRMATIONS else None
+    else:
+        documents = remember(memory.documents, observe(chain))
+        new_stage = current
+    effective = memory.stage
+    if new_stage is not None and can_reach(memory.stage, new_stage):
+        effective = new_stage.value
+
+    # Shop-facing snapshot: only what the settings send. When nothing is left in GesCom, the last one stands.
+    options = settings["options"]
+    wanted = {
+        "tracking_numbers": settings["tracking"]["send"],
+        "piece": options["send_piece_number"],
+        "delivery_date": options["send_delivery_date"],
+        "deliveries": options["send_delivery_details"],
+    }
+    if current is None:
+        snapshot = {key: memory.snapshot.get(key) for key, on in wanted.items() if on}
+    else:
+        deliveries = deliveries_of(chain, documents, shipped_type)
+        dates = [d["date"] for d in deliveries if d["date"]]
+        values = {
+            "tracking_numbers": tracking_numbers(documents),
+            "piece": latest_piece(chain, deliveries),
+            "delivery_date": max(dates) if dates else None,
+            "deliveries": deliveries,
+        }
+        snapshot = {key: values[key] for key, on in wanted.items() if on}
+
+    # The state: the latest mapped stage passed since last time, or the tracking state, never twice, never back.
+    candidates: list[tuple[int, int]] = []
+    if effective != memory.stage and effective is not None:
+        for stage in _stages_passed(memory.stage, Stage(effective)):
+            state_id = settings["stage_states"].get(stage.value)
+            if state_id is not None:
+                candidates.append((_state_rank(stage), state_id))
+    tracking_state = settings["tracking"]["state_on_send"]
+    first_tracking = settings["tracking"]["send"] and snapshot.get("tracking_numbers") and not memory.snapshot.get("tracking_numbers")
+    if first_tracking and tracking_state is not None and effective is not None:
+        candidates.append((_state_rank(Stage(effective), on_tracking=True), tracking_state))
+    state_id, state_rank = None, memory.state_rank
+    if candidates:
+        best_rank, best_state = max(candidates)
+        if best_rank > memory.state_rank and best_state not in memory.states_sent:
+            state_id, state_rank = best_state, best_rank
+
+    changes = []
+    if state_id is not None:
+        changes.append("state")
+    if effective != memory.stage:
+        changes.append("stage")
+    for key, change in (("tracking_numbers", "tracking"), ("piece", "piece"), ("delivery_date", "delivery_date"), ("deliveries", "deliveries")):
+        if key in snapshot and (snapshot[key] or None) != (memory.snapshot.get(key) or None):  # [] is no news
+            changes.append(change)
+
+    new_memory = replace(
+        memory,
+        stage=effective,
+        state_rank=state_rank,
+        states_sent=memory.states_sent + ((state_id,) if state_id is not None else ()),
+        snapshot=snapshot,
+        documents=documents,
+        vanished_runs=vanished_runs,
+    )
+    update = None
+    if changes:
+        update = {
+            "stage": effective,
+            "state_id": state_id,
+            "tracking_numbers": snapshot.get("tracking_numbers"),
+            "piece": snapshot.get("piece"),
+            "delivery_date": snapshot.get("delivery_date"),
+            "deliveries": snapshot.get("deliveries"),
+            "changes": changes,
+        }
+    return Outcome(memory=new_memory, current_stage=current, update=update)
