@@ -7,12 +7,13 @@ single write path (shop tracking number back onto a document) lives at the end.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import MetaData, String, Table, and_, create_engine, or_, select, type_coerce
+from sqlalchemy import MetaData, String, Table, create_engine, func, or_, select, type_coerce
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 from sqlalchemy.types import TypeDecorator
@@ -77,7 +78,7 @@ class _Day(TypeDecorator):
 
 
 class _Stamp(TypeDecorator):
-    """cbModification: datetime or None."""
+    """A timestamp (GesCom's clock): datetime or None."""
 
     impl = String
     cache_ok = True
@@ -117,6 +118,20 @@ class _Int(TypeDecorator):
             return Malformed(value)
 
 
+def _reads_gescom(method):
+    """Database errors inside the adapter become GesComError; the cached schema is dropped (it may have changed)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except SQLAlchemyError as error:
+            self.refresh()
+            raise GesComError(f"GesCom query failed: {_reason(error)}") from error
+
+    return wrapper
+
+
 def chunks(values: Iterable, size: int = CHUNK) -> Iterator[list]:
     batch: list = []
     for value in values:
@@ -135,7 +150,6 @@ class Changes:
     keys: set[str] = field(default_factory=set)
     origin_pieces: set[str] = field(default_factory=set)  # BC numbers of changed lines, to map to orders
     documents: set[tuple[int, str]] = field(default_factory=set)  # documents of changed lines without origin
-    max_modified: datetime | None = None
     max_header_marq: int = 0
     max_line_marq: int = 0
 
@@ -229,6 +243,7 @@ class GesCom:
     def _link(self, settings: dict):
         return self._header().c[settings["link_field"]]
 
+    @_reads_gescom
     def changes(self, conn: Connection, settings: dict, since: datetime, header_marq: int | None, line_marq: int | None) -> Changes:
         """Shop orders touched since `since` (cbModification) or by rows past the cbMarq high-water marks."""
         h, l = self._header(), self._line()
@@ -240,33 +255,32 @@ class GesCom:
             return or_(modified, table.c.cbMarq > marq) if marq is not None else modified
 
         header_rows = conn.execute(
-            select(type_coerce(link, _Text()), type_coerce(h.c.cbMarq, _Int()), type_coerce(h.c.cbModification, _Stamp()))
+            select(type_coerce(link, _Text()), type_coerce(h.c.cbMarq, _Int()))
             .where(h.c.DO_Domaine == SALES_DOMAIN, h.c.DO_Type.in_(FOLLOWED_TYPES), window(h, header_marq))
             .execution_options(stream_results=True, yield_per=CHUNK)
         )
-        for key, marq, modified in header_rows:
+        for key, marq in header_rows:
             if key:
                 result.keys.add(key)
             result.max_header_marq = max(result.max_header_marq, marq if isinstance(marq, int) else 0)
-            result.max_modified = _later(result.max_modified, modified)
         line_rows = conn.execute(
             select(
                 type_coerce(l.c.DO_Type, _Int()), type_coerce(l.c.DO_Piece, _Text()), type_coerce(l.c.DL_PieceBC, _Text()),
-                type_coerce(l.c.cbMarq, _Int()), type_coerce(l.c.cbModification, _Stamp()),
+                type_coerce(l.c.cbMarq, _Int()),
             )
             .where(l.c.DO_Domaine == SALES_DOMAIN, l.c.DO_Type.in_(FOLLOWED_TYPES), window(l, line_marq))
             .execution_options(stream_results=True, yield_per=CHUNK)
         )
-        for doc_type, piece, origin, marq, modified in line_rows:
+        for doc_type, piece, origin, marq in line_rows:
             origin = piece if doc_type == DocumentType.BON_DE_COMMANDE else origin
             if origin:
                 result.origin_pieces.add(origin)
             elif piece and isinstance(doc_type, int):
                 result.documents.add((doc_type, piece))
             result.max_line_marq = max(result.max_line_marq, marq if isinstance(marq, int) else 0)
-            result.max_modified = _later(result.max_modified, modified)
         return result
 
+    @_reads_gescom
     def keys_of(self, conn: Connection, settings: dict, origin_pieces: Iterable[str], documents: Iterable[tuple[int, str]]) -> dict[tuple[int, str], str]:
         """Link values of bons de commande (by number) and of other documents still present: (type, piece) -> key."""
         h = self._header()
@@ -282,6 +296,7 @@ class GesCom:
                     found[(doc_type, piece)] = key
         return found
 
+    @_reads_gescom
     def all_keys(self, conn: Connection, settings: dict) -> Iterator[str]:
         """Every shop order found in GesCom headers (for a full run), streamed."""
         h = self._header()
@@ -296,15 +311,30 @@ class GesCom:
             if key:
                 yield key
 
+    @_reads_gescom
+    def now(self, conn: Connection) -> datetime:
+        """GesCom's own clock: the one Sage stamps cbModification with (server local time, no zone)."""
+        name = conn.dialect.name
+        if name == "sqlite":
+            expression = func.datetime("now", "localtime")
+        elif name == "postgresql":
+            expression = func.localtimestamp()
+        else:  # SQL Server: CURRENT_TIMESTAMP is GETDATE()
+            expression = func.current_timestamp()
+        value = conn.execute(select(type_coerce(expression, _Stamp()))).scalar()
+        if value is None:
+            raise GesComError("GesCom did not tell its current time")
+        return value
+
+    @_reads_gescom
     def max_marqs(self, conn: Connection) -> tuple[int, int]:
         """Current cbMarq high-water marks of headers and lines (a first run starts from them)."""
-        from sqlalchemy import func
-
         h, l = self._header(), self._line()
         header = conn.execute(select(func.max(h.c.cbMarq))).scalar() or 0
         line = conn.execute(select(func.max(l.c.cbMarq))).scalar() or 0
         return int(header), int(line)
 
+    @_reads_gescom
     def carriers(self, conn: Connection) -> tuple[dict[int, str], set[str]]:
         """Shipping modes (P_EXPEDITION slot -> name) and the articles used for carriage lines."""
         table = self.tables.get("P_EXPEDITION")
@@ -366,6 +396,7 @@ class GesCom:
             columns["tracking"] = type_coerce(l.c[settings["tracking"]["line_field"]], _Text())
         return [column.label(label) for label, column in columns.items()]
 
+    @_reads_gescom
     def load(
         self,
         conn: Connection,
@@ -546,15 +577,6 @@ def _line(data: dict, carriage: set[str]) -> Line:
         position=data.get("position", 0),
         marq=data["marq"],
     )
-
-
-def _later(current: datetime | None, value: datetime | None) -> datetime | None:
-    if value is None:
-        return current
-    # A stamp in the future (clock error, bad data) must not push the window past every real change.
-    if value > datetime.now() + timedelta(days=1):
-        return current
-    return value if current is None or value > current else current
 
 
 def _reason(error: SQLAlchemyError) -> str:

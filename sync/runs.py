@@ -7,7 +7,7 @@ import socket
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -125,8 +125,8 @@ def run_sync(
             run.status = "succeeded"
         except (GesComError, SettingsError) as error:
             session.rollback()
-            run.status, run.error = "failed", str(error)
-            log.warning("run %s failed: %s", run.id, error)
+            run.status, run.error = "failed", _explain(error, session, gescom)
+            log.warning("run %s failed: %s", run.id, run.error)
         except Exception as error:  # recorded, then re-raised: a bug must be visible, not swallowed
             session.rollback()
             run.status, run.error = "failed", f"{error.__class__.__name__}: {error}"
@@ -140,6 +140,18 @@ def run_sync(
         release_lock(session, LOCK_NAME, holder)
 
 
+def _explain(error: Exception, session: Session, gescom: GesCom) -> str:
+    """The failure in words; when GesCom's columns changed under the settings, say which setting."""
+    if isinstance(error, GesComError):
+        try:
+            validate(current_settings(session)[0], gescom.schema())
+        except SettingsError as mismatch:
+            return f"{error}. The settings no longer match GesCom: {mismatch}"
+        except GesComError:
+            pass
+    return str(error)
+
+
 def _previous_run(session: Session) -> SyncRun | None:
     return session.scalars(
         select(SyncRun)
@@ -151,14 +163,15 @@ def _previous_run(session: Session) -> SyncRun | None:
 
 def _run(session, gescom: GesCom, run: SyncRun, result: RunResult, config: RunConfig, dry_run: bool, full: bool, holder: str, progress) -> None:
     settings, _ = current_settings(session)
-    gescom.refresh()  # a column may have been dropped or added since the last run
     settings = validate(settings, gescom.schema())
     previous = _previous_run(session)
     with gescom.connect() as conn:
         carriers, carriage = gescom.carriers(conn)
-        now = datetime.now()
+        # The window starts where the previous read started (GesCom's clock), less an overlap: cbModification
+        # is rounded to the nearest minute and a transaction may commit a little after it stamped its rows.
+        read_at = gescom.now(conn)
         if previous is None:
-            since = now - config.initial_lookback
+            since = read_at - config.initial_lookback
             header_marq, line_marq = gescom.max_marqs(conn)
             changes = gescom.changes(conn, settings, since, None, None)
             changes.max_header_marq, changes.max_line_marq = max(header_marq, changes.max_header_marq), max(line_marq, changes.max_line_marq)
@@ -215,7 +228,7 @@ def _run(session, gescom: GesCom, run: SyncRun, result: RunResult, config: RunCo
                 progress(done, len(keys))
 
     if not dry_run:
-        run.watermark_modified = max(filter(None, [changes.max_modified, previous.watermark_modified if previous else None, since]))
+        run.watermark_modified = read_at
         run.watermark_header_marq = changes.max_header_marq
         run.watermark_line_marq = changes.max_line_marq
 

@@ -1,0 +1,183 @@
+"""Settings validated against the reflected GesCom schema; the CLI; migrations; the health endpoint."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import create_engine, inspect
+
+from models import db
+from sync.settings import DEFAULT_SETTINGS, SettingsError, merge, validate
+from sync.store import VersionConflict, current_settings, save_settings
+
+
+def test_defaults_are_the_documented_shape(gescom):
+    assert validate({}, gescom.schema()) == DEFAULT_SETTINGS
+
+
+def test_unknown_field_names_the_setting_and_the_columns_that_exist(gescom):
+    with pytest.raises(SettingsError) as caught:
+        validate({"tracking": {"header_field": "DO_Cord01"}}, gescom.schema())
+    message = caught.value.errors["tracking.header_field"]
+    assert "'DO_Cord01' does not exist in F_DOCENTETE" in message
+    assert "Did you mean DO_Coord01" in message and "Ref Chronopost" in message and "N° Dossier" in message
+    assert "cbDO_Piece" not in message  # technical columns are never offered
+
+
+def test_field_names_are_matched_like_sql_server_does_and_stored_as_spelled(gescom):
+    settings = validate({"tracking": {"header_field": "ref chronopost", "line_field": "dl_nocolis"}}, gescom.schema())
+    assert settings["tracking"]["header_field"] == "Ref Chronopost" and settings["tracking"]["line_field"] == "DL_NoColis"
+
+
+@pytest.mark.parametrize(
+    "patch, field",
+    [
+        ({"link_field": "cbMarq"}, "link_field"),  # technical column
+        ({"link_field": "DO_Type"}, "link_field"),  # not text
+        ({"link_field": "DO_NoWeb]; DROP TABLE F_DOCLIGNE;--"}, "link_field"),
+        ({"tracking": {"line_field": "DO_Coord01"}}, "tracking.line_field"),  # a header column as line field
+        ({"shipped_document_type": 6}, "shipped_document_type"),
+        ({"shipped_document_type": True}, "shipped_document_type"),
+        ({"stage_states": {"shipped": 0}}, "stage_states.shipped"),
+        ({"stage_states": {"shipped": "4"}}, "stage_states.shipped"),
+        ({"stage_states": {"expedited": 4}}, "stage_states.expedited"),
+        ({"tracking": {"state_on_send": -1}}, "tracking.state_on_send"),
+        ({"tracking": {"send": "yes"}}, "tracking.send"),
+        ({"tracking": {"header_field": None, "line_field": None}}, "tracking.header_field"),
+        ({"options": {"send_piece_number": 1}}, "options.send_piece_number"),
+        ({"colour": "blue"}, "colour"),
+        ({"tracking": "DO_Coord01"}, "tracking"),
+    ],
+)
+def test_bad_settings_name_the_field(gescom, patch, field):
+    with pytest.raises(SettingsError) as caught:
+        validate(patch, gescom.schema())
+    assert field in caught.value.errors, caught.value.errors
+
+
+def test_known_states_are_enforced_when_given(gescom):
+    with pytest.raises(SettingsError) as caught:
+        validate({"stage_states": {"invoiced": 99}}, gescom.schema(), known_states={1, 2, 3, 4, 5})
+    assert "unknown order state 99" in caught.value.errors["stage_states.invoiced"]
+
+
+def test_field_names_cannot_be_checked_without_gescom():
+    with pytest.raises(SettingsError) as caught:
+        validate({}, None)
+    assert "unreachable" in caught.value.errors["link_field"]
+
+
+def test_merge_is_deep_and_refuses_unknown_keys():
+    merged = merge(DEFAULT_SETTINGS, {"tracking": {"send": False}})
+    assert merged["tracking"]["header_field"] == "DO_Coord01" and merged["tracking"]["send"] is False
+    assert DEFAULT_SETTINGS["tracking"]["send"] is True  # defaults untouched
+
+
+def test_saved_settings_are_versioned(session, gescom):
+    assert current_settings(session) == (DEFAULT_SETTINGS, 0)
+    document, version = save_settings(session, {"notify_customer": False}, gescom.schema())
+    assert version == 1 and document["notify_customer"] is False
+    _, version = save_settings(session, {"options": {"send_piece_number": True}}, gescom.schema(), expected_version=1)
+    assert version == 2
+    with pytest.raises(VersionConflict):
+        save_settings(session, {"notify_customer": True}, gescom.schema(), expected_version=1)
+    assert current_settings(session)[0]["notify_customer"] is False
+
+
+# --- CLI ------------------------------------------------------------------------------------------------
+
+
+def test_demo_then_sync_run_then_nothing_new(runner, app):
+    result = runner.invoke(args=["demo", "init", "--orders", "40", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert "Demo GesCom created with 40 web orders" in result.output
+    result = runner.invoke(args=["sync", "run"])
+    assert result.exit_code == 0, result.output
+    assert "succeeded" in result.output and "updates stored" in result.output
+    stored = int(next(line for line in result.output.splitlines() if "updates stored" in line).split()[-1])
+    assert stored > 20
+    again = runner.invoke(args=["sync", "run"])
+    assert again.exit_code == 0, again.output
+    assert int(next(line for line in again.output.splitlines() if "updates stored" in line).split()[-1]) == 0
+
+
+def test_demo_advance_gives_the_next_run_something_to_send(runner, app):
+    assert runner.invoke(args=["demo", "init", "--orders", "40"]).exit_code == 0
+    assert runner.invoke(args=["sync", "run"]).exit_code == 0
+    advanced = runner.invoke(args=["demo", "advance", "--count", "10", "--seed", "1"])
+    assert advanced.exit_code == 0 and advanced.output.count("order ") >= 10
+    result = runner.invoke(args=["sync", "run", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    previews = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert len(previews) >= 5 and all(p["id"] is None for p in previews)
+    real = runner.invoke(args=["sync", "run"])
+    assert int(next(line for line in real.output.splitlines() if "updates stored" in line).split()[-1]) == len(previews)
+
+
+def test_demo_init_if_missing_keeps_an_existing_base(runner, app):
+    assert runner.invoke(args=["demo", "init", "--orders", "10"]).exit_code == 0
+    result = runner.invoke(args=["demo", "init", "--if-missing"])
+    assert result.exit_code == 0 and "already there" in result.output
+
+
+def test_settings_set_and_show(runner, app):
+    assert runner.invoke(args=["demo", "init", "--orders", "5"]).exit_code == 0
+    result = runner.invoke(args=["settings", "set", "tracking.header_field=Ref Chronopost", "stage_states.invoiced=5", "options.send_piece_number=true"])
+    assert result.exit_code == 0, result.output
+    shown = runner.invoke(args=["settings", "show"])
+    document = json.loads(shown.stdout)
+    assert document["tracking"]["header_field"] == "Ref Chronopost" and document["stage_states"]["invoiced"] == 5
+    assert document["options"]["send_piece_number"] is True
+
+
+def test_settings_set_refuses_bad_fields_and_says_why(runner, app):
+    assert runner.invoke(args=["demo", "init", "--orders", "5"]).exit_code == 0
+    result = runner.invoke(args=["settings", "set", "tracking.header_field=Entete1"])
+    assert result.exit_code != 0
+    assert "tracking.header_field" in result.output and "does not exist" in result.output
+
+
+def test_sync_run_reports_gescom_unreachable(runner, app, tmp_path):
+    from sync.gescom import GesCom
+
+    app.extensions["gescom"] = GesCom(create_engine(f"sqlite:///{tmp_path}/no/such/dir.db"))
+    result = runner.invoke(args=["sync", "run"])
+    assert result.exit_code == 1 and "failed" in result.output and "unreachable" in result.output
+
+
+# --- Migrations and health --------------------------------------------------------------------------------
+
+
+def test_migrations_build_the_models_schema(app, store_db):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        db.metadata.drop_all(db.engine)
+        upgrade()
+        with db.engine.connect() as conn:
+            differences = compare_metadata(MigrationContext.configure(conn), db.metadata)
+        assert differences == []
+        assert {"settings", "shop_orders", "order_pieces", "sync_runs", "updates", "sync_locks"} <= set(inspect(db.engine).get_table_names())
+
+
+def test_health_reports_both_databases(client, app, tmp_path):
+    from sync.demo.schema import create_gescom
+
+    create_gescom(app.extensions["gescom"].engine)
+    response = client.get("/api/v1/health")
+    assert response.status_code == 200 and response.json["checks"]["gescom"]["ok"] is True
+
+    from sync.gescom import GesCom
+
+    app.extensions["gescom"] = GesCom(create_engine(f"sqlite:///{tmp_path}/no/such/dir.db"))
+    down = client.get("/api/v1/health")
+    assert down.status_code == 503 and down.json["checks"]["gescom"]["ok"] is False
+    assert down.json["checks"]["store"]["ok"] is True
+
+
+def test_unknown_route_is_a_problem_document(client):
+    response = client.get("/api/v1/nope")
+    assert response.status_code == 404 and response.mimetype == "application/problem+json"
+    assert response.json["code"] == "not_found"
