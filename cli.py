@@ -166,6 +166,7 @@ def register_commands(app: Flask) -> None:
                 node = node.setdefault(parent, {})
             node[leaf] = value
         try:
+            _gescom().refresh()  # a free field may have been added in Sage since
             schema = _gescom().schema()
         except GesComError as error:
             raise click.ClickException(str(error)) from None

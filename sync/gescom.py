@@ -176,11 +176,13 @@ class GesCom:
         self.engine = engine
         self.schema_name = schema
         self._tables: dict[str, Table] | None = None
+        self._schema: GesComSchema | None = None
 
     # --- schema -------------------------------------------------------------------------------------------
 
     def refresh(self) -> None:
         self._tables = None
+        self._schema = None
 
     @property
     def tables(self) -> dict[str, Table]:
@@ -190,7 +192,7 @@ class GesCom:
             try:
                 for name in ("F_DOCENTETE", "F_DOCLIGNE"):
                     tables[name] = Table(name, metadata, autoload_with=self.engine)
-                for name in ("P_EXPEDITION",):
+                for name in ("P_EXPEDITION", "cbSysLibre"):
                     try:
                         tables[name] = Table(name, metadata, autoload_with=self.engine)
                     except NoSuchTableError:
@@ -206,17 +208,32 @@ class GesCom:
             self._tables = tables
         return self._tables
 
+    @_reads_gescom
     def schema(self) -> GesComSchema:
-        """The header and line columns, for settings validation and the field pickers."""
+        """The header and line columns (free fields marked from cbSysLibre), for validation and field pickers."""
+        if self._schema is not None:
+            return self._schema
+        declared: dict[str, set[str]] = {"F_DOCENTETE": set(), "F_DOCLIGNE": set()}
+        syslibre = self.tables.get("cbSysLibre")
+        if syslibre is not None and {"CB_File", "CB_Name", "CB_Type"} <= set(syslibre.c.keys()):
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(type_coerce(syslibre.c.CB_File, _Text()), type_coerce(syslibre.c.CB_Name, _Text()))
+                    .where(syslibre.c.CB_File.in_(list(declared)), syslibre.c.CB_Type != 0)  # type 0: deleted
+                )
+                for table, name in rows:
+                    declared[table].add(name)
 
         def describe(table: Table) -> dict[str, Column]:
             result = {}
             for column in table.columns:
                 is_text = isinstance(column.type, String)
-                result[column.name] = Column(column.name, is_text, getattr(column.type, "length", None) if is_text else None)
+                length = getattr(column.type, "length", None) if is_text else None
+                result[column.name] = Column(column.name, is_text, length, column.name in declared[table.name])
             return result
 
-        return GesComSchema(header=describe(self.tables["F_DOCENTETE"]), line=describe(self.tables["F_DOCLIGNE"]))
+        self._schema = GesComSchema(header=describe(self.tables["F_DOCENTETE"]), line=describe(self.tables["F_DOCLIGNE"]))
+        return self._schema
 
     def ping(self) -> None:
         """Raises GesComError when the base cannot be reached."""

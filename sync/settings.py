@@ -45,6 +45,7 @@ class Column:
     name: str
     is_text: bool
     length: int | None = None
+    free: bool = False  # an "information libre" declared in cbSysLibre
 
 
 @dataclass(frozen=True)
@@ -53,12 +54,6 @@ class GesComSchema:
 
     header: dict[str, Column] = field(default_factory=dict)
     line: dict[str, Column] = field(default_factory=dict)
-
-    def header_column(self, name: str) -> Column | None:
-        return _lookup(self.header, name)
-
-    def line_column(self, name: str) -> Column | None:
-        return _lookup(self.line, name)
 
 
 def _lookup(columns: dict[str, Column], name: str) -> Column | None:

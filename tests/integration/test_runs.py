@@ -128,15 +128,19 @@ def test_pl_as_shipping_document(sync, warehouse, clock):
 @pytest.mark.parametrize(
     "setting, where",
     [
+        ({}, ("header", "DO_Coord01")),
         ({"tracking__header_field": "DO_Coord02"}, ("header", "DO_Coord02")),
+        ({"tracking__header_field": "DO_Coord03"}, ("header", "DO_Coord03")),
+        ({"tracking__header_field": "DO_Coord04"}, ("header", "DO_Coord04")),
         ({"tracking__header_field": "Ref Chronopost"}, ("header", "Ref Chronopost")),
         ({"tracking__header_field": None, "tracking__line_field": "DL_NoColis"}, ("line", "DL_NoColis")),
         ({"tracking__header_field": None, "tracking__line_field": "Colis transporteur"}, ("line", "Colis transporteur")),
     ],
-    ids=["Entête 2", "header free field", "N° colis", "line free field"],
+    ids=["Entête 1", "Entête 2", "Entête 3", "Entête 4", "header free field", "N° colis", "line free field"],
 )
 def test_tracking_sources(sync, warehouse, clock, setting, where):
-    sync.settings(**setting)
+    if setting:
+        sync.settings(**setting)
     bc = warehouse.create_order("40", LINES)
     bl = warehouse.transform((1, bc), 3)
     kind, column = where

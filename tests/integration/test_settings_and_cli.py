@@ -181,3 +181,10 @@ def test_unknown_route_is_a_problem_document(client):
     response = client.get("/api/v1/nope")
     assert response.status_code == 404 and response.mimetype == "application/problem+json"
     assert response.json["code"] == "not_found"
+
+
+def test_schema_marks_free_fields_from_cbsyslibre(gescom):
+    schema = gescom.schema()
+    assert schema.header["Ref Chronopost"].free and schema.header["Ref Chronopost"].length == 21
+    assert schema.line["N° de série"].free and not schema.header["DO_Coord01"].free
+    assert schema.header["DO_Coord01"].length == 25 and schema.line["DL_NoColis"].length == 19
