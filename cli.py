@@ -7,7 +7,7 @@ import threading
 
 import click
 from flask import Flask, current_app
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from models import db
 from sync.demo.generator import advance, generate_demo
@@ -115,12 +115,20 @@ def register_commands(app: Flask) -> None:
     @click.option("--orders", type=int, default=300, show_default=True)
     @click.option("--seed", type=int, default=7, show_default=True)
     @click.option("--if-missing", is_flag=True, help="Do nothing when the demo base already exists.")
-    def demo_init(orders: int, seed: int, if_missing: bool):
-        """Create (or re-create) the demo GesCom at GESCOM_DATABASE_URL."""
+    @click.option("--force", is_flag=True, help="Re-create a base that already holds documents.")
+    def demo_init(orders: int, seed: int, if_missing: bool, force: bool):
+        """Create (or re-create) the demo GesCom at GESCOM_DATABASE_URL. Never on SQL Server: that is Sage's."""
         engine = _gescom().engine
-        if if_missing and inspect(engine).has_table("F_DOCENTETE"):
-            click.echo("Demo GesCom already there.")
-            return
+        if engine.dialect.name == "mssql":
+            raise click.ClickException("GESCOM_DATABASE_URL points to SQL Server, a real Sage base: the demo is never created there")
+        if inspect(engine).has_table("F_DOCENTETE"):
+            if if_missing:
+                click.echo("Demo GesCom already there.")
+                return
+            with engine.connect() as conn:
+                documents = conn.execute(text('SELECT COUNT(*) FROM "F_DOCENTETE"')).scalar()
+            if documents and not force:
+                raise click.ClickException(f"GESCOM_DATABASE_URL already holds {documents} documents; add --force to replace them with the demo")
         counts = generate_demo(engine, orders=orders, seed=seed)
         _gescom().refresh()
         click.echo(f"Demo GesCom created with {orders} web orders:")

@@ -2,8 +2,7 @@
 
 Everything reaching the database is a parameterised statement built from reflected `Table` objects, so a
 configured column name is used only if it exists. Values lists are cut in chunks of at most `CHUNK` so a
-statement never nears SQL Server's 2100-parameter limit. Reads only, in this module's first part; the
-single write path (shop tracking number back onto a document) lives at the end.
+statement never nears SQL Server's 2100-parameter limit. This module only reads.
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from models import OrderPiece, ShopOrder, SyncRun, Update, utcnow
 
 from .gescom import CHUNK, GesCom, GesComError, chunks
 from .settings import SettingsError, validate
-from .stages import TERMINAL_STAGES, OrderMemory, Stage, follow
+from .stages import CANCEL_CONFIRMATIONS, TERMINAL_STAGES, OrderMemory, Stage, follow
 from .store import acquire_lock, current_settings, extend_lock, release_lock
 
 log = logging.getLogger(__name__)
@@ -272,7 +272,9 @@ def _follow_batch(session, gescom, conn, run, result, tally, settings, keys, car
         order.snapshot = memory.snapshot
         order.memory = memory.documents
         order.vanished_runs = memory.vanished_runs
-        order.is_open = memory.stage is None or Stage(memory.stage) not in TERMINAL_STAGES
+        # An order gone from GesCom after it shipped cannot be cancelled: after the confirmation runs, stop looking.
+        gone = memory.vanished_runs >= CANCEL_CONFIRMATIONS
+        order.is_open = not gone and (memory.stage is None or Stage(memory.stage) not in TERMINAL_STAGES)
         order.checked_at = now
         for piece in loaded.pieces.get(key, ()):
             if piece not in known_pieces.get(key, ()):

@@ -282,8 +282,9 @@ class Outcome:
 
 
 def _state_rank(stage: Stage, on_tracking: bool = False) -> int:
-    """States are ranked by the stage they stand for; the tracking state sits just below its stage's own."""
-    return 2 * rank(stage) + (0 if on_tracking else 1)
+    """States are ranked by the stage they stand for. The tracking state (state_on_send) comes right after its
+    stage's own state and before the next stage's: typing the parcel number is the later, more specific event."""
+    return 3 * rank(stage) + (2 if on_tracking else 1)
 
 
 def _stages_passed(reached: str | None, new: Stage) -> list[Stage]:

@@ -321,3 +321,15 @@ def test_states_produced_once_across_many_runs(sync, warehouse, clock):
     sync.run()
     assert [u["state_id"] for u in sync.updates() if u["state_id"]] == [4]
     assert sync.session.scalar(select(func.count()).select_from(Update)) == 3
+
+
+def test_a_shipped_order_that_vanishes_is_closed_not_cancelled(sync, warehouse, clock):
+    sync.settings(stage_states__cancelled=6)
+    bc = warehouse.create_order("88", LINES)
+    bl = warehouse.transform((1, bc), 3)
+    sync.run()
+    warehouse.delete(3, bl)
+    for _ in range(3):
+        assert sync.new_updates() == []
+    order = sync.order("88")
+    assert order.stage == "shipped" and order.is_open is False and order.vanished_runs == 2

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import create_engine, inspect
@@ -118,6 +119,16 @@ def test_demo_init_if_missing_keeps_an_existing_base(runner, app):
     assert runner.invoke(args=["demo", "init", "--orders", "10"]).exit_code == 0
     result = runner.invoke(args=["demo", "init", "--if-missing"])
     assert result.exit_code == 0 and "already there" in result.output
+    refused = runner.invoke(args=["demo", "init"])
+    assert refused.exit_code != 0 and "--force" in refused.output
+    assert runner.invoke(args=["demo", "init", "--orders", "5", "--force"]).exit_code == 0
+
+
+def test_demo_is_never_created_on_sql_server(runner, app):
+    # Only the dialect is looked at before refusing: a stand-in engine that says "mssql" is enough.
+    app.extensions["gescom"] = SimpleNamespace(engine=SimpleNamespace(dialect=SimpleNamespace(name="mssql")))
+    result = runner.invoke(args=["demo", "init"])
+    assert result.exit_code != 0 and "never created there" in result.output
 
 
 def test_settings_set_and_show(runner, app):

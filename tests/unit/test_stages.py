@@ -298,3 +298,22 @@ def test_split_tracking_and_memory_order():
     first = remember({}, {"3:BL2": {"tracking": ["B"]}})
     both = remember(first, {"3:BL1": {"tracking": ["A", "B"]}})
     assert tracking_numbers(both) == ["B", "A"]
+
+
+def test_tracking_typed_after_the_stage_state_still_changes_the_state():
+    settings = default_settings()  # shipped -> 4
+    settings["tracking"]["state_on_send"] = 12
+    memory = follow(shipped_chain(), OrderMemory(), settings).memory  # BL made, parcel number not typed yet
+    assert memory.states_sent == (4,)
+    outcome = follow(shipped_chain("6A1"), memory, settings)
+    assert outcome.update["state_id"] == 12 and outcome.update["changes"] == ["state", "tracking"]
+    invoiced = Chain(documents=[doc(6, "FA1")], lines=[line(6, "FA1", origin="BC1", piece_bl="BL1")])
+    settings["stage_states"]["invoiced"] = 5
+    assert follow(invoiced, outcome.memory, settings).update["state_id"] == 5
+
+
+def test_tracking_state_wins_over_its_stage_state_in_the_same_update():
+    settings = default_settings()  # shipped -> 4
+    settings["tracking"]["state_on_send"] = 12
+    outcome = follow(shipped_chain("6A1"), OrderMemory(), settings)
+    assert outcome.update["state_id"] == 12
