@@ -95,7 +95,8 @@ def register_commands(app: Flask) -> None:
 
         def job():
             try:
-                run = _run_once(False, False, show_progress=False).run
+                config = RunConfig.from_mapping(current_app.config)
+                run = run_sync(db.session, _gescom(), config=config, should_stop=stop.is_set).run
                 current_app.logger.info(
                     "run %s %s: %s orders checked, %s updates", run.id, run.status, run.orders_checked, run.updates_created
                 )
@@ -119,12 +120,16 @@ def register_commands(app: Flask) -> None:
     def demo_init(orders: int, seed: int, if_missing: bool, force: bool):
         """Create (or re-create) the demo GesCom at GESCOM_DATABASE_URL. Never on SQL Server: that is Sage's."""
         engine = _gescom().engine
+        refusal = "GESCOM_DATABASE_URL points to SQL Server, a real Sage base: the demo is never created there"
+        if engine.dialect.name == "mssql" and not if_missing:
+            raise click.ClickException(refusal)
+        exists = inspect(engine).has_table("F_DOCENTETE", schema=_gescom().schema_name)
+        if exists and if_missing:
+            click.echo("GesCom already there: nothing created.")
+            return
         if engine.dialect.name == "mssql":
-            raise click.ClickException("GESCOM_DATABASE_URL points to SQL Server, a real Sage base: the demo is never created there")
-        if inspect(engine).has_table("F_DOCENTETE"):
-            if if_missing:
-                click.echo("Demo GesCom already there.")
-                return
+            raise click.ClickException(refusal)
+        if exists:
             with engine.connect() as conn:
                 documents = conn.execute(text('SELECT COUNT(*) FROM "F_DOCENTETE"')).scalar()
             if documents and not force:

@@ -47,6 +47,10 @@ class RunInProgress(RuntimeError):
     """Another run holds the lock."""
 
 
+class RunStopped(RuntimeError):
+    """The process was asked to stop; the run ended between two chunks."""
+
+
 @dataclass
 class RunResult:
     run: SyncRun
@@ -102,12 +106,14 @@ def run_sync(
     full: bool = False,
     config: RunConfig = RunConfig(),
     progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> RunResult:
     """Detect and store the updates of every shop order GesCom changed since the last run.
 
     Raises RunInProgress when another run holds the lock. Any other failure is recorded on the run
     (status "failed", error) and the store keeps only whole chunks: an order's memory and its update
-    are committed together or not at all.
+    are committed together or not at all. `should_stop` is asked between chunks: when it says yes the run
+    ends "interrupted", its lock released, and the next run reads the same window again.
     """
     holder = f"{socket.gethostname()}:{os.getpid()}:{utcnow().isoformat()}"
     if not acquire_lock(session, LOCK_NAME, holder, config.lock_ttl):
@@ -121,8 +127,11 @@ def run_sync(
         session.commit()
         result = RunResult(run=run)
         try:
-            _run(session, gescom, run, result, config, dry_run, full, holder, progress)
+            _run(session, gescom, run, result, config, dry_run, full, holder, progress, should_stop)
             run.status = "succeeded"
+        except RunStopped as error:
+            session.rollback()
+            run.status, run.error = "interrupted", str(error)
         except (GesComError, SettingsError) as error:
             session.rollback()
             run.status, run.error = "failed", _explain(error, session, gescom)
@@ -161,7 +170,7 @@ def _previous_run(session: Session) -> SyncRun | None:
     ).first()
 
 
-def _run(session, gescom: GesCom, run: SyncRun, result: RunResult, config: RunConfig, dry_run: bool, full: bool, holder: str, progress) -> None:
+def _run(session, gescom: GesCom, run: SyncRun, result: RunResult, config: RunConfig, dry_run: bool, full: bool, holder: str, progress, should_stop) -> None:
     settings, _ = current_settings(session)
     settings = validate(settings, gescom.schema())
     previous = _previous_run(session)
@@ -217,6 +226,8 @@ def _run(session, gescom: GesCom, run: SyncRun, result: RunResult, config: RunCo
         done = 0
         tally = _Tally()
         for batch in chunks(keys, CHUNK):
+            if should_stop is not None and should_stop():
+                raise RunStopped(f"stopped on request after {done} of {len(keys)} shop orders")
             _follow_batch(session, gescom, conn, run, result, tally, settings, batch, carriers, carriage)
             if dry_run:
                 session.rollback()

@@ -333,3 +333,11 @@ def test_a_shipped_order_that_vanishes_is_closed_not_cancelled(sync, warehouse, 
         assert sync.new_updates() == []
     order = sync.order("88")
     assert order.stage == "shipped" and order.is_open is False and order.vanished_runs == 2
+
+
+def test_a_stop_request_ends_the_run_between_chunks_and_frees_the_lock(sync, warehouse, clock):
+    warehouse.create_order("1", LINES)
+    result = run_sync(sync.session, sync.gescom, config=sync.config, should_stop=lambda: True)
+    assert result.run.status == "interrupted" and "stopped on request" in result.run.error
+    assert sync.updates() == []
+    assert [u["order_key"] for u in sync.new_updates()] == ["1"]  # same window read again, lock free

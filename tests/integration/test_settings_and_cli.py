@@ -118,7 +118,7 @@ def test_demo_advance_gives_the_next_run_something_to_send(runner, app):
 def test_demo_init_if_missing_keeps_an_existing_base(runner, app):
     assert runner.invoke(args=["demo", "init", "--orders", "10"]).exit_code == 0
     result = runner.invoke(args=["demo", "init", "--if-missing"])
-    assert result.exit_code == 0 and "already there" in result.output
+    assert result.exit_code == 0 and "already there: nothing created" in result.output
     refused = runner.invoke(args=["demo", "init"])
     assert refused.exit_code != 0 and "--force" in refused.output
     assert runner.invoke(args=["demo", "init", "--orders", "5", "--force"]).exit_code == 0
