@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -47,6 +47,8 @@ class ShopOrder(db.Model):
     # What GesCom showed per document ("type:piece" -> tracking, date, carrier), kept after headers vanish.
     memory: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
     is_open: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    # The state the shop says the order is in (from its webhooks), and when it said so.
+    shop_state_id: Mapped[int | None] = mapped_column(Integer)
     vanished_runs: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     first_seen_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
     checked_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
@@ -84,6 +86,7 @@ class SyncRun(db.Model):
     updates_created: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     warnings: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
     error: Mapped[str | None] = mapped_column(Text)
+    preview: Mapped[list | None] = mapped_column(JSON)  # a dry run's updates (never in the feed)
     # GesCom high-water marks after this run (its own clock, not ours).
     window_from: Mapped[datetime | None] = mapped_column(DateTime)
     watermark_modified: Mapped[datetime | None] = mapped_column(DateTime)
@@ -107,6 +110,7 @@ class Update(db.Model):
     changes: Mapped[list] = mapped_column(JSON, nullable=False)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    acked_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
 
     __table_args__ = ({"sqlite_autoincrement": True},)
 
@@ -123,6 +127,7 @@ class Update(db.Model):
             "deliveries": self.deliveries,
             "changes": self.changes,
             "created_at": self.created_at.isoformat() + "Z",
+            "acked_at": self.acked_at.isoformat() + "Z" if self.acked_at else None,
         }
 
 
@@ -134,3 +139,60 @@ class SyncLock(db.Model):
     holder: Mapped[str | None] = mapped_column(String(100))
     acquired_at: Mapped[datetime | None] = mapped_column(DateTime)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class OrderEvent(db.Model):
+    """Something that happened to a shop order outside our runs: a state set in the shop, a tracking number
+    written back to GesCom... Shown in the order's timeline beside its updates."""
+
+    __tablename__ = "order_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_key: Mapped[str] = mapped_column(String(100), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(40), nullable=False)
+    data: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "kind": self.kind, "data": self.data, "created_at": self.created_at.isoformat() + "Z"}
+
+
+class ApiKey(db.Model):
+    """An API key: only its SHA-256 is stored; the key itself is shown once, at creation."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), nullable=False, unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    prefix: Mapped[str] = mapped_column(String(12), nullable=False)  # shown in lists to tell keys apart
+    scope: Mapped[str] = mapped_column(String(10), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class IdempotencyKey(db.Model):
+    """The answer given to a request sent with an Idempotency-Key, replayed when the same request comes again."""
+
+    __tablename__ = "idempotency_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), nullable=False)
+    endpoint: Mapped[str] = mapped_column(String(300), nullable=False)  # "PUT /api/v1/orders/4711/tracking"
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
+    body_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    status: Mapped[int] = mapped_column(Integer, nullable=False)
+    response: Mapped[dict] = mapped_column(JSON, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("key", "endpoint", "api_key_id", name="uq_idempotency_key_endpoint"),)
+
+
+class WebhookEvent(db.Model):
+    """A webhook delivery already handled (by its webhook-id): a repeat is a no-op."""
+
+    __tablename__ = "webhook_events"
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    type: Mapped[str] = mapped_column(String(60), nullable=False)
+    order_key: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[int] = mapped_column(Integer, nullable=False)
+    response: Mapped[dict] = mapped_column(JSON, nullable=False)
+    received_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
