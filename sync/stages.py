@@ -293,6 +293,13 @@ def _stages_passed(reached: str | None, new: Stage) -> list[Stage]:
     return [stage for stage in PROGRESSION if rank(reached) < rank(stage) <= rank(new)]
 
 
+def _comparable(key: str, value):
+    """[] and null are no news; the same tracking numbers in another order are no news either."""
+    if not value:
+        return None
+    return sorted(value) if key == "tracking_numbers" else value
+
+
 def follow(chain: Chain, memory: OrderMemory, settings: dict) -> Outcome:
     """Compare what GesCom shows now with what we remember; say what to remember and what to send."""
     shipped_type = settings["shipped_document_type"]
@@ -353,7 +360,7 @@ def follow(chain: Chain, memory: OrderMemory, settings: dict) -> Outcome:
     if effective != memory.stage:
         changes.append("stage")
     for key, change in (("tracking_numbers", "tracking"), ("piece", "piece"), ("delivery_date", "delivery_date"), ("deliveries", "deliveries")):
-        if key in snapshot and (snapshot[key] or None) != (memory.snapshot.get(key) or None):  # [] is no news
+        if key in snapshot and _comparable(key, snapshot[key]) != _comparable(key, memory.snapshot.get(key)):
             changes.append(change)
 
     new_memory = replace(

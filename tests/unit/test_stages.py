@@ -1,6 +1,7 @@
 """Pure stage logic: the Sage reference's worked example (§6.5) and every rule of `follow()`."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -317,3 +318,10 @@ def test_tracking_state_wins_over_its_stage_state_in_the_same_update():
     settings["tracking"]["state_on_send"] = 12
     outcome = follow(shipped_chain("6A1"), OrderMemory(), settings)
     assert outcome.update["state_id"] == 12
+
+
+def test_the_same_tracking_numbers_in_another_order_are_no_news():
+    settings = default_settings()
+    memory = follow(shipped_chain("6A2;6A1"), OrderMemory(), settings).memory
+    memory = replace(memory, snapshot={**memory.snapshot, "tracking_numbers": ["6A1", "6A2"]})
+    assert follow(shipped_chain("6A2;6A1"), memory, settings).update is None
