@@ -52,6 +52,7 @@ def load_config(instance_path: str) -> dict:
         "SYNC_RECHECK_AGE": _env_int("SYNC_RECHECK_AGE", 600),
         "SYNC_INITIAL_LOOKBACK_DAYS": _env_int("SYNC_INITIAL_LOOKBACK_DAYS", 30),
         "MAX_CONTENT_LENGTH": 1024 * 1024,
+        "WEBHOOK_SECRET": os.environ.get("WEBHOOK_SECRET") or None,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     }
 
@@ -79,10 +80,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     app.extensions["gescom"] = GesCom(create_gescom_engine(app.config["GESCOM_DATABASE_URL"]), app.config["GESCOM_SCHEMA"])
 
-    from api import api_blueprint, register_error_handlers
+    from api import init_api
 
-    app.register_blueprint(api_blueprint)
-    register_error_handlers(app)
+    init_api(app)
 
     from cli import register_commands
 

@@ -10,6 +10,7 @@ from flask import Flask, current_app
 from sqlalchemy import inspect, text
 
 from models import db
+from sync.apikeys import SCOPES, ApiKeyError, create_key, list_keys, revoke_key
 from sync.demo.generator import advance, generate_demo
 from sync.gescom import GesComError
 from sync.runs import RunConfig, RunInProgress, run_sync
@@ -146,6 +147,43 @@ def register_commands(app: Flask) -> None:
         """Transform some demo orders as a warehouse would, so the next run has something to send."""
         for line in advance(_gescom().engine, count=count, seed=seed):
             click.echo(line)
+
+    @app.cli.group("apikey")
+    def apikey():
+        """API keys for the REST API (read < write < admin)."""
+
+    @apikey.command("create")
+    @click.argument("name")
+    @click.option("--scope", type=click.Choice(SCOPES), default="read", show_default=True)
+    def apikey_create(name: str, scope: str):
+        """Create a key and print it once (the last line of output is the key alone)."""
+        try:
+            row, key = create_key(db.session, name, scope)
+        except ApiKeyError as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(f"API key {row.name!r} created with scope {row.scope}. It is shown only now; store it safely:", err=True)
+        click.echo(key)
+
+    @apikey.command("list")
+    def apikey_list():
+        """Keys with their scope and use (never the keys themselves)."""
+        rows = list_keys(db.session)
+        if not rows:
+            click.echo("No API keys yet: flask apikey create NAME --scope read|write|admin")
+        for row in rows:
+            state = f"revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "active"
+            used = f"last used {row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never used"
+            click.echo(f"{row.name}\t{row.prefix}…\t{row.scope}\t{state}\t{used}")
+
+    @apikey.command("revoke")
+    @click.argument("name")
+    def apikey_revoke(name: str):
+        """Revoke a key: it stops working at once."""
+        try:
+            row = revoke_key(db.session, name)
+        except ApiKeyError as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(f"API key {row.name!r} revoked.")
 
     @app.cli.group("settings")
     def settings_group():

@@ -1,55 +1,62 @@
-"""HTTP face: /api/v1. Errors are JSON problem documents with a stable `code`."""
+"""HTTP face: /api/v1 (flask-smorest: the OpenAPI document and the code come from the same declarations).
+
+Every endpoint needs an API key but /api/v1/health, /openapi.json and /api/docs. Errors are problem documents.
+"""
 from __future__ import annotations
 
-from flask import Blueprint, Flask, current_app, jsonify
-from sqlalchemy import text
-from werkzeug.exceptions import HTTPException
+from flask import Flask, redirect, send_from_directory
+from flask_smorest import Api
 
-from models import db
-from sync.gescom import GesComError
+from .auth import init_auth
+from .problems import register_error_handlers
 
-api_blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
-
-
-def problem(status: int, code: str, title: str, detail: str | None = None, **extra):
-    body = {"type": f"about:blank#{code}", "title": title, "status": status, "code": code}
-    if detail:
-        body["detail"] = detail
-    body.update(extra)
-    response = jsonify(body)
-    response.status_code = status
-    response.mimetype = "application/problem+json"
-    return response
+api = Api()
 
 
-@api_blueprint.get("/health")
-def health():
-    """Store and GesCom connectivity; 503 when one of them is down."""
-    checks = {}
+def _swagger_assets_dir() -> str | None:
     try:
-        db.session.execute(text("SELECT 1"))
-        checks["store"] = {"ok": True}
-    except Exception as error:  # any driver error means "down" here
-        db.session.rollback()
-        checks["store"] = {"ok": False, "error": str(error).splitlines()[0]}
-    try:
-        current_app.extensions["gescom"].ping()
-        checks["gescom"] = {"ok": True}
-    except GesComError as error:
-        checks["gescom"] = {"ok": False, "error": str(error)}
-    healthy = all(check["ok"] for check in checks.values())
-    response = jsonify({"status": "ok" if healthy else "unavailable", "checks": checks})
-    response.status_code = 200 if healthy else 503
-    return response
+        import swagger_ui_bundle
+    except ImportError:  # pragma: no cover - the docs page then uses a public copy
+        return None
+    return swagger_ui_bundle.swagger_ui_path
 
 
-def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException):
-        code = (error.name or "error").lower().replace(" ", "_")
-        return problem(error.code or 500, code, error.name, error.description)
+def init_api(app: Flask) -> None:
+    assets = _swagger_assets_dir()
+    app.config.setdefault("API_TITLE", "Sage 100 GesCom → PrestaShop order updates")
+    app.config.setdefault("API_VERSION", "v1")
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_URL_PREFIX", "/")
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "api/docs")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "/api/docs/assets/" if assets else "https://unpkg.com/swagger-ui-dist@5/")
+    app.config.setdefault("API_SPEC_OPTIONS", {
+        "info": {"description": (
+            "Shop updates detected in Sage 100 GesCom, for the PrestaShop module (pull) and integrators.\n\n"
+            "Authenticate with `Authorization: Bearer <key>` (or `X-Api-Key`). Keys are created with "
+            "`flask apikey create NAME --scope read|write|admin`. Errors are `application/problem+json` "
+            "documents with a stable `code`."
+        )},
+        "security": [{"bearerAuth": []}, {"apiKeyHeader": []}],
+        "components": {"securitySchemes": {
+            "bearerAuth": {"type": "http", "scheme": "bearer"},
+            "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+        }},
+    })
+    api.init_app(app)
+    from .resources import BLUEPRINTS
 
-    @app.errorhandler(Exception)
-    def unexpected(error: Exception):
-        app.logger.exception("unexpected error")
-        return problem(500, "internal_error", "Internal Server Error", "an unexpected error occurred; it was logged")
+    for blueprint in BLUEPRINTS:
+        api.register_blueprint(blueprint)
+
+    if assets:
+        @app.get("/api/docs/assets/<path:filename>", endpoint="swagger_assets")
+        def swagger_assets(filename: str):
+            return send_from_directory(assets, filename, max_age=86400)
+
+    @app.get("/api/v1/openapi.json", endpoint="openapi_v1")
+    def openapi_v1():
+        return redirect("/openapi.json", code=308)
+
+    init_auth(app)
+    register_error_handlers(app)

@@ -2,7 +2,8 @@
 
 Everything reaching the database is a parameterised statement built from reflected `Table` objects, so a
 configured column name is used only if it exists. Values lists are cut in chunks of at most `CHUNK` so a
-statement never nears SQL Server's 2100-parameter limit. This module only reads.
+statement never nears SQL Server's 2100-parameter limit. This module reads, but for one guarded write at its
+end (`fill_header_field`: a tracking number into one empty header text field of a BC, PL or BL).
 """
 from __future__ import annotations
 
@@ -12,17 +13,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import MetaData, String, Table, create_engine, func, or_, select, type_coerce
+from sqlalchemy import MetaData, String, Table, create_engine, func, or_, select, type_coerce, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 from sqlalchemy.types import TypeDecorator
 
-from .sage import FOLLOWED_TYPES, SALES_DOMAIN, DocumentType, as_date
+from .sage import FOLLOWED_TYPES, SALES_DOMAIN, DocumentType, as_date, is_technical_column
 from .settings import Column, GesComSchema
 from .stages import Chain, Document, Line
 
 CHUNK = 1000
 
+WRITABLE_TYPES = (DocumentType.BON_DE_COMMANDE, DocumentType.PREPARATION_DE_LIVRAISON, DocumentType.BON_DE_LIVRAISON)
+RECORD_LOCK_FUNCTION = "CB_FntIsRecordLock"
 HEADER_REQUIRED = ("DO_Domaine", "DO_Type", "DO_Piece", "DO_Date", "cbMarq", "cbModification")
 HEADER_OPTIONAL = ("DO_Provenance", "DO_Expedit", "DO_DateLivrRealisee")
 LINE_REQUIRED = ("DO_Domaine", "DO_Type", "DO_Piece", "DL_PieceBC", "AR_Ref", "DL_Qte", "cbMarq", "cbModification")
@@ -127,6 +130,20 @@ def _reads_gescom(method):
         except SQLAlchemyError as error:
             self.refresh()
             raise GesComError(f"GesCom query failed: {_reason(error)}") from error
+
+    return wrapper
+
+
+def _writes_gescom(method):
+    """Like `_reads_gescom`, for the write: database errors become GesComError, the cached schema is dropped."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except SQLAlchemyError as error:
+            self.refresh()
+            raise GesComError(f"GesCom write failed: {_reason(error)}") from error
 
     return wrapper
 
@@ -549,6 +566,78 @@ class GesCom:
                 out.malformed[key] = str(error)
             out.pieces[key] = pieces[key]
         return out
+
+    # --- writing back: the adapter's one write -------------------------------------------------------------
+    #
+    # A tracking number the shop knows is written into ONE empty header text field of a bon de commande,
+    # préparation or bon de livraison, by one guarded UPDATE (Sage reference §8.4). Never an invoice (types 6/7
+    # are hashed by the anti-fraud chain), never a `cb…` column (not even cbModification), never a line.
+
+    def _has_record_lock_function(self, conn: Connection) -> bool:
+        """Whether Sage's record-lock function exists on this SQL Server base (asked once per adapter)."""
+        known = getattr(self, "_record_lock_function", None)
+        if known is None:
+            name = f"{self.schema_name or 'dbo'}.{RECORD_LOCK_FUNCTION}"
+            known = conn.execute(select(func.OBJECT_ID(name))).scalar() is not None
+            self._record_lock_function = known
+        return known
+
+    @_writes_gescom
+    def fill_header_field(self, conn: Connection, doc_type: int, piece: str, marq: int, field: str, value: str) -> int:
+        """Write `value` into the header text column `field` of document (doc_type, piece), row `marq`, if it is empty.
+
+        One parameterised UPDATE of one column, in its own transaction on `conn` (which must not be inside one),
+        guarded by the row's identity (cbMarq, domain, type, piece), the type (1, 2 or 3 only) and the field being
+        empty; on SQL Server also by Sage's record lock (a document open in Sage is not written under the user's
+        feet) when the base has `CB_FntIsRecordLock`. Returns the rows changed: 1, or 0 when the guard held (field
+        filled, document transformed/deleted/locked meanwhile: the caller re-reads to tell which). More than one
+        row is never committed. Raises ValueError for what must never be asked (an invoice, a technical column).
+        """
+        if isinstance(doc_type, bool) or doc_type not in WRITABLE_TYPES:
+            raise ValueError(f"document type {doc_type!r} is never written: only 1 (BC), 2 (PL) and 3 (BL)")
+        if is_technical_column(field):
+            raise ValueError(f"{field!r} is a technical Sage column: never written")
+        h = self._header()
+        if field not in h.c or not isinstance(h.c[field].type, String):
+            raise ValueError(f"{field!r} is not a text column of F_DOCENTETE")
+        column = h.c[field]
+        width = getattr(column.type, "length", None)
+        if not isinstance(value, str) or not value or (width is not None and len(value) > width):
+            raise ValueError(f"{value!r} does not fit {field} ({width or 'unbounded'} characters)")
+        if not piece or isinstance(marq, bool) or not isinstance(marq, int):
+            raise ValueError("a document number and its cbMarq are needed")
+        if conn.in_transaction():
+            raise ValueError("fill_header_field runs its own transaction: end the connection's transaction first")
+
+        with conn.begin() as transaction:
+            conditions = [
+                h.c.cbMarq == marq,
+                h.c.DO_Domaine == SALES_DOMAIN,
+                h.c.DO_Type == int(doc_type),
+                h.c.DO_Type.in_([int(t) for t in WRITABLE_TYPES]),
+                h.c.DO_Piece == piece,
+                or_(column.is_(None), column == ""),
+            ]
+            if conn.dialect.name == "mssql" and self._has_record_lock_function(conn):
+                lock = getattr(func, self.schema_name or "dbo")
+                conditions.append(getattr(lock, RECORD_LOCK_FUNCTION)(h.name, h.c.cbMarq) == 0)
+            changed = conn.execute(update(h).where(*conditions).values({column: value})).rowcount
+            if changed > 1:
+                raise GesComError(f"writing {field} of {doc_type}:{piece} would change {changed} rows: rolled back")
+            if changed != 1:
+                transaction.rollback()
+                return 0
+        return 1
+
+    @_reads_gescom
+    def header_field(self, conn: Connection, marq: int, field: str) -> tuple[int, str, str] | None:
+        """(type, piece, value of `field`) of the sales header row `marq` as it stands now, or None if it is gone."""
+        h = self._header()
+        row = conn.execute(
+            select(type_coerce(h.c.DO_Type, _Int()), type_coerce(h.c.DO_Piece, _Text()), type_coerce(h.c[field], _Text()))
+            .where(h.c.cbMarq == marq, h.c.DO_Domaine == SALES_DOMAIN)
+        ).first()
+        return None if row is None else (row[0], row[1], row[2])
 
 
 def _check(data: dict, what: str, *names: str) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from models import OrderPiece, ShopOrder, SyncRun, Update, utcnow
 
-from .gescom import CHUNK, GesCom, GesComError, chunks
+from .gescom import CHUNK, GesCom, GesComError, LoadedChains, chunks
 from .settings import SettingsError, validate
 from .stages import CANCEL_CONFIRMATIONS, TERMINAL_STAGES, OrderMemory, Stage, follow
 from .store import acquire_lock, current_settings, extend_lock, release_lock
@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 LOCK_NAME = "sync"
 MAX_WARNINGS = 200
+MAX_PREVIEW = 10000  # a dry run keeps at most this many updates on its run record
 
 
 @dataclass(frozen=True)
@@ -98,22 +99,10 @@ def _memory_of(order: ShopOrder | None) -> OrderMemory:
     )
 
 
-def run_sync(
-    session: Session,
-    gescom: GesCom,
-    *,
-    dry_run: bool = False,
-    full: bool = False,
-    config: RunConfig = RunConfig(),
-    progress: Callable[[int, int], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> RunResult:
-    """Detect and store the updates of every shop order GesCom changed since the last run.
+def start_run(session: Session, *, dry_run: bool = False, full: bool = False, config: RunConfig = RunConfig()) -> tuple[SyncRun, str]:
+    """Take the lock and record a new run. Raises RunInProgress when another run holds the lock.
 
-    Raises RunInProgress when another run holds the lock. Any other failure is recorded on the run
-    (status "failed", error) and the store keeps only whole chunks: an order's memory and its update
-    are committed together or not at all. `should_stop` is asked between chunks: when it says yes the run
-    ends "interrupted", its lock released, and the next run reads the same window again.
+    Returns the run and the lock holder's name, to hand to `execute_run` (possibly in another thread).
     """
     holder = f"{socket.gethostname()}:{os.getpid()}:{utcnow().isoformat()}"
     if not acquire_lock(session, LOCK_NAME, holder, config.lock_ttl):
@@ -125,10 +114,33 @@ def run_sync(
         run = SyncRun(status="running", dry_run=dry_run, full=full, warnings=[])
         session.add(run)
         session.commit()
-        result = RunResult(run=run)
+    except BaseException:
+        session.rollback()
+        release_lock(session, LOCK_NAME, holder)
+        raise
+    return run, holder
+
+
+def execute_run(
+    session: Session,
+    gescom: GesCom,
+    run: SyncRun,
+    holder: str,
+    *,
+    config: RunConfig = RunConfig(),
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> RunResult:
+    """Do the run `start_run` recorded, then release its lock. See `run_sync`."""
+    result = RunResult(run=run)
+    try:
         try:
-            _run(session, gescom, run, result, config, dry_run, full, holder, progress, should_stop)
+            _run(session, gescom, run, result, config, run.dry_run, run.full, holder, progress, should_stop)
             run.status = "succeeded"
+            if run.dry_run:
+                run.preview = result.updates[:MAX_PREVIEW]
+                if len(result.updates) > MAX_PREVIEW:
+                    run.warnings = [*(run.warnings or []), f"preview cut to the first {MAX_PREVIEW} of {len(result.updates)} updates"]
         except RunStopped as error:
             session.rollback()
             run.status, run.error = "interrupted", str(error)
@@ -147,6 +159,44 @@ def run_sync(
         return result
     finally:
         release_lock(session, LOCK_NAME, holder)
+
+
+def run_sync(
+    session: Session,
+    gescom: GesCom,
+    *,
+    dry_run: bool = False,
+    full: bool = False,
+    config: RunConfig = RunConfig(),
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> RunResult:
+    """Detect and store the updates of every shop order GesCom changed since the last run.
+
+    Raises RunInProgress when another run holds the lock. Any other failure is recorded on the run
+    (status "failed", error) and the store keeps only whole chunks: an order's memory and its update
+    are committed together or not at all. `should_stop` is asked between chunks: when it says yes the run
+    ends "interrupted", its lock released, and the next run reads the same window again.
+    """
+    run, holder = start_run(session, dry_run=dry_run, full=full, config=config)
+    return execute_run(session, gescom, run, holder, config=config, progress=progress, should_stop=should_stop)
+
+
+def load_chains(session: Session, gescom: GesCom, conn, settings: dict, keys: list[str], carriers: dict, carriage: set) -> tuple[LoadedChains, dict[str, set[str]]]:
+    """The GesCom chains of these shop orders, helped by the BC numbers our store remembers for them."""
+    known_pieces: dict[str, set[str]] = {key: set() for key in keys}
+    for key, piece in session.execute(
+        select(ShopOrder.order_key, OrderPiece.piece).join(OrderPiece).where(ShopOrder.order_key.in_(keys))
+    ):
+        known_pieces[key].add(piece)
+
+    def owners_of(pieces: set[str]) -> dict[str, str]:
+        owners: dict[str, str] = {}
+        for batch in chunks(sorted(pieces)):
+            owners.update(session.execute(select(OrderPiece.piece, ShopOrder.order_key).join(ShopOrder).where(OrderPiece.piece.in_(batch))).all())
+        return owners
+
+    return gescom.load(conn, settings, keys, known_pieces, carriers, carriage, owners_of), known_pieces
 
 
 def _explain(error: Exception, session: Session, gescom: GesCom) -> str:
@@ -246,18 +296,7 @@ def _run(session, gescom: GesCom, run: SyncRun, result: RunResult, config: RunCo
 
 def _follow_batch(session, gescom, conn, run, result, tally, settings, keys, carriers, carriage) -> None:
     orders = {order.order_key: order for order in session.scalars(select(ShopOrder).where(ShopOrder.order_key.in_(keys)))}
-    known_pieces: dict[str, set[str]] = {key: set() for key in keys}
-    if orders:
-        by_id = {order.id: order.order_key for order in orders.values()}
-        for order_id, piece in session.execute(select(OrderPiece.shop_order_id, OrderPiece.piece).where(OrderPiece.shop_order_id.in_(by_id))):
-            known_pieces[by_id[order_id]].add(piece)
-    def owners_of(pieces: set[str]) -> dict[str, str]:
-        owners: dict[str, str] = {}
-        for batch in chunks(sorted(pieces)):
-            owners.update(session.execute(select(OrderPiece.piece, ShopOrder.order_key).join(ShopOrder).where(OrderPiece.piece.in_(batch))).all())
-        return owners
-
-    loaded = gescom.load(conn, settings, keys, known_pieces, carriers, carriage, owners_of)
+    loaded, known_pieces = load_chains(session, gescom, conn, settings, keys, carriers, carriage)
     now = utcnow()
     new_pieces: dict[str, str] = {}
     created: list[tuple[dict, Update]] = []
@@ -329,3 +368,14 @@ def _follow_batch(session, gescom, conn, run, result, tally, settings, keys, car
         result.stages[payload["stage"]] += 1
         if run.dry_run:
             result.updates.append({"id": None, **payload, "created_at": update.created_at.isoformat() + "Z"})
+
+
+def list_runs(session: Session, limit: int = 20, before: int | None = None) -> tuple[list[SyncRun], int | None]:
+    """Runs newest first, and the cursor for older ones (None at the end)."""
+    statement = select(SyncRun).order_by(SyncRun.id.desc()).limit(limit + 1)
+    if before is not None:
+        statement = statement.where(SyncRun.id < before)
+    runs = list(session.scalars(statement))
+    more = len(runs) > limit
+    runs = runs[:limit]
+    return runs, (runs[-1].id if more and runs else None)

@@ -186,10 +186,13 @@ def remember(documents: dict[str, dict], seen: dict[str, dict]) -> dict[str, dic
     merged = {key: dict(value) for key, value in documents.items()}
     next_seq = max((value.get("seq", 0) for value in merged.values()), default=0) + 1
     for key, value in seen.items():
-        seq = merged.get(key, {}).get("seq")
+        before = merged.get(key, {})
+        seq = before.get("seq")
         if seq is None:
             seq, next_seq = next_seq, next_seq + 1
         merged[key] = {**value, "seq": seq}
+        if before.get("from_shop"):  # numbers the shop gave us stay marked as the shop's
+            merged[key]["from_shop"] = before["from_shop"]
     return merged
 
 
@@ -235,7 +238,7 @@ def deliveries_of(chain: Chain, documents: dict[str, dict], shipped_document_typ
                 "carrier": known.get("carrier"),
                 "tracking_numbers": _unique(list(known.get("tracking", [])) + [n for line in lines for n in split_tracking(line.tracking)]),
                 "lines": [
-                    {"sku": sku, "name": name, "quantity": _number(quantity)}
+                    {"sku": sku, "name": name, "quantity": plain_number(quantity)}
                     for (sku, name), quantity in quantities.items()
                 ],
             }
@@ -244,7 +247,7 @@ def deliveries_of(chain: Chain, documents: dict[str, dict], shipped_document_typ
     return result
 
 
-def _number(quantity: Decimal) -> int | float:
+def plain_number(quantity: Decimal) -> int | float:
     return int(quantity) if quantity == quantity.to_integral_value() else float(quantity)
 
 
@@ -285,6 +288,17 @@ def _state_rank(stage: Stage, on_tracking: bool = False) -> int:
     """States are ranked by the stage they stand for. The tracking state (state_on_send) comes right after its
     stage's own state and before the next stage's: typing the parcel number is the later, more specific event."""
     return 3 * rank(stage) + (2 if on_tracking else 1)
+
+
+def shop_state_rank(state_id: int, settings: dict, reached: str | None) -> int | None:
+    """The rank a state set in the shop stands for, by the mapping (None when no stage maps to it).
+
+    A state the merchant sets by hand counts as produced: no state of an earlier stage may follow it.
+    """
+    ranks = [_state_rank(Stage(stage)) for stage, mapped in settings["stage_states"].items() if mapped == state_id]
+    if settings["tracking"]["state_on_send"] == state_id:
+        ranks.append(_state_rank(Stage(reached) if reached else Stage.ORDERED, on_tracking=True))
+    return max(ranks) if ranks else None
 
 
 def _stages_passed(reached: str | None, new: Stage) -> list[Stage]:

@@ -95,3 +95,14 @@ def lock_holder(session: Session, name: str) -> str | None:
     if row is None or row.holder is None or (row.expires_at and row.expires_at < utcnow()):
         return None
     return row.holder
+
+
+def ping_store(session: Session) -> None:
+    """Raises when our own store cannot answer."""
+    from sqlalchemy import text
+
+    try:
+        session.execute(text("SELECT 1"))
+    except Exception:
+        session.rollback()
+        raise

@@ -255,3 +255,17 @@ class Sync:
 @pytest.fixture
 def sync(session, gescom) -> Sync:
     return Sync(session, gescom)
+
+
+@pytest.fixture
+def keys(app):
+    """One API key per scope: {"read": "...", "write": "...", "admin": "..."}."""
+    from models import db
+    from sync.apikeys import create_key
+
+    with app.app_context():
+        return {scope: create_key(db.session, f"test-{scope}", scope)[1] for scope in ("read", "write", "admin")}
+
+
+def bearer(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"}

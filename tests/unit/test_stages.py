@@ -325,3 +325,10 @@ def test_the_same_tracking_numbers_in_another_order_are_no_news():
     memory = follow(shipped_chain("6A2;6A1"), OrderMemory(), settings).memory
     memory = replace(memory, snapshot={**memory.snapshot, "tracking_numbers": ["6A1", "6A2"]})
     assert follow(shipped_chain("6A2;6A1"), memory, settings).update is None
+
+
+def test_numbers_from_the_shop_stay_marked_after_the_document_is_seen_again():
+    memory = remember({}, {"3:BL1": {"tracking": ["6A1"]}})
+    memory["3:BL1"]["from_shop"] = ["6A1"]
+    again = remember(memory, {"3:BL1": {"tracking": ["6A1"], "date": "2024-05-02"}})
+    assert again["3:BL1"]["from_shop"] == ["6A1"] and again["3:BL1"]["date"] == "2024-05-02"

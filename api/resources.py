@@ -1,0 +1,427 @@
+"""The /api/v1 resources: thin views that parse input, call one service, and shape the answer."""
+from __future__ import annotations
+
+import json
+import threading
+
+from flask import current_app, g, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import RAISE
+
+from models import SyncRun, db
+from sync import feed
+from sync.gescom import GesComError
+from sync.idempotency import IdempotencyMismatch, body_hash, keep, replay
+from sync.orders import order_view
+from sync.prestashop import NATIVE_ORDER_STATES, known_state_ids
+from sync.runs import RunConfig, RunInProgress, execute_run, list_runs, start_run
+from sync.sage import STANDARD_TRACKING_HEADER_FIELDS, STANDARD_TRACKING_LINE_FIELDS, is_technical_column
+from sync.settings import SettingsError
+from sync.shop_events import delivery_seen, find_order, record_shop_state, remember_delivery
+from sync.store import VersionConflict, current_settings, ping_store, save_settings
+from sync.webhooks import WebhookRejected, verify
+from sync.writeback import WriteBackError, write_tracking
+
+from .auth import requires
+from .problems import ApiProblem, problem_body
+from .schemas import (
+    AckResultSchema,
+    AckSchema,
+    FeedPageSchema,
+    FeedQuerySchema,
+    OrderViewSchema,
+    RunPageSchema,
+    RunQuerySchema,
+    RunRequestSchema,
+    RunSchema,
+    SettingsPatchSchema,
+    SettingsSchema,
+    TrackingRequestSchema,
+    TrackingResultSchema,
+)
+
+PROBLEM = {"content_type": "application/problem+json"}
+
+
+def _gescom():
+    return current_app.extensions["gescom"]
+
+
+def _iso(value):
+    return value.isoformat() + "Z" if value else None
+
+
+def _known_states() -> tuple[str, list[dict]]:
+    """The shop's order states when a shop is configured, else PrestaShop's native list."""
+    provider = current_app.extensions.get("order_states")
+    if provider is not None:
+        states = provider()
+        if states:
+            return "shop", states
+    return "native", NATIVE_ORDER_STATES
+
+
+# --- health -----------------------------------------------------------------------------------------------
+
+health_blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Is the middleware able to work?")
+
+
+@health_blp.route("/health")
+class Health(MethodView):
+    @health_blp.doc(security=[])
+    @health_blp.response(200, description="Store and GesCom reachable.")
+    @health_blp.alt_response(503, description="The store or GesCom is down.")
+    def get(self):
+        """Store and GesCom connectivity (no key needed)."""
+        checks = {}
+        try:
+            ping_store(db.session)
+            checks["store"] = {"ok": True}
+        except Exception as error:  # any driver error means "down" here
+            checks["store"] = {"ok": False, "error": str(error).splitlines()[0]}
+        try:
+            _gescom().ping()
+            checks["gescom"] = {"ok": True}
+        except GesComError as error:
+            checks["gescom"] = {"ok": False, "error": str(error)}
+        healthy = all(check["ok"] for check in checks.values())
+        return {"status": "ok" if healthy else "unavailable", "checks": checks}, 200 if healthy else 503
+
+
+# --- settings ----------------------------------------------------------------------------------------------
+
+settings_blp = Blueprint("settings", __name__, url_prefix="/api/v1/settings", description="The options of the « Mettre à jour les statuts » screen.")
+
+
+def _etag(version: int) -> str:
+    return f'"settings-v{version}"'
+
+
+@settings_blp.route("")
+class Settings(MethodView):
+    @settings_blp.response(200, SettingsSchema, headers={"ETag": {"description": "Send it back in If-Match to PATCH.", "schema": {"type": "string"}}})
+    def get(self):
+        """The settings document. Its ETag changes at every save."""
+        document, version = current_settings(db.session)
+        return document, 200, {"ETag": _etag(version)}
+
+    @requires("admin")
+    @settings_blp.arguments(SettingsPatchSchema(partial=True), description="Only the fields to change; nested objects are merged.")
+    @settings_blp.response(200, SettingsSchema)
+    @settings_blp.alt_response(412, description="The settings changed since your GET (If-Match does not match).")
+    @settings_blp.alt_response(428, description="If-Match is missing.")
+    @settings_blp.alt_response(422, description="A field is invalid; `field` names it.")
+    def patch(self, patch):
+        """Change some settings. Needs If-Match with the ETag of your GET, so two editors never overwrite each other."""
+        if_match = request.headers.get("If-Match")
+        if not if_match:
+            raise ApiProblem(428, "if_match_required", "send If-Match with the ETag from GET /api/v1/settings (or * to overwrite)")
+        _, version = current_settings(db.session)
+        expected = None if if_match.strip() == "*" else version
+        if expected is not None and _etag(version) not in [tag.strip() for tag in if_match.split(",")]:
+            raise ApiProblem(412, "settings_changed", "the settings changed since you read them: GET them again", headers={"ETag": _etag(version)})
+        try:
+            schema = _gescom().schema()
+        except GesComError as error:
+            raise ApiProblem(503, "gescom_unavailable", f"field names are checked against GesCom, which is unreachable: {error}") from error
+        try:
+            document, new_version = save_settings(db.session, patch, schema, expected_version=expected, known_states=known_state_ids(_known_states()[1]))
+        except VersionConflict as error:
+            raise ApiProblem(412, "settings_changed", str(error)) from error
+        except SettingsError as error:
+            field = next(iter(error.errors))
+            raise ApiProblem(422, "invalid_settings", f"{field}: {error.errors[field]}", field=field, errors=error.errors) from error
+        return document, 200, {"ETag": _etag(new_version)}
+
+
+# --- GesCom fields and shop states -------------------------------------------------------------------------
+
+reference_blp = Blueprint("reference", __name__, url_prefix="/api/v1", description="Choices for the settings: GesCom fields, shop order states.")
+
+
+@reference_blp.route("/gescom/fields")
+class GesComFields(MethodView):
+    @reference_blp.response(200)
+    @reference_blp.alt_response(503, description="GesCom unreachable.")
+    def get(self):
+        """Header and line fields that may hold the tracking number: Entête 1-4, N° colis, and the free fields."""
+        gescom = _gescom()
+        gescom.refresh()  # free fields may have been added in Sage since
+        schema = gescom.schema()
+
+        def pick(columns, standard):
+            chosen = [
+                {"name": name, "label": label, "width": columns[name].length, "kind": "standard"}
+                for name, label in standard.items() if name in columns and columns[name].is_text
+            ]
+            chosen += [
+                {"name": column.name, "label": column.name, "width": column.length, "kind": "free"}
+                for column in columns.values() if column.free and column.is_text and not is_technical_column(column.name)
+            ]
+            return chosen
+
+        return {"header": pick(schema.header, STANDARD_TRACKING_HEADER_FIELDS), "line": pick(schema.line, STANDARD_TRACKING_LINE_FIELDS)}
+
+
+@reference_blp.route("/order-states")
+class OrderStates(MethodView):
+    @reference_blp.response(200)
+    def get(self):
+        """The shop's order states when a shop is configured, else PrestaShop's native ones (ids 1-13)."""
+        source, states = _known_states()
+        return {"source": source, "states": states}
+
+
+# --- runs ----------------------------------------------------------------------------------------------------
+
+runs_blp = Blueprint("runs", __name__, url_prefix="/api/v1/sync/runs", description="Runs of the detection.")
+
+
+def _run_json(run: SyncRun, with_preview: bool = False) -> dict:
+    duration = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
+    return {
+        "id": run.id, "status": run.status, "dry_run": run.dry_run, "full": run.full,
+        "started_at": _iso(run.started_at), "finished_at": _iso(run.finished_at), "duration_seconds": duration,
+        "orders_checked": run.orders_checked, "orders_changed": run.orders_changed, "orders_skipped": run.orders_skipped,
+        "updates_created": run.updates_created, "warnings": run.warnings or [], "error": run.error,
+        "window_from": run.window_from.isoformat() if run.window_from else None,
+        "updates": (run.preview if run.dry_run else None) if with_preview else None,
+    }
+
+
+def _execute_in_background(app, run_id: int, holder: str) -> None:
+    def target():
+        with app.app_context():
+            try:
+                run = db.session.get(SyncRun, run_id)
+                execute_run(db.session, app.extensions["gescom"], run, holder, config=RunConfig.from_mapping(app.config))
+            except Exception:  # recorded on the run by execute_run; the thread must not die loudly
+                app.logger.exception("run %s failed", run_id)
+            finally:
+                db.session.remove()
+
+    threading.Thread(target=target, name=f"sync-run-{run_id}", daemon=True).start()
+
+
+@runs_blp.route("")
+class Runs(MethodView):
+    @runs_blp.arguments(RunQuerySchema, location="query", unknown=RAISE)
+    @runs_blp.response(200, RunPageSchema)
+    def get(self, query):
+        """Runs, newest first. Follow `next` (as `before`) for older ones."""
+        runs, older = list_runs(db.session, query["limit"], query.get("before"))
+        return {"runs": [_run_json(run) for run in runs], "next": older}
+
+    @runs_blp.arguments(RunRequestSchema, required=False)
+    @runs_blp.response(202, RunSchema, headers={"Location": {"description": "The run, to follow.", "schema": {"type": "string"}}})
+    @runs_blp.alt_response(409, description="A run is already in progress.")
+    def post(self, body):
+        """Start a run now. A dry run's updates appear on the run when it has finished; none is stored."""
+        body = body or {}
+        config = RunConfig.from_mapping(current_app.config)
+        try:
+            run, holder = start_run(db.session, dry_run=body.get("dry_run", False), full=body.get("full", False), config=config)
+        except RunInProgress as error:
+            raise ApiProblem(409, "run_in_progress", str(error)) from error
+        payload = _run_json(run)
+        _execute_in_background(current_app._get_current_object(), run.id, holder)
+        return payload, 202, {"Location": f"/api/v1/sync/runs/{run.id}"}
+
+
+@runs_blp.route("/<int(max=2147483647):run_id>")  # larger ids cannot exist; never reach the database
+class RunById(MethodView):
+    @runs_blp.response(200, RunSchema)
+    @runs_blp.alt_response(404, description="No such run.")
+    def get(self, run_id):
+        """One run; a finished dry run carries the updates it would have stored."""
+        run = db.session.get(SyncRun, run_id)
+        if run is None:
+            raise ApiProblem(404, "run_not_found", f"no run {run_id}")
+        return _run_json(run, with_preview=True)
+
+
+# --- the feed -----------------------------------------------------------------------------------------------
+
+updates_blp = Blueprint("updates", __name__, url_prefix="/api/v1/updates", description="The pull feed of shop updates.")
+
+
+@updates_blp.route("")
+class Updates(MethodView):
+    @updates_blp.arguments(FeedQuerySchema, location="query", unknown=RAISE)
+    @updates_blp.response(200, FeedPageSchema)
+    def get(self, query):
+        """Updates oldest first, after the cursor. Apply them, then acknowledge them."""
+        page = feed.updates_after(db.session, query["after"], query["limit"], query["include_acked"])
+        return {"updates": page.updates, "next": page.next, "has_more": page.has_more}
+
+
+@updates_blp.route("/ack")
+class Acknowledge(MethodView):
+    @updates_blp.arguments(AckSchema)
+    @updates_blp.response(200, AckResultSchema)
+    def post(self, body):
+        """Acknowledge updates by id, or every update up to an id. Safe to repeat."""
+        result = feed.acknowledge(db.session, ids=body.get("ids"), up_to=body.get("up_to"))
+        return {"acknowledged": result.acknowledged, "already_acknowledged": result.already_acknowledged, "unknown": result.unknown}
+
+
+# --- orders --------------------------------------------------------------------------------------------------
+
+orders_blp = Blueprint("orders", __name__, url_prefix="/api/v1/orders", description="One shop order: documents, stage, timeline; tracking back to GesCom.")
+
+
+@orders_blp.route("/<string:order_key>")
+class Order(MethodView):
+    @orders_blp.response(200, OrderViewSchema)
+    @orders_blp.alt_response(404, description="Not a shop order we follow.")
+    def get(self, order_key):
+        """What we know of one shop order (its key is the link value: DO_NoWeb by default, the id_order)."""
+        view = order_view(db.session, _gescom(), order_key)
+        if view is None:
+            raise ApiProblem(404, "order_not_found", f"no shop order {order_key!r} is followed")
+        return view
+
+
+def _tracking_answer(order_key: str, number: str, source: str) -> tuple[int, dict]:
+    """Write a shop tracking number to GesCom; (status, body) whether it worked or not."""
+    try:
+        result = write_tracking(db.session, _gescom(), order_key, number, source=source)
+    except WriteBackError as error:
+        return error.status, problem_body(error.status, error.code, str(error), field=getattr(error, "field", None))
+    except GesComError as error:
+        return 503, problem_body(503, "gescom_unavailable", str(error))
+    return 200, {
+        "order_key": result.order_key, "document": result.document, "field": result.field,
+        "tracking_number": result.tracking_number, "changed": result.changed,
+    }
+
+
+def _answer(status: int, body: dict):
+    if status >= 400:
+        from .problems import problem_response
+
+        return problem_response(body)
+    return body, status
+
+
+@orders_blp.route("/<string:order_key>/tracking")
+class OrderTracking(MethodView):
+    @orders_blp.arguments(TrackingRequestSchema)
+    @orders_blp.response(200, TrackingResultSchema)
+    @orders_blp.alt_response(404, description="Not a shop order we follow.")
+    @orders_blp.alt_response(409, description="Import from the shop is off, the GesCom field holds another number, or the document is busy.")
+    @orders_blp.alt_response(422, description="The number does not fit the GesCom field, or only invoices are left.")
+    @orders_blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "required": False, "schema": {"type": "string", "maxLength": 200}, "description": "Same key and body: same answer, done once."}])
+    def put(self, body, order_key):
+        """Write the shop's tracking number onto the order's latest GesCom document (BL, else PL, else BC; never an invoice)."""
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if not key:
+            return _answer(*_tracking_answer(order_key, body["tracking_number"], "api"))
+        if len(key) > 200:
+            raise ApiProblem(422, "invalid_idempotency_key", "Idempotency-Key is limited to 200 characters", field="Idempotency-Key")
+        endpoint = f"PUT {request.path}"
+        digest = body_hash(json.dumps(body, sort_keys=True).encode())
+        api_key_id = g.api_key.id
+        try:
+            replayed = replay(db.session, key, endpoint, api_key_id, digest)
+        except IdempotencyMismatch as error:
+            raise ApiProblem(422, "idempotency_key_reused", str(error), field="Idempotency-Key") from error
+        if replayed is not None:
+            return _answer(*replayed)
+        status, answer = _tracking_answer(order_key, body["tracking_number"], "api")
+        keep(db.session, key, endpoint, api_key_id, digest, status, answer)
+        return _answer(status, answer)
+
+
+# --- webhooks ------------------------------------------------------------------------------------------------
+
+webhooks_blp = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks", description="Events sent by the PrestaShop module (Standard Webhooks signatures).")
+EVENT_TYPES = ("order.tracking_updated", "order.status_changed")
+
+
+def _event_order(data: dict):
+    order_key = data.get("order_key")
+    id_order = data.get("id_order")
+    if order_key is not None and (not isinstance(order_key, str) or not 0 < len(order_key) <= 100):
+        raise ApiProblem(422, "validation_error", "data.order_key must be a string of 1 to 100 characters", field="data.order_key")
+    if id_order is not None and (not isinstance(id_order, int) or isinstance(id_order, bool) or not 0 < id_order < 2**63):
+        raise ApiProblem(422, "validation_error", "data.id_order must be a positive integer", field="data.id_order")
+    if order_key is None and id_order is None:
+        raise ApiProblem(422, "validation_error", "data.order_key or data.id_order is required", field="data.order_key")
+    return order_key, id_order
+
+
+@webhooks_blp.route("/prestashop")
+class PrestaShopWebhook(MethodView):
+    @webhooks_blp.doc(
+        parameters=[
+            {"in": "header", "name": name, "required": True, "schema": {"type": "string"}}
+            for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
+        ],
+        requestBody={"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["type", "data"],
+            "properties": {
+                "type": {"type": "string", "enum": list(EVENT_TYPES)},
+                "data": {"type": "object", "properties": {
+                    "order_key": {"type": "string"}, "id_order": {"type": "integer"},
+                    "tracking_number": {"type": "string"}, "state_id": {"type": "integer"}, "previous_state_id": {"type": "integer"},
+                }},
+            },
+        }}}},
+    )
+    @webhooks_blp.response(200)
+    @webhooks_blp.alt_response(401, description="Signature missing, invalid or stale.")
+    def post(self):
+        """An event from the module: order.tracking_updated (written to GesCom) or order.status_changed (recorded)."""
+        secret = current_app.config.get("WEBHOOK_SECRET")
+        if not secret:
+            raise ApiProblem(503, "webhooks_not_configured", "set WEBHOOK_SECRET to receive webhooks")
+        raw = request.get_data(cache=True)
+        try:
+            message_id = verify(secret, request.headers, raw)
+        except WebhookRejected as error:
+            raise ApiProblem(401, error.code, str(error)) from error
+        done = delivery_seen(db.session, message_id)
+        if done is not None:
+            return {"status": "duplicate", "webhook_id": message_id, "first_answer": done.response}
+        try:
+            event = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise ApiProblem(400, "invalid_json", "the body is not valid JSON") from error
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str) or not isinstance(event.get("data"), dict):
+            raise ApiProblem(422, "validation_error", "an event is an object with a string `type` and an object `data`", field="type")
+        kind, data = event["type"], event["data"]
+        if kind not in EVENT_TYPES:
+            answer = {"status": "ignored", "reason": f"event type {kind[:60]!r} is not handled"}
+            status = 200
+        else:
+            order_key, id_order = _event_order(data)
+            if kind == "order.tracking_updated":
+                number = data.get("tracking_number")
+                if not isinstance(number, str) or not 0 < len(number) <= 200:
+                    raise ApiProblem(422, "validation_error", "data.tracking_number must be a string of 1 to 200 characters", field="data.tracking_number")
+                order = find_order(db.session, order_key, id_order)
+                if order is None:
+                    raise ApiProblem(404, "order_not_found", "no shop order with that key or id_order is followed")
+                status, answer = _tracking_answer(order.order_key, number, "webhook")
+                if status >= 400:
+                    return _answer(status, answer)  # not recorded: a retry of this delivery is tried again
+            else:
+                state_id = data.get("state_id")
+                if not isinstance(state_id, int) or isinstance(state_id, bool) or not 0 < state_id < 2**31:
+                    raise ApiProblem(422, "validation_error", "data.state_id must be a positive integer", field="data.state_id")
+                previous = data.get("previous_state_id")
+                previous = previous if isinstance(previous, int) and not isinstance(previous, bool) and 0 < previous < 2**31 else None
+                order = find_order(db.session, order_key, id_order)
+                if order is None:
+                    answer, status = {"status": "ignored", "reason": "no shop order with that key or id_order is followed"}, 200
+                else:
+                    record_shop_state(db.session, order, state_id, previous, source="webhook")
+                    answer, status = {"status": "recorded", "order_key": order.order_key, "state_id": state_id}, 200
+        if not remember_delivery(db.session, message_id, kind, answer.get("order_key"), status, answer):
+            return {"status": "duplicate", "webhook_id": message_id}  # the same delivery, handled concurrently
+        return answer, status
+
+
+BLUEPRINTS = (health_blp, settings_blp, reference_blp, runs_blp, updates_blp, orders_blp, webhooks_blp)

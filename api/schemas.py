@@ -1,0 +1,196 @@
+"""marshmallow schemas shared by the resources (request bodies, query strings, responses)."""
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integer columns: a larger cursor cannot match anything
+STAGE_NAMES = ("ordered", "in_preparation", "partially_shipped", "shipped", "invoiced", "returned", "cancelled")
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+        ordered = True
+
+
+def strict_bool(**kwargs) -> fields.Boolean:
+    return fields.Boolean(truthy={True}, falsy={False}, **kwargs)
+
+
+class ProblemSchema(Schema):
+    type = fields.String()
+    title = fields.String()
+    status = fields.Integer()
+    code = fields.String(metadata={"description": "Stable machine-readable error code."})
+    detail = fields.String()
+    field = fields.String(metadata={"description": "The offending field, for validation errors."})
+    errors = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+# --- settings ------------------------------------------------------------------------------------------
+
+
+StageStatesSchema = StrictSchema.from_dict(
+    {
+        stage: fields.Integer(
+            strict=True, allow_none=True, validate=validate.Range(min=1),
+            metadata={"description": f"Shop order state for stage {stage}; null = « Ne pas modifier le statut »."},
+        )
+        for stage in STAGE_NAMES
+    },
+    name="StageStates",
+)
+
+
+class TrackingSettingsSchema(StrictSchema):
+    send = strict_bool(metadata={"description": "« Envoyer le numéro de suivi du transporteur dans la boutique »"})
+    header_field = fields.String(allow_none=True, validate=validate.Length(min=1, max=128), metadata={"description": "« Champ Numéro de transporteur (document) »: a F_DOCENTETE text column."})
+    line_field = fields.String(allow_none=True, validate=validate.Length(min=1, max=128), metadata={"description": "« Champ Numéro de transporteur (ligne) »: a F_DOCLIGNE text column."})
+    state_on_send = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1), metadata={"description": "« Changer le statut en »"})
+    import_from_shop = strict_bool(metadata={"description": "« Mettre à jour le numéro de suivi dans la commande à partir de la boutique »"})
+
+
+class OptionsSchema(StrictSchema):
+    send_piece_number = strict_bool()
+    send_delivery_date = strict_bool()
+    send_delivery_details = strict_bool()
+
+
+class SettingsSchema(StrictSchema):
+    link_field = fields.String(validate=validate.Length(min=1, max=128), metadata={"description": "F_DOCENTETE text column holding the shop order (DO_NoWeb, DO_Ref, a free field)."})
+    shipped_document_type = fields.Integer(strict=True, validate=validate.OneOf([2, 3]), metadata={"description": "2 = préparation de livraison, 3 = bon de livraison."})
+    notify_customer = strict_bool(metadata={"description": "« Prévenir le client par e-mail » when a state is set in the shop."})
+    stage_states = fields.Nested(StageStatesSchema)
+    tracking = fields.Nested(TrackingSettingsSchema)
+    options = fields.Nested(OptionsSchema)
+
+
+class SettingsPatchSchema(SettingsSchema):
+    """The same fields, all optional: only those sent change."""
+
+
+# --- updates ------------------------------------------------------------------------------------------
+
+
+class DeliveryLineSchema(Schema):
+    sku = fields.String()
+    name = fields.String()
+    quantity = fields.Float()
+
+
+class DeliverySchema(Schema):
+    piece = fields.String()
+    date = fields.String(allow_none=True)
+    carrier = fields.String(allow_none=True)
+    tracking_numbers = fields.List(fields.String())
+    lines = fields.List(fields.Nested(DeliveryLineSchema))
+
+
+class UpdateSchema(Schema):
+    id = fields.Integer(allow_none=True, metadata={"description": "Only grows: the feed cursor. null in a dry run's preview."})
+    order_key = fields.String()
+    id_order = fields.Integer(allow_none=True)
+    stage = fields.String(allow_none=True)
+    state_id = fields.Integer(allow_none=True)
+    tracking_numbers = fields.List(fields.String(), allow_none=True)
+    piece = fields.String(allow_none=True)
+    delivery_date = fields.String(allow_none=True)
+    deliveries = fields.List(fields.Nested(DeliverySchema), allow_none=True)
+    changes = fields.List(fields.String())
+    created_at = fields.String()
+    acked_at = fields.String(allow_none=True)
+
+
+class FeedQuerySchema(StrictSchema):
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_ID), metadata={"description": "Return updates with an id above this cursor."})
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+    include_acked = fields.Boolean(load_default=False, metadata={"description": "Also show acknowledged updates."})
+
+
+class FeedPageSchema(Schema):
+    updates = fields.List(fields.Nested(UpdateSchema))
+    next = fields.Integer(metadata={"description": "Send it as `after` to get the next page."})
+    has_more = fields.Boolean()
+
+
+class AckSchema(StrictSchema):
+    ids = fields.List(fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID)), validate=validate.Length(min=1, max=1000))
+    up_to = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID))
+
+    @validates_schema
+    def one_of(self, data, **kwargs):
+        if ("ids" in data) == ("up_to" in data):
+            raise ValidationError("send either ids or up_to", field_name="ids")
+
+
+class AckResultSchema(Schema):
+    acknowledged = fields.Integer(metadata={"description": "Updates acknowledged by this call."})
+    already_acknowledged = fields.Integer()
+    unknown = fields.List(fields.Integer(), metadata={"description": "Ids that match no update."})
+
+
+# --- runs ---------------------------------------------------------------------------------------------
+
+
+class RunRequestSchema(StrictSchema):
+    dry_run = strict_bool(load_default=False, metadata={"description": "Compute the updates without storing them."})
+    full = strict_bool(load_default=False, metadata={"description": "Re-read every shop order, not only what changed."})
+
+
+class RunSchema(Schema):
+    id = fields.Integer()
+    status = fields.String(metadata={"description": "running, succeeded, failed or interrupted"})
+    dry_run = fields.Boolean()
+    full = fields.Boolean()
+    started_at = fields.String()
+    finished_at = fields.String(allow_none=True)
+    duration_seconds = fields.Float(allow_none=True)
+    orders_checked = fields.Integer()
+    orders_changed = fields.Integer()
+    orders_skipped = fields.Integer()
+    updates_created = fields.Integer()
+    warnings = fields.List(fields.String())
+    error = fields.String(allow_none=True)
+    window_from = fields.String(allow_none=True)
+    updates = fields.List(fields.Nested(UpdateSchema), allow_none=True, metadata={"description": "A finished dry run's updates."})
+
+
+class RunQuerySchema(StrictSchema):
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=200))
+    before = fields.Integer(validate=validate.Range(min=1, max=MAX_ID), metadata={"description": "Cursor: runs older than this id."})
+
+
+class RunPageSchema(Schema):
+    runs = fields.List(fields.Nested(RunSchema))
+    next = fields.Integer(allow_none=True, metadata={"description": "Send it as `before` for older runs; null at the end."})
+
+
+# --- orders ---------------------------------------------------------------------------------------------
+
+
+class TrackingRequestSchema(StrictSchema):
+    tracking_number = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class TrackingResultSchema(Schema):
+    order_key = fields.String()
+    document = fields.Dict()
+    field = fields.String()
+    tracking_number = fields.String()
+    changed = fields.Boolean(metadata={"description": "False when GesCom already held this number."})
+
+
+class OrderViewSchema(Schema):
+    order_key = fields.String()
+    id_order = fields.Integer(allow_none=True)
+    stage = fields.String(allow_none=True)
+    current_stage = fields.String(allow_none=True)
+    is_open = fields.Boolean()
+    shop_state_id = fields.Integer(allow_none=True)
+    tracking_numbers = fields.List(fields.String())
+    bc_pieces = fields.List(fields.String())
+    first_seen_at = fields.String()
+    checked_at = fields.String()
+    documents = fields.List(fields.Dict(), allow_none=True, metadata={"description": "The order's GesCom documents now: type, piece, date, lines."})
+    gescom_error = fields.String(allow_none=True)
+    timeline = fields.List(fields.Dict(), metadata={"description": "Updates (with their delivery status) and events, oldest first."})

@@ -1,0 +1,73 @@
+"""API keys: created with a scope, shown once, stored as a SHA-256 hash, revocable."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from models import ApiKey, utcnow
+
+SCOPES = ("read", "write", "admin")  # each includes the ones before it
+KEY_PREFIX = "sgps_"
+
+
+class ApiKeyError(ValueError):
+    pass
+
+
+def hash_key(key: str) -> str:
+    # Keys are 256-bit random secrets: a plain SHA-256 is enough (no dictionary to guess from).
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def scope_allows(scope: str, needed: str) -> bool:
+    return SCOPES.index(scope) >= SCOPES.index(needed)
+
+
+def create_key(session: Session, name: str, scope: str = "read") -> tuple[ApiKey, str]:
+    """A new key; returns the stored row and the key itself, which is never stored nor shown again."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise ApiKeyError("a key needs a name of 1 to 100 characters")
+    if scope not in SCOPES:
+        raise ApiKeyError(f"scope must be one of {', '.join(SCOPES)}")
+    existing = session.scalar(select(ApiKey).where(ApiKey.name == name))
+    if existing is not None and existing.revoked_at is None:
+        raise ApiKeyError(f"a key named {name!r} exists already (revoke it first, or pick another name)")
+    if existing is not None:  # a revoked key keeps its history under another name
+        existing.name = f"{name[:80]} (revoked #{existing.id})"
+        session.flush()
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    row = ApiKey(name=name, key_hash=hash_key(key), prefix=key[: len(KEY_PREFIX) + 4], scope=scope)
+    session.add(row)
+    session.commit()
+    return row, key
+
+
+def verify_key(session: Session, key: str) -> ApiKey | None:
+    """The active key row for this secret, or None. Records when it was last used (at most once a minute)."""
+    if not key or len(key) > 200:
+        return None
+    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None)))
+    if row is not None:
+        now = utcnow()
+        if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
+            session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
+            session.commit()
+    return row
+
+
+def list_keys(session: Session) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
+
+
+def revoke_key(session: Session, name: str) -> ApiKey:
+    row = session.scalar(select(ApiKey).where(ApiKey.name == name))
+    if row is None:
+        raise ApiKeyError(f"no key named {name!r}")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.commit()
+    return row

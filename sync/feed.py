@@ -1,0 +1,68 @@
+"""The pull feed: updates oldest first by id (a stable cursor), and their acknowledgements."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from models import Update, utcnow
+
+MAX_LIMIT = 500
+
+
+@dataclass
+class Page:
+    updates: list[dict]
+    next: int  # the cursor to send as `after` next time
+    has_more: bool
+
+
+def updates_after(session: Session, after: int = 0, limit: int = 100, include_acked: bool = False, order_key: str | None = None) -> Page:
+    """Updates with id > `after`, oldest first. Ids only grow and one run writes at a time, so a reader
+    that follows `next` sees every update once."""
+    query = select(Update).where(Update.id > after).order_by(Update.id).limit(limit + 1)
+    if not include_acked:
+        query = query.where(Update.acked_at.is_(None))
+    if order_key is not None:
+        query = query.where(Update.order_key == order_key)
+    rows = list(session.scalars(query))
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(updates=[row.to_dict() for row in rows], next=rows[-1].id if rows else after, has_more=has_more)
+
+
+@dataclass
+class AckResult:
+    acknowledged: int = 0  # newly acknowledged by this call
+    already_acknowledged: int = 0
+    unknown: list[int] = field(default_factory=list)
+
+
+def acknowledge(session: Session, ids: list[int] | None = None, up_to: int | None = None) -> AckResult:
+    """Mark updates acknowledged. Idempotent: acknowledging twice changes nothing the second time."""
+    now = utcnow()
+    result = AckResult()
+    if up_to is not None:
+        known = session.scalar(select(Update.id).where(Update.id <= up_to).order_by(Update.id.desc()).limit(1))
+        changed = session.execute(
+            update(Update).where(Update.id <= up_to, Update.acked_at.is_(None)).values(acked_at=now).execution_options(synchronize_session=False)
+        ).rowcount
+        result.acknowledged = changed
+        if known is None:
+            result.unknown = [up_to]
+    else:
+        wanted = sorted(set(ids or []))
+        found = {
+            row_id: acked_at
+            for row_id, acked_at in session.execute(select(Update.id, Update.acked_at).where(Update.id.in_(wanted)))
+        } if wanted else {}
+        result.unknown = [i for i in wanted if i not in found]
+        result.already_acknowledged = sum(1 for acked_at in found.values() if acked_at is not None)
+        pending = [i for i, acked_at in found.items() if acked_at is None]
+        if pending:
+            result.acknowledged = session.execute(
+                update(Update).where(Update.id.in_(pending), Update.acked_at.is_(None)).values(acked_at=now).execution_options(synchronize_session=False)
+            ).rowcount
+    session.commit()
+    return result

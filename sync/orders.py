@@ -1,0 +1,82 @@
+"""What we know of one shop order: its documents in GesCom now, its stage, tracking numbers and timeline."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import OrderEvent, ShopOrder, Update
+
+from .gescom import GesCom, GesComError
+from .runs import load_chains
+from .sage import ABBREVIATIONS
+from .settings import SettingsError, validate
+from .stages import plain_number, tracking_numbers
+from .store import current_settings
+
+
+def _documents(chain) -> list[dict]:
+    lines_of: dict[str, list] = {}
+    for line in sorted(chain.lines, key=lambda line: (line.position, line.marq)):
+        lines_of.setdefault(line.doc_key, []).append(line)
+    documents = []
+    for doc in sorted(chain.documents, key=lambda d: (d.doc_type, d.date.isoformat() if d.date else "", d.piece)):
+        documents.append({
+            "type": doc.doc_type,
+            "type_name": ABBREVIATIONS.get(doc.doc_type, str(doc.doc_type)),
+            "piece": doc.piece,
+            "date": doc.date.isoformat() if doc.date else None,
+            "carrier": doc.carrier,
+            "tracking": doc.tracking or None,
+            "lines": [
+                {"sku": line.sku, "name": line.name, "quantity": plain_number(line.quantity), "origin_piece": line.origin_piece or None}
+                for line in lines_of.get(doc.key, [])
+            ],
+        })
+    return documents
+
+
+def order_view(session: Session, gescom: GesCom, order_key: str) -> dict | None:
+    """None when we do not follow this order. GesCom being down only hides the live documents."""
+    order = session.scalar(select(ShopOrder).where(ShopOrder.order_key == order_key))
+    if order is None:
+        return None
+    view = {
+        "order_key": order.order_key,
+        "id_order": order.id_order,
+        "stage": order.stage,
+        "current_stage": order.current_stage,
+        "is_open": order.is_open,
+        "shop_state_id": order.shop_state_id,
+        "tracking_numbers": tracking_numbers(order.memory or {}),
+        "bc_pieces": sorted(piece.piece for piece in order.pieces),
+        "first_seen_at": order.first_seen_at.isoformat() + "Z",
+        "checked_at": order.checked_at.isoformat() + "Z",
+        "documents": None,
+        "gescom_error": None,
+    }
+    try:
+        settings = validate(current_settings(session)[0], gescom.schema())
+        with gescom.connect() as conn:
+            carriers, carriage = gescom.carriers(conn)
+            loaded, _ = load_chains(session, gescom, conn, settings, [order_key], carriers, carriage)
+        if order_key in loaded.malformed:
+            view["gescom_error"] = loaded.malformed[order_key]
+        else:
+            view["documents"] = _documents(loaded.chains[order_key])
+    except (GesComError, SettingsError) as error:
+        view["gescom_error"] = str(error)
+
+    timeline = []
+    for update in session.scalars(select(Update).where(Update.order_key == order_key).order_by(Update.id)):
+        entry = update.to_dict()
+        timeline.append({
+            "at": entry["created_at"],
+            "kind": "update",
+            "update": entry,
+            "delivery": {"status": "acknowledged" if update.acked_at else "pending", "acked_at": entry["acked_at"]},
+        })
+    for event in session.scalars(select(OrderEvent).where(OrderEvent.order_key == order_key).order_by(OrderEvent.id)):
+        timeline.append({"at": event.created_at.isoformat() + "Z", "kind": event.kind, "data": event.data})
+    timeline.sort(key=lambda entry: entry["at"])
+    view["timeline"] = timeline
+    return view

@@ -1,0 +1,58 @@
+"""What the shop tells us about its orders (module webhooks): recorded in the order's timeline."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from models import OrderEvent, ShopOrder, WebhookEvent
+
+from .stages import shop_state_rank
+from .store import current_settings
+
+
+def find_order(session: Session, order_key: str | None = None, id_order: int | None = None) -> ShopOrder | None:
+    """A followed shop order by its key (the link value), or by PrestaShop id_order."""
+    if order_key:
+        return session.scalar(select(ShopOrder).where(ShopOrder.order_key == order_key))
+    if id_order is not None:
+        return session.scalars(select(ShopOrder).where(ShopOrder.id_order == id_order).order_by(ShopOrder.id)).first()
+    return None
+
+
+def record_shop_state(session: Session, order: ShopOrder, state_id: int, previous_state_id: int | None = None, source: str = "webhook") -> OrderEvent:
+    """The shop says the order is now in `state_id` (often set by hand by the merchant).
+
+    That state is never produced again for the order, and no state of an earlier stage follows it.
+    """
+    settings, _ = current_settings(session)
+    order.shop_state_id = state_id
+    if state_id not in (order.states_sent or []):
+        order.states_sent = [*(order.states_sent or []), state_id]
+    rank = shop_state_rank(state_id, settings, order.stage)
+    if rank is not None and rank > order.state_rank:
+        order.state_rank = rank
+    event = OrderEvent(
+        order_key=order.order_key,
+        kind="shop_state_changed",
+        data={"state_id": state_id, "previous_state_id": previous_state_id, "source": source},
+    )
+    session.add(event)
+    session.commit()
+    return event
+
+
+def delivery_seen(session: Session, webhook_id: str) -> WebhookEvent | None:
+    """The earlier handling of this webhook delivery, if any (a repeat is a no-op)."""
+    return session.get(WebhookEvent, webhook_id)
+
+
+def remember_delivery(session: Session, webhook_id: str, kind: str, order_key: str | None, status: int, answer: dict) -> bool:
+    """Record a handled delivery; False when the same delivery was recorded concurrently."""
+    session.add(WebhookEvent(id=webhook_id, type=kind[:60], order_key=order_key, status=status, response=answer))
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        return False
+    return True
