@@ -462,3 +462,17 @@ def test_webhook_unknown_type_is_accepted_and_ignored(client, keys, shop, webhoo
 def test_webhooks_need_a_secret(client, keys, shop):
     response = deliver(client, keys["write"], {"type": "order.status_changed", "data": {"id_order": 1, "state_id": 4}})
     assert response.status_code == 503 and response.json["code"] == "webhooks_not_configured"
+
+
+def test_keys_never_reach_the_logs(app, client, keys, shop, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.INFO, logger="sqlalchemy.engine")  # every statement and its parameters
+    client.get("/api/v1/updates", headers=bearer(keys["read"]))
+    client.get("/api/v1/updates", headers=bearer(keys["read"] + "x"))
+    client.patch("/api/v1/settings", json={}, headers={**bearer(keys["read"]), "If-Match": "*"})
+    client.get("/api/v1/orders/4711", headers={"X-Api-Key": keys["admin"]})
+    assert "api_keys" in caplog.text  # the key lookups were logged, with their parameters
+    for key in keys.values():
+        assert key not in caplog.text and key[5:] not in caplog.text
