@@ -53,6 +53,10 @@ def load_config(instance_path: str) -> dict:
         "SYNC_INITIAL_LOOKBACK_DAYS": _env_int("SYNC_INITIAL_LOOKBACK_DAYS", 30),
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "WEBHOOK_SECRET": os.environ.get("WEBHOOK_SECRET") or None,
+        "PRESTASHOP_URL": os.environ.get("PRESTASHOP_URL") or None,
+        "PRESTASHOP_API_KEY": os.environ.get("PRESTASHOP_API_KEY") or None,
+        "PRESTASHOP_TIMEOUT": _env_int("PRESTASHOP_TIMEOUT", 30),
+        "PRESTASHOP_EMPLOYEE_ID": _env_int("PRESTASHOP_EMPLOYEE_ID", 0) or None,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     }
 
@@ -79,6 +83,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     app.extensions["gescom"] = GesCom(create_gescom_engine(app.config["GESCOM_DATABASE_URL"]), app.config["GESCOM_SCHEMA"])
+    configure_shop(app)
 
     from api import init_api
 
@@ -88,6 +93,15 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     register_commands(app)
     return app
+
+
+def configure_shop(app: Flask) -> None:
+    """Push mode when PRESTASHOP_URL and PRESTASHOP_API_KEY are set: the client, and the shop's states."""
+    from sync.shop import ShopStates, shop_client
+
+    client = shop_client(app.config)
+    app.extensions["shop"] = client
+    app.extensions["order_states"] = ShopStates(client) if client is not None else None
 
 
 def gescom_of(app: Flask) -> GesCom:

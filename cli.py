@@ -11,7 +11,10 @@ from sqlalchemy import inspect, text
 
 from models import db
 from sync.apikeys import SCOPES, ApiKeyError, create_key, list_keys, revoke_key
+from sync.delivery import deliver_pending
 from sync.demo.generator import advance, generate_demo
+from sync.prestashop_client import ShopError
+from sync.shop import poll_shop_tracking
 from sync.gescom import GesComError
 from sync.runs import RunConfig, RunInProgress, run_sync
 from sync.scheduler import run_periodically
@@ -22,6 +25,34 @@ from sync.store import current_settings, save_settings
 
 def _gescom():
     return current_app.extensions["gescom"]
+
+
+def _shop():
+    return current_app.extensions.get("shop")
+
+
+def _deliver_and_report() -> None:
+    report = deliver_pending(db.session, _shop(), employee_id=current_app.config["PRESTASHOP_EMPLOYEE_ID"])
+    click.echo(f"Delivery to the shop: {report.delivered} delivered, {report.failed} failed, {report.retry_later} to retry later ({report.orders} orders)")
+    for line in report.details[:50]:
+        click.echo(f"  {line}", err=True)
+    if report.error:
+        raise click.ClickException(f"delivery stopped: {report.error}")
+
+
+def missing_permissions(allowed: dict[str, set[str]], patch: bool, settings: dict) -> dict[str, set[str]]:
+    """Webservice permissions this set-up needs and the key lacks."""
+    needed = {
+        "orders": {"GET"},
+        "order_histories": {"GET", "POST"},
+        "order_carriers": {"GET", "PATCH" if patch else "PUT"},
+        "order_states": {"GET"},
+        "configurations": {"GET"},
+    }
+    if any(settings["options"].values()):
+        needed["messages"] = {"GET", "POST"}
+    missing = {resource: methods - allowed.get(resource, set()) for resource, methods in needed.items()}
+    return {resource: methods for resource, methods in missing.items() if methods}
 
 
 def _table(rows: list[tuple[str, object]]) -> str:
@@ -57,8 +88,9 @@ def register_commands(app: Flask) -> None:
     @sync.command("run")
     @click.option("--dry-run", is_flag=True, help="Show what would be produced; store nothing.")
     @click.option("--full", is_flag=True, help="Re-read every shop order, not only what changed.")
-    def sync_run(dry_run: bool, full: bool):
-        """Run the detection once and print a summary."""
+    @click.option("--no-deliver", is_flag=True, help="Do not push the updates to the shop (when one is configured).")
+    def sync_run(dry_run: bool, full: bool, no_deliver: bool):
+        """Run the detection once, print a summary, then deliver to the shop when one is configured."""
         try:
             result = _run_once(dry_run, full, show_progress=True)
         except RunInProgress as error:
@@ -83,6 +115,15 @@ def register_commands(app: Flask) -> None:
                 click.echo(json.dumps(update, ensure_ascii=False))
         if run.status != "succeeded":
             raise click.ClickException(run.error or run.status)
+        if not dry_run and not no_deliver and _shop() is not None:
+            _deliver_and_report()
+
+    @sync.command("deliver")
+    def sync_deliver():
+        """Push pending updates to the shop (PRESTASHOP_URL, PRESTASHOP_API_KEY)."""
+        if _shop() is None:
+            raise click.ClickException("no shop configured: set PRESTASHOP_URL and PRESTASHOP_API_KEY")
+        _deliver_and_report()
 
     @sync.command("schedule")
     @click.option("--interval", type=int, default=None, help="Seconds between runs (default SYNC_INTERVAL).")
@@ -103,6 +144,18 @@ def register_commands(app: Flask) -> None:
                 )
             except RunInProgress:
                 current_app.logger.info("a run is already in progress; skipping this tick")
+            try:
+                if _shop() is not None and not stop.is_set():
+                    report = deliver_pending(db.session, _shop(), employee_id=current_app.config["PRESTASHOP_EMPLOYEE_ID"])
+                    current_app.logger.info(
+                        "delivery: %s delivered, %s failed, %s to retry%s", report.delivered, report.failed, report.retry_later,
+                        f"; stopped: {report.error}" if report.error else "",
+                    )
+                    polled = poll_shop_tracking(db.session, _gescom(), _shop())
+                    if polled.written or polled.warnings:
+                        current_app.logger.info("tracking from the shop: %s written to GesCom; %s", polled.written, "; ".join(polled.warnings[:5]))
+            except ShopError as error:
+                current_app.logger.warning("shop unreachable this tick: %s", error)
             finally:
                 db.session.remove()
 
@@ -147,6 +200,52 @@ def register_commands(app: Flask) -> None:
         """Transform some demo orders as a warehouse would, so the next run has something to send."""
         for line in advance(_gescom().engine, count=count, seed=seed):
             click.echo(line)
+
+    @app.cli.group()
+    def shop():
+        """The PrestaShop shop (push mode)."""
+
+    @shop.command("check")
+    def shop_check():
+        """Connect, print the shop version, the permissions the key lacks, and the order state ids."""
+        client = _shop()
+        if client is None:
+            raise click.ClickException("no shop configured: set PRESTASHOP_URL and PRESTASHOP_API_KEY")
+        try:
+            version = client.detect_version()
+            allowed = client.permissions()
+        except ShopError as error:
+            raise click.ClickException(str(error)) from None
+        settings, _ = current_settings(db.session)
+        missing = missing_permissions(allowed, version.supports_patch, settings)
+        click.echo(f"Shop: {client.base} — PrestaShop {version.raw} ({'PATCH' if version.supports_patch else 'GET + full PUT'} for tracking numbers)")
+        if missing:
+            click.echo("Missing permissions for this key (Advanced parameters › Webservice):")
+            for resource, methods in missing.items():
+                click.echo(f"  {resource}: {', '.join(sorted(methods))}")
+        else:
+            click.echo("Permissions: everything needed is granted.")
+        states = current_app.extensions["order_states"]() or []
+        click.echo("Order states:")
+        for state in states:
+            names = " / ".join(str(name) for name in state["name"].values())
+            keys = f"  [{', '.join(state['config_keys'])}]" if state["config_keys"] else ""
+            click.echo(f"  {state['id']:>3}  {names}{keys}")
+        if missing:
+            raise click.ClickException(f"{len(missing)} resource(s) lack permissions")
+
+    @shop.command("poll")
+    def shop_poll():
+        """Bring tracking numbers typed in the shop into GesCom now (tracking.import_from_shop)."""
+        if _shop() is None:
+            raise click.ClickException("no shop configured: set PRESTASHOP_URL and PRESTASHOP_API_KEY")
+        try:
+            report = poll_shop_tracking(db.session, _gescom(), _shop())
+        except ShopError as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(f"{report.orders_seen} shop orders changed; {report.written} tracking numbers written to GesCom")
+        for warning in report.warnings:
+            click.echo(f"warning: {warning}", err=True)
 
     @app.cli.group("apikey")
     def apikey():

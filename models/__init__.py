@@ -47,8 +47,14 @@ class ShopOrder(db.Model):
     # What GesCom showed per document ("type:piece" -> tracking, date, carrier), kept after headers vanish.
     memory: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
     is_open: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
-    # The state the shop says the order is in (from its webhooks), and when it said so.
+    # The state the shop says the order is in (from its webhooks).
     shop_state_id: Mapped[int | None] = mapped_column(Integer)
+    # Push mode: the shop's id_order once resolved, the last state and tracking value we wrote there, and the
+    # fingerprints of the back-office messages already posted (never twice).
+    shop_id_order: Mapped[int | None] = mapped_column(BigInteger)
+    shop_state_pushed: Mapped[int | None] = mapped_column(Integer)
+    shop_tracking: Mapped[str | None] = mapped_column(String(64))
+    messages_sent: Mapped[list] = mapped_column(JSON, nullable=False, default=list, server_default="[]")
     vanished_runs: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     first_seen_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
     checked_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
@@ -111,8 +117,15 @@ class Update(db.Model):
     run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
     acked_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    # Push mode: how delivering it through the PrestaShop webservice went.
+    delivery_status: Mapped[str] = mapped_column(String(12), nullable=False, default="pending", server_default="pending")
+    delivery_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+    delivery_answer: Mapped[dict | None] = mapped_column(JSON)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
 
-    __table_args__ = ({"sqlite_autoincrement": True},)
+    __table_args__ = (Index("ix_updates_delivery", "delivery_status", "id"), {"sqlite_autoincrement": True})
 
     def to_dict(self) -> dict:
         return {
@@ -196,3 +209,12 @@ class WebhookEvent(db.Model):
     status: Mapped[int] = mapped_column(Integer, nullable=False)
     response: Mapped[dict] = mapped_column(JSON, nullable=False)
     received_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+
+class ShopCursor(db.Model):
+    """Where a poll of the shop stopped last time (e.g. orders' date_upd for tracking numbers typed there)."""
+
+    __tablename__ = "shop_cursors"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
