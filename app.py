@@ -80,6 +80,13 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(test_config)
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    if app.config.get("WEBHOOK_SECRET"):
+        from sync.webhooks import secret_key
+
+        try:
+            secret_key(app.config["WEBHOOK_SECRET"])
+        except ValueError as error:
+            raise RuntimeError(f"WEBHOOK_SECRET: {error}") from None
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     app.extensions["gescom"] = GesCom(create_gescom_engine(app.config["GESCOM_DATABASE_URL"]), app.config["GESCOM_SCHEMA"])

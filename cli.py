@@ -13,6 +13,7 @@ from models import db
 from sync.apikeys import SCOPES, ApiKeyError, create_key, list_keys, revoke_key
 from sync.delivery import deliver_pending
 from sync.demo.generator import advance, generate_demo
+from sync.prestashop import NATIVE_ORDER_STATES, known_state_ids
 from sync.prestashop_client import ShopError
 from sync.shop import poll_shop_tracking
 from sync.gescom import GesComError
@@ -198,6 +199,8 @@ def register_commands(app: Flask) -> None:
     @click.option("--seed", type=int, default=None)
     def demo_advance(count: int, seed: int | None):
         """Transform some demo orders as a warehouse would, so the next run has something to send."""
+        if _gescom().engine.dialect.name == "mssql":
+            raise click.ClickException("GESCOM_DATABASE_URL points to SQL Server, a real Sage base: the demo never changes it")
         for line in advance(_gescom().engine, count=count, seed=seed):
             click.echo(line)
 
@@ -321,7 +324,9 @@ def register_commands(app: Flask) -> None:
         except GesComError as error:
             raise click.ClickException(str(error)) from None
         try:
-            document, version = save_settings(db.session, patch, schema)
+            provider = current_app.extensions.get("order_states")
+            states = (provider() if provider else None) or NATIVE_ORDER_STATES
+            document, version = save_settings(db.session, patch, schema, known_states=known_state_ids(states))
         except SettingsError as error:
             for field, message in error.errors.items():
                 click.echo(f"{field}: {message}", err=True)

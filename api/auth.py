@@ -41,6 +41,13 @@ def presented_key() -> str | None:
     return request.headers.get("X-Api-Key", "").strip() or None
 
 
+def require_json_body():
+    """A body sent as anything but JSON would be silently ignored (a dry run taken for a real one): refuse it."""
+    if request.method in ("POST", "PUT", "PATCH") and request.path.startswith("/api/") and (request.content_length or 0) > 0:
+        if not request.is_json:
+            raise ApiProblem(415, "unsupported_media_type", "send the body as JSON, with Content-Type: application/json")
+
+
 def authenticate():
     endpoint = request.endpoint
     if endpoint is None or endpoint in PUBLIC_ENDPOINTS:
@@ -61,3 +68,4 @@ def authenticate():
 
 def init_auth(app: Flask) -> None:
     app.before_request(authenticate)
+    app.before_request(require_json_body)

@@ -107,6 +107,7 @@ class Settings(MethodView):
         return document, 200, {"ETag": _etag(version)}
 
     @requires("admin")
+    @settings_blp.doc(parameters=[{"in": "header", "name": "If-Match", "required": True, "schema": {"type": "string"}, "description": "The ETag of your GET /settings, or * to overwrite."}])
     @settings_blp.arguments(SettingsPatchSchema(partial=True), description="Only the fields to change; nested objects are merged.")
     @settings_blp.response(200, SettingsSchema)
     @settings_blp.alt_response(412, description="The settings changed since your GET (If-Match does not match).")
@@ -122,6 +123,7 @@ class Settings(MethodView):
         if expected is not None and _etag(version) not in [tag.strip() for tag in if_match.split(",")]:
             raise ApiProblem(412, "settings_changed", "the settings changed since you read them: GET them again", headers={"ETag": _etag(version)})
         try:
+            _gescom().refresh()  # a free field may have been added in Sage since
             schema = _gescom().schema()
         except GesComError as error:
             raise ApiProblem(503, "gescom_unavailable", f"field names are checked against GesCom, which is unreachable: {error}") from error
@@ -288,10 +290,13 @@ def _tracking_answer(order_key: str, number: str, source: str) -> tuple[int, dic
     try:
         result = write_tracking(db.session, _gescom(), order_key, number, source=source)
     except WriteBackError as error:
-        return error.status, problem_body(error.status, error.code, str(error), field=getattr(error, "field", None))
+        return error.status, problem_body(
+            error.status, error.code, str(error), field=getattr(error, "field", None), existing_value=getattr(error, "existing", None)
+        )
     except GesComError as error:
         return 503, problem_body(503, "gescom_unavailable", str(error))
     return 200, {
+        "status": "written" if result.changed else "unchanged",
         "order_key": result.order_key, "document": result.document, "field": result.field,
         "tracking_number": result.tracking_number, "changed": result.changed,
     }

@@ -173,6 +173,7 @@ class TrackingRequestSchema(StrictSchema):
 
 
 class TrackingResultSchema(Schema):
+    status = fields.String(metadata={"description": "written, or unchanged when GesCom already held the number."})
     order_key = fields.String()
     document = fields.Dict()
     field = fields.String()

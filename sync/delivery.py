@@ -96,15 +96,20 @@ def deliver_pending(
                 session.rollback()
                 break
             seen.add(order.id)
-            report.orders += 1
+            this_order = DeliveryReport()
             try:
-                _deliver_order(session, client, order, settings, now, report, employee_id)
+                _deliver_order(session, client, order, settings, now, this_order, employee_id)
             except ShopSetupError as error:
                 session.rollback()
                 report.error = str(error)
                 log.error("delivery stopped: %s", error)
                 break
-            session.commit()  # ends the claim on this order
+            session.commit()  # ends the claim on this order; only now do its counts stand
+            report.orders += 1
+            report.delivered += this_order.delivered
+            report.failed += this_order.failed
+            report.retry_later += this_order.retry_later
+            report.details += this_order.details
     finally:
         if not postgres:
             release_lock(session, LOCK_NAME, worker)
@@ -165,6 +170,9 @@ def _resolve(client: PrestaShopClient, order: ShopOrder, item: Update) -> dict:
 
 
 def _deliver_update(client: PrestaShopClient, order: ShopOrder, item: Update, settings: dict, employee_id, *, send_state: bool, send_tracking: bool) -> dict:
+    texts = _messages(item)
+    if not (item.state_id is not None or ("tracking" in item.changes and item.tracking_numbers) or texts):
+        return {"action": "nothing for the shop", "changes": item.changes}  # e.g. a stage with no state mapped
     shop_order = _resolve(client, order, item)
     id_order = int(shop_order["id"])
     answer: dict = {"id_order": id_order}
@@ -180,7 +188,6 @@ def _deliver_update(client: PrestaShopClient, order: ShopOrder, item: Update, se
             answer["state"] = _deliver_state(client, order, shop_order, item.state_id, settings, notify, employee_id)
         else:
             answer["state"] = {"action": "superseded by a later update", "state_id": item.state_id}
-    texts = _messages(item)
     if texts:
         answer["messages"] = _deliver_messages(client, order, id_order, texts)
     return answer

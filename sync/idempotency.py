@@ -3,14 +3,18 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import select
+from datetime import timedelta
+
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models import IdempotencyKey
+from models import IdempotencyKey, utcnow
 
-# Answers that say "try again later" are not kept: the retry must really be tried again.
-TRANSIENT_CODES = frozenset({"document_busy", "gescom_unavailable", "run_in_progress"})
+# Kept: successes and refusals of the input itself (422), which the same body would get again. Not kept:
+# answers that depend on the moment (busy, unavailable, a setting off, a field filled meanwhile): a retry
+# with the same key is really tried again.
+KEEP_FOR = timedelta(hours=24)
 
 
 class IdempotencyMismatch(ValueError):
@@ -23,7 +27,10 @@ def body_hash(body: bytes) -> str:
 
 def replay(session: Session, key: str, endpoint: str, api_key_id: int | None, digest: str) -> tuple[int, dict] | None:
     row = session.scalar(
-        select(IdempotencyKey).where(IdempotencyKey.key == key, IdempotencyKey.endpoint == endpoint, IdempotencyKey.api_key_id == api_key_id)
+        select(IdempotencyKey).where(
+            IdempotencyKey.key == key, IdempotencyKey.endpoint == endpoint, IdempotencyKey.api_key_id == api_key_id,
+            IdempotencyKey.created_at >= utcnow() - KEEP_FOR,
+        )
     )
     if row is None:
         return None
@@ -33,8 +40,9 @@ def replay(session: Session, key: str, endpoint: str, api_key_id: int | None, di
 
 
 def keep(session: Session, key: str, endpoint: str, api_key_id: int | None, digest: str, status: int, response: dict) -> None:
-    if status >= 500 or response.get("code") in TRANSIENT_CODES:
+    if not (200 <= status < 300 or status == 422):
         return
+    session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < utcnow() - KEEP_FOR))
     try:
         with session.begin_nested():
             session.add(IdempotencyKey(key=key, endpoint=endpoint, api_key_id=api_key_id, body_hash=digest, status=status, response=response))

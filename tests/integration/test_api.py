@@ -416,7 +416,7 @@ def test_webhook_body_changed_after_signing_is_rejected(client, keys, shop, webh
     timestamp = int(time.time())
     headers = {"webhook-id": "m9", "webhook-timestamp": str(timestamp), "webhook-signature": sign(SECRET, "m9", timestamp, raw)}
     tampered = raw.replace(b'"state_id": 4', b'"state_id": 6')
-    response = client.post("/api/v1/webhooks/prestashop", data=tampered, headers={**bearer(keys["write"]), **headers})
+    response = client.post("/api/v1/webhooks/prestashop", data=tampered, headers={**bearer(keys["write"]), **headers, "Content-Type": "application/json"})
     assert response.status_code == 401 and response.json["code"] == "webhook_signature_invalid"
 
 
@@ -476,3 +476,24 @@ def test_keys_never_reach_the_logs(app, client, keys, shop, caplog):
     assert "api_keys" in caplog.text  # the key lookups were logged, with their parameters
     for key in keys.values():
         assert key not in caplog.text and key[5:] not in caplog.text
+
+
+def test_a_body_that_is_not_json_is_refused(client, keys):
+    response = client.post("/api/v1/sync/runs", data='{"dry_run": true}', headers={**bearer(keys["write"]), "Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 415 and response.json["code"] == "unsupported_media_type"
+
+
+def test_answers_that_depend_on_the_moment_are_not_replayed(app, client, keys, shop):
+    headers = {**bearer(keys["write"]), "Idempotency-Key": "k-later"}
+    first = client.put("/api/v1/orders/4711/tracking", json={"tracking_number": "6A1"}, headers=headers)
+    assert first.status_code == 409 and first.json["code"] == "tracking_import_disabled"
+    client.patch("/api/v1/settings", json={"tracking": {"import_from_shop": True}}, headers={**bearer(keys["admin"]), "If-Match": "*"})
+    second = client.put("/api/v1/orders/4711/tracking", json={"tracking_number": "6A1"}, headers=headers)
+    assert second.status_code == 200 and second.json["status"] == "written"
+
+
+def test_malformed_webhook_secret_stops_the_start(store_db, gescom_db):
+    from app import create_app
+
+    with pytest.raises(RuntimeError, match="WEBHOOK_SECRET"):
+        create_app({"SQLALCHEMY_DATABASE_URI": store_db.url, "GESCOM_DATABASE_URL": gescom_db.url, "WEBHOOK_SECRET": "whsec_***not base64***"})
