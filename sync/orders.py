@@ -73,7 +73,19 @@ def order_view(session: Session, gescom: GesCom, order_key: str) -> dict | None:
             "at": entry["created_at"],
             "kind": "update",
             "update": entry,
-            "delivery": {"status": "acknowledged" if update.acked_at else "pending", "acked_at": entry["acked_at"]},
+            "delivery": {
+                # Pull: the module acknowledged it. Push: what delivering it through the webservice gave.
+                "status": "acknowledged" if update.acked_at else "pending",
+                "acked_at": entry["acked_at"],
+                "push": {
+                    "status": update.delivery_status,
+                    "attempts": update.delivery_attempts,
+                    "error": update.delivery_error,
+                    "answer": update.delivery_answer,
+                    "delivered_at": update.delivered_at.isoformat() + "Z" if update.delivered_at else None,
+                    "next_attempt_at": update.next_attempt_at.isoformat() + "Z" if update.next_attempt_at else None,
+                },
+            },
         })
     for event in session.scalars(select(OrderEvent).where(OrderEvent.order_key == order_key).order_by(OrderEvent.id)):
         timeline.append({"at": event.created_at.isoformat() + "Z", "kind": event.kind, "data": event.data})
