@@ -57,6 +57,7 @@ def load_config(instance_path: str) -> dict:
         "PRESTASHOP_API_KEY": os.environ.get("PRESTASHOP_API_KEY") or None,
         "PRESTASHOP_TIMEOUT": _env_int("PRESTASHOP_TIMEOUT", 30),
         "PRESTASHOP_EMPLOYEE_ID": _env_int("PRESTASHOP_EMPLOYEE_ID", 0) or None,
+        "PRESTASHOP_WORKERS": max(1, _env_int("PRESTASHOP_WORKERS", 4)),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     }
 

@@ -33,7 +33,9 @@ def _shop():
 
 
 def _deliver_and_report() -> None:
-    report = deliver_pending(db.session, _shop(), employee_id=current_app.config["PRESTASHOP_EMPLOYEE_ID"])
+    report = deliver_pending(
+        db.session, _shop(), employee_id=current_app.config["PRESTASHOP_EMPLOYEE_ID"], workers=current_app.config["PRESTASHOP_WORKERS"]
+    )
     click.echo(f"Delivery to the shop: {report.delivered} delivered, {report.failed} failed, {report.retry_later} to retry later ({report.orders} orders)")
     for line in report.details[:50]:
         click.echo(f"  {line}", err=True)
@@ -147,7 +149,9 @@ def register_commands(app: Flask) -> None:
                 current_app.logger.info("a run is already in progress; skipping this tick")
             try:
                 if _shop() is not None and not stop.is_set():
-                    report = deliver_pending(db.session, _shop(), employee_id=current_app.config["PRESTASHOP_EMPLOYEE_ID"])
+                    report = deliver_pending(
+        db.session, _shop(), employee_id=current_app.config["PRESTASHOP_EMPLOYEE_ID"], workers=current_app.config["PRESTASHOP_WORKERS"]
+    )
                     current_app.logger.info(
                         "delivery: %s delivered, %s failed, %s to retry%s", report.delivered, report.failed, report.retry_later,
                         f"; stopped: {report.error}" if report.error else "",

@@ -15,6 +15,7 @@ import logging
 import os
 import random
 import socket
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -64,6 +65,31 @@ def _backoff(attempts: int) -> timedelta:
     return base * (0.75 + random.random() / 2)
 
 
+class _Claims:
+    """Orders being delivered by this process's workers (SQLite has no SKIP LOCKED; PostgreSQL also locks rows)."""
+
+    def __init__(self, max_orders: int):
+        self.lock = threading.Lock()
+        self.ids: set[int] = set()
+        self.left = max_orders
+
+    def take(self, order_id: int) -> bool:
+        with self.lock:
+            if order_id in self.ids or self.left <= 0:
+                return False
+            self.ids.add(order_id)
+            self.left -= 1
+            return True
+
+    def snapshot(self) -> list[int]:
+        with self.lock:
+            return list(self.ids)
+
+    def exhausted(self) -> bool:
+        with self.lock:
+            return self.left <= 0
+
+
 def deliver_pending(
     session: Session,
     client: PrestaShopClient,
@@ -71,49 +97,74 @@ def deliver_pending(
     max_orders: int = 500,
     employee_id: int | None = None,
     worker: str | None = None,
+    workers: int = 1,
 ) -> DeliveryReport:
-    """Deliver the due updates of up to `max_orders` shop orders. Never raises for a shop failure: a set-up
-    error (key, permissions, webservice off) stops the pass and is reported in `error`."""
+    """Deliver the due updates of up to `max_orders` shop orders, `workers` orders at a time (each order's
+    updates stay in order, by one worker). Never raises for a shop failure: a set-up error (key, permissions,
+    webservice off) stops the pass and is reported in `error`."""
     report = DeliveryReport()
-    worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+    worker = worker or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
     settings, _ = current_settings(session)
     postgres = session.get_bind().dialect.name == "postgresql"
     if not postgres and not acquire_lock(session, LOCK_NAME, worker, timedelta(minutes=10)):
         report.details.append("another delivery is running")
         return report
+    claims, merge_lock, stop = _Claims(max_orders), threading.Lock(), threading.Event()
     try:
-        seen: set[int] = set()
-        while report.orders < max_orders:
-            now = utcnow()
-            conditions = [exists().where(Update.order_key == ShopOrder.order_key, _due(now))]
-            if seen:
-                conditions.append(ShopOrder.id.not_in(seen))
-            query = select(ShopOrder).where(*conditions).order_by(ShopOrder.id).limit(1)
-            if postgres:
-                query = query.with_for_update(skip_locked=True, of=ShopOrder)
-            order = session.scalars(query).first()
-            if order is None:
-                session.rollback()
-                break
-            seen.add(order.id)
-            this_order = DeliveryReport()
-            try:
-                _deliver_order(session, client, order, settings, now, this_order, employee_id)
-            except ShopSetupError as error:
-                session.rollback()
+        if workers <= 1:
+            _work(session, client, settings, postgres, claims, report, merge_lock, stop, employee_id)
+        else:
+            engine = session.get_bind()
+
+            def run() -> None:
+                with Session(engine) as own:
+                    _work(own, client.clone(), settings, postgres, claims, report, merge_lock, stop, employee_id)
+
+            threads = [threading.Thread(target=run, name=f"deliver-{n}") for n in range(workers)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+    finally:
+        if not postgres:
+            release_lock(session, LOCK_NAME, worker)
+    return report
+
+
+def _work(session, client, settings, postgres, claims: _Claims, report: DeliveryReport, merge_lock, stop, employee_id) -> None:
+    while not stop.is_set() and not claims.exhausted():
+        now = utcnow()
+        conditions = [exists().where(Update.order_key == ShopOrder.order_key, _due(now))]
+        taken = claims.snapshot()
+        if taken:
+            conditions.append(ShopOrder.id.not_in(taken))
+        query = select(ShopOrder).where(*conditions).order_by(ShopOrder.id).limit(1)
+        if postgres:
+            query = query.with_for_update(skip_locked=True, of=ShopOrder)
+        order = session.scalars(query).first()
+        if order is None:
+            session.rollback()
+            return
+        if not claims.take(order.id):
+            session.rollback()
+            continue  # another worker of this process took it meanwhile
+        this_order = DeliveryReport()
+        try:
+            _deliver_order(session, client, order, settings, now, this_order, employee_id)
+        except ShopSetupError as error:
+            session.rollback()
+            with merge_lock:
                 report.error = str(error)
-                log.error("delivery stopped: %s", error)
-                break
-            session.commit()  # ends the claim on this order; only now do its counts stand
+            stop.set()
+            log.error("delivery stopped: %s", error)
+            return
+        session.commit()  # ends the claim on this order; only now do its counts stand
+        with merge_lock:
             report.orders += 1
             report.delivered += this_order.delivered
             report.failed += this_order.failed
             report.retry_later += this_order.retry_later
             report.details += this_order.details
-    finally:
-        if not postgres:
-            release_lock(session, LOCK_NAME, worker)
-    return report
 
 
 def _deliver_order(session, client, order: ShopOrder, settings: dict, now: datetime, report: DeliveryReport, employee_id) -> None:

@@ -106,6 +106,15 @@ class PrestaShopClient:
         self.sleep = sleep
         self.version: ShopVersion | None = None
 
+    def clone(self) -> PrestaShopClient:
+        """A client for another thread (a requests.Session is not shared between threads)."""
+        other = PrestaShopClient(
+            self.base, self.session.auth[0], timeout=self.timeout, read_attempts=self.read_attempts,
+            backoff=self.backoff, max_wait=self.max_wait, sleep=self.sleep,
+        )
+        other.version = self.version
+        return other
+
     # --- transport ------------------------------------------------------------------------------------------
 
     def _url(self, resource: str, record_id: int | None = None) -> str:

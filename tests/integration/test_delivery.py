@@ -287,3 +287,22 @@ def test_sqlite_deliveries_take_turns(sync, warehouse, clock, shop, backend):
     assert report.delivered == 0 and "another delivery is running" in report.details
     release_lock(sync.session, "delivery", "other worker")
     assert deliver(sync, client_for(shop)).delivered == 2
+
+
+def test_several_workers_in_one_process_keep_each_order_in_order(sync, warehouse, clock, shop):
+    keys = [str(7000 + n) for n in range(12)]
+    for key in keys:
+        shop.add_order(int(key), current_state=2)
+        piece = warehouse.create_order(key, LINES)
+        warehouse.transform((1, piece), 3, take={"MUG": 1}, header={"DO_Coord01": f"6A{key}1"})
+    sync.settings(stage_states__partially_shipped=3)
+    sync.run()
+    for key in keys:
+        warehouse.transform((1, warehouse.documents(key)[0][1]), 3, header={"DO_Coord01": f"6A{key}2"})
+    sync.run()
+    shop.latency = 0.01
+    report = deliver(sync, client_for(shop), workers=4)
+    assert report.delivered == len(sync.updates()) and report.failed == 0
+    for key in keys:
+        assert histories(shop, int(key))[-1] == 4  # the latest state wins; 3 was superseded, never posted after 4
+        assert 3 not in histories(shop, int(key))

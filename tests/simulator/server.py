@@ -218,6 +218,7 @@ class ShopSimulator:
         self.rng = random.Random(seed)
         self.clock = datetime.now  # replace to control date_add / date_upd
         self.verbose = False  # log each request on stderr (python -m tests.simulator)
+        self.latency = 0.0  # seconds each request costs before it is handled (a real shop bootstraps PHP each time)
 
         self.webservice_enabled = True  # PS_WEBSERVICE; off → 503 code 22
         self.key_active = True  # off → 401 code 20
@@ -624,6 +625,8 @@ class ShopSimulator:
             entry["id"] = int(ctx.url_id) if ctx.url_id.isdigit() else (ctx.url_id or None)
         with self.lock:
             self.requests.append(entry)
+        if self.latency:
+            time.sleep(self.latency)  # outside the lock: concurrent requests overlap, as on a real server
         if not match:
             response = self._shop_front(path)
         else:
