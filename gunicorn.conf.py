@@ -26,6 +26,9 @@ load_dotenv(ROOT / ".env")  # the app reads .env too; this makes BIND, WEB_CONCU
 
 bind = [os.environ.get("BIND") or "127.0.0.1:8000"]
 workers = int(os.environ.get("WEB_CONCURRENCY") or 2)
+# Threads per worker: requests waiting on the database or GesCom overlap (the app keeps no per-request globals).
+threads = int(os.environ.get("WEB_THREADS") or 4)
+worker_class = "gthread"
 timeout = 60
 graceful_timeout = 20
 accesslog = "-"

@@ -160,7 +160,12 @@ def split_tracking(value: str | None) -> list[str]:
 
 
 def _unique(values) -> list:
-    return list(OrderedDict.fromkeys(v for v in values if v))
+    """Each value once, in first-seen order, blanks dropped."""
+    seen: dict = {}
+    for value in values:
+        if value and value not in seen:
+            seen[value] = None
+    return list(seen)
 
 
 def observe(chain: Chain) -> dict[str, dict]:

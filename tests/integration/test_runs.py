@@ -341,3 +341,17 @@ def test_a_stop_request_ends_the_run_between_chunks_and_frees_the_lock(sync, war
     assert result.run.status == "interrupted" and "stopped on request" in result.run.error
     assert sync.updates() == []
     assert [u["order_key"] for u in sync.new_updates()] == ["1"]  # same window read again, lock free
+
+
+def test_grouped_invoice_that_nothing_disambiguates_skips_the_order_instead_of_guessing(sync, warehouse, gescom_db, clock):
+    """Two orders never seen before, invoiced together; lines carry no reference that tells them apart."""
+    first = warehouse.create_order("301", LINES, reference="AAAAAAAAA")
+    second = warehouse.create_order("302", LINES, reference="BBBBBBBBB")
+    bl1 = warehouse.transform((1, first), 3)
+    bl2 = warehouse.transform((1, second), 3)
+    warehouse.transform([(3, bl1), (3, bl2)], 6)
+    with gescom_db.engine.begin() as conn:
+        conn.execute(text('UPDATE "F_DOCLIGNE" SET "DO_Ref" = \'\''))
+    result = sync.run()
+    assert result.run.orders_skipped == 1 and "groups lines of several orders" in result.run.warnings[0]
+    assert sync.order("301") is None  # not followed on a guess: no "ordered" stage from a bare header
