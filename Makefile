@@ -13,11 +13,12 @@ FLASK := $(PY) -m flask --app wsgi
 STAMP := $(VENV)/.requirements.stamp
 PYTEST_ARGS ?=
 
-.PHONY: help venv install run serve test demo-advance sync clean
+.PHONY: help venv install run serve test bench demo-advance sync clean
 
 help:
 	@echo "make run           install, migrate the store, create the demo GesCom if missing, serve on http://127.0.0.1:8000"
 	@echo "make test          install, run the whole test suite (extra pytest arguments: PYTEST_ARGS=...)"
+	@echo "make bench         side-by-side benchmarks (BENCH_ARGS=\"--orders 100000 --changed 10000 --growth\")"
 	@echo "make serve         migrate the store and serve, without the demo GesCom (a real Sage base)"
 	@echo "make sync          run the detection once"
 	@echo "make demo-advance  move some demo orders on, as a warehouse would"
@@ -52,6 +53,11 @@ serve: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -ra$(if $(PYTEST_ARGS), $(PYTEST_ARGS))
+
+BENCH_ARGS ?= --growth
+bench: $(STAMP)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-bench.txt
+	$(PY) -m benchmarks.bench --plot docs/performance.png $(BENCH_ARGS)
 
 demo-advance: $(STAMP)
 	$(FLASK) demo advance
