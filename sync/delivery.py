@@ -228,17 +228,23 @@ def _deliver_update(client: PrestaShopClient, order: ShopOrder, item: Update, se
     id_order = int(shop_order["id"])
     answer: dict = {"id_order": id_order}
     notify = bool(settings["notify_customer"])
+    decision = None
+    if item.state_id is not None and send_state:
+        decision = _state_decision(client, order, shop_order, item.state_id, settings, employee_id)
     if "tracking" in item.changes and item.tracking_numbers:
         if send_tracking:
             # The in-transit mail only when no state mail follows (that one carries the tracking link).
-            answer["tracking"] = _deliver_tracking(client, order, id_order, item.tracking_numbers, send_email=notify and item.state_id is None)
+            state_mail = decision is not None and decision["action"] == "post" and notify
+            answer["tracking"] = _deliver_tracking(client, order, id_order, item.tracking_numbers, send_email=notify and not state_mail)
         else:
             answer["tracking"] = {"action": "superseded by a later update"}
     if item.state_id is not None:
-        if send_state:
-            answer["state"] = _deliver_state(client, order, shop_order, item.state_id, settings, notify, employee_id)
-        else:
+        if decision is None:
             answer["state"] = {"action": "superseded by a later update", "state_id": item.state_id}
+        elif decision["action"] == "post":
+            answer["state"] = _post_state(client, order, shop_order, item.state_id, notify, employee_id)
+        else:
+            answer["state"] = decision
     if texts:
         answer["messages"] = _deliver_messages(client, order, id_order, texts)
     return answer
@@ -268,7 +274,8 @@ def _deliver_tracking(client, order: ShopOrder, id_order: int, numbers: list[str
     return {**result, "action": "written", "order_carrier": int(row["id"]), "mail": send_email}
 
 
-def _deliver_state(client, order: ShopOrder, shop_order: dict, state_id: int, settings: dict, notify: bool, employee_id) -> dict:
+def _state_decision(client, order: ShopOrder, shop_order: dict, state_id: int, settings: dict, employee_id) -> dict:
+    """Whether to post `state_id`: not when the order has it, is further on, or a merchant set a state by hand."""
     current = _int(shop_order.get("current_state"))
     if current == state_id:
         order.shop_state_pushed = state_id
@@ -283,6 +290,11 @@ def _deliver_state(client, order: ShopOrder, shop_order: dict, state_id: int, se
         employee = _int(latest.get("id_employee")) if latest else None
         if employee and employee != employee_id:
             return {"action": "kept_state_set_by_hand", "state_id": state_id, "shop_state_id": current}
+    return {"action": "post", "state_id": state_id, "previous_state_id": current}
+
+
+def _post_state(client, order: ShopOrder, shop_order: dict, state_id: int, notify: bool, employee_id) -> dict:
+    current = _int(shop_order.get("current_state"))
     try:
         client.add_history(int(shop_order["id"]), state_id, send_email=notify, id_employee=employee_id)
     except ShopAmbiguous:
@@ -319,21 +331,26 @@ def _messages(item: Update) -> list[str]:
 
 
 def _deliver_messages(client, order: ShopOrder, id_order: int, texts: list[str]) -> dict:
+    """Post each message the order does not have yet. The shop is read first: a message posted by a worker
+    that died before it could record it is found there, not posted again."""
     sent = list(order.messages_sent or [])
-    posted, skipped = 0, 0
-    for text in texts:
-        fingerprint = hashlib.sha256(f"{id_order}\n{text}".encode()).hexdigest()[:32]
-        if fingerprint in sent:
-            skipped += 1
-            continue
-        try:
-            client.add_message(id_order, text)
-        except ShopAmbiguous:
-            if not any((message.get("message") or "") == text for message in client.messages(id_order)):
-                order.messages_sent = sent
-                raise
-        sent.append(fingerprint)
-        posted += 1
+    fingerprints = {text: hashlib.sha256(f"{id_order}\n{text}".encode()).hexdigest()[:32] for text in texts}
+    todo = [text for text in texts if fingerprints[text] not in sent]
+    posted, skipped = 0, len(texts) - len(todo)
+    if todo:
+        present = {(message.get("message") or "") for message in client.messages(id_order)}
+        for text in todo:
+            if text in present:
+                skipped += 1
+            else:
+                try:
+                    client.add_message(id_order, text)
+                except ShopAmbiguous:
+                    if not any((message.get("message") or "") == text for message in client.messages(id_order)):
+                        order.messages_sent = sent
+                        raise
+                posted += 1
+            sent.append(fingerprints[text])
     order.messages_sent = sent
     return {"posted": posted, "already_sent": skipped}
 

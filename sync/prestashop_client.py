@@ -179,6 +179,9 @@ class PrestaShopClient:
                 wait = getattr(error, "retry_after", None) or delay * (1 + random.random())
             except requests.RequestException as error:
                 if attempt == self.read_attempts:
+                    if isinstance(error, requests.ConnectionError) and _refused(error):
+                        # Nobody listens at PRESTASHOP_URL: no other order would fare better this pass.
+                        raise ShopSetupError(f"{what}: the shop does not answer at {self.base} (connection refused)") from error
                     raise ShopUnavailable(f"{what}: {error.__class__.__name__}: {error}") from error
                 wait = delay * (1 + random.random())
             self.sleep(min(wait, self.max_wait))

@@ -59,14 +59,38 @@ def acquire_lock(session: Session, name: str, holder: str, ttl: timedelta) -> bo
         except IntegrityError:
             pass  # another process created it first
     now = utcnow()
+    current = session.execute(select(SyncLock.holder).where(SyncLock.name == name)).scalar()
+    free = or_(SyncLock.holder.is_(None), SyncLock.expires_at < now)
+    if current is not None and holder_is_dead(current):
+        free = or_(free, SyncLock.holder == current)  # its process was killed: no need to wait for the expiry
     result = session.execute(
         update(SyncLock)
-        .where(SyncLock.name == name, or_(SyncLock.holder.is_(None), SyncLock.expires_at < now))
+        .where(SyncLock.name == name, free)
         .values(holder=holder, acquired_at=now, expires_at=now + ttl)
         .execution_options(synchronize_session=False)
     )
     session.commit()
     return result.rowcount == 1
+
+
+def holder_is_dead(holder: str) -> bool:
+    """True when a lock holder ("host:pid:...") is a process of this host that no longer runs."""
+    import os
+    import socket
+
+    parts = holder.split(":")
+    if len(parts) < 2 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False  # another machine's, or not ours to judge: wait for the expiry
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def extend_lock(session: Session, name: str, holder: str, ttl: timedelta) -> bool:

@@ -82,9 +82,9 @@ def test_first_shipment_with_tracking_and_state(sync, warehouse, clock, shop):
     shop.reset_log()
     report = deliver(sync, client_for(shop))
     assert report.delivered == 2 and report.failed == 0  # the "ordered" update, then the shipment
-    # The "ordered" update has nothing for the shop: no request. The shipment: the order, tracking first, then
-    # the state - after checking who set the order's current state (2 maps to no stage: was it set by hand?).
-    assert calls(shop) == ["GET orders", "GET order_carriers", "PATCH order_carriers", "GET order_histories", "POST order_histories"]
+    # The "ordered" update has nothing for the shop: no request. The shipment: the order; who set its current
+    # state (2 maps to no stage: by hand?) - decided first, since it says which mail goes; tracking; then the state.
+    assert calls(shop) == ["GET orders", "GET order_histories", "GET order_carriers", "PATCH order_carriers", "POST order_histories"]
     carrier = next(row for row in shop.order_carriers.values() if int(row["id_order"]) == 4711)
     assert carrier["tracking_number"] == "6A11111111111"
     assert histories(shop, 4711)[-1] == 4 and int(shop.orders[4711]["current_state"]) == 4
@@ -140,7 +140,7 @@ def test_17_mode_puts_the_whole_carrier_row_back(sync, warehouse, clock, shop17)
     ship(sync, warehouse, clock, "4711")
     shop17.reset_log()
     deliver(sync, client_for(shop17))
-    assert calls(shop17) == ["GET orders", "GET order_carriers", "PUT order_carriers", "GET order_histories", "POST order_histories"]
+    assert calls(shop17) == ["GET orders", "GET order_histories", "GET order_carriers", "PUT order_carriers", "POST order_histories"]
     after = next(row for row in shop17.order_carriers.values() if int(row["id_order"]) == 4711)
     assert after["tracking_number"] == "6A11111111111"
     for field in ("id_order", "id_carrier", "id_order_invoice", "weight", "shipping_cost_tax_excl", "shipping_cost_tax_incl", "date_add"):
@@ -306,3 +306,19 @@ def test_several_workers_in_one_process_keep_each_order_in_order(sync, warehouse
     for key in keys:
         assert histories(shop, int(key))[-1] == 4  # the latest state wins; 3 was superseded, never posted after 4
         assert 3 not in histories(shop, int(key))
+
+
+def test_in_transit_mail_goes_when_the_state_is_not_posted(sync, warehouse, clock, shop):
+    shop.add_order(4711, current_state=4)  # the shop already says Shipped: no state mail will carry the tracking
+    ship(sync, warehouse, clock, "4711")
+    deliver(sync, client_for(shop))
+    assert [m["kind"] for m in shop.mails if int(m["id_order"]) == 4711] == ["in_transit"]
+
+
+def test_a_shop_that_does_not_answer_stops_the_pass_at_once(sync, warehouse, clock, shop):
+    shop.add_order(4711, current_state=2)
+    ship(sync, warehouse, clock, "4711")
+    url = shop.url
+    shop.stop()
+    report = deliver_pending(sync.session, PrestaShopClient(url, KEY, sleep=lambda s: None))
+    assert report.error and "connection refused" in report.error and report.failed == 0

@@ -219,6 +219,8 @@ class ShopSimulator:
         self.clock = datetime.now  # replace to control date_add / date_upd
         self.verbose = False  # log each request on stderr (python -m tests.simulator)
         self.latency = 0.0  # seconds each request costs before it is handled (a real shop bootstraps PHP each time)
+        # Called with the request entry after a write was applied and before its answer is sent (crash tests).
+        self.after_write = None
 
         self.webservice_enabled = True  # PS_WEBSERVICE; off → 503 code 22
         self.key_active = True  # off → 401 code 20
@@ -640,6 +642,9 @@ class ShopSimulator:
         with self.lock:
             entry["status"] = None if response.reset else response.status
             entry["fault"] = ctx.fault["kind"] if ctx.fault else None
+        hook = self.after_write
+        if hook is not None and entry["effective_method"] in ("POST", "PUT", "PATCH") and (response.status or 0) < 300:
+            hook(entry)
         handler.send(response, ctx)
 
     def _shop_front(self, path: str) -> _Response:
