@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import MetaData, String, Table, create_engine, func, or_, select, type_coerce, update
+from sqlalchemy import MetaData, String, Table, create_engine, func, or_, select, text, type_coerce, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 from sqlalchemy.types import TypeDecorator
@@ -26,6 +26,7 @@ CHUNK = 1000
 
 WRITABLE_TYPES = (DocumentType.BON_DE_COMMANDE, DocumentType.PREPARATION_DE_LIVRAISON, DocumentType.BON_DE_LIVRAISON)
 RECORD_LOCK_FUNCTION = "CB_FntIsRecordLock"
+LOCK_TIMEOUT_MS = 3000
 HEADER_REQUIRED = ("DO_Domaine", "DO_Type", "DO_Piece", "DO_Date", "cbMarq", "cbModification")
 HEADER_OPTIONAL = ("DO_Provenance", "DO_Expedit", "DO_DateLivrRealisee")
 LINE_REQUIRED = ("DO_Domaine", "DO_Type", "DO_Piece", "DL_PieceBC", "AR_Ref", "DL_Qte", "cbMarq", "cbModification")
@@ -522,7 +523,8 @@ class GesCom:
                 origins = {row.origin for row in rows}
                 if len(origins) > 1 and "reference" in headers[doc] and headers[doc]["reference"]:
                     # Several orders invoiced together: a line keeps its order's DO_Ref, the header shows one.
-                    origins = {row.origin for row in rows if getattr(row, "reference", "") == headers[doc]["reference"]}
+                    matching = {row.origin for row in rows if getattr(row, "reference", "") == headers[doc]["reference"]}
+                    origins = matching if len(matching) == 1 else origins
                 if len(origins) > 1:
                     out.malformed[key] = (
                         f"invoice {doc[1]} groups lines of several orders we have not seen ({', '.join(sorted(origins))}) "
@@ -610,6 +612,11 @@ class GesCom:
             raise ValueError("fill_header_field runs its own transaction: end the connection's transaction first")
 
         with conn.begin() as transaction:
+            # A row another session holds must not hang the write-back: give up after a few seconds instead.
+            if conn.dialect.name == "postgresql":
+                conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"))
+            elif conn.dialect.name == "mssql":
+                conn.execute(text(f"SET LOCK_TIMEOUT {LOCK_TIMEOUT_MS}"))
             conditions = [
                 h.c.cbMarq == marq,
                 h.c.DO_Domaine == SALES_DOMAIN,
@@ -638,6 +645,25 @@ class GesCom:
             .where(h.c.cbMarq == marq, h.c.DO_Domaine == SALES_DOMAIN)
         ).first()
         return None if row is None else (row[0], row[1], row[2])
+
+    # --- looking an order up ---------------------------------------------------------------------------------
+
+    @_reads_gescom
+    def keys_by_reference(self, conn: Connection, settings: dict, reference: str, limit: int = 20) -> list[str]:
+        """Link values of the sales headers (types 1-7) whose DO_Ref is `reference`: the shop order reference typed
+        by a person, mapped to the shop orders we follow. At most `limit`, sorted; [] when the base has no DO_Ref."""
+        h = self._header()
+        if "DO_Ref" not in h.c or not reference:
+            return []
+        link = self._link(settings)
+        rows = conn.execute(
+            select(type_coerce(link, _Text()))
+            .where(h.c.DO_Domaine == SALES_DOMAIN, h.c.DO_Type.in_(FOLLOWED_TYPES), h.c.DO_Ref == reference, link.is_not(None), link != "")
+            .distinct()
+            .order_by(type_coerce(link, _Text()))
+            .limit(limit)
+        )
+        return [key for (key,) in rows if key]
 
 
 def _check(data: dict, what: str, *names: str) -> None:
