@@ -53,6 +53,7 @@ def load_config(instance_path: str) -> dict:
         "SYNC_INITIAL_LOOKBACK_DAYS": _env_int("SYNC_INITIAL_LOOKBACK_DAYS", 30),
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "WEBHOOK_SECRET": os.environ.get("WEBHOOK_SECRET") or None,
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or None,  # signs the admin page's session; else <instance>/secret_key
         "PRESTASHOP_URL": os.environ.get("PRESTASHOP_URL") or None,
         "PRESTASHOP_API_KEY": os.environ.get("PRESTASHOP_API_KEY") or None,
         "PRESTASHOP_TIMEOUT": _env_int("PRESTASHOP_TIMEOUT", 30),

@@ -1,10 +1,12 @@
 """HTTP face: /api/v1 (flask-smorest: the OpenAPI document and the code come from the same declarations).
 
 Every endpoint needs an API key but /api/v1/health, /openapi.json and /api/docs. Errors are problem documents.
+The admin web page (/admin, api/admin) is registered here too; it has its own session login.
 """
 from __future__ import annotations
 
 from flask import Flask, redirect, send_from_directory
+from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Api
 
 from .auth import init_auth
@@ -21,7 +23,18 @@ def _swagger_assets_dir() -> str | None:
     return swagger_ui_bundle.swagger_ui_path
 
 
+class SafeJSONProvider(DefaultJSONProvider):
+    """JSON nested too deeply for Python's decoder is bad input (400), not a server error."""
+
+    def loads(self, s, **kwargs):
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+
+
 def init_api(app: Flask) -> None:
+    app.json = SafeJSONProvider(app)
     assets = _swagger_assets_dir()
     app.config.setdefault("API_TITLE", "Sage 100 GesCom → PrestaShop order updates")
     app.config.setdefault("API_VERSION", "v1")
@@ -58,5 +71,8 @@ def init_api(app: Flask) -> None:
     def openapi_v1():
         return redirect("/openapi.json", code=308)
 
+    from .admin import init_admin
+
+    init_admin(app)  # /admin: its own session guard (api/admin), not API keys
     init_auth(app)
     register_error_handlers(app)

@@ -5,6 +5,8 @@ Keys come in `Authorization: Bearer <key>` or `X-Api-Key: <key>`; they are never
 """
 from __future__ import annotations
 
+import json
+
 from flask import Flask, current_app, g, request
 
 from models import db
@@ -46,12 +48,20 @@ def require_json_body():
     if request.method in ("POST", "PUT", "PATCH") and request.path.startswith("/api/") and (request.content_length or 0) > 0:
         if not request.is_json:
             raise ApiProblem(415, "unsupported_media_type", "send the body as JSON, with Content-Type: application/json")
+        try:
+            json.loads(request.get_data(cache=True))
+        except RecursionError:
+            raise ApiProblem(400, "invalid_json", "the JSON body is nested too deeply") from None
+        except ValueError:
+            pass  # the view's parser answers bad JSON with its own 400
 
 
 def authenticate():
     endpoint = request.endpoint
     if endpoint is None or endpoint in PUBLIC_ENDPOINTS:
         return None  # unknown routes get their 404/405 from Flask
+    if request.blueprint == "admin":
+        return None  # the admin pages: guarded by the admin blueprint's own session check (api/admin), every endpoint
     challenge = {"WWW-Authenticate": 'Bearer realm="api"'}
     key = presented_key()
     if key is None:

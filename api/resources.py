@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import threading
 
 from flask import current_app, g, request
 from flask.views import MethodView
@@ -14,9 +13,9 @@ from sync import feed
 from sync.gescom import GesComError
 from sync.idempotency import IdempotencyMismatch, body_hash, keep, replay
 from sync.orders import order_view
-from sync.prestashop import NATIVE_ORDER_STATES, known_state_ids
-from sync.runs import RunConfig, RunInProgress, execute_run, list_runs, start_run
-from sync.sage import STANDARD_TRACKING_HEADER_FIELDS, STANDARD_TRACKING_LINE_FIELDS, is_technical_column
+from sync.choices import known_states, live_schema, tracking_fields
+from sync.prestashop import known_state_ids
+from sync.runs import RunConfig, RunInProgress, list_runs, start_run
 from sync.settings import SettingsError
 from sync.shop_events import delivery_seen, find_order, record_shop_state, remember_delivery
 from sync.store import VersionConflict, current_settings, ping_store, save_settings
@@ -24,6 +23,7 @@ from sync.webhooks import WebhookRejected, verify
 from sync.writeback import WriteBackError, write_tracking
 
 from .auth import requires
+from .background import execute_in_background as _execute_in_background
 from .problems import ApiProblem, problem_body
 from .schemas import (
     AckResultSchema,
@@ -54,12 +54,7 @@ def _iso(value):
 
 def _known_states() -> tuple[str, list[dict]]:
     """The shop's order states when a shop is configured, else PrestaShop's native list."""
-    provider = current_app.extensions.get("order_states")
-    if provider is not None:
-        states = provider()
-        if states:
-            return "shop", states
-    return "native", NATIVE_ORDER_STATES
+    return known_states(current_app.extensions)
 
 
 # --- health -----------------------------------------------------------------------------------------------
@@ -123,8 +118,7 @@ class Settings(MethodView):
         if expected is not None and _etag(version) not in [tag.strip() for tag in if_match.split(",")]:
             raise ApiProblem(412, "settings_changed", "the settings changed since you read them: GET them again", headers={"ETag": _etag(version)})
         try:
-            _gescom().refresh()  # a free field may have been added in Sage since
-            schema = _gescom().schema()
+            schema = live_schema(_gescom())  # a free field may have been added in Sage since
         except GesComError as error:
             raise ApiProblem(503, "gescom_unavailable", f"field names are checked against GesCom, which is unreachable: {error}") from error
         try:
@@ -148,22 +142,7 @@ class GesComFields(MethodView):
     @reference_blp.alt_response(503, description="GesCom unreachable.")
     def get(self):
         """Header and line fields that may hold the tracking number: Entête 1-4, N° colis, and the free fields."""
-        gescom = _gescom()
-        gescom.refresh()  # free fields may have been added in Sage since
-        schema = gescom.schema()
-
-        def pick(columns, standard):
-            chosen = [
-                {"name": name, "label": label, "width": columns[name].length, "kind": "standard"}
-                for name, label in standard.items() if name in columns and columns[name].is_text
-            ]
-            chosen += [
-                {"name": column.name, "label": column.name, "width": column.length, "kind": "free"}
-                for column in columns.values() if column.free and column.is_text and not is_technical_column(column.name)
-            ]
-            return chosen
-
-        return {"header": pick(schema.header, STANDARD_TRACKING_HEADER_FIELDS), "line": pick(schema.line, STANDARD_TRACKING_LINE_FIELDS)}
+        return tracking_fields(live_schema(_gescom()))  # re-read: free fields may have been added in Sage since
 
 
 @reference_blp.route("/order-states")
@@ -190,20 +169,6 @@ def _run_json(run: SyncRun, with_preview: bool = False) -> dict:
         "window_from": run.window_from.isoformat() if run.window_from else None,
         "updates": (run.preview if run.dry_run else None) if with_preview else None,
     }
-
-
-def _execute_in_background(app, run_id: int, holder: str) -> None:
-    def target():
-        with app.app_context():
-            try:
-                run = db.session.get(SyncRun, run_id)
-                execute_run(db.session, app.extensions["gescom"], run, holder, config=RunConfig.from_mapping(app.config))
-            except Exception:  # recorded on the run by execute_run; the thread must not die loudly
-                app.logger.exception("run %s failed", run_id)
-            finally:
-                db.session.remove()
-
-    threading.Thread(target=target, name=f"sync-run-{run_id}", daemon=True).start()
 
 
 @runs_blp.route("")
@@ -392,7 +357,7 @@ class PrestaShopWebhook(MethodView):
             return {"status": "duplicate", "webhook_id": message_id, "first_answer": done.response}
         try:
             event = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as error:
+        except (ValueError, UnicodeDecodeError, RecursionError) as error:
             raise ApiProblem(400, "invalid_json", "the body is not valid JSON") from error
         if not isinstance(event, dict) or not isinstance(event.get("type"), str) or not isinstance(event.get("data"), dict):
             raise ApiProblem(422, "validation_error", "an event is an object with a string `type` and an object `data`", field="type")

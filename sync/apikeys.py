@@ -59,6 +59,12 @@ def verify_key(session: Session, key: str) -> ApiKey | None:
     return row
 
 
+def active_key(session: Session, key_id: int) -> ApiKey | None:
+    """The key with this id while it is not revoked: an admin session made with it ends when it is revoked."""
+    row = session.get(ApiKey, key_id)
+    return row if row is not None and row.revoked_at is None else None
+
+
 def list_keys(session: Session) -> list[ApiKey]:
     return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
 

@@ -92,3 +92,33 @@ def order_view(session: Session, gescom: GesCom, order_key: str) -> dict | None:
     timeline.sort(key=lambda entry: entry["at"])
     view["timeline"] = timeline
     return view
+
+
+def find_order_keys(session: Session, gescom: GesCom, text: str) -> tuple[list[str], list[str]]:
+    """Shop orders a person means by `text`: (followed keys, keys seen in GesCom but not followed yet).
+
+    First the link value exactly, then the PrestaShop id_order, then the reference: GesCom headers whose DO_Ref
+    is `text`, mapped to their link values. Raises GesComError when GesCom has to be read and cannot be.
+    """
+    text = text.strip()
+    if not text:
+        return [], []
+    if session.scalar(select(ShopOrder.order_key).where(ShopOrder.order_key == text)) is not None:
+        return [text], []
+    if text.isdigit() and len(text) <= 18:
+        keys = list(session.scalars(select(ShopOrder.order_key).where(ShopOrder.id_order == int(text)).order_by(ShopOrder.id)))
+        if keys:
+            return keys, []
+    try:
+        settings = validate(current_settings(session)[0], gescom.schema())
+    except SettingsError as error:
+        raise GesComError(f"the settings do not match GesCom: {error}") from error
+    with gescom.connect() as conn:
+        found = gescom.keys_by_reference(conn, settings, text)
+    followed = set(session.scalars(select(ShopOrder.order_key).where(ShopOrder.order_key.in_(found)))) if found else set()
+    return [key for key in found if key in followed], [key for key in found if key not in followed]
+
+
+def recently_updated(session: Session, limit: int = 10) -> list[ShopOrder]:
+    """The shop orders that got an update last, newest first."""
+    return list(session.scalars(select(ShopOrder).order_by(ShopOrder.updated_at.desc(), ShopOrder.id.desc()).limit(limit)))

@@ -179,6 +179,7 @@ def app(store_db, gescom_db, tmp_path):
             "SQLALCHEMY_ENGINE_OPTIONS": {**store_db.engine_options, "pool_pre_ping": True},
             "GESCOM_DATABASE_URL": gescom_db.url,
             "SYNC_RECHECK_AGE": 0,
+            "SECRET_KEY": "test-only-admin-session-secret",  # the developer's instance/secret_key is never made
         }
     )
     if gescom_db.engine_options:

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.mssql import pyodbc as mssql_pyodbc
 from sqlalchemy.sql import ClauseElement
 
 from sync.gescom import GesCom
+from sync.store import current_settings
 
 LINES = [("TSHIRT-M", "T-shirt M", 3), ("MUG", "Mug", 1)]
 MSSQL = mssql_pyodbc.dialect()
@@ -61,10 +62,12 @@ def test_every_gescom_statement_compiles_for_sql_server(sync, warehouse, gescom_
         sync.run()  # incremental: changes, keys_of, load with grouped documents
         sync.run(full=True)  # all_keys
         sync.gescom.ping()
+        with sync.gescom.connect() as conn:  # the admin page's order lookup by reference
+            assert sync.gescom.keys_by_reference(conn, current_settings(sync.session)[0], "AAAAAAAAA") == ["101"]
     finally:
         event.remove(gescom_db.engine, "before_execute", record)
 
-    assert called >= {"changes", "keys_of", "all_keys", "now", "max_marqs", "carriers", "load"}, called
+    assert called >= {"changes", "keys_of", "all_keys", "now", "max_marqs", "carriers", "load", "keys_by_reference"}, called
     assert len(statements) > 10
     for statement in statements:
         compiled = statement.compile(dialect=MSSQL)
@@ -72,7 +75,7 @@ def test_every_gescom_statement_compiles_for_sql_server(sync, warehouse, gescom_
         assert len(compiled.params) <= MSSQL_PARAMETER_LIMIT
         assert sql.startswith("SELECT"), sql  # reads only
         # Values travel as parameters, never inlined: no order key or piece number in the SQL text.
-        for literal in ("'101'", "'102'", "'BC0", "'BL0", "'XY"):
+        for literal in ("'101'", "'102'", "'BC0", "'BL0", "'XY", "'AAAAAAAAA'"):
             assert literal not in sql, sql
     texts = "\n".join(str(s.compile(dialect=MSSQL)) for s in statements)
     assert "[Ref Chronopost]" in texts and "[Colis transporteur]" in texts  # free fields bracket-quoted

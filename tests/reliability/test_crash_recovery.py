@@ -74,7 +74,10 @@ def test_sigkill_anywhere_loses_nothing_and_repeats_nothing(sync, warehouse, clo
                 break
             process = subprocess.Popen([sys.executable, "-m", "tests.reliability.worker"], cwd=ROOT, env=env,
                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            mode = rng.choice(["after_write", "after_write", "random", "none"]) if attempt < 30 else "none"
+            if attempt == 0:
+                mode = "after_write"  # every seed kills at least once, right after a write the shop applied
+            else:
+                mode = rng.choice(["after_write", "after_write", "random", "none"]) if attempt < 30 else "none"
             timer = None
             if mode == "after_write":
                 target, seen = rng.randint(1, 6), [0]
@@ -100,6 +103,7 @@ def test_sigkill_anywhere_loses_nothing_and_repeats_nothing(sync, warehouse, clo
             sync.session.execute(update(Update).values(next_attempt_at=None))
             sync.session.commit()
         assert _pending(sync) == 0, "every update delivered"
+        assert kills["after_write"] >= 1  # the crash really happened
         assert not sim.internal_errors
         for id_order in ids:
             states = [row["id_order_state"] for row in sim.histories if int(row["id_order"]) == id_order]

@@ -1,0 +1,370 @@
+"""The admin page's words, French first, English beside: one small dict, no gettext.
+
+`t(key, lang)` gives the text; a key missing in a language falls back to French, a missing key shows itself
+(tests check that every key used by the templates exists in both languages).
+"""
+from __future__ import annotations
+
+import re
+
+LANGUAGES = ("fr", "en")
+DEFAULT_LANGUAGE = "fr"
+
+# key: (français, English)
+MESSAGES: dict[str, tuple[str, str]] = {
+    # --- frame, navigation, login ---
+    "app.name": ("Sage 100 GesCom → PrestaShop", "Sage 100 GesCom → PrestaShop"),
+    "app.subtitle": ("Mise à jour des commandes", "Order updates"),
+    "nav.label": ("Menu principal", "Main menu"),
+    "nav.dashboard": ("Tableau de bord", "Dashboard"),
+    "nav.settings": ("Réglages", "Settings"),
+    "nav.runs": ("Synchronisations", "Synchronisations"),
+    "nav.orders": ("Commandes", "Orders"),
+    "nav.skip": ("Aller au contenu", "Skip to content"),
+    "nav.language": ("Langue", "Language"),
+    "nav.logout": ("Se déconnecter", "Log out"),
+    "nav.signed_in_as": ("Connecté avec la clé", "Signed in with key"),
+    "login.title": ("Connexion", "Sign in"),
+    "login.intro": (
+        "Connectez-vous avec une clé API de portée « admin ».",
+        "Sign in with an API key of scope “admin”.",
+    ),
+    "login.key": ("Clé API", "API key"),
+    "login.key_help": (
+        "Créez-en une sur le serveur : flask --app wsgi apikey create page-admin --scope admin",
+        "Create one on the server: flask --app wsgi apikey create admin-page --scope admin",
+    ),
+    "login.submit": ("Se connecter", "Sign in"),
+    "login.invalid": ("Cette clé est inconnue ou révoquée.", "This key is unknown or revoked."),
+    "login.scope": (
+        "Cette clé n'a pas la portée « admin » : elle ne peut pas ouvrir cette page.",
+        "This key does not have scope “admin”: it cannot open this page.",
+    ),
+    "login.expired": ("Votre session a pris fin : reconnectez-vous.", "Your session ended: please sign in again."),
+    "login.logged_out": ("Vous êtes déconnecté.", "You are signed out."),
+    "error.title": ("Erreur", "Error"),
+    "error.csrf": (
+        "Ce formulaire a expiré ou ne vient pas de cette page. Rechargez la page et recommencez.",
+        "This form has expired or does not come from this page. Reload the page and try again.",
+    ),
+    "error.not_found": ("Cette page n'existe pas.", "This page does not exist."),
+    "error.unexpected": (
+        "Une erreur inattendue s'est produite ; elle a été consignée dans le journal.",
+        "An unexpected error occurred; it was logged.",
+    ),
+    "error.back": ("Retour au tableau de bord", "Back to the dashboard"),
+    "common.yes": ("oui", "yes"),
+    "common.no": ("non", "no"),
+    "common.none": ("aucun", "none"),
+    "common.never": ("jamais", "never"),
+    "common.unknown_value": ("introuvable", "not found"),
+    "common.seconds": ("s", "s"),
+    "common.refresh": ("Actualiser", "Refresh"),
+    "gescom.down": (
+        "GesCom ne répond pas : {error}",
+        "GesCom does not answer: {error}",
+    ),
+    # --- dashboard ---
+    "dashboard.title": ("Tableau de bord", "Dashboard"),
+    "dashboard.orders": ("Commandes de la boutique par étape", "Shop orders per stage"),
+    "dashboard.orders_total": ("{total} commandes suivies, dont {open} ouvertes.", "{total} orders followed, {open} of them open."),
+    "dashboard.stage_none": ("rien trouvé encore", "nothing found yet"),
+    "dashboard.deliveries": ("Envois à la boutique", "Deliveries to the shop"),
+    "dashboard.pull_pending": ("Mises à jour en attente d'acquittement par le module", "Updates waiting for the module's acknowledgement"),
+    "dashboard.pull_oldest": ("la plus ancienne date du {when}", "the oldest is from {when}"),
+    "dashboard.push_pending": ("En attente d'envoi", "Waiting to be sent"),
+    "dashboard.push_failed": ("En échec", "Failed"),
+    "dashboard.push_delivered": ("Envoyées", "Delivered"),
+    "dashboard.push_off": (
+        "Aucune boutique configurée (PRESTASHOP_URL) : le module PrestaShop vient chercher les mises à jour.",
+        "No shop configured (PRESTASHOP_URL): the PrestaShop module pulls the updates.",
+    ),
+    "dashboard.runs": ("Synchronisations", "Synchronisations"),
+    "dashboard.last_success": ("Dernière synchronisation réussie", "Last successful run"),
+    "dashboard.last_run": ("Dernière synchronisation", "Last run"),
+    "dashboard.no_run": ("Aucune synchronisation réussie pour l'instant.", "No successful run yet."),
+    "dashboard.connectivity": ("Connexions", "Connectivity"),
+    "dashboard.store": ("Base du middleware", "Middleware store"),
+    "dashboard.gescom": ("GesCom (Sage 100)", "GesCom (Sage 100)"),
+    "dashboard.shop": ("Boutique PrestaShop", "PrestaShop shop"),
+    "dashboard.ok": ("répond", "answers"),
+    "dashboard.down": ("ne répond pas", "does not answer"),
+    "dashboard.not_configured": ("non configurée", "not configured"),
+    # --- stages ---
+    "stage.ordered": ("Commande", "Ordered"),
+    "stage.in_preparation": ("En préparation", "In preparation"),
+    "stage.partially_shipped": ("Expédiée partiellement", "Partially shipped"),
+    "stage.shipped": ("Expédiée", "Shipped"),
+    "stage.invoiced": ("Facturée", "Invoiced"),
+    "stage.returned": ("Retour", "Returned"),
+    "stage.cancelled": ("Annulée", "Cancelled"),
+    "stage_help.ordered": ("La commande est arrivée dans Sage (bon de commande).", "The order is in Sage (bon de commande)."),
+    "stage_help.in_preparation": ("Une préparation de livraison est faite.", "A préparation de livraison exists."),
+    "stage_help.partially_shipped": ("Une partie des articles est livrée.", "Some of the goods have shipped."),
+    "stage_help.shipped": ("Tous les articles sont livrés.", "All the goods have shipped."),
+    "stage_help.invoiced": ("Tous les articles sont facturés.", "All the goods are invoiced."),
+    "stage_help.returned": ("Un bon de retour ou un avoir existe.", "A bon de retour or a credit note exists."),
+    "stage_help.cancelled": ("La commande a disparu de Sage avant toute livraison.", "The order vanished from Sage before anything shipped."),
+    # --- settings (the seed screen's wording) ---
+    "settings.title": ("Mettre à jour les Statuts des Commandes sur la boutique", "Update the order statuses in the shop"),
+    "settings.intro": (
+        "Ce menu vous permet de configurer le changement des statuts des commandes dans la boutique.",
+        "This page sets how order statuses change in the shop.",
+    ),
+    "settings.saved": ("Réglages enregistrés (version {version}).", "Settings saved (version {version})."),
+    "settings.not_saved": (
+        "Les réglages n'ont pas été enregistrés. Corrigez ce qui est signalé :",
+        "The settings were not saved. Correct what is flagged:",
+    ),
+    "settings.conflict": (
+        "Quelqu'un d'autre a modifié les réglages depuis l'ouverture de cette page : les vôtres n'ont pas été enregistrés. "
+        "Le formulaire montre vos choix ; enregistrez à nouveau pour remplacer les leurs, ou rechargez la page pour voir les leurs.",
+        "Someone else changed the settings since this page was opened: yours were not saved. The form shows your choices; "
+        "save again to replace theirs, or reload the page to see theirs.",
+    ),
+    "settings.gescom_down": (
+        "GesCom ne répond pas : la liste des champs ne peut pas être lue, et les réglages ne peuvent pas être enregistrés ({error}).",
+        "GesCom does not answer: its fields cannot be listed, and settings cannot be saved ({error}).",
+    ),
+    "settings.states_shop": ("Statuts lus dans votre boutique.", "States read from your shop."),
+    "settings.states_native": (
+        "Aucune boutique configurée : ce sont les statuts natifs de PrestaShop. Vérifiez leurs numéros dans votre boutique.",
+        "No shop configured: these are PrestaShop's native states. Check their ids in your shop.",
+    ),
+    "settings.save": ("Enregistrer", "Save"),
+    "settings.section.tracking": ("Numéro de suivi", "Tracking number"),
+    "settings.tracking.send": (
+        "Envoyer le numéro de suivi du transporteur dans la boutique",
+        "Send the carrier's tracking number to the shop",
+    ),
+    "settings.tracking.send_help": (
+        "Le numéro de suivi saisi sur le document de vente dans Sage est envoyé à la boutique lors de la mise à jour des commandes.",
+        "The tracking number typed on the Sage sales document is sent to the shop when orders are updated.",
+    ),
+    "settings.tracking.header_field": ("Champ Numéro de transporteur (document)", "Carrier number field (document)"),
+    "settings.tracking.header_field_help": (
+        "Le champ d'entête du document de vente où le numéro de suivi est saisi dans Sage.",
+        "The sales document header field where the tracking number is typed in Sage.",
+    ),
+    "settings.tracking.line_field": ("Champ Numéro de transporteur (ligne)", "Carrier number field (line)"),
+    "settings.tracking.line_field_help": (
+        "Le champ des lignes du document où le numéro de suivi est saisi (souvent « N° colis »). « aucun » si vous ne l'utilisez pas.",
+        "The document line field where the tracking number is typed (often “N° colis”). “none” if you do not use one.",
+    ),
+    "settings.tracking.state_on_send": ("Changer le statut en", "Change the status to"),
+    "settings.tracking.state_on_send_help": (
+        "Le statut donné à la commande dans la boutique quand son numéro de suivi apparaît pour la première fois.",
+        "The status the shop order gets when its tracking number first appears.",
+    ),
+    "settings.tracking.import_from_shop": (
+        "Mettre à jour le numéro de suivi dans la commande à partir de la boutique",
+        "Update the tracking number in the order from the shop",
+    ),
+    "settings.tracking.import_from_shop_help": (
+        "Un numéro de suivi saisi dans la boutique est écrit dans le champ d'entête ci-dessus du document Sage "
+        "(bon de livraison, sinon préparation, sinon bon de commande), seulement si ce champ est vide.",
+        "A tracking number typed in the shop is written into the header field above on the Sage document "
+        "(delivery note, else preparation, else order), only when that field is empty.",
+    ),
+    "settings.section.options": ("Options", "Options"),
+    "settings.options.intro": (
+        "Cette section permet d'activer l'envoi du numéro du document de vente et des informations de livraison de la Gestion Commerciale dans la boutique.",
+        "This section turns on sending the sales document number and the delivery information from GesCom to the shop.",
+    ),
+    "settings.options.send_piece_number": ("Envoyer le numéro de la pièce dans la boutique", "Send the document number to the shop"),
+    "settings.options.send_piece_number_help": (
+        "Le numéro de la dernière facture, sinon du dernier bon de livraison.",
+        "The number of the latest invoice, else of the latest delivery note.",
+    ),
+    "settings.options.send_delivery_date": ("Envoyer la date de livraison dans la boutique", "Send the delivery date to the shop"),
+    "settings.options.send_delivery_date_help": ("La date de la dernière livraison.", "The date of the latest delivery."),
+    "settings.options.send_delivery_details": ("Envoyer le détail des livraisons dans la boutique", "Send the delivery details to the shop"),
+    "settings.options.send_delivery_details_help": (
+        "Pour chaque livraison : la pièce, la date, le transporteur, les numéros de suivi et les articles.",
+        "For each delivery: the document, its date, the carrier, the tracking numbers and the goods.",
+    ),
+    "settings.section.states": ("Statuts", "Statuses"),
+    "settings.states.intro": (
+        "Le statut donné à la commande dans la boutique quand elle atteint chaque étape dans Sage. "
+        "« Ne pas modifier le statut » : la boutique n'est pas touchée à cette étape.",
+        "The status the shop order gets when it reaches each stage in Sage. "
+        "“Do not change the status”: the shop is left alone at that stage.",
+    ),
+    "settings.states.stage": ("Étape", "Stage"),
+    "settings.states.state": ("Statut dans la boutique", "Status in the shop"),
+    "settings.state.keep": ("Ne pas modifier le statut", "Do not change the status"),
+    "settings.notify_customer": ("Prévenir le client par e-mail", "Notify the customer by e-mail"),
+    "settings.notify_customer_help": (
+        "La boutique envoie au client l'e-mail prévu pour le nouveau statut, quand ce statut en a un.",
+        "The shop sends the customer the e-mail of the new status, when that status has one.",
+    ),
+    "settings.shipped_document_type": ("Document qui vaut expédition", "Document that means shipped"),
+    "settings.shipped_document_type_help": (
+        "Choisissez « Préparation de livraison » si vous expédiez dès la préparation : l'étape « En préparation » n'apparaît alors jamais.",
+        "Choose “Préparation de livraison” if you ship from the preparation: stage “In preparation” then never appears.",
+    ),
+    "settings.shipped.3": ("Bon de livraison (BL)", "Bon de livraison (BL, delivery note)"),
+    "settings.shipped.2": ("Préparation de livraison (PL)", "Préparation de livraison (PL)"),
+    "settings.link_field": ("Champ qui relie un document Sage à la commande de la boutique", "Field linking a Sage document to the shop order"),
+    "settings.link_field_help": (
+        "Le champ d'entête où votre connecteur range la commande de la boutique, en général « N° commande web » (l'id_order). "
+        "À choisir avant la première synchronisation.",
+        "The header field where your connector puts the shop order, usually “N° commande web” (the id_order). "
+        "Choose it before the first run.",
+    ),
+    "settings.free_field": ("information libre", "free field"),
+    # --- runs ---
+    "runs.title": ("Synchronisations", "Synchronisations"),
+    "runs.intro": (
+        "Une synchronisation lit ce qui a changé dans Sage et prépare les mises à jour de la boutique. "
+        "Elle a lieu toute seule à intervalle régulier ; vous pouvez aussi la lancer ici.",
+        "A run reads what changed in Sage and prepares the shop's updates. It happens on its own at regular intervals; "
+        "you can also start one here.",
+    ),
+    "runs.start": ("Lancer maintenant", "Run now"),
+    "runs.start_help": ("Lance une synchronisation tout de suite.", "Starts a run right away."),
+    "runs.preview": ("Prévisualiser", "Preview"),
+    "runs.preview_help": (
+        "Calcule ce qui serait envoyé à la boutique, commande par commande, sans rien enregistrer ni envoyer.",
+        "Works out what would be sent to the shop, order by order, without storing or sending anything.",
+    ),
+    "runs.started": ("Synchronisation n°\u00a0{id} lancée.", "Run {id} started."),
+    "runs.in_progress": (
+        "Une synchronisation est déjà en cours : réessayez dans un instant.",
+        "A run is already in progress: try again in a moment.",
+    ),
+    "runs.running_note": ("Une synchronisation est en cours : cette page se met à jour toute seule.", "A run is in progress: this page refreshes itself."),
+    "runs.recent": ("Dernières synchronisations", "Recent runs"),
+    "runs.none": ("Aucune synchronisation pour l'instant.", "No run yet."),
+    "runs.col.id": ("N°", "No."),
+    "runs.col.start": ("Début", "Start"),
+    "runs.col.duration": ("Durée", "Duration"),
+    "runs.col.checked": ("Commandes vérifiées", "Orders checked"),
+    "runs.col.changed": ("Avec mise à jour", "With an update"),
+    "runs.col.skipped": ("Ignorées", "Skipped"),
+    "runs.col.updates": ("Mises à jour", "Updates"),
+    "runs.col.status": ("Statut", "Status"),
+    "runs.col.error": ("Erreur", "Error"),
+    "runs.kind.dry_run": ("aperçu", "preview"),
+    "runs.kind.full": ("complète", "full"),
+    "runs.status.running": ("en cours", "running"),
+    "runs.status.succeeded": ("réussie", "succeeded"),
+    "runs.status.failed": ("échouée", "failed"),
+    "runs.status.interrupted": ("interrompue", "interrupted"),
+    "runs.warnings": ("Avertissements", "Warnings"),
+    "runs.run_title": ("Synchronisation n°\u00a0{id}", "Run {id}"),
+    "runs.back": ("Toutes les synchronisations", "All runs"),
+    "runs.preview_title": ("Ce qui serait envoyé", "What would be sent"),
+    "runs.preview_intro": (
+        "Aperçu calculé le {when} : rien n'a été enregistré ni envoyé à la boutique.",
+        "Preview worked out on {when}: nothing was stored or sent to the shop.",
+    ),
+    "runs.preview_empty": ("Rien à envoyer : aucune commande n'a changé.", "Nothing to send: no order changed."),
+    "runs.preview_count": ("{count} commandes auraient une mise à jour.", "{count} orders would get an update."),
+    "runs.preview_cut": ("Seules les {shown} premières sont affichées.", "Only the first {shown} are shown."),
+    "runs.col.order": ("Commande", "Order"),
+    "runs.col.stage": ("Étape", "Stage"),
+    "runs.col.state": ("Statut envoyé", "Status sent"),
+    "runs.col.tracking": ("Numéros de suivi", "Tracking numbers"),
+    "runs.col.piece": ("Pièce", "Document"),
+    "runs.col.delivery_date": ("Date de livraison", "Delivery date"),
+    "runs.col.changes": ("Changements", "Changes"),
+    "change.state": ("statut", "status"),
+    "change.stage": ("étape", "stage"),
+    "change.tracking": ("suivi", "tracking"),
+    "change.piece": ("pièce", "document"),
+    "change.delivery_date": ("date de livraison", "delivery date"),
+    "change.deliveries": ("livraisons", "deliveries"),
+    # --- orders ---
+    "orders.title": ("Commandes", "Orders"),
+    "orders.search": ("Commande de la boutique", "Shop order"),
+    "orders.search_help": (
+        "Le numéro de la commande (id_order), la valeur du champ de liaison, ou la référence de la boutique (par exemple KHWTQZXNB).",
+        "The order number (id_order), the link field's value, or the shop reference (for example KHWTQZXNB).",
+    ),
+    "orders.submit": ("Rechercher", "Search"),
+    "orders.not_found": ("Aucune commande suivie ne correspond à « {q} ».", "No followed order matches “{q}”."),
+    "orders.not_followed": (
+        "Trouvée dans Sage mais pas encore suivie : {keys}. Elle le sera à la prochaine synchronisation.",
+        "Found in Sage but not followed yet: {keys}. The next run will pick it up.",
+    ),
+    "orders.several": ("Plusieurs commandes correspondent :", "Several orders match:"),
+    "orders.recent": ("Dernières commandes mises à jour", "Recently updated orders"),
+    "orders.order_title": ("Commande {key}", "Order {key}"),
+    "orders.stage": ("Étape atteinte", "Stage reached"),
+    "orders.current_stage": ("Étape visible dans Sage", "Stage Sage shows now"),
+    "orders.open": ("Suivie", "Followed"),
+    "orders.open_yes": ("oui, relue régulièrement", "yes, re-read regularly"),
+    "orders.open_no": ("non, terminée", "no, finished"),
+    "orders.id_order": ("id_order", "id_order"),
+    "orders.bc_pieces": ("Bons de commande", "Sales orders"),
+    "orders.tracking": ("Numéros de suivi", "Tracking numbers"),
+    "orders.shop_state": ("Statut indiqué par la boutique", "State reported by the shop"),
+    "orders.checked_at": ("Relue le", "Last read"),
+    "orders.chain": ("Documents dans Sage", "Documents in Sage"),
+    "orders.chain_none": ("Plus aucun document de cette commande dans Sage.", "No document of this order is left in Sage."),
+    "orders.chain_error": ("Les documents ne peuvent pas être lus : {error}", "The documents cannot be read: {error}"),
+    "orders.doc.date": ("Date", "Date"),
+    "orders.doc.carrier": ("Transporteur", "Carrier"),
+    "orders.doc.tracking": ("N° de suivi", "Tracking no."),
+    "orders.line.sku": ("Article", "Item"),
+    "orders.line.name": ("Désignation", "Description"),
+    "orders.line.quantity": ("Quantité", "Quantity"),
+    "orders.line.origin": ("Bon de commande", "Sales order"),
+    "orders.timeline": ("Historique", "Timeline"),
+    "orders.timeline_none": ("Rien encore.", "Nothing yet."),
+    "orders.update": ("Mise à jour n°\u00a0{id}", "Update {id}"),
+    "orders.pull": ("Module (pull)", "Module (pull)"),
+    "orders.pull_acked": ("acquittée le {when}", "acknowledged on {when}"),
+    "orders.pull_pending": ("en attente d'acquittement", "waiting for acknowledgement"),
+    "orders.push": ("Envoi à la boutique", "Sent to the shop"),
+    "orders.push.pending": ("en attente", "pending"),
+    "orders.push.delivered": ("envoyée", "delivered"),
+    "orders.push.failed": ("en échec", "failed"),
+    "orders.push_attempts": ("{count} essai(s)", "{count} attempt(s)"),
+    "orders.push_answer": ("Réponse de la boutique", "Shop's answer"),
+    "orders.event.shop_state_changed": ("Statut changé dans la boutique", "State changed in the shop"),
+    "orders.event.tracking_from_shop": ("Numéro de suivi venu de la boutique", "Tracking number from the shop"),
+    "orders.deliveries": ("Livraisons", "Deliveries"),
+    # --- document types ---
+    "doc.1": ("Bon de commande", "Sales order"),
+    "doc.2": ("Préparation de livraison", "Delivery preparation"),
+    "doc.3": ("Bon de livraison", "Delivery note"),
+    "doc.4": ("Bon de retour", "Return note"),
+    "doc.5": ("Bon d'avoir financier", "Credit note"),
+    "doc.6": ("Facture", "Invoice"),
+    "doc.7": ("Facture comptabilisée", "Posted invoice"),
+}
+
+# Messages of sync.settings.validate, said in French (the English text is the validator's own).
+_ERRORS_FR: list[tuple[re.Pattern, str]] = [
+    (re.compile(r"^must be true or false$"), "doit être coché ou décoché"),
+    (re.compile(r"^sending tracking numbers needs a header field or a line field$"),
+     "pour envoyer le numéro de suivi, choisissez un champ d'entête ou un champ de ligne"),
+    (re.compile(r"^must be 2 \(préparation de livraison\) or 3 \(bon de livraison\)$"),
+     "choisissez le bon de livraison ou la préparation de livraison"),
+    (re.compile(r"^must be a shop order state id .*$"), "choisissez un statut de la liste, ou « Ne pas modifier le statut »"),
+    (re.compile(r"^unknown order state (\S+); known: (.*)$"), r"le statut \1 n'existe pas dans la boutique ; statuts connus : \2"),
+    (re.compile(r"^must be the name of a (\w+) column$"), r"choisissez un champ de \1"),
+    (re.compile(r"^GesCom is unreachable: field names cannot be checked now$"), "GesCom ne répond pas : le champ ne peut pas être vérifié maintenant"),
+    (re.compile(r"^'(.*)' is not a text column in (\w+)\..*$", re.S), r"« \1 » n'est pas un champ texte de \2"),
+    (re.compile(r"^'(.*)' does not exist in (\w+)\..*$", re.S), r"« \1 » n'existe pas dans \2"),
+]
+
+
+def t(key: str, lang: str = DEFAULT_LANGUAGE, /, **values) -> str:
+    pair = MESSAGES.get(key)
+    if pair is None:
+        return key
+    text = pair[LANGUAGES.index(lang) if lang in LANGUAGES else 0] or pair[0]
+    return text.format(**values) if values else text
+
+
+def settings_error(message: str, lang: str) -> str:
+    """A validation message of sync.settings in the page's language (unknown ones as they are)."""
+    if lang != "fr":
+        return message
+    for pattern, french in _ERRORS_FR:
+        if pattern.match(message):
+            return pattern.sub(french, message, count=1)
+    return message

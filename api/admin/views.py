@@ -1,0 +1,206 @@
+"""The admin pages: each view reads its input, calls the sync/ services, and renders a template."""
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from werkzeug.exceptions import HTTPException
+
+from api.background import execute_in_background
+from models import SyncRun, db
+from sync.apikeys import scope_allows, verify_key
+from sync.choices import known_states, live_schema, state_name
+from sync.dashboard import connectivity, overview
+from sync.gescom import GesComError
+from sync.orders import find_order_keys, order_view, recently_updated
+from sync.prestashop import known_state_ids
+from sync.runs import RunConfig, RunInProgress, execute_run, list_runs, start_run
+from sync.settings import SettingsError
+from sync.stages import STAGES
+from sync.store import VersionConflict, current_settings, save_settings
+
+from . import _, bp, end_session, error_page, lang, safe_next, start_session
+from .forms import CONTROLS, LABEL_KEYS, STAGE_NAMES, control_id, flatten, patch_from_form, settings_choices, with_current
+from .i18n import settings_error
+
+PREVIEW_SHOWN = 500  # orders listed on a preview page; the run keeps them all
+
+
+def _gescom():
+    return current_app.extensions["gescom"]
+
+
+def _state_labels() -> dict[int, str]:
+    return {state["id"]: state_name(state, lang()) for state in known_states(current_app.extensions)[1]}
+
+
+# --- signing in and out ----------------------------------------------------------------------------------------
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    problem = None
+    if request.method == "POST":
+        row = verify_key(db.session, request.form.get("key", "").strip())
+        if row is None:
+            problem = "login.invalid"
+        elif not scope_allows(row.scope, "admin"):
+            problem = "login.scope"
+        else:
+            start_session(row)
+            return redirect(safe_next(request.form.get("next")), code=303)
+    notice = "login.expired" if request.args.get("expired") else "login.logged_out" if request.args.get("logged_out") else None
+    page = render_template("admin/login.html", problem=problem, notice=notice, next=request.values.get("next", ""))
+    return page, 401 if problem else 200
+
+
+@bp.post("/logout")
+def logout():
+    end_session()
+    return redirect(url_for("admin.login", logged_out=1), code=303)
+
+
+# --- tableau de bord ---------------------------------------------------------------------------------------------
+
+
+@bp.get("/")
+def dashboard():
+    shop = current_app.extensions.get("shop")
+    return render_template(
+        "admin/dashboard.html",
+        data=overview(db.session),
+        checks=connectivity(db.session, _gescom(), shop),
+        push=shop is not None,
+        stages=[stage.value for stage in STAGES],
+    )
+
+
+# --- réglages -------------------------------------------------------------------------------------------------------
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+def settings():
+    source, states = known_states(current_app.extensions)
+    schema, gescom_error = None, None
+    try:
+        schema = live_schema(_gescom())  # a free field may have been added in Sage since
+    except GesComError as error:
+        gescom_error = str(error)
+    document, version = current_settings(db.session)
+    values, errors, conflict = flatten(document), {}, False
+    if request.method == "POST":
+        patch = patch_from_form(request.form)
+        sent_version = request.form.get("version", "")
+        expected = int(sent_version) if sent_version.isdigit() else -1  # no version: never overwrite blindly
+        try:
+            saved, new_version = save_settings(db.session, patch, schema, expected_version=expected, known_states=known_state_ids(states))
+        except VersionConflict:
+            conflict, values = True, flatten(patch)
+            version = current_settings(db.session)[1]
+        except SettingsError as error:
+            errors, values, version = error.errors, flatten(patch), expected
+        else:
+            flash(_("settings.saved", version=new_version), "ok")
+            return redirect(url_for("admin.settings"), code=303)
+    shown_errors = {name: settings_error(message, lang()) for name, message in errors.items()}
+    page = render_template(
+        "admin/settings.html",
+        values=values,
+        version=version,
+        errors=shown_errors,
+        other_errors={name: message for name, message in shown_errors.items() if name not in CONTROLS},
+        conflict=conflict,
+        gescom_error=gescom_error,
+        states_source=source,
+        choices=settings_choices(schema, states, lang()),
+        with_current=lambda options, value: with_current(options, value, lang()),
+        cid=control_id,
+        label_keys=LABEL_KEYS,
+        stage_names=STAGE_NAMES,
+    )
+    return page, 422 if errors else 409 if conflict else 200
+
+
+# --- synchronisations -----------------------------------------------------------------------------------------------
+
+
+@bp.get("/runs")
+def runs():
+    recent, _older = list_runs(db.session, 25)
+    return render_template("admin/runs.html", runs=recent, running=any(run.status == "running" for run in recent))
+
+
+@bp.post("/runs")
+def start_run_now():
+    """Like POST /api/v1/sync/runs: take the run lock, then run in a background thread."""
+    try:
+        run, holder = start_run(db.session, config=RunConfig.from_mapping(current_app.config))
+    except RunInProgress:
+        flash(_("runs.in_progress"), "error")
+        return redirect(url_for("admin.runs"), code=303)
+    execute_in_background(current_app._get_current_object(), run.id, holder)
+    flash(_("runs.started", id=run.id), "ok")
+    return redirect(url_for("admin.runs"), code=303)
+
+
+@bp.post("/runs/preview")
+def preview():
+    """A dry run, done within the request; its page lists what would be sent. No update is stored."""
+    config = RunConfig.from_mapping(current_app.config)
+    try:
+        run, holder = start_run(db.session, dry_run=True, config=config)
+    except RunInProgress:
+        flash(_("runs.in_progress"), "error")
+        return redirect(url_for("admin.runs"), code=303)
+    execute_run(db.session, _gescom(), run, holder, config=config)
+    return redirect(url_for("admin.run", run_id=run.id), code=303)
+
+
+@bp.get("/runs/<int(max=2147483647):run_id>")
+def run(run_id: int):
+    found = db.session.get(SyncRun, run_id)
+    if found is None:
+        abort(404)
+    updates = list(found.preview or []) if found.dry_run else []
+    by_order: dict[str, list[dict]] = {}
+    for update in updates[:PREVIEW_SHOWN]:
+        by_order.setdefault(update["order_key"], []).append(update)
+    return render_template(
+        "admin/run.html", run=found, by_order=by_order, total=len({u["order_key"] for u in updates}),
+        shown=PREVIEW_SHOWN, state_labels=_state_labels(), active="admin.runs",
+    )
+
+
+# --- commandes ------------------------------------------------------------------------------------------------------
+
+
+@bp.get("/orders")
+def orders():
+    query = request.args.get("q", "").strip()[:100]
+    matches, unfollowed, view, problem = [], [], None, None
+    if query:
+        try:
+            matches, unfollowed = find_order_keys(db.session, _gescom(), query)
+        except GesComError as error:
+            problem = str(error)
+        if len(matches) == 1:
+            view = order_view(db.session, _gescom(), matches[0])
+    return render_template(
+        "admin/orders.html", q=query, matches=matches, unfollowed=unfollowed, view=view, problem=problem,
+        recent=[] if query else recently_updated(db.session), state_labels=_state_labels(),
+        push=current_app.extensions.get("shop") is not None,
+    )
+
+
+# --- errors inside the admin: pages, not problem documents --------------------------------------------------------------
+
+
+@bp.errorhandler(HTTPException)
+def http_error(error: HTTPException):
+    if error.code == 404:
+        return error_page(404, "error.not_found")
+    return render_template("admin/error.html", status=error.code, message=error.description), error.code or 500
+
+
+@bp.errorhandler(Exception)
+def unexpected(error: Exception):
+    current_app.logger.exception("admin page failed")
+    return error_page(500, "error.unexpected")

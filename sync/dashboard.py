@@ -1,0 +1,84 @@
+"""The admin landing page's figures: shop orders per stage, deliveries waiting or failed, runs, connectivity."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models import ShopOrder, SyncRun, Update
+
+from .gescom import GesCom, GesComError
+from .prestashop_client import PrestaShopClient, ShopError
+from .stages import STAGES
+from .store import ping_store
+
+
+@dataclass
+class Overview:
+    orders_by_stage: dict[str | None, int]  # every stage (0 when none), then None: followed but nothing found yet
+    orders_total: int
+    orders_open: int
+    pending_acks: int  # pull: updates the module has not acknowledged yet
+    oldest_pending_ack: datetime | None
+    deliveries: dict[str, int]  # push: Update.delivery_status -> count (pending, failed, delivered)
+    last_success: SyncRun | None  # the last real run that succeeded
+    last_run: SyncRun | None  # the last run of any kind, to show a failure or a run in progress
+
+
+@dataclass
+class Check:
+    ok: bool
+    error: str | None = None
+
+
+@dataclass
+class Connectivity:
+    store: Check
+    gescom: Check
+    shop: Check | None = None  # None: no shop configured (pull mode)
+
+
+def overview(session: Session) -> Overview:
+    """Counts over our own store, a handful of aggregate queries whatever its size."""
+    by_stage: dict[str | None, int] = {stage.value: 0 for stage in STAGES}
+    by_stage[None] = 0
+    total = 0
+    for stage, count in session.execute(select(ShopOrder.stage, func.count()).group_by(ShopOrder.stage)):
+        by_stage[stage if stage in by_stage else None] += count
+        total += count
+    open_orders = session.scalar(select(func.count()).select_from(ShopOrder).where(ShopOrder.is_open.is_(True))) or 0
+    pending, oldest = session.execute(select(func.count(), func.min(Update.created_at)).where(Update.acked_at.is_(None))).one()
+    deliveries = {"pending": 0, "failed": 0, "delivered": 0}
+    for status, count in session.execute(select(Update.delivery_status, func.count()).group_by(Update.delivery_status)):
+        deliveries[status] = deliveries.get(status, 0) + count
+    last_success = session.scalars(
+        select(SyncRun).where(SyncRun.status == "succeeded", SyncRun.dry_run.is_(False)).order_by(SyncRun.id.desc()).limit(1)
+    ).first()
+    last_run = session.scalars(select(SyncRun).order_by(SyncRun.id.desc()).limit(1)).first()
+    return Overview(by_stage, total, open_orders, pending or 0, oldest, deliveries, last_success, last_run)
+
+
+def connectivity(session: Session, gescom: GesCom, shop: PrestaShopClient | None) -> Connectivity:
+    """Whether our store, GesCom and the shop (when configured) answer now; one quick try each."""
+    try:
+        ping_store(session)
+        store = Check(True)
+    except Exception as error:  # any driver error means "down" here
+        store = Check(False, str(error).splitlines()[0] if str(error) else error.__class__.__name__)
+    try:
+        gescom.ping()
+        gescom_check = Check(True)
+    except GesComError as error:
+        gescom_check = Check(False, str(error))
+    shop_check = None
+    if shop is not None:
+        probe = shop.clone()  # one short attempt: a page must not wait for the client's retries
+        probe.read_attempts, probe.timeout = 1, (3.0, 5.0)
+        try:
+            probe.read("orders", params={"limit": "1"})
+            shop_check = Check(True)
+        except ShopError as error:
+            shop_check = Check(False, str(error))
+    return Connectivity(store, gescom_check, shop_check)
