@@ -154,6 +154,7 @@ def build(engine: Engine, orders: int, *, lines_per_order: int = 5, seed: int = 
             add_line(3, bl, rng.choice(SKUS), 1, t0 - timedelta(days=1))
         headers.flush()
         lines.flush()
+    _analyze(engine)
     return Built(orders=result, header_rows=headers.count, line_rows=lines.count, t0=t0)
 
 
@@ -209,22 +210,32 @@ def change(engine: Engine, built: Built, count: int, *, seed: int = 2, when: dat
             from sqlalchemy import bindparam
 
             conn.execute(
-                update(line).where(line.c.DO_Type == bindparam("ft"), line.c.DO_Piece == bindparam("fp"))
+                update(line).where(line.c.DO_Domaine == 0, line.c.DO_Type == bindparam("ft"), line.c.DO_Piece == bindparam("fp"))
                 .values(DO_Type=bindparam("tt"), DO_Piece=bindparam("tp"), DL_PieceBL=bindparam("bl"), cbModification=when),
                 line_moves,
             )
         if noc:
             from sqlalchemy import bindparam
 
-            conn.execute(update(line).where(line.c.DO_Type == 3, line.c.DO_Piece == bindparam("p")).values(DL_NoColis=bindparam("n")), noc)
+            conn.execute(update(line).where(line.c.DO_Domaine == 0, line.c.DO_Type == 3, line.c.DO_Piece == bindparam("p")).values(DL_NoColis=bindparam("n")), noc)
         if deleted_headers:
             from sqlalchemy import bindparam
 
-            conn.execute(delete(header).where(header.c.DO_Type == bindparam("t"), header.c.DO_Piece == bindparam("p")),
+            conn.execute(delete(header).where(header.c.DO_Domaine == 0, header.c.DO_Type == bindparam("t"), header.c.DO_Piece == bindparam("p")),
                          [{"t": t, "p": p} for t, p in deleted_headers])
         if postings:
             from sqlalchemy import bindparam
 
             for table in (header, line):
-                conn.execute(update(table).where(table.c.DO_Type == 6, table.c.DO_Piece == bindparam("p")).values(DO_Type=7, cbModification=when), [{"p": p} for p in postings])
+                conn.execute(update(table).where(table.c.DO_Domaine == 0, table.c.DO_Type == 6, table.c.DO_Piece == bindparam("p")).values(DO_Type=7, cbModification=when), [{"p": p} for p in postings])
+    _analyze(engine)
     return [order.key for order in chosen]
+
+
+def _analyze(engine: Engine) -> None:
+    """Planner statistics, as SQL Server keeps them for a real Sage base: without them SQLite may walk
+    IDO_TPIECE (DO_Domaine first, the same for every row) instead of the selective index."""
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE"))

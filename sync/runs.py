@@ -7,9 +7,9 @@ import socket
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import OrderPiece, ShopOrder, SyncRun, Update, utcnow
@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 LOCK_NAME = "sync"
 MAX_WARNINGS = 200
-MAX_PREVIEW = 10000  # a dry run keeps at most this many updates on its run record
+MAX_PREVIEW = 10000
+VANISHED_CHECK = datetime(1970, 1, 1)  # checked_at of an order found empty: due at once, and first  # a dry run keeps at most this many updates on its run record
 
 
 @dataclass(frozen=True)
@@ -265,10 +266,12 @@ def _run(session, gescom: GesCom, run: SyncRun, result: RunResult, config: RunCo
             for key in sorted(set(gescom.keys_of(conn, settings, unresolved, changes.documents).values())):
                 add(key)
             due = utcnow()
+            # One range of the (is_open, checked_at) index: orders found empty last time carry the epoch as
+            # checked_at, so they come first, and the query costs the same at 10^3 or 10^6 orders.
             for key in session.scalars(
                 select(ShopOrder.order_key)
-                .where(ShopOrder.is_open.is_(True), or_(ShopOrder.checked_at < due - config.recheck_age, ShopOrder.vanished_runs > 0))
-                .order_by(ShopOrder.vanished_runs.desc(), ShopOrder.checked_at)
+                .where(ShopOrder.is_open.is_(True), ShopOrder.checked_at < due - config.recheck_age)
+                .order_by(ShopOrder.checked_at)
                 .limit(config.recheck_limit)
             ):
                 add(key)
@@ -325,7 +328,7 @@ def _follow_batch(session, gescom, conn, run, result, tally, settings, keys, car
         # An order gone from GesCom after it shipped cannot be cancelled: after the confirmation runs, stop looking.
         gone = memory.vanished_runs >= CANCEL_CONFIRMATIONS
         order.is_open = not gone and (memory.stage is None or Stage(memory.stage) not in TERMINAL_STAGES)
-        order.checked_at = now
+        order.checked_at = now if memory.vanished_runs == 0 else VANISHED_CHECK  # re-read first next time
         for piece in loaded.pieces.get(key, ()):
             if piece not in known_pieces.get(key, ()):
                 new_pieces[piece] = key
