@@ -121,32 +121,26 @@ class _Int(TypeDecorator):
             return Malformed(value)
 
 
-def _reads_gescom(method):
-    """Database errors inside the adapter become GesComError; the cached schema is dropped (it may have changed)."""
+def _maps_errors(what: str):
+    """Database errors inside the adapter become GesComError ("GesCom <what> failed: ..."); the cached
+    schema is dropped, since a changed schema is a likely cause."""
 
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        try:
-            return method(self, *args, **kwargs)
-        except SQLAlchemyError as error:
-            self.refresh()
-            raise GesComError(f"GesCom query failed: {_reason(error)}") from error
+    def decorate(method):
+        @functools.wraps(method)
+        def wrapper(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except SQLAlchemyError as error:
+                self.refresh()
+                raise GesComError(f"GesCom {what} failed: {_reason(error)}") from error
 
-    return wrapper
+        return wrapper
+
+    return decorate
 
 
-def _writes_gescom(method):
-    """Like `_reads_gescom`, for the write: database errors become GesComError, the cached schema is dropped."""
-
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        try:
-            return method(self, *args, **kwargs)
-        except SQLAlchemyError as error:
-            self.refresh()
-            raise GesComError(f"GesCom write failed: {_reason(error)}") from error
-
-    return wrapper
+_reads_gescom = _maps_errors("query")
+_writes_gescom = _maps_errors("write")
 
 
 def chunks(values: Iterable, size: int = CHUNK) -> Iterator[list]:
