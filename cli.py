@@ -32,10 +32,15 @@ def _shop():
     return current_app.extensions.get("shop")
 
 
-def _deliver_and_report() -> None:
-    report = deliver_pending(
+def _deliver():
+    """Push the pending updates to the configured shop, as configured (workers, employee id)."""
+    return deliver_pending(
         db.session, _shop(), employee_id=current_app.config["PRESTASHOP_EMPLOYEE_ID"], workers=current_app.config["PRESTASHOP_WORKERS"]
     )
+
+
+def _deliver_and_report() -> None:
+    report = _deliver()
     click.echo(f"Delivery to the shop: {report.delivered} delivered, {report.failed} failed, {report.retry_later} to retry later ({report.orders} orders)")
     for line in report.details[:50]:
         click.echo(f"  {line}", err=True)
@@ -149,9 +154,7 @@ def register_commands(app: Flask) -> None:
                 current_app.logger.info("a run is already in progress; skipping this tick")
             try:
                 if _shop() is not None and not stop.is_set():
-                    report = deliver_pending(
-        db.session, _shop(), employee_id=current_app.config["PRESTASHOP_EMPLOYEE_ID"], workers=current_app.config["PRESTASHOP_WORKERS"]
-    )
+                    report = _deliver()
                     current_app.logger.info(
                         "delivery: %s delivered, %s failed, %s to retry%s", report.delivered, report.failed, report.retry_later,
                         f"; stopped: {report.error}" if report.error else "",

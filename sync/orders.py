@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from models import OrderEvent, ShopOrder, Update
 
 from .gescom import GesCom, GesComError
-from .runs import load_chains
+from .runs import id_order_of, load_chains
 from .sage import ABBREVIATIONS
 from .settings import SettingsError, validate
 from .stages import plain_number, tracking_numbers
@@ -105,8 +105,9 @@ def find_order_keys(session: Session, gescom: GesCom, text: str) -> tuple[list[s
         return [], []
     if session.scalar(select(ShopOrder.order_key).where(ShopOrder.order_key == text)) is not None:
         return [text], []
-    if text.isdigit() and len(text) <= 18:
-        keys = list(session.scalars(select(ShopOrder.order_key).where(ShopOrder.id_order == int(text)).order_by(ShopOrder.id)))
+    id_order = id_order_of(text)
+    if id_order is not None:
+        keys = list(session.scalars(select(ShopOrder.order_key).where(ShopOrder.id_order == id_order).order_by(ShopOrder.id)))
         if keys:
             return keys, []
     try:
