@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import false as sa_false
 from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -91,6 +92,10 @@ class SyncRun(db.Model):
     orders_skipped: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     updates_created: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     warnings: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
+    # Shop orders this run could not read, each {"order_key", "reason", "documents"}: the next run retries them.
+    skipped: Mapped[list] = mapped_column(JSON, nullable=False, default=list, server_default="[]")
+    # Whether this run read the cbModification window (the safety net), and how it detected changes.
+    modified_scan: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=sa_false())
     error: Mapped[str | None] = mapped_column(Text)
     preview: Mapped[list | None] = mapped_column(JSON)  # a dry run's updates (never in the feed)
     # GesCom high-water marks after this run (its own clock, not ours).

@@ -8,6 +8,8 @@ from sqlalchemy.orm import Session
 
 from models import Update, utcnow
 
+from .gescom_catalog import DEFAULT_KEY_RULE
+
 MAX_LIMIT = 500
 
 
@@ -25,7 +27,7 @@ def updates_after(session: Session, after: int = 0, limit: int = 100, include_ac
     if not include_acked:
         query = query.where(Update.acked_at.is_(None))
     if order_key is not None:
-        query = query.where(Update.order_key == order_key)
+        query = query.where(Update.order_key == DEFAULT_KEY_RULE(order_key))
     rows = list(session.scalars(query))
     has_more = len(rows) > limit
     rows = rows[:limit]

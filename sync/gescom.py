@@ -8,7 +8,9 @@ end (`fill_header_field`: a tracking number into one empty header text field of 
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -18,15 +20,19 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 from sqlalchemy.types import TypeDecorator
 
+from .gescom_catalog import DEFAULT_KEY_RULE, Catalog, KeyRule, read_catalog
 from .sage import FOLLOWED_TYPES, SALES_DOMAIN, DocumentType, as_date, is_technical_column
 from .settings import Column, GesComSchema
 from .stages import Chain, Document, Line
+
+log = logging.getLogger(__name__)
 
 CHUNK = 1000
 
 WRITABLE_TYPES = (DocumentType.BON_DE_COMMANDE, DocumentType.PREPARATION_DE_LIVRAISON, DocumentType.BON_DE_LIVRAISON)
 RECORD_LOCK_FUNCTION = "CB_FntIsRecordLock"
-LOCK_TIMEOUT_MS = 3000
+LOCK_TIMEOUT_MS = 3000  # the write-back gives up on a locked row after this long
+READ_LOCK_TIMEOUT_MS = 2000  # a chain read (SQL Server) waits at most this long behind a Sage transaction
 HEADER_REQUIRED = ("DO_Domaine", "DO_Type", "DO_Piece", "DO_Date", "cbMarq", "cbModification")
 HEADER_OPTIONAL = ("DO_Provenance", "DO_Expedit", "DO_DateLivrRealisee")
 LINE_REQUIRED = ("DO_Domaine", "DO_Type", "DO_Piece", "DL_PieceBC", "AR_Ref", "DL_Qte", "cbMarq", "cbModification")
@@ -38,6 +44,30 @@ LINE_OPTIONAL = (
 
 class GesComError(RuntimeError):
     """GesCom cannot be read as needed (unreachable, table or column missing). The message says why."""
+
+
+class GesComBusy(GesComError):
+    """Rows are held by another transaction (a Sage user, a mass invoicing): the lock timeout ran out, or
+    Sage's record lock refused the write. Nothing is wrong: retry later."""
+
+
+# SQL Server: 1222 lock request time-out, 1205 deadlock victim; Sage's triggers raise its 80003 family when a
+# record is locked in Sage. PostgreSQL: 55P03 lock_not_available, 40P01 deadlock. SQLite: database is locked.
+_BUSY_CODES = {1222, 1205, 80003}
+_BUSY_SQLSTATES = {"55P03", "40P01"}
+_BUSY_WORDS = ("lock request time out", "database is locked", "database table is locked", "verrouill", "80003", "deadlock")
+
+
+def is_busy(error: BaseException) -> bool:
+    """Whether a database error says "held by another transaction" rather than "broken"."""
+    original = getattr(error, "orig", error)
+    if getattr(original, "sqlstate", None) in _BUSY_SQLSTATES or getattr(original, "pgcode", None) in _BUSY_SQLSTATES:
+        return True
+    for arg in getattr(original, "args", ()):
+        if isinstance(arg, int) and arg in _BUSY_CODES:
+            return True
+    message = str(original).lower()
+    return any(word in message for word in _BUSY_WORDS)
 
 
 class Malformed:
@@ -131,6 +161,8 @@ def _maps_errors(what: str):
             try:
                 return method(self, *args, **kwargs)
             except SQLAlchemyError as error:
+                if is_busy(error):
+                    raise GesComBusy(f"GesCom {what} waited too long for rows another transaction holds: {_reason(error)}") from error
                 self.refresh()
                 raise GesComError(f"GesCom {what} failed: {_reason(error)}") from error
 
@@ -155,14 +187,22 @@ def chunks(values: Iterable, size: int = CHUNK) -> Iterator[list]:
 
 
 @dataclass
-class Changes:
-    """What changed in GesCom in a window: the shop orders it touches, and the new high-water marks."""
+class Nominations:
+    """Shop orders a discovery read says may have changed. Discovery only nominates: the chain read decides.
 
-    keys: set[str] = field(default_factory=set)
-    origin_pieces: set[str] = field(default_factory=set)  # BC numbers of changed lines, to map to orders
-    documents: set[tuple[int, str]] = field(default_factory=set)  # documents of changed lines without origin
+    `documents`: key -> documents carrying that link value; `origins`: BC numbers of touched lines;
+    `orphans`: touched documents that showed neither (resolved through their lines and BCs)."""
+
+    documents: dict[str, set[tuple[int, str]]] = field(default_factory=dict)
+    origins: set[str] = field(default_factory=set)
+    orphans: set[tuple[int, str]] = field(default_factory=set)
     max_header_marq: int = 0
     max_line_marq: int = 0
+
+    def add(self, key: str, doc: tuple[int, str] | None = None) -> None:
+        documents = self.documents.setdefault(key, set())
+        if doc is not None:
+            documents.add(doc)
 
 
 @dataclass
@@ -180,20 +220,29 @@ def create_gescom_engine(url: str) -> Engine:
     return create_engine(url, **options)
 
 
+def parse_document(value: str) -> tuple[int, str] | None:
+    """'3:BL00012' (a document's key in the order memory) -> (3, 'BL00012'); None when it is not one."""
+    doc_type, _, piece = str(value).partition(":")
+    return (int(doc_type), piece) if doc_type.isdigit() and piece else None
+
+
 class GesCom:
-    """Reads a Sage GesCom base. Tables are reflected once and cached; `refresh()` re-reads them."""
+    """Reads a Sage GesCom base. Tables and catalog are read once and cached; `refresh()` reads them again."""
 
     def __init__(self, engine: Engine, schema: str | None = None):
         self.engine = engine
         self.schema_name = schema
         self._tables: dict[str, Table] | None = None
         self._schema: GesComSchema | None = None
+        self._catalog: Catalog | None = None
+        self.read_lock_timeout_ms = READ_LOCK_TIMEOUT_MS
 
     # --- schema -------------------------------------------------------------------------------------------
 
     def refresh(self) -> None:
         self._tables = None
         self._schema = None
+        self._catalog = None
 
     @property
     def tables(self) -> dict[str, Table]:
@@ -218,6 +267,34 @@ class GesCom:
                     raise GesComError(f"{name} lacks the Sage columns {', '.join(missing)}")
             self._tables = tables
         return self._tables
+
+    @property
+    def catalog(self) -> Catalog:
+        """Shadow columns and their definitions, indexes, isolation options (gescom_catalog), read once."""
+        if self._catalog is None:
+            tables = self.tables
+            try:
+                with self.engine.connect() as conn:
+                    catalog = read_catalog(conn, tables, self.schema_name)
+            except SQLAlchemyError as error:
+                raise GesComError(f"GesCom is unreachable: {_reason(error)}") from error
+            for shadow in catalog.shadows.values():
+                if not shadow.usable:
+                    log.warning("GesCom: %s", shadow.note)
+            self._catalog = catalog
+        return self._catalog
+
+    def key_rule(self, settings: dict) -> KeyRule:
+        """How shop order keys compare here (the link column's collation): see `KeyRule`."""
+        return self.catalog.key_rule(self._header(), settings["link_field"])
+
+    def order_key(self, value, settings: dict) -> str:
+        """A shop order key typed by a person or sent by a client, made the way runs make keys (KeyRule);
+        with the default rule (SQL Server's French_CI_AS) when GesCom cannot be asked."""
+        try:
+            return self.key_rule(settings)(value)
+        except (GesComError, KeyError):
+            return DEFAULT_KEY_RULE(value)
 
     @_reads_gescom
     def schema(self) -> GesComSchema:
@@ -260,7 +337,45 @@ class GesCom:
         except SQLAlchemyError as error:
             raise GesComError(f"GesCom is unreachable: {_reason(error)}") from error
 
-    # --- reading changes ----------------------------------------------------------------------------------
+    @contextmanager
+    def scout(self) -> Iterator[Connection]:
+        """A connection for discovery reads, which only nominate shop orders: on SQL Server READ UNCOMMITTED,
+        so a scan never waits behind, nor blocks, a Sage user (a half-done transformation seen here is
+        harmless: the chain read decides, from committed data)."""
+        conn = self.connect()
+        try:
+            if conn.dialect.name == "mssql":
+                conn = conn.execution_options(isolation_level="READ UNCOMMITTED")
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def reader(self) -> Iterator[Connection]:
+        """A connection for the chain reads that decide stages: committed data only. On SQL Server SNAPSHOT
+        when the base allows it, else READ COMMITTED; either way a lock timeout, so an order whose documents a
+        Sage transaction holds fails fast (GesComBusy) and is retried next run. LOCK_TIMEOUT is put back before
+        the connection returns to the pool."""
+        conn = self.connect()
+        mssql = conn.dialect.name == "mssql"
+        try:
+            if mssql:
+                level = "SNAPSHOT" if self.catalog.snapshot_allowed else "READ COMMITTED"
+                conn = conn.execution_options(isolation_level=level)
+                conn.exec_driver_sql(f"SET LOCK_TIMEOUT {int(self.read_lock_timeout_ms)}")
+            yield conn
+        finally:
+            try:
+                if mssql and not conn.invalidated:
+                    conn.rollback()
+                    conn.exec_driver_sql("SET LOCK_TIMEOUT -1")
+                    conn.rollback()
+            except SQLAlchemyError:
+                pass
+            finally:
+                conn.close()
+
+    # --- access paths a real base indexes ---------------------------------------------------------------------
 
     def _header(self):
         return self.tables["F_DOCENTETE"]
@@ -271,73 +386,151 @@ class GesCom:
     def _link(self, settings: dict):
         return self._header().c[settings["link_field"]]
 
-    @_reads_gescom
-    def changes(self, conn: Connection, settings: dict, since: datetime, header_marq: int | None, line_marq: int | None) -> Changes:
-        """Shop orders touched since `since` (cbModification) or by rows past the cbMarq high-water marks."""
-        h, l = self._header(), self._line()
+    def _matches(self, table: Table, source: str, values: list[str]):
+        """`source IN values` through the shadow column's index when its definition is known (exact, binary
+        match, as Sage's own look-ups), else on the text column (a scan on a real base, case-insensitive:
+        callers keep only exact matches)."""
+        shadow = self.catalog.shadow(table.name, source)
+        if shadow is not None and shadow.usable:
+            return table.c[shadow.column].in_([shadow.convert(value) for value in values])
+        return table.c[source].in_(values)
+
+    def _of_documents(self, conn: Connection, table: Table, columns, documents: Iterable[tuple[int, str]]) -> Iterator:
+        """Rows of `table` (headers or lines) of these sales documents, by (DO_Domaine, DO_Type, cbDO_Piece):
+        IDO_TPIECE on headers, the document/line index on lines. One statement per type and chunk."""
+        by_type: dict[int, set[str]] = {}
+        for doc_type, piece in documents:
+            if piece:
+                by_type.setdefault(int(doc_type), set()).add(piece)
+        for doc_type, pieces in sorted(by_type.items()):
+            for batch in chunks(sorted(pieces)):
+                yield from conn.execute(
+                    select(*columns).where(table.c.DO_Domaine == SALES_DOMAIN, table.c.DO_Type == doc_type, self._matches(table, "DO_Piece", batch))
+                )
+
+    def _link_matches(self, conn: Connection, settings: dict, keys: list[str]):
+        """Headers whose link value is one of these keys, compared the way SQL Server does. No index exists on
+        any link column of a real base: this is a scan of F_DOCENTETE, used only for orders we know no
+        document of (never by a run)."""
         link = self._link(settings)
-        result = Changes(max_header_marq=header_marq or 0, max_line_marq=line_marq or 0)
+        if conn.dialect.name == "mssql":
+            return link.in_(keys)  # the collation itself ignores trailing spaces and case
+        rule = self.key_rule(settings)
+        trimmed = func.rtrim(link)
+        return (trimmed if rule.case_sensitive else func.upper(trimmed)).in_(keys)
 
-        def window(table, marq):
-            modified = table.c.cbModification >= since
-            return or_(modified, table.c.cbMarq > marq) if marq is not None else modified
+    # --- discovery: which shop orders may have changed (nominations only) ---------------------------------------
 
+    def _nominate(self, conn: Connection, settings: dict, out: Nominations, header_where, line_where) -> None:
+        h, l = self._header(), self._line()
+        rule = self.key_rule(settings)
         header_rows = conn.execute(
-            select(type_coerce(link, _Text()), type_coerce(h.c.cbMarq, _Int()))
-            .where(h.c.DO_Domaine == SALES_DOMAIN, h.c.DO_Type.in_(FOLLOWED_TYPES), window(h, header_marq))
+            select(type_coerce(self._link(settings), _Text()), type_coerce(h.c.DO_Type, _Int()), type_coerce(h.c.DO_Piece, _Text()), type_coerce(h.c.cbMarq, _Int()))
+            .where(h.c.DO_Domaine == SALES_DOMAIN, h.c.DO_Type.in_(FOLLOWED_TYPES), header_where)
             .execution_options(stream_results=True, yield_per=CHUNK)
         )
-        for key, marq in header_rows:
+        for raw_key, doc_type, piece, marq in header_rows:
+            if isinstance(marq, int):
+                out.max_header_marq = max(out.max_header_marq, marq)
+            if not isinstance(doc_type, int) or not piece:
+                continue  # not a document we can follow (its order, if any, is nominated by its lines)
+            key = rule(raw_key)
             if key:
-                result.keys.add(key)
-            result.max_header_marq = max(result.max_header_marq, marq if isinstance(marq, int) else 0)
+                out.add(key, (doc_type, piece))
+            else:
+                out.orphans.add((doc_type, piece))
         line_rows = conn.execute(
-            select(
-                type_coerce(l.c.DO_Type, _Int()), type_coerce(l.c.DO_Piece, _Text()), type_coerce(l.c.DL_PieceBC, _Text()),
-                type_coerce(l.c.cbMarq, _Int()),
-            )
-            .where(l.c.DO_Domaine == SALES_DOMAIN, l.c.DO_Type.in_(FOLLOWED_TYPES), window(l, line_marq))
+            select(type_coerce(l.c.DO_Type, _Int()), type_coerce(l.c.DO_Piece, _Text()), type_coerce(l.c.DL_PieceBC, _Text()), type_coerce(l.c.cbMarq, _Int()))
+            .where(l.c.DO_Domaine == SALES_DOMAIN, l.c.DO_Type.in_(FOLLOWED_TYPES), line_where)
             .execution_options(stream_results=True, yield_per=CHUNK)
         )
         for doc_type, piece, origin, marq in line_rows:
+            if isinstance(marq, int):
+                out.max_line_marq = max(out.max_line_marq, marq)
+            if not isinstance(doc_type, int):
+                continue
             origin = piece if doc_type == DocumentType.BON_DE_COMMANDE else origin
             if origin:
-                result.origin_pieces.add(origin)
-            elif piece and isinstance(doc_type, int):
-                result.documents.add((doc_type, piece))
-            result.max_line_marq = max(result.max_line_marq, marq if isinstance(marq, int) else 0)
-        return result
+                out.origins.add(origin)
+            elif piece:
+                out.orphans.add((doc_type, piece))
 
     @_reads_gescom
-    def keys_of(self, conn: Connection, settings: dict, origin_pieces: Iterable[str], documents: Iterable[tuple[int, str]]) -> dict[tuple[int, str], str]:
-        """Link values of bons de commande (by number) and of other documents still present: (type, piece) -> key."""
-        h = self._header()
-        wanted = {(int(DocumentType.BON_DE_COMMANDE), piece) for piece in origin_pieces} | set(documents)
-        found: dict[tuple[int, str], str] = {}
-        for batch in chunks(sorted({piece for _, piece in wanted})):
-            rows = conn.execute(
-                select(type_coerce(h.c.DO_Type, _Int()), type_coerce(h.c.DO_Piece, _Text()), type_coerce(self._link(settings), _Text()))
-                .where(h.c.DO_Domaine == SALES_DOMAIN, h.c.DO_Piece.in_(batch))
-            )
-            for doc_type, piece, key in rows:
-                if (doc_type, piece) in wanted and key:
-                    found[(doc_type, piece)] = key
-        return found
+    def new_rows(self, conn: Connection, settings: dict, header_marq: int, line_marq: int) -> Nominations:
+        """Shop orders touched by headers and lines created since the high-water marks: a range of the
+        clustered key cbMarq, cheap at any size. (Lines moved by a transformation keep their cbMarq: the new
+        header of the target document nominates them.)"""
+        h, l = self._header(), self._line()
+        out = Nominations(max_header_marq=header_marq, max_line_marq=line_marq)
+        self._nominate(conn, settings, out, h.c.cbMarq > header_marq, l.c.cbMarq > line_marq)
+        return out
 
     @_reads_gescom
-    def all_keys(self, conn: Connection, settings: dict) -> Iterator[str]:
-        """Every shop order found in GesCom headers (for a full run), streamed."""
+    def modified_rows(self, conn: Connection, settings: dict, since: datetime) -> Nominations:
+        """Shop orders touched by rows whose cbModification is `since` or later: the safety net. No index exists
+        on cbModification in a real base: this reads both tables whole, unless a DBA added one."""
+        h, l = self._header(), self._line()
+        out = Nominations()
+        self._nominate(conn, settings, out, h.c.cbModification >= since, l.c.cbModification >= since)
+        return out
+
+    @_reads_gescom
+    def resolve(self, conn: Connection, settings: dict, found: Nominations, owners_of: Callable[[set[str]], dict[str, str]] | None = None) -> None:
+        """Map the BC numbers and orphan documents of `found` to shop orders (added to `found.documents`).
+
+        Orphans: their header's link value, else their lines' BC numbers. BC numbers: the shop order our store
+        knows (`owners_of`), else the link value of the BC header. Every read goes through IDO_TPIECE or the
+        document/line index."""
+        h, l = self._header(), self._line()
+        rule = self.key_rule(settings)
+        origins: dict[str, set[tuple[int, str]]] = {piece: set() for piece in found.origins}
+        if found.orphans:
+            columns = [type_coerce(h.c.DO_Type, _Int()), type_coerce(h.c.DO_Piece, _Text()), type_coerce(self._link(settings), _Text())]
+            keyless: set[tuple[int, str]] = set()
+            for doc_type, piece, raw_key in self._of_documents(conn, h, columns, found.orphans):
+                if (doc_type, piece) not in found.orphans:
+                    continue
+                key = rule(raw_key)
+                if key:
+                    found.add(key, (doc_type, piece))
+                else:
+                    keyless.add((doc_type, piece))
+            columns = [type_coerce(l.c.DO_Type, _Int()), type_coerce(l.c.DO_Piece, _Text()), type_coerce(l.c.DL_PieceBC, _Text())]
+            for doc_type, piece, origin in self._of_documents(conn, l, columns, keyless):
+                if origin and (doc_type, piece) in keyless:
+                    origins.setdefault(origin, set()).add((doc_type, piece))
+        if not origins:
+            return
+        known = owners_of(set(origins)) if owners_of else {}
+        for piece, key in known.items():
+            if piece in origins:
+                found.add(key, (int(DocumentType.BON_DE_COMMANDE), piece))
+                for doc in origins[piece]:
+                    found.add(key, doc)
+        unknown = [(int(DocumentType.BON_DE_COMMANDE), piece) for piece in origins if piece not in known]
+        columns = [type_coerce(h.c.DO_Piece, _Text()), type_coerce(self._link(settings), _Text())]
+        for piece, raw_key in self._of_documents(conn, h, columns, unknown):
+            key = rule(raw_key)
+            if key and piece in origins:
+                found.add(key, (int(DocumentType.BON_DE_COMMANDE), piece))
+                for doc in origins[piece]:
+                    found.add(key, doc)
+
+    @_reads_gescom
+    def all_documents(self, conn: Connection, settings: dict) -> Iterator[tuple[str, tuple[int, str]]]:
+        """Every sales document carrying a link value: (key, (type, piece)), streamed (a full run: one scan)."""
         h = self._header()
         link = self._link(settings)
+        rule = self.key_rule(settings)
         rows = conn.execute(
-            select(type_coerce(link, _Text()))
+            select(type_coerce(link, _Text()), type_coerce(h.c.DO_Type, _Int()), type_coerce(h.c.DO_Piece, _Text()))
             .where(h.c.DO_Domaine == SALES_DOMAIN, h.c.DO_Type.in_(FOLLOWED_TYPES), link.is_not(None), link != "")
-            .distinct()
             .execution_options(stream_results=True, yield_per=CHUNK)
         )
-        for (key,) in rows:
-            if key:
-                yield key
+        for raw_key, doc_type, piece in rows:
+            key = rule(raw_key)
+            if key and isinstance(doc_type, int) and piece:
+                yield key, (doc_type, piece)
 
     @_reads_gescom
     def now(self, conn: Connection) -> datetime:
@@ -434,15 +627,21 @@ class GesCom:
         carriers: dict[int, str],
         carriage: set[str],
         owners_of: Callable[[set[str]], dict[str, str]] | None = None,
+        known_documents: dict[str, set[tuple[int, str]]] | None = None,
     ) -> LoadedChains:
         """The document chains of these shop orders (at most CHUNK keys), in a handful of batched statements.
 
-        `known_pieces` are the BC numbers we already know per order; `owners_of` tells which shop order
-        (if any) our store knows a BC number belongs to, so a grouped invoice is not taken for one order's.
+        `known_pieces` are the BC numbers we already know per order, `known_documents` the documents known to
+        carry (or to have carried) its link value; every read goes through the indexes of a real base: headers by
+        IDO_TPIECE, lines by IDL_PIECECOM (cbDL_PieceBC) and the document/line index. Only an order we know no
+        document of is looked up by its link value (a scan). `owners_of` tells which shop order (if any) our
+        store knows a BC number belongs to, so a grouped invoice is not taken for one order's.
         """
         h, l = self._header(), self._line()
+        rule = self.key_rule(settings)
         out = LoadedChains()
         wanted = set(keys)
+        known_documents = known_documents or {}
         headers: dict[tuple[int, str], dict] = {}
         owner_of_doc: dict[tuple[int, str], str] = {}
         pieces: dict[str, set[str]] = {key: set(known_pieces.get(key, ())) for key in keys}
@@ -455,32 +654,39 @@ class GesCom:
             headers[doc] = data
             return doc
 
-        # 1. Headers carrying the link value.
-        for batch in chunks(keys):
-            for row in conn.execute(
+        # 1. Headers of the documents we know of, and of the BCs; those that carry the order's link value are its.
+        candidates = {doc for key in keys for doc in known_documents.get(key, ())}
+        candidates |= {(int(DocumentType.BON_DE_COMMANDE), piece) for key in keys for piece in pieces[key]}
+        blind = [key for key in keys if not known_documents.get(key) and not pieces[key]]
+        rows = list(self._of_documents(conn, h, self._header_columns(settings), candidates))
+        for batch in chunks(blind):
+            rows.extend(conn.execute(
                 select(*self._header_columns(settings)).where(
-                    h.c.DO_Domaine == SALES_DOMAIN, h.c.DO_Type.in_(FOLLOWED_TYPES), self._link(settings).in_(batch)
+                    h.c.DO_Domaine == SALES_DOMAIN, h.c.DO_Type.in_(FOLLOWED_TYPES), self._link_matches(conn, settings, batch)
                 )
-            ):
-                doc = take_header(row)
-                if doc is None:
-                    if row.key in wanted:
-                        out.malformed[row.key] = f"a document header without a number (cbMarq {row.marq})"
-                    continue
-                owner_of_doc[doc] = row.key
-                if doc[0] == DocumentType.BON_DE_COMMANDE:
-                    pieces[row.key].add(doc[1])
+            ))
+        for row in rows:
+            key = rule(row.key)
+            doc = take_header(row)
+            if key not in wanted:
+                continue  # a known document that no longer carries this order's link value
+            if doc is None:
+                out.malformed[key] = f"a document header without a number (cbMarq {row.marq})"
+                continue
+            owner_of_doc[doc] = key
+            if doc[0] == DocumentType.BON_DE_COMMANDE:
+                pieces[key].add(doc[1])
         owner_of_piece = {piece: key for key, values in pieces.items() for piece in values}
 
         # 2. Lines that came from the orders' BCs, and lines of the headers found above.
         lines: dict[int, dict] = {}
         line_owner: dict[int, str] = {}
 
-        def read_lines(condition_for_batch, values) -> list:
-            rows = []
-            for batch in chunks(sorted(values)):
-                rows.extend(conn.execute(select(*self._line_columns(settings)).where(l.c.DO_Domaine == SALES_DOMAIN, condition_for_batch(batch))))
-            return rows
+        def lines_from(origins) -> Iterator:
+            for batch in chunks(sorted(origins)):
+                yield from conn.execute(
+                    select(*self._line_columns(settings)).where(l.c.DO_Domaine == SALES_DOMAIN, self._matches(l, "DL_PieceBC", batch))
+                )
 
         def take_line(row, key: str) -> None:
             data = row._asdict()
@@ -490,11 +696,13 @@ class GesCom:
             lines[data["marq"]] = data
             line_owner[data["marq"]] = key
 
-        for row in read_lines(lambda batch: l.c.DL_PieceBC.in_(batch), owner_of_piece):
-            take_line(row, owner_of_piece[row.origin])
+        for row in lines_from(owner_of_piece):
+            key = owner_of_piece.get(row.origin)
+            if key is not None:
+                take_line(row, key)
         learned: dict[str, str] = {}
         unknown_on_invoice: dict[tuple[int, str], list] = {}
-        for row in read_lines(lambda batch: l.c.DO_Piece.in_(batch), {piece for _, piece in owner_of_doc}):
+        for row in self._of_documents(conn, l, self._line_columns(settings), owner_of_doc):
             doc = (row.type, row.piece)
             key = owner_of_doc.get(doc)
             if key is None:
@@ -531,15 +739,16 @@ class GesCom:
                         take_line(row, key)
         for origin, key in learned.items():
             pieces[key].add(origin)
-        for row in read_lines(lambda batch: l.c.DL_PieceBC.in_(batch), learned):
-            take_line(row, learned[row.origin])
+        for row in lines_from(learned):
+            key = learned.get(row.origin)
+            if key is not None:
+                take_line(row, key)
 
-        # 3. Headers of documents the lines are in that were not found by link value (grouped invoices...).
+        # 3. Headers of documents the lines are in that were not read above (grouped invoices...).
         missing = {(data["type"], data["piece"]) for data in lines.values() if isinstance(data["type"], int)} - set(headers)
-        for batch in chunks(sorted({piece for _, piece in missing})):
-            for row in conn.execute(select(*self._header_columns(settings)).where(h.c.DO_Domaine == SALES_DOMAIN, h.c.DO_Piece.in_(batch))):
-                if (row.type, row.piece) in missing:
-                    take_header(row)
+        for row in self._of_documents(conn, h, self._header_columns(settings), missing):
+            if (row.type, row.piece) in missing:
+                take_header(row)
 
         # 4. Build one chain per order; an order with an unreadable row is skipped whole, not guessed.
         documents_of: dict[str, set[tuple[int, str]]] = {key: set() for key in keys}
@@ -558,8 +767,9 @@ class GesCom:
                     documents=[_document(headers[doc], carriers) for doc in sorted(documents_of[key]) if doc in headers],
                     lines=[_line(data, carriage) for data in line_rows[key]],
                 )
-            except ValueError as error:
+            except (ValueError, TypeError) as error:
                 out.malformed[key] = str(error)
+                continue
             out.pieces[key] = pieces[key]
         return out
 
@@ -585,9 +795,15 @@ class GesCom:
         One parameterised UPDATE of one column, in its own transaction on `conn` (which must not be inside one),
         guarded by the row's identity (cbMarq, domain, type, piece), the type (1, 2 or 3 only) and the field being
         empty; on SQL Server also by Sage's record lock (a document open in Sage is not written under the user's
-        feet) when the base has `CB_FntIsRecordLock`. Returns the rows changed: 1, or 0 when the guard held (field
-        filled, document transformed/deleted/locked meanwhile: the caller re-reads to tell which). More than one
-        row is never committed. Raises ValueError for what must never be asked (an invoice, a technical column).
+        feet) when the base has `CB_FntIsRecordLock`.
+
+        The outcome is decided by re-reading the row in the same transaction, never by the driver's rowcount
+        (Sage's AFTER UPDATE triggers make pyodbc report a wrong one): 1 when the row is the same document and
+        its field now holds `value` (committed), else 0, rolled back (field filled, document transformed, deleted
+        or locked meanwhile: the caller re-reads to tell which). A lock held too long, or refused by Sage's
+        triggers, raises GesComBusy. Raises ValueError for what must never be asked (an invoice, a technical
+        column). On SQL Server the session's LOCK_TIMEOUT is put back afterwards (it outlives the statement on a
+        pooled connection).
         """
         if isinstance(doc_type, bool) or doc_type not in WRITABLE_TYPES:
             raise ValueError(f"document type {doc_type!r} is never written: only 1 (BC), 2 (PL) and 3 (BL)")
@@ -605,30 +821,47 @@ class GesCom:
         if conn.in_transaction():
             raise ValueError("fill_header_field runs its own transaction: end the connection's transaction first")
 
-        with conn.begin() as transaction:
-            # A row another session holds must not hang the write-back: give up after a few seconds instead.
-            if conn.dialect.name == "postgresql":
-                conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"))
-            elif conn.dialect.name == "mssql":
-                conn.execute(text(f"SET LOCK_TIMEOUT {LOCK_TIMEOUT_MS}"))
-            conditions = [
-                h.c.cbMarq == marq,
-                h.c.DO_Domaine == SALES_DOMAIN,
-                h.c.DO_Type == int(doc_type),
-                h.c.DO_Type.in_([int(t) for t in WRITABLE_TYPES]),
-                h.c.DO_Piece == piece,
-                or_(column.is_(None), column == ""),
-            ]
-            if conn.dialect.name == "mssql" and self._has_record_lock_function(conn):
-                lock = getattr(func, self.schema_name or "dbo")
-                conditions.append(getattr(lock, RECORD_LOCK_FUNCTION)(h.name, h.c.cbMarq) == 0)
-            changed = conn.execute(update(h).where(*conditions).values({column: value})).rowcount
-            if changed > 1:
-                raise GesComError(f"writing {field} of {doc_type}:{piece} would change {changed} rows: rolled back")
-            if changed != 1:
-                transaction.rollback()
-                return 0
-        return 1
+        mssql = conn.dialect.name == "mssql"
+        try:
+            with conn.begin() as transaction:
+                # A row another session holds must not hang the write-back: give up after a few seconds instead.
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"))
+                elif mssql:
+                    conn.execute(text(f"SET LOCK_TIMEOUT {LOCK_TIMEOUT_MS}"))
+                conditions = [
+                    h.c.cbMarq == marq,
+                    h.c.DO_Domaine == SALES_DOMAIN,
+                    h.c.DO_Type == int(doc_type),
+                    h.c.DO_Type.in_([int(t) for t in WRITABLE_TYPES]),
+                    h.c.DO_Piece == piece,
+                    or_(column.is_(None), column == ""),
+                ]
+                if mssql and self._has_record_lock_function(conn):
+                    lock = getattr(func, self.schema_name or "dbo")
+                    conditions.append(getattr(lock, RECORD_LOCK_FUNCTION)(h.name, h.c.cbMarq) == 0)
+                # The row as it stands, locked until the end of the transaction (UPDLOCK on SQL Server, FOR UPDATE on
+                # PostgreSQL): what we find after the UPDATE is then our doing, not another writer's.
+                current = (
+                    select(type_coerce(h.c.DO_Domaine, _Int()), type_coerce(h.c.DO_Type, _Int()), type_coerce(h.c.DO_Piece, _Text()), type_coerce(column, _Text()))
+                    .where(h.c.cbMarq == marq)  # cbMarq: the clustered key
+                )
+                identity = (SALES_DOMAIN, int(doc_type), piece)
+                before = conn.execute(current.with_hint(h, "WITH (UPDLOCK, ROWLOCK)", "mssql").with_for_update()).first()
+                if before is None or tuple(before[:3]) != identity or before[3]:
+                    transaction.rollback()  # gone, transformed, or filled already: the caller tells which
+                    return 0
+                conn.execute(update(h).where(*conditions).values({column: value}))
+                # The proof: the row re-read in this transaction, never the driver's rowcount.
+                after = conn.execute(current).first()
+                if after is None or tuple(after) != (*identity, value):
+                    transaction.rollback()
+                    return 0
+            return 1
+        finally:
+            if mssql and not conn.invalidated:
+                conn.execute(text("SET LOCK_TIMEOUT -1"))
+                conn.rollback()
 
     @_reads_gescom
     def header_field(self, conn: Connection, marq: int, field: str) -> tuple[int, str, str] | None:
@@ -645,19 +878,20 @@ class GesCom:
     @_reads_gescom
     def keys_by_reference(self, conn: Connection, settings: dict, reference: str, limit: int = 20) -> list[str]:
         """Link values of the sales headers (types 1-7) whose DO_Ref is `reference`: the shop order reference typed
-        by a person, mapped to the shop orders we follow. At most `limit`, sorted; [] when the base has no DO_Ref."""
+        by a person, mapped to the shop orders we follow. At most `limit`, sorted; [] when the base has no DO_Ref.
+        No index exists on the header's DO_Ref in a real base: a scan, asked by a person, never by a run."""
         h = self._header()
         if "DO_Ref" not in h.c or not reference:
             return []
         link = self._link(settings)
+        rule = self.key_rule(settings)
         rows = conn.execute(
             select(type_coerce(link, _Text()))
             .where(h.c.DO_Domaine == SALES_DOMAIN, h.c.DO_Type.in_(FOLLOWED_TYPES), h.c.DO_Ref == reference, link.is_not(None), link != "")
             .distinct()
-            .order_by(type_coerce(link, _Text()))
-            .limit(limit)
+            .limit(limit * 4)
         )
-        return [key for (key,) in rows if key]
+        return sorted({rule(key) for (key,) in rows if rule(key)})[:limit]
 
 
 def _check(data: dict, what: str, *names: str) -> None:

@@ -37,6 +37,7 @@ def _documents(chain) -> list[dict]:
 
 def order_view(session: Session, gescom: GesCom, order_key: str) -> dict | None:
     """None when we do not follow this order. GesCom being down only hides the live documents."""
+    order_key = gescom.order_key(order_key, current_settings(session)[0])
     order = session.scalar(select(ShopOrder).where(ShopOrder.order_key == order_key))
     if order is None:
         return None
@@ -103,8 +104,9 @@ def find_order_keys(session: Session, gescom: GesCom, text: str) -> tuple[list[s
     text = text.strip()
     if not text:
         return [], []
-    if session.scalar(select(ShopOrder.order_key).where(ShopOrder.order_key == text)) is not None:
-        return [text], []
+    key = gescom.order_key(text, current_settings(session)[0])
+    if session.scalar(select(ShopOrder.order_key).where(ShopOrder.order_key == key)) is not None:
+        return [key], []
     id_order = id_order_of(text)
     if id_order is not None:
         keys = list(session.scalars(select(ShopOrder.order_key).where(ShopOrder.id_order == id_order).order_by(ShopOrder.id)))

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from models import OrderPiece, ShopOrder, SyncRun, Update, utcnow
 
-from .gescom import CHUNK, GesCom, GesComError, LoadedChains, chunks
+from .gescom import CHUNK, GesCom, GesComBusy, GesComError, LoadedChains, Nominations, chunks, parse_document
 from .settings import SettingsError, validate
 from .stages import CANCEL_CONFIRMATIONS, TERMINAL_STAGES, OrderMemory, Stage, follow
 from .store import acquire_lock, current_settings, extend_lock, release_lock
@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 
 LOCK_NAME = "sync"
 MAX_WARNINGS = 200
-MAX_PREVIEW = 10000
-VANISHED_CHECK = datetime(1970, 1, 1)  # checked_at of an order found empty: due at once, and first  # a dry run keeps at most this many updates on its run record
+MAX_SKIPPED = 1000  # skipped shop orders kept on a run (each retried by the next run)
+MAX_PREVIEW = 10000  # a dry run keeps at most this many updates on its run record
+VANISHED_CHECK = datetime(1970, 1, 1)  # checked_at of an order found empty: due at once, and first
 
 
 @dataclass(frozen=True)
@@ -34,14 +35,19 @@ class RunConfig:
     recheck_age: timedelta = timedelta(minutes=10)
     initial_lookback: timedelta = timedelta(days=30)  # how far back the very first run looks
     lock_ttl: timedelta = timedelta(minutes=15)
+    # The cbModification window, a scan of both tables on a real base: at most this often (None: never, after
+    # the first run). Every run when the base has an index on cbModification.
+    full_scan_interval: timedelta | None = timedelta(hours=1)
 
     @classmethod
     def from_mapping(cls, config) -> RunConfig:
+        interval = int(config.get("SYNC_FULL_SCAN_INTERVAL", 3600))
         return cls(
             overlap=timedelta(seconds=int(config.get("SYNC_OVERLAP_SECONDS", 120))),
             recheck_limit=int(config.get("SYNC_RECHECK_LIMIT", 1000)),
             recheck_age=timedelta(seconds=int(config.get("SYNC_RECHECK_AGE", 600))),
             initial_lookback=timedelta(days=int(config.get("SYNC_INITIAL_LOOKBACK_DAYS", 30))),
+            full_scan_interval=timedelta(seconds=interval) if interval > 0 else None,
         )
 
 
@@ -70,15 +76,24 @@ class _Tally:
     skipped: int = 0
     created: int = 0
     warnings: list[str] = field(default_factory=list)
+    skipped_orders: list[dict] = field(default_factory=list)
 
     def apply(self, run: SyncRun) -> None:
         run.orders_checked, run.orders_changed, run.orders_skipped, run.updates_created = self.checked, self.changed, self.skipped, self.created
         run.warnings = list(self.warnings)
+        run.skipped = list(self.skipped_orders)
 
     def warn(self, message: str) -> None:
         log.warning(message)
         if len(self.warnings) < MAX_WARNINGS:
             self.warnings.append(message)
+
+    def skip(self, key: str, reason: str, documents: set[tuple[int, str]] = frozenset()) -> None:
+        """One shop order not read this run: counted, said, and kept on the run so the next run retries it."""
+        self.skipped += 1
+        self.warn(f"shop order {key} skipped: {reason}")
+        if len(self.skipped_orders) < MAX_SKIPPED:
+            self.skipped_orders.append({"order_key": key, "reason": reason, "documents": [f"{t}:{p}" for t, p in sorted(documents)]})
 
 
 def id_order_of(order_key: str) -> int | None:
@@ -183,13 +198,36 @@ def run_sync(
     return execute_run(session, gescom, run, holder, config=config, progress=progress, should_stop=should_stop)
 
 
-def load_chains(session: Session, gescom: GesCom, conn, settings: dict, keys: list[str], carriers: dict, carriage: set) -> tuple[LoadedChains, dict[str, set[str]]]:
-    """The GesCom chains of these shop orders, helped by the BC numbers our store remembers for them."""
+def load_chains(
+    session: Session,
+    gescom: GesCom,
+    conn,
+    settings: dict,
+    keys: list[str],
+    carriers: dict,
+    carriage: set,
+    *,
+    documents: dict[str, set[tuple[int, str]]] | None = None,
+    orders: dict[str, ShopOrder] | None = None,
+) -> tuple[LoadedChains, dict[str, set[str]]]:
+    """The GesCom chains of these shop orders, read through the indexes of a real base from what our store
+    knows of each (its BC numbers, the documents it remembers) and the `documents` a discovery read found.
+
+    One order that cannot be read never stops the others: when the batched read fails and GesCom still
+    answers, each order is read alone, and those that still fail are returned in `malformed` with the reason
+    (documents locked by a Sage transaction, a value SQL cannot convert...)."""
+    documents = documents or {}
     known_pieces: dict[str, set[str]] = {key: set() for key in keys}
     for key, piece in session.execute(
         select(ShopOrder.order_key, OrderPiece.piece).join(OrderPiece).where(ShopOrder.order_key.in_(keys))
     ):
         known_pieces[key].add(piece)
+    if orders is None:
+        orders = {order.order_key: order for order in session.scalars(select(ShopOrder).where(ShopOrder.order_key.in_(keys)))}
+    known_documents: dict[str, set[tuple[int, str]]] = {}
+    for key in keys:
+        remembered = {parse_document(name) for name in ((orders[key].memory or {}) if key in orders else {})}
+        known_documents[key] = {doc for doc in remembered if doc is not None} | set(documents.get(key, ()))
 
     def owners_of(pieces: set[str]) -> dict[str, str]:
         owners: dict[str, str] = {}
@@ -197,7 +235,45 @@ def load_chains(session: Session, gescom: GesCom, conn, settings: dict, keys: li
             owners.update(session.execute(select(OrderPiece.piece, ShopOrder.order_key).join(ShopOrder).where(OrderPiece.piece.in_(batch))).all())
         return owners
 
-    return gescom.load(conn, settings, keys, known_pieces, carriers, carriage, owners_of), known_pieces
+    def load(some: list[str]) -> LoadedChains:
+        return gescom.load(conn, settings, some, known_pieces, carriers, carriage, owners_of, known_documents)
+
+    try:
+        return load(keys), known_pieces
+    except GesComError as error:
+        conn.rollback()
+        failure = error
+    # GesCom gone, or its columns changed under the settings: that is no one order's fault, the run fails.
+    gescom.ping()
+    validate(settings, gescom.schema())
+    if len(keys) > 1:
+        log.warning("reading %d shop orders at once failed (%s): reading them one by one", len(keys), failure)
+    loaded = LoadedChains()
+    errors: list[GesComError] = []
+    for key in keys:
+        try:
+            one = load([key]) if len(keys) > 1 else None
+        except GesComError as error:
+            conn.rollback()
+            errors.append(error)
+            loaded.malformed[key] = _unreadable(error)
+            continue
+        if one is None:
+            errors.append(failure)
+            loaded.malformed[key] = _unreadable(failure)
+            continue
+        loaded.chains.update(one.chains)
+        loaded.pieces.update(one.pieces)
+        loaded.malformed.update(one.malformed)
+    if len(keys) > 1 and len(errors) == len(keys) and not any(isinstance(error, GesComBusy) for error in errors):
+        raise failure  # every order fails alike: not a bad record, something is wrong with GesCom
+    return loaded, known_pieces
+
+
+def _unreadable(error: GesComError) -> str:
+    if isinstance(error, GesComBusy):
+        return f"its documents are held by a Sage transaction (retried next run): {error}"
+    return f"GesCom could not read it: {error}"
 
 
 def _explain(error: Exception, session: Session, gescom: GesCom) -> str:
@@ -221,50 +297,77 @@ def _previous_run(session: Session) -> SyncRun | None:
     ).first()
 
 
+def _discover(session: Session, gescom: GesCom, scout, run: SyncRun, settings: dict, previous: SyncRun | None, read_at: datetime, config: RunConfig) -> tuple[Nominations, datetime]:
+    """Which shop orders may have changed since the previous run, read without waiting for Sage users.
+
+    Every run: headers and lines created since the cbMarq high-water marks (a range of the clustered key).
+    The cbModification window, a scan of both tables on a real base, only on the first run (looking back
+    `initial_lookback`), then at most every `full_scan_interval`, or every run when the base indexes it.
+    Changes to existing rows in between (a tracking number typed later, a date, a deletion) are seen by the
+    re-read of open orders. Returns the nominations and the GesCom time the last scan read up to."""
+    if previous is None:
+        header_marq, line_marq = gescom.max_marqs(scout)
+        since = read_at - config.initial_lookback
+        found = gescom.modified_rows(scout, settings, since)
+        found.max_header_marq, found.max_line_marq = max(header_marq, found.max_header_marq), max(line_marq, found.max_line_marq)
+        run.window_from, run.modified_scan, scanned_at = since, True, read_at
+    else:
+        found = gescom.new_rows(scout, settings, previous.watermark_header_marq or 0, previous.watermark_line_marq or 0)
+        last_scan = previous.watermark_modified
+        interval = config.full_scan_interval
+        if gescom.catalog.modification_indexed or (interval is not None and read_at - last_scan >= interval):
+            # Overlap: cbModification is rounded to the nearest minute and a transaction may commit a little
+            # after it stamped its rows.
+            since = last_scan - config.overlap
+            modified = gescom.modified_rows(scout, settings, since)
+            for key, docs in modified.documents.items():
+                found.documents.setdefault(key, set()).update(docs)
+            found.origins |= modified.origins
+            found.orphans |= modified.orphans
+            run.window_from, run.modified_scan, scanned_at = since, True, read_at
+        else:
+            run.window_from, run.modified_scan, scanned_at = None, False, last_scan
+
+    def owners_of(pieces: set[str]) -> dict[str, str]:
+        owners: dict[str, str] = {}
+        for batch in chunks(sorted(pieces)):
+            owners.update(session.execute(select(OrderPiece.piece, ShopOrder.order_key).join(ShopOrder).where(OrderPiece.piece.in_(batch))).all())
+        return owners
+
+    gescom.resolve(scout, settings, found, owners_of)
+    return found, scanned_at
+
+
 def _run(session, gescom: GesCom, run: SyncRun, result: RunResult, config: RunConfig, dry_run: bool, full: bool, holder: str, progress, should_stop) -> None:
     settings, _ = current_settings(session)
     settings = validate(settings, gescom.schema())
     previous = _previous_run(session)
-    with gescom.connect() as conn:
+    with gescom.reader() as conn, gescom.scout() as scout:
         carriers, carriage = gescom.carriers(conn)
-        # The window starts where the previous read started (GesCom's clock), less an overlap: cbModification
-        # is rounded to the nearest minute and a transaction may commit a little after it stamped its rows.
         read_at = gescom.now(conn)
-        if previous is None:
-            since = read_at - config.initial_lookback
-            header_marq, line_marq = gescom.max_marqs(conn)
-            changes = gescom.changes(conn, settings, since, None, None)
-            changes.max_header_marq, changes.max_line_marq = max(header_marq, changes.max_header_marq), max(line_marq, changes.max_line_marq)
-        else:
-            since = previous.watermark_modified - config.overlap
-            changes = gescom.changes(conn, settings, since, previous.watermark_header_marq, previous.watermark_line_marq)
-        run.window_from = since
-
+        found, scanned_at = _discover(session, gescom, scout, run, settings, previous, read_at, config)
+        nominated: dict[str, set[tuple[int, str]]] = {}
         keys: list[str] = []
-        seen: set[str] = set()
 
-        def add(key: str) -> None:
-            if key and key not in seen:
-                seen.add(key)
+        def add(key: str, docs=()) -> None:
+            if not key:
+                return
+            if key not in nominated:
+                nominated[key] = set()
                 keys.append(key)
+            nominated[key].update(docs)
 
         if full:
-            for key in gescom.all_keys(conn, settings):
-                add(key)
+            for key, doc in gescom.all_documents(scout, settings):
+                add(key, (doc,))
             for key in session.scalars(select(ShopOrder.order_key).order_by(ShopOrder.id)):
                 add(key)
-        else:
-            for key in sorted(changes.keys):
-                add(key)
-            unresolved = set(changes.origin_pieces)
-            for batch in chunks(sorted(changes.origin_pieces)):
-                for piece, key in session.execute(
-                    select(OrderPiece.piece, ShopOrder.order_key).join(ShopOrder).where(OrderPiece.piece.in_(batch))
-                ):
-                    add(key)
-                    unresolved.discard(piece)
-            for key in sorted(set(gescom.keys_of(conn, settings, unresolved, changes.documents).values())):
-                add(key)
+        for key in sorted(found.documents):
+            add(key, found.documents[key])
+        # Orders the previous run could not read: again now.
+        for entry in (previous.skipped or []) if previous is not None else []:
+            add(entry.get("order_key", ""), {doc for doc in map(parse_document, entry.get("documents", [])) if doc is not None})
+        if not full:
             due = utcnow()
             # One range of the (is_open, checked_at) index: orders found empty last time carry the epoch as
             # checked_at, so they come first, and the query costs the same at 10^3 or 10^6 orders.
@@ -275,13 +378,15 @@ def _run(session, gescom: GesCom, run: SyncRun, result: RunResult, config: RunCo
                 .limit(config.recheck_limit)
             ):
                 add(key)
+        scout.rollback()  # discovery is over: hold nothing
 
         done = 0
         tally = _Tally()
         for batch in chunks(keys, CHUNK):
             if should_stop is not None and should_stop():
                 raise RunStopped(f"stopped on request after {done} of {len(keys)} shop orders")
-            _follow_batch(session, gescom, conn, run, result, tally, settings, batch, carriers, carriage)
+            _follow_batch(session, gescom, conn, run, result, tally, settings, batch, carriers, carriage, nominated)
+            conn.rollback()  # end the chain read's transaction between chunks: no snapshot held for the whole run
             if dry_run:
                 session.rollback()
             tally.apply(run)
@@ -290,16 +395,18 @@ def _run(session, gescom: GesCom, run: SyncRun, result: RunResult, config: RunCo
             done += len(batch)
             if progress:
                 progress(done, len(keys))
+        tally.apply(run)
 
     if not dry_run:
-        run.watermark_modified = read_at
-        run.watermark_header_marq = changes.max_header_marq
-        run.watermark_line_marq = changes.max_line_marq
+        run.watermark_modified, run.watermark_header_marq, run.watermark_line_marq = scanned_at, found.max_header_marq, found.max_line_marq
 
 
-def _follow_batch(session, gescom, conn, run, result, tally, settings, keys, carriers, carriage) -> None:
+def _follow_batch(session, gescom, conn, run, result, tally, settings, keys, carriers, carriage, nominated=None) -> None:
+    nominated = nominated or {}
     orders = {order.order_key: order for order in session.scalars(select(ShopOrder).where(ShopOrder.order_key.in_(keys)))}
-    loaded, known_pieces = load_chains(session, gescom, conn, settings, keys, carriers, carriage)
+    loaded, known_pieces = load_chains(
+        session, gescom, conn, settings, keys, carriers, carriage, documents={key: nominated.get(key, set()) for key in keys}, orders=orders
+    )
     now = utcnow()
     new_pieces: dict[str, str] = {}
     created: list[tuple[dict, Update]] = []
@@ -307,15 +414,26 @@ def _follow_batch(session, gescom, conn, run, result, tally, settings, keys, car
         tally.checked += 1
         order = orders.get(key)
         if key in loaded.malformed:
-            tally.skipped += 1
-            tally.warn(f"shop order {key} skipped: {loaded.malformed[key]}")
+            tally.skip(key, loaded.malformed[key], nominated.get(key, set()))
             continue
         chain = loaded.chains[key]
         if order is None and chain.is_empty():
             continue  # never seen and nothing there: not ours to follow
-        outcome = follow(chain, _memory_of(order), settings)
+        # Everything that can fail on odd data is computed before the order is touched: one bad order is
+        # skipped whole, and never left half-updated.
+        try:
+            outcome = follow(chain, _memory_of(order), settings)
+            id_order = order.id_order if order is not None else id_order_of(key)
+            payload = None
+            if outcome.update is not None:
+                payload = {"order_key": key, "id_order": id_order, **outcome.update}
+                delivery_date = date.fromisoformat(payload["delivery_date"]) if payload["delivery_date"] else None
+        except Exception as error:  # noqa: BLE001 - isolated on purpose, logged with its traceback
+            log.exception("shop order %s: following it failed", key)
+            tally.skip(key, f"{error.__class__.__name__}: {error}", nominated.get(key, set()))
+            continue
         if order is None:
-            order = ShopOrder(order_key=key, id_order=id_order_of(key), first_seen_at=now, states_sent=[], snapshot={}, memory={})
+            order = ShopOrder(order_key=key, id_order=id_order, first_seen_at=now, states_sent=[], snapshot={}, memory={})
             session.add(order)
         memory = outcome.memory
         order.stage = memory.stage
@@ -332,10 +450,9 @@ def _follow_batch(session, gescom, conn, run, result, tally, settings, keys, car
         for piece in loaded.pieces.get(key, ()):
             if piece not in known_pieces.get(key, ()):
                 new_pieces[piece] = key
-        if outcome.update is not None:
+        if payload is not None:
             order.updated_at = now
             tally.changed += 1
-            payload = {"order_key": key, "id_order": order.id_order, **outcome.update}
             update = Update(
                 order_key=key,
                 id_order=order.id_order,
@@ -343,7 +460,7 @@ def _follow_batch(session, gescom, conn, run, result, tally, settings, keys, car
                 state_id=payload["state_id"],
                 tracking_numbers=payload["tracking_numbers"],
                 piece=payload["piece"],
-                delivery_date=date.fromisoformat(payload["delivery_date"]) if payload["delivery_date"] else None,
+                delivery_date=delivery_date,
                 deliveries=payload["deliveries"],
                 changes=payload["changes"],
                 run_id=run.id,

@@ -27,8 +27,10 @@ RETURN_TYPES = frozenset({DocumentType.BON_DE_RETOUR, DocumentType.BON_AVOIR_FIN
 FOLLOWED_TYPES = tuple(range(DocumentType.BON_DE_COMMANDE, DocumentType.FACTURE_COMPTABILISEE + 1))
 # Shipping documents a company may use ("which document means shipped" is a setting).
 SHIPPING_TYPE_CHOICES = (DocumentType.PREPARATION_DE_LIVRAISON, DocumentType.BON_DE_LIVRAISON)
-# DO_Provenance of an invoice: 1 facture de retour, 2 facture d'avoir.
+# DO_Provenance of an invoice: 1 facture de retour, 2 facture d'avoir, 4 facture d'acompte (a down payment:
+# it may carry the order's link value, but it ships nothing).
 RETURN_PROVENANCES = frozenset({1, 2})
+DOWN_PAYMENT_PROVENANCE = 4
 
 # Empty dates are stored as 1753-01-01 or 1900-01-01, never NULL: anything before 1901 is "no date".
 EMPTY_DATE_BEFORE = date(1901, 1, 1)

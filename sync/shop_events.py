@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from models import OrderEvent, ShopOrder, WebhookEvent
 
+from .gescom_catalog import DEFAULT_KEY_RULE
 from .stages import shop_state_rank
 from .store import current_settings
 
@@ -14,7 +15,7 @@ from .store import current_settings
 def find_order(session: Session, order_key: str | None = None, id_order: int | None = None) -> ShopOrder | None:
     """A followed shop order by its key (the link value), or by PrestaShop id_order."""
     if order_key:
-        return session.scalar(select(ShopOrder).where(ShopOrder.order_key == order_key))
+        return session.scalar(select(ShopOrder).where(ShopOrder.order_key == DEFAULT_KEY_RULE(order_key)))
     if id_order is not None:
         return session.scalars(select(ShopOrder).where(ShopOrder.id_order == id_order).order_by(ShopOrder.id)).first()
     return None

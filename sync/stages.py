@@ -12,7 +12,7 @@ from datetime import date
 from decimal import Decimal
 from enum import Enum
 
-from .sage import INVOICE_TYPES, RETURN_PROVENANCES, RETURN_TYPES, DocumentType
+from .sage import DOWN_PAYMENT_PROVENANCE, INVOICE_TYPES, RETURN_PROVENANCES, RETURN_TYPES, DocumentType
 
 
 class Stage(str, Enum):
@@ -103,6 +103,11 @@ class Document:
     def key(self) -> str:
         return f"{self.doc_type}:{self.piece}"
 
+    @property
+    def is_down_payment(self) -> bool:
+        """A facture d'acompte: an invoice made for a payment received, not for goods shipped."""
+        return self.doc_type in INVOICE_TYPES and self.provenance == DOWN_PAYMENT_PROVENANCE
+
 
 @dataclass
 class Chain:
@@ -113,6 +118,11 @@ class Chain:
 
     def is_empty(self) -> bool:
         return not self.documents and not self.lines
+
+    def goods(self) -> list[Line]:
+        """The lines that count when judging what was shipped: goods, not on a down-payment invoice."""
+        down_payments = {d.key for d in self.documents if d.is_down_payment}
+        return [line for line in self.lines if line.is_goods and line.doc_key not in down_payments]
 
 
 def _shipped_types(shipped_document_type: int) -> frozenset[int]:
@@ -132,7 +142,7 @@ def stage_of(chain: Chain, shipped_document_type: int = DocumentType.BON_DE_LIVR
             return Stage.RETURNED
     if any(d.doc_type in RETURN_TYPES for d in chain.documents):
         return Stage.RETURNED
-    goods = [line for line in chain.lines if line.is_goods]
+    goods = chain.goods()
     if not goods:
         return Stage.ORDERED  # a header with comment lines only: nothing to ship yet
     shipped_types = _shipped_types(shipped_document_type)
@@ -225,8 +235,8 @@ def deliveries_of(chain: Chain, documents: dict[str, dict], shipped_document_typ
     """One entry per shipment: piece, date, carrier, tracking numbers and what left (by article)."""
     shipped_types = _shipped_types(shipped_document_type)
     groups: dict[str, list[Line]] = {}
-    for line in chain.lines:
-        if line.is_goods and line.doc_type in shipped_types:
+    for line in chain.goods():
+        if line.doc_type in shipped_types:
             groups.setdefault(_delivery_piece(line, shipped_document_type), []).append(line)
     result = []
     for key, lines in groups.items():
@@ -259,7 +269,7 @@ def plain_number(quantity: Decimal) -> int | float:
 def latest_piece(chain: Chain, deliveries: list[dict]) -> str | None:
     """The latest invoice number when there is one, else the latest delivery's."""
     invoices = sorted(
-        (d for d in chain.documents if d.doc_type in INVOICE_TYPES),
+        (d for d in chain.documents if d.doc_type in INVOICE_TYPES and not d.is_down_payment),
         key=lambda d: (d.date or date.min, d.marq),
     )
     if invoices:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from models import OrderEvent, ShopOrder
 
-from .gescom import GesCom
+from .gescom import GesCom, GesComBusy
 from .runs import load_chains
 from .sage import STANDARD_TRACKING_HEADER_FIELDS, DocumentType
 from .settings import SettingsError, validate
@@ -152,6 +152,7 @@ def write_tracking(session: Session, gescom: GesCom, order_key: str, tracking_nu
     time the shop tells this number for the order; a repeat of the same request records nothing more.
     """
     settings, _ = current_settings(session)
+    order_key = gescom.order_key(order_key, settings)
     if not settings["tracking"]["import_from_shop"]:
         raise ImportDisabled("importing tracking numbers from the shop is off (settings tracking.import_from_shop)")
     if not settings["tracking"]["header_field"]:
@@ -198,7 +199,14 @@ def write_tracking(session: Session, gescom: GesCom, order_key: str, tracking_nu
             existing = target.tracking.strip()
             if existing:
                 raise _filled(order_key, existing, _ref(target.doc_type, target.piece), field)
-            if gescom.fill_header_field(conn, target.doc_type, target.piece, target.marq, field, number) == 1:
+            try:
+                written = gescom.fill_header_field(conn, target.doc_type, target.piece, target.marq, field, number)
+            except GesComBusy as error:  # a lock held too long, or Sage's triggers refusing a locked record
+                raise DocumentBusy(
+                    f"document {target.key} of shop order {order_key} is held by a Sage user or transaction; retry later ({error})",
+                    document=_ref(target.doc_type, target.piece),
+                ) from error
+            if written == 1:
                 changed, holds = True, number
             else:
                 changed, holds = False, _after_refusal(gescom, conn, order_key, target, field, number)

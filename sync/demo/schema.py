@@ -1,4 +1,19 @@
-"""Sage 100c-shaped tables (v3.10 model column set, free fields interleaved), created on SQLite or PostgreSQL.
+"""Sage 100c-shaped tables (v3.10 model column set, free fields interleaved), created on SQLite or PostgreSQL
+the way a real Sage base is built (Sage reference §8.5), so the demo never flatters the code that runs on it:
+
+- **Only the indexes a real base has**: the clustered key `cbMarq`, `IDO_TPIECE` (`DO_Domaine`, `DO_Type`,
+  `cbDO_Piece`) and a few others on the header; `IDL_PIECECOM` (`cbDL_PieceBC`), `IDL_PIECELIVR`,
+  `IDL_PIECEPL`, `IDL_PIECEDE`, `IDL_REFLIG` (`cbDO_Ref`), `IDL_STOCK` (`DL_DateBL`), `IDL_NO` and the
+  document/line index on the lines. Nothing on `cbModification`, `DO_NoWeb`, the header's `DO_Ref`,
+  `DL_NoColis`, `DO_Coord01-04` or free fields: a predicate on those reads the whole table, as on SQL Server.
+- **Shadow columns are computed** from their text column (`cbDO_Piece` from `DO_Piece`...), as binary values,
+  and the indexes sit on them: SQLite `CAST(col AS BLOB)` generated columns, PostgreSQL stored generated
+  columns through the immutable function `sage_varbinary` (the engine's `convert_to` is only stable).
+- **Text compares like `French_CI_AS`**: SQLite `NOCASE`, PostgreSQL a non-deterministic ICU collation
+  (`sage_ci_as`: case-insensitive, accent-sensitive). Shadow columns stay binary, so a look-up through an index
+  matches the exact value, as it does on SQL Server.
+- **Sage-like triggers** stamp `cbModification` after every update (rounded to the minute, like a
+  `smalldatetime`), so a write that forgets to is still seen as a change.
 
 Wide rows on purpose: the adapter must pick its columns among many, never rely on ordinals.
 """
@@ -6,6 +21,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     Column,
+    Computed,
     DateTime,
     Index,
     Integer,
@@ -16,6 +32,7 @@ from sqlalchemy import (
     String,
     Table,
     insert,
+    text,
 )
 from sqlalchemy.engine import Engine
 
@@ -23,6 +40,54 @@ from sqlalchemy.engine import Engine
 HEADER_FREE_FIELDS = {"Ref Chronopost": 21, "N° Dossier": 21, "Observation": 69, "Date échéance": None}
 LINE_FREE_FIELDS = {"N° de série": 21, "Colis transporteur": 35}
 SENTINEL = "1753-01-01 00:00:00"
+
+# Text comparisons like SQL Server's French_CI_AS: case-insensitive, accent-sensitive.
+PG_COLLATION = "sage_ci_as"
+PG_SHADOW_FUNCTION = "sage_varbinary"
+# The only indexes a real base has on the two document tables (Sage reference §8.5), by table.
+REAL_INDEXES = {
+    "F_DOCENTETE": {
+        "IDO_TPIECE": ("DO_Domaine", "DO_Type", "cbDO_Piece"),
+        "IDO_TIERS": ("cbDO_Tiers",),
+        "IDO_DATE": ("DO_Date",),
+        "IDO_DEPOT": ("DE_No",),
+        "IDO_SOUCHE": ("DO_Souche",),
+        "IDO_PIECEORIG": ("cbDO_PieceOrig",),
+        "IDO_FACTUREFRS": ("cbDO_FactureFrs",),
+    },
+    "F_DOCLIGNE": {
+        "IDL_PIECE": ("DO_Domaine", "DO_Type", "cbDO_Piece", "DL_Ligne"),
+        "IDL_PIECECOM": ("cbDL_PieceBC",),
+        "IDL_PIECELIVR": ("cbDL_PieceBL",),
+        "IDL_PIECEPL": ("cbDL_PiecePL",),
+        "IDL_PIECEDE": ("cbDL_PieceDE",),
+        "IDL_REFLIG": ("cbDO_Ref",),
+        "IDL_STOCK": ("DL_DateBL",),
+        "IDL_NO": ("DL_No",),
+        "IDL_ARTICLE": ("cbAR_Ref",),
+        "IDL_DEPOT": ("DE_No",),
+    },
+}
+UNIQUE_INDEXES = {"IDO_TPIECE", "IDL_NO"}
+
+
+class _Dialect:
+    """How this engine builds what SQL Server has natively: a CI text type and computed binary shadows."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def text_type(self, length: int | None) -> String:
+        collation = {"sqlite": "NOCASE", "postgresql": PG_COLLATION}.get(self.name)
+        return String(length, collation=collation)
+
+    def shadow(self, name: str, source: str, length: int) -> Column:
+        """`name` computed from the text column `source`, binary, as Sage's cb columns are."""
+        if self.name == "postgresql":
+            return Column(name, LargeBinary(length), Computed(f'{PG_SHADOW_FUNCTION}("{source}")', persisted=True))
+        if self.name == "sqlite":
+            return Column(name, LargeBinary(length), Computed(f'CAST("{source}" AS BLOB)'))
+        raise ValueError(f"the demo GesCom is built on SQLite or PostgreSQL, not {self.name}")
 
 
 def _money(name: str) -> Column:
@@ -33,15 +98,34 @@ def _small(name: str) -> Column:
     return Column(name, SmallInteger, nullable=False, server_default="0")
 
 
-def _text(name: str, length: int) -> Column:
-    return Column(name, String(length), nullable=False, server_default="")
-
-
 def _when(name: str) -> Column:
     return Column(name, DateTime, nullable=True)
 
 
-def header_table(metadata: MetaData, free_fields: dict[str, int | None] = HEADER_FREE_FIELDS, piece_length: int = 13) -> Table:
+def _text(name: str, length: int) -> Column:
+    return Column(name, String(length), nullable=False, server_default="")
+
+
+def _technical() -> list[Column]:
+    return [
+        Column("cbCreateur", String(4), nullable=False, server_default=""), Column("cbModification", DateTime),
+        Column("cbReplication", Integer, server_default="0"), Column("cbFlag", SmallInteger, server_default="0"),
+        Column("cbCreation", DateTime), Column("cbHash", LargeBinary(32)), Column("cbHashVersion", SmallInteger),
+        Column("cbHashDate", DateTime), Column("cbHashOrder", Integer),
+    ]
+
+
+def _indexes(table: Table) -> None:
+    for name, columns in REAL_INDEXES[table.name].items():
+        Index(name, *(table.c[column] for column in columns), unique=name in UNIQUE_INDEXES)
+
+
+def header_table(metadata: MetaData, free_fields: dict[str, int | None] = HEADER_FREE_FIELDS, piece_length: int = 13, dialect: str = "sqlite") -> Table:
+    d = _Dialect(dialect)
+
+    def _text(name: str, length: int) -> Column:
+        return Column(name, d.text_type(length), nullable=False, server_default="")
+
     free = [(_text(name, length) if length else _when(name)) for name, length in free_fields.items()]
     columns = [
         _small("DO_Domaine"), _small("DO_Type"), _text("DO_Piece", piece_length), _when("DO_Date"), _text("DO_Ref", 17),
@@ -67,20 +151,21 @@ def header_table(metadata: MetaData, free_fields: dict[str, int | None] = HEADER
         _money("DO_NetAPayer"), _money("DO_MontantRegle"), _text("DO_RefExterne", 51),
         *free[3:],
         Column("cbMarq", Integer, primary_key=True, autoincrement=True),
-        Column("cbDO_Piece", LargeBinary(14)), Column("cbDO_Tiers", LargeBinary(18)),
-        _text("cbCreateur", 4), Column("cbModification", DateTime), Column("cbReplication", Integer, server_default="0"),
-        Column("cbFlag", SmallInteger, server_default="0"), Column("cbCreation", DateTime),
-        Column("cbHash", LargeBinary(32)), Column("cbHashVersion", SmallInteger), Column("cbHashDate", DateTime), Column("cbHashOrder", Integer),
+        d.shadow("cbDO_Piece", "DO_Piece", piece_length + 1), d.shadow("cbDO_Tiers", "DO_Tiers", 18),
+        d.shadow("cbDO_PieceOrig", "DO_PieceOrig", piece_length + 1), d.shadow("cbDO_FactureFrs", "DO_FactureFrs", 36),
+        *_technical(),
     ]
     table = Table("F_DOCENTETE", metadata, *columns)
-    Index("IDO_TPIECE", table.c.DO_Domaine, table.c.DO_Type, table.c.DO_Piece, unique=True)
-    Index("IDO_NOWEB", table.c.DO_NoWeb)
-    Index("IDO_REF", table.c.DO_Ref)
-    Index("IDO_MODIF", table.c.cbModification)
+    _indexes(table)
     return table
 
 
-def line_table(metadata: MetaData, free_fields: dict[str, int | None] = LINE_FREE_FIELDS, piece_length: int = 13) -> Table:
+def line_table(metadata: MetaData, free_fields: dict[str, int | None] = LINE_FREE_FIELDS, piece_length: int = 13, dialect: str = "sqlite") -> Table:
+    d = _Dialect(dialect)
+
+    def _text(name: str, length: int) -> Column:
+        return Column(name, d.text_type(length), nullable=False, server_default="")
+
     free = [(_text(name, length) if length else _when(name)) for name, length in free_fields.items()]
     columns = [
         _small("DO_Domaine"), _small("DO_Type"), _text("CT_Num", 17), _text("DO_Piece", piece_length), _when("DL_DatePL"),
@@ -99,17 +184,14 @@ def line_table(metadata: MetaData, free_fields: dict[str, int | None] = LINE_FRE
         _money("DL_MontantHTNet"), _text("DL_NoColis", 19), Column("DL_No", Integer, nullable=False, server_default="0"),
         *free[1:],
         Column("cbMarq", Integer, primary_key=True, autoincrement=True),
-        Column("cbDO_Piece", LargeBinary(14)), Column("cbDL_PieceBC", LargeBinary(14)), Column("cbAR_Ref", LargeBinary(20)),
-        _text("cbCreateur", 4), Column("cbModification", DateTime), Column("cbReplication", Integer, server_default="0"),
-        Column("cbFlag", SmallInteger, server_default="0"), Column("cbCreation", DateTime),
-        Column("cbHash", LargeBinary(32)), Column("cbHashVersion", SmallInteger), Column("cbHashDate", DateTime), Column("cbHashOrder", Integer),
+        d.shadow("cbDO_Piece", "DO_Piece", piece_length + 1), d.shadow("cbDL_PieceBC", "DL_PieceBC", piece_length + 1),
+        d.shadow("cbDL_PieceBL", "DL_PieceBL", piece_length + 1), d.shadow("cbDL_PiecePL", "DL_PiecePL", piece_length + 1),
+        d.shadow("cbDL_PieceDE", "DL_PieceDE", piece_length + 1), d.shadow("cbDO_Ref", "DO_Ref", 18),
+        d.shadow("cbAR_Ref", "AR_Ref", 20),
+        *_technical(),
     ]
     table = Table("F_DOCLIGNE", metadata, *columns)
-    Index("IDL_PIECE", table.c.DO_Domaine, table.c.DO_Type, table.c.DO_Piece, table.c.DL_Ligne)
-    Index("IDL_PIECECOM", table.c.DL_PieceBC)
-    Index("IDL_PIECELIVR", table.c.DL_PieceBL)
-    Index("IDL_PIECEPL", table.c.DL_PiecePL)
-    Index("IDL_MODIF", table.c.cbModification)
+    _indexes(table)
     return table
 
 
@@ -150,19 +232,61 @@ CARRIERS = [
 ]
 
 
+def _prepare(conn, dialect: str) -> None:
+    """What the engine needs before the tables: PostgreSQL's CI collation and immutable shadow function."""
+    if dialect != "postgresql":
+        return
+    conn.execute(text(
+        f'CREATE COLLATION IF NOT EXISTS "{PG_COLLATION}" (provider = icu, locale = \'fr-FR-u-ks-level2\', deterministic = false)'
+    ))
+    conn.execute(text(
+        f"CREATE OR REPLACE FUNCTION {PG_SHADOW_FUNCTION}(value text) RETURNS bytea "
+        "LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT convert_to(value, 'UTF8') $$"
+    ))
+
+
+def _triggers(conn, dialect: str) -> None:
+    """Sage-like AFTER UPDATE triggers (TG_CBUPD_<table>): a row updated without a new cbModification gets
+    GesCom's clock, rounded to the minute like a smalldatetime. A writer that stamps the row itself keeps its
+    stamp (the demo's warehouse runs on a clock of its own)."""
+    for table in ("F_DOCENTETE", "F_DOCLIGNE"):
+        name = f"TG_CBUPD_{table}"
+        if dialect == "sqlite":
+            conn.execute(text(f'DROP TRIGGER IF EXISTS "{name}"'))
+            conn.execute(text(
+                f'CREATE TRIGGER "{name}" AFTER UPDATE ON "{table}" FOR EACH ROW '
+                'WHEN NEW."cbModification" IS OLD."cbModification" '
+                f'BEGIN UPDATE "{table}" SET "cbModification" = strftime(\'%Y-%m-%d %H:%M:00.000000\', \'now\', \'localtime\', \'+30 seconds\') '
+                'WHERE "cbMarq" = NEW."cbMarq"; END'
+            ))
+        elif dialect == "postgresql":
+            conn.execute(text(
+                "CREATE OR REPLACE FUNCTION sage_cbupd() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                'IF pg_trigger_depth() = 1 AND NEW."cbModification" IS NOT DISTINCT FROM OLD."cbModification" THEN '
+                "EXECUTE format('UPDATE %I.%I SET \"cbModification\" = date_trunc(''minute'', localtimestamp + interval ''30 seconds'') "
+                "WHERE \"cbMarq\" = $1', TG_TABLE_SCHEMA, TG_TABLE_NAME) USING NEW.\"cbMarq\"; "
+                "END IF; RETURN NULL; END $$"
+            ))
+            conn.execute(text(f'CREATE TRIGGER "{name}" AFTER UPDATE ON "{table}" FOR EACH ROW EXECUTE FUNCTION sage_cbupd()'))
+
+
 def create_gescom(engine: Engine, *, header_free: dict | None = None, line_free: dict | None = None, piece_length: int = 13) -> MetaData:
     """Create the Sage tables (empty but for carriers and free-field definitions) and return their metadata."""
     header_free = HEADER_FREE_FIELDS if header_free is None else header_free
     line_free = LINE_FREE_FIELDS if line_free is None else line_free
+    dialect = engine.dialect.name
     metadata = MetaData()
-    header_table(metadata, header_free, piece_length)
-    line_table(metadata, line_free, piece_length)
+    header_table(metadata, header_free, piece_length, dialect)
+    line_table(metadata, line_free, piece_length, dialect)
     expedition = expedition_table(metadata)
     syslibre = syslibre_table(metadata)
     current_piece_table(metadata)
     metadata.drop_all(engine)
+    with engine.begin() as conn:
+        _prepare(conn, dialect)
     metadata.create_all(engine)
     with engine.begin() as conn:
+        _triggers(conn, dialect)
         conn.execute(insert(expedition), [{"cbIndice": i, "E_Intitule": name, "AR_Ref": sku, "E_Mode": ""} for i, name, sku in CARRIERS])
         definitions = []
         for table, fields in (("F_DOCENTETE", header_free), ("F_DOCLIGNE", line_free)):

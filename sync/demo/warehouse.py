@@ -182,7 +182,7 @@ class Warehouse:
             if (is_goods and moved >= line.DL_Qte and moved > 0) or (not is_goods and (emptied or not reliquat)):
                 conn.execute(update(self.l).where(self.l.c.cbMarq == line.cbMarq).values(**target_values))
             elif moved > 0:
-                copy = {k: v for k, v in line._asdict().items() if k != "cbMarq"}
+                copy = {k: v for k, v in line._asdict().items() if k != "cbMarq" and self.l.c[k].computed is None}
                 copy.update(target_values, DL_Qte=moved, DL_No=number)
                 number += 1
                 conn.execute(insert(self.l).values(**copy))

@@ -288,7 +288,7 @@ def test_batches_stay_under_sql_server_parameter_limit(sync, warehouse, gescom_d
             {"DO_Domaine": 0, "DO_Type": 1, "DO_Piece": f"BC9{n:05d}", "AR_Ref": "MUG", "DL_Qte": 1, "DL_No": n + 1, "cbModification": now}
             for n in range(1200)
         ])
-    sync.gescom.tables  # reflected once, before counting: a run's own statements only
+    sync.gescom.tables, sync.gescom.catalog  # reflected once, before counting: a run's own statements only
     statements: list[int] = []
 
     def count(conn, cursor, statement, parameters, context, executemany):

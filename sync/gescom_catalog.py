@@ -1,0 +1,199 @@
+"""What a Sage base looks like to a query, read once at start-up (Sage reference §8.5).
+
+- **Shadow columns.** A real base indexes the computed binary columns (`cbDO_Piece`, `cbDL_PieceBC`...), not
+  the text beside them. Each definition is read from the live base (on SQL Server `sys.computed_columns`,
+  through the reflection; on PostgreSQL and SQLite their generated-column expression) and, when it has the
+  form we know, a look-up compares the shadow column with the parameter converted by that same expression:
+  an index seek. Any other definition falls back to the text column (a scan on a real base) and says so.
+- **Collation.** The link value's collation tells how SQL compares shop order keys (`French_CI_AS`: case and
+  trailing spaces ignored; `_AI`: accents too), and `KeyRule` makes Python's keys compare the same way.
+- **Indexes** on `cbModification` (none on a real base unless a DBA adds one) decide the detection strategy.
+- **Isolation** (SQL Server): whether SNAPSHOT is allowed and READ_COMMITTED_SNAPSHOT is on.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import LargeBinary, String, Table, Text, cast, func, inspect, literal, select, text
+from sqlalchemy.dialects.mssql import VARBINARY
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+# Text columns looked up by value, and the shadow column a real base indexes for each.
+SHADOWS = {
+    "F_DOCENTETE": {"DO_Piece": "cbDO_Piece"},
+    "F_DOCLIGNE": {"DO_Piece": "cbDO_Piece", "DL_PieceBC": "cbDL_PieceBC", "DL_PieceBL": "cbDL_PieceBL", "DL_PiecePL": "cbDL_PiecePL"},
+}
+# The indexes the sync relies on: (table, leading columns). IDO_TPIECE and IDL_PIECE may carry more columns.
+RELIED_ON = {
+    "F_DOCENTETE": [("DO_Domaine", "DO_Type", "cbDO_Piece")],
+    "F_DOCLIGNE": [("cbDL_PieceBC",), ("DO_Domaine", "DO_Type", "cbDO_Piece")],
+}
+MODIFICATION = "cbModification"
+
+_MSSQL = re.compile(
+    r"^\(*\s*convert\s*\(\s*\[?varbinary\]?\s*\(\s*(?P<length>\d+|max)\s*\)\s*,\s*\[?(?P<column>\w+)\]?\s*(?:,\s*\(*0\)*\s*)?\)\s*\)*$",
+    re.IGNORECASE,
+)
+_POSTGRESQL = re.compile(r'^\(*\s*(?P<function>[\w.]+)\s*\(\s*\(*"?(?P<column>\w+)"?\)*(?:::text)?\s*\)\s*\)*$', re.IGNORECASE)
+_SQLITE = re.compile(r'^\(*\s*cast\s*\(\s*"?(?P<column>\w+)"?\s+as\s+blob\s*\)\s*\)*$', re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class KeyRule:
+    """Python's side of the base's collation for shop order keys (link values).
+
+    SQL Server ignores trailing spaces in `=`, and a `_CI` collation ignores case (`_AI` accents too), so
+    `'4711 '`/`'4711'` and `'KHWTQZXNB'`/`'khwtqzxnb'` are one shop order each. A key is the link value with
+    trailing spaces dropped, in upper case unless the collation is case-sensitive, without accents when it
+    is accent-insensitive. Leading spaces count, as they do in SQL.
+    """
+
+    case_sensitive: bool = False
+    accent_sensitive: bool = True
+    collation: str | None = None
+
+    def __call__(self, value) -> str:
+        if value is None:
+            return ""
+        key = str(value).rstrip(" ")
+        if not self.case_sensitive:
+            key = key.upper()
+        if not self.accent_sensitive:
+            key = "".join(c for c in unicodedata.normalize("NFKD", key) if not unicodedata.combining(c))
+            key = unicodedata.normalize("NFC", key)
+        return key
+
+    @classmethod
+    def from_collation(cls, name: str | None, dialect: str) -> KeyRule:
+        """From a collation's name: SQL Server `French_CI_AS`, SQLite `NOCASE`, PostgreSQL an ICU `..._ci_as`.
+
+        Unknown or absent: SQL Server bases are case-insensitive (Sage installs them so); elsewhere binary."""
+        label = (name or "").upper()
+        if label == "NOCASE" or "_CI" in label:
+            return cls(case_sensitive=False, accent_sensitive="_AI" not in label, collation=name)
+        if "_CS" in label or label in ("BINARY", "RTRIM", "C", "POSIX") or label.endswith("_BIN") or label.endswith("_BIN2"):
+            return cls(case_sensitive=True, accent_sensitive=True, collation=name)
+        if dialect == "mssql":
+            return cls(collation=name)
+        return cls(case_sensitive=True, accent_sensitive=True, collation=name)
+
+
+DEFAULT_KEY_RULE = KeyRule()
+
+
+@dataclass(frozen=True)
+class Shadow:
+    """The shadow column of a text column, and how to convert a parameter the way it was computed."""
+
+    table: str
+    source: str
+    column: str
+    definition: str | None
+    convert: Callable[[str], ColumnElement] | None = None
+    note: str = ""
+
+    @property
+    def usable(self) -> bool:
+        return self.convert is not None
+
+
+def read_shadow(table: Table, source: str, shadow: str, dialect: str) -> Shadow:
+    """The shadow column `shadow` of `table.source`, usable when its definition has a form we know."""
+    if shadow not in table.c:
+        return Shadow(table.name, source, shadow, None, note=f"{table.name} has no column {shadow}: look-ups use {source} (a table scan)")
+    computed = table.c[shadow].computed
+    definition = str(computed.sqltext).strip() if computed is not None else None
+    if definition is None:
+        return Shadow(table.name, source, shadow, None, note=f"{shadow} is not a computed column: look-ups use {source} (a table scan)")
+    length = getattr(table.c[source].type, "length", None) if source in table.c else None
+    convert = None
+    if dialect == "mssql" and (match := _MSSQL.match(definition)) and match["column"].lower() == source.lower():
+        size = None if match["length"].lower() == "max" else int(match["length"])
+        text_length = length or size
+
+        def convert(value, size=size, text_length=text_length):
+            # The parameter as the column's varchar (pyodbc sends str as nvarchar: UTF-16 bytes), then binary.
+            return cast(cast(literal(value, String()), String(text_length)), VARBINARY(size) if size else VARBINARY("max"))
+
+    elif dialect == "postgresql" and (match := _POSTGRESQL.match(definition)) and match["column"] == source:
+        name = match["function"]
+
+        def convert(value, name=name):
+            target = func
+            for part in name.split("."):
+                target = getattr(target, part)
+            return target(cast(literal(value, String()), Text()))
+
+    elif dialect == "sqlite" and (match := _SQLITE.match(definition)) and match["column"] == source:
+
+        def convert(value):
+            return cast(literal(value, String()), LargeBinary())
+
+    if convert is None:
+        return Shadow(table.name, source, shadow, definition, note=f"{shadow} is computed as {definition!r}, not a form we know: look-ups use {source} (a table scan)")
+    return Shadow(table.name, source, shadow, definition, convert, note=f"{shadow} = {definition}")
+
+
+@dataclass
+class Catalog:
+    """What the sync relies on in this base, read once (GesCom.catalog); `refresh()` reads it again."""
+
+    dialect: str
+    shadows: dict[tuple[str, str], Shadow] = field(default_factory=dict)
+    indexes: dict[str, list[tuple[str, tuple[str, ...]]]] = field(default_factory=dict)
+    database_collation: str | None = None  # SQL Server: the default of columns that name none
+    read_committed_snapshot: bool | None = None  # SQL Server only
+    snapshot_allowed: bool | None = None  # SQL Server only
+
+    @property
+    def modification_indexed(self) -> bool:
+        """Both tables have an index led by cbModification: the modification window is cheap every run."""
+        return all(any(columns and columns[0] == MODIFICATION for _, columns in self.indexes.get(name, [])) for name in SHADOWS)
+
+    def key_rule(self, table: Table, link_field: str) -> KeyRule:
+        """How the base compares values of the link column (its own collation, else the database's)."""
+        column = table.c.get(link_field)
+        collation = getattr(column.type, "collation", None) if column is not None else None
+        return KeyRule.from_collation(collation or self.database_collation, self.dialect)
+
+    def shadow(self, table: str, source: str) -> Shadow | None:
+        return self.shadows.get((table, source))
+
+    def missing_indexes(self) -> list[str]:
+        """The indexes the sync relies on that this base lacks, in words."""
+        missing = []
+        for table, wanted in RELIED_ON.items():
+            have = [columns for _, columns in self.indexes.get(table, [])]
+            for columns in wanted:
+                if not any(tuple(found[: len(columns)]) == columns for found in have):
+                    missing.append(f"{table} ({', '.join(columns)})")
+        return missing
+
+
+def read_catalog(conn: Connection, tables: dict[str, Table], schema: str | None = None) -> Catalog:
+    dialect = conn.dialect.name
+    catalog = Catalog(dialect=dialect)
+    inspector = inspect(conn)
+    for name, sources in SHADOWS.items():
+        table = tables[name]
+        for source, shadow in sources.items():
+            if source in table.c:
+                catalog.shadows[(name, source)] = read_shadow(table, source, shadow, dialect)
+        catalog.indexes[name] = [
+            (index["name"], tuple(column for column in index["column_names"] if column))
+            for index in inspector.get_indexes(name, schema=schema)
+        ]
+    if dialect == "mssql":
+        catalog.database_collation = conn.execute(text("SELECT CONVERT(nvarchar(128), DATABASEPROPERTYEX(DB_NAME(), 'Collation'))")).scalar()
+        row = conn.execute(
+            text("SELECT snapshot_isolation_state, is_read_committed_snapshot_on FROM sys.databases WHERE name = DB_NAME()")
+        ).first()
+        if row is not None:
+            catalog.snapshot_allowed = row[0] == 1
+            catalog.read_committed_snapshot = bool(row[1])
+    return catalog
+
