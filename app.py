@@ -51,6 +51,7 @@ def load_config(instance_path: str) -> dict:
         "SYNC_RECHECK_LIMIT": _env_int("SYNC_RECHECK_LIMIT", 1000),
         "SYNC_RECHECK_AGE": _env_int("SYNC_RECHECK_AGE", 600),
         "SYNC_INITIAL_LOOKBACK_DAYS": _env_int("SYNC_INITIAL_LOOKBACK_DAYS", 30),
+        "SYNC_FULL_SCAN_INTERVAL": _env_int("SYNC_FULL_SCAN_INTERVAL", 3600),
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "WEBHOOK_SECRET": os.environ.get("WEBHOOK_SECRET") or None,
         "SECRET_KEY": os.environ.get("SECRET_KEY") or None,  # signs the admin page's session; else <instance>/secret_key

@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import MetaData, Table, delete, insert, update
+from sqlalchemy import MetaData, Table, bindparam, delete, insert, update
 from sqlalchemy.engine import Engine
 
 from sync.demo.schema import create_gescom
@@ -206,28 +206,28 @@ def change(engine: Engine, built: Built, count: int, *, seed: int = 2, when: dat
                 {"DO_Domaine": 0, "DO_Date": when, "DO_Tiers": "CWEB", "DO_Expedit": 2, "cbModification": when, "DO_Coord01": "", **row}
                 for row in new_headers
             ])
+        # Rows are found the way Sage finds them, through the shadow column cbDO_Piece (IDO_TPIECE, IDL_PIECE):
+        # the demo computes it as the piece's UTF-8 bytes. A predicate on DO_Piece itself would scan.
         if line_moves:
-            from sqlalchemy import bindparam
-
             conn.execute(
-                update(line).where(line.c.DO_Domaine == 0, line.c.DO_Type == bindparam("ft"), line.c.DO_Piece == bindparam("fp"))
+                update(line).where(line.c.DO_Domaine == 0, line.c.DO_Type == bindparam("ft"), line.c.cbDO_Piece == bindparam("fp"))
                 .values(DO_Type=bindparam("tt"), DO_Piece=bindparam("tp"), DL_PieceBL=bindparam("bl"), cbModification=when),
-                line_moves,
+                [{**move, "fp": move["fp"].encode()} for move in line_moves],
             )
         if noc:
-            from sqlalchemy import bindparam
-
-            conn.execute(update(line).where(line.c.DO_Domaine == 0, line.c.DO_Type == 3, line.c.DO_Piece == bindparam("p")).values(DL_NoColis=bindparam("n")), noc)
+            conn.execute(
+                update(line).where(line.c.DO_Domaine == 0, line.c.DO_Type == 3, line.c.cbDO_Piece == bindparam("p")).values(DL_NoColis=bindparam("n")),
+                [{**row, "p": row["p"].encode()} for row in noc],
+            )
         if deleted_headers:
-            from sqlalchemy import bindparam
-
-            conn.execute(delete(header).where(header.c.DO_Domaine == 0, header.c.DO_Type == bindparam("t"), header.c.DO_Piece == bindparam("p")),
-                         [{"t": t, "p": p} for t, p in deleted_headers])
+            conn.execute(delete(header).where(header.c.DO_Domaine == 0, header.c.DO_Type == bindparam("t"), header.c.cbDO_Piece == bindparam("p")),
+                         [{"t": t, "p": p.encode()} for t, p in deleted_headers])
         if postings:
-            from sqlalchemy import bindparam
-
             for table in (header, line):
-                conn.execute(update(table).where(table.c.DO_Domaine == 0, table.c.DO_Type == 6, table.c.DO_Piece == bindparam("p")).values(DO_Type=7, cbModification=when), [{"p": p} for p in postings])
+                conn.execute(
+                    update(table).where(table.c.DO_Domaine == 0, table.c.DO_Type == 6, table.c.cbDO_Piece == bindparam("p")).values(DO_Type=7, cbModification=when),
+                    [{"p": p.encode()} for p in postings],
+                )
     _analyze(engine)
     return [order.key for order in chosen]
 

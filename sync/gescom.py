@@ -344,6 +344,7 @@ class GesCom:
         harmless: the chain read decides, from committed data)."""
         conn = self.connect()
         try:
+            conn = conn.execution_options(gescom_read="discovery")
             if conn.dialect.name == "mssql":
                 conn = conn.execution_options(isolation_level="READ UNCOMMITTED")
             yield conn
@@ -356,7 +357,7 @@ class GesCom:
         when the base allows it, else READ COMMITTED; either way a lock timeout, so an order whose documents a
         Sage transaction holds fails fast (GesComBusy) and is retried next run. LOCK_TIMEOUT is put back before
         the connection returns to the pool."""
-        conn = self.connect()
+        conn = self.connect().execution_options(gescom_read="chain")
         mssql = conn.dialect.name == "mssql"
         try:
             if mssql:

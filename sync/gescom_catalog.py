@@ -146,6 +146,7 @@ class Catalog:
     shadows: dict[tuple[str, str], Shadow] = field(default_factory=dict)
     indexes: dict[str, list[tuple[str, tuple[str, ...]]]] = field(default_factory=dict)
     database_collation: str | None = None  # SQL Server: the default of columns that name none
+    collations: dict[tuple[str, str], str] = field(default_factory=dict)  # (table, column) -> collation, where named
     read_committed_snapshot: bool | None = None  # SQL Server only
     snapshot_allowed: bool | None = None  # SQL Server only
 
@@ -156,9 +157,13 @@ class Catalog:
 
     def key_rule(self, table: Table, link_field: str) -> KeyRule:
         """How the base compares values of the link column (its own collation, else the database's)."""
-        column = table.c.get(link_field)
-        collation = getattr(column.type, "collation", None) if column is not None else None
-        return KeyRule.from_collation(collation or self.database_collation, self.dialect)
+        return KeyRule.from_collation(self.collation(table, link_field), self.dialect)
+
+    def collation(self, table: Table, column_name: str) -> str | None:
+        """The collation a text column compares with: its own, else (SQL Server) the database's."""
+        column = table.c.get(column_name)
+        named = getattr(column.type, "collation", None) if column is not None else None
+        return named or self.collations.get((table.name, column_name)) or self.database_collation
 
     def shadow(self, table: str, source: str) -> Shadow | None:
         return self.shadows.get((table, source))
@@ -187,6 +192,7 @@ def read_catalog(conn: Connection, tables: dict[str, Table], schema: str | None 
             (index["name"], tuple(column for column in index["column_names"] if column))
             for index in inspector.get_indexes(name, schema=schema)
         ]
+    catalog.collations = _column_collations(conn, tables, schema)
     if dialect == "mssql":
         catalog.database_collation = conn.execute(text("SELECT CONVERT(nvarchar(128), DATABASEPROPERTYEX(DB_NAME(), 'Collation'))")).scalar()
         row = conn.execute(
@@ -197,3 +203,24 @@ def read_catalog(conn: Connection, tables: dict[str, Table], schema: str | None 
             catalog.read_committed_snapshot = bool(row[1])
     return catalog
 
+
+
+def _column_collations(conn: Connection, tables: dict[str, Table], schema: str | None) -> dict[tuple[str, str], str]:
+    """Collations the reflection does not report (SQL Server's it does): PostgreSQL's catalog, SQLite's DDL."""
+    found: dict[tuple[str, str], str] = {}
+    for name in SHADOWS:
+        if conn.dialect.name == "postgresql":
+            relation = f'"{schema}"."{name}"' if schema else f'"{name}"'
+            rows = conn.execute(
+                text(
+                    "SELECT a.attname, c.collname FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation "
+                    "WHERE a.attrelid = to_regclass(:relation) AND a.attnum > 0 AND NOT a.attisdropped"
+                ),
+                {"relation": relation},
+            )
+            found.update({(name, column): collation for column, collation in rows if collation != "default"})
+        elif conn.dialect.name == "sqlite":
+            ddl = conn.execute(text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :name"), {"name": name}).scalar() or ""
+            for column, collation in re.findall(r'"([^"]+)"[^,"]*?COLLATE\s+"?(\w+)"?', ddl, re.IGNORECASE):
+                found[(name, column)] = collation
+    return found

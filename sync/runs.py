@@ -346,6 +346,7 @@ def _run(session, gescom: GesCom, run: SyncRun, result: RunResult, config: RunCo
         carriers, carriage = gescom.carriers(conn)
         read_at = gescom.now(conn)
         found, scanned_at = _discover(session, gescom, scout, run, settings, previous, read_at, config)
+        window = (run.window_from, run.modified_scan)
         nominated: dict[str, set[tuple[int, str]]] = {}
         keys: list[str] = []
 
@@ -389,6 +390,7 @@ def _run(session, gescom: GesCom, run: SyncRun, result: RunResult, config: RunCo
             conn.rollback()  # end the chain read's transaction between chunks: no snapshot held for the whole run
             if dry_run:
                 session.rollback()
+                run.window_from, run.modified_scan = window  # what discovery read, kept on a dry run's record too
             tally.apply(run)
             session.commit()
             extend_lock(session, LOCK_NAME, holder, config.lock_ttl)
