@@ -165,7 +165,8 @@ def _run_json(run: SyncRun, with_preview: bool = False) -> dict:
         "id": run.id, "status": run.status, "dry_run": run.dry_run, "full": run.full,
         "started_at": _iso(run.started_at), "finished_at": _iso(run.finished_at), "duration_seconds": duration,
         "orders_checked": run.orders_checked, "orders_changed": run.orders_changed, "orders_skipped": run.orders_skipped,
-        "updates_created": run.updates_created, "warnings": run.warnings or [], "error": run.error,
+        "updates_created": run.updates_created, "warnings": run.warnings or [], "skipped": run.skipped or [],
+        "modified_scan": run.modified_scan, "error": run.error,
         "window_from": run.window_from.isoformat() if run.window_from else None,
         "updates": (run.preview if run.dry_run else None) if with_preview else None,
     }

@@ -137,6 +137,12 @@ class RunRequestSchema(StrictSchema):
     full = strict_bool(load_default=False, metadata={"description": "Re-read every shop order, not only what changed."})
 
 
+class SkippedOrderSchema(Schema):
+    order_key = fields.String(metadata={"description": "The shop order, as its link value."})
+    reason = fields.String(metadata={"description": "Why its documents could not be read."})
+    documents = fields.List(fields.String(), metadata={"description": "Its GesCom documents as `type:piece`, e.g. `3:BL00012`."})
+
+
 class RunSchema(Schema):
     id = fields.Integer()
     status = fields.String(metadata={"description": "running, succeeded, failed or interrupted"})
@@ -150,8 +156,10 @@ class RunSchema(Schema):
     orders_skipped = fields.Integer()
     updates_created = fields.Integer()
     warnings = fields.List(fields.String())
+    skipped = fields.List(fields.Nested(SkippedOrderSchema), metadata={"description": "Shop orders this run could not read; the next run retries them."})
+    modified_scan = fields.Boolean(metadata={"description": "Whether this run read the cbModification window (the safety-net scan)."})
     error = fields.String(allow_none=True)
-    window_from = fields.String(allow_none=True)
+    window_from = fields.String(allow_none=True, metadata={"description": "Start of the cbModification window read, by GesCom's clock; null when the run did not scan."})
     updates = fields.List(fields.Nested(UpdateSchema), allow_none=True, metadata={"description": "A finished dry run's updates."})
 
 

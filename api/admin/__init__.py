@@ -162,13 +162,15 @@ def _as_datetime(value):
     return value
 
 
-def when(value) -> str:
-    """A UTC timestamp from our store, shown in the server's local time."""
+def when(value, utc: bool = True) -> str:
+    """A UTC timestamp from our store, shown in the server's local time; one by GesCom's own clock (utc=False,
+    no time zone) as it is."""
     value = _as_datetime(value)
     if not isinstance(value, datetime):
         return "—" if value is None else str(value)
-    local = value.replace(tzinfo=timezone.utc).astimezone()
-    return local.strftime("%d/%m/%Y %H:%M:%S" if lang() == "fr" else "%Y-%m-%d %H:%M:%S")
+    if utc:
+        value = value.replace(tzinfo=timezone.utc).astimezone()
+    return value.strftime("%d/%m/%Y %H:%M:%S" if lang() == "fr" else "%Y-%m-%d %H:%M:%S")
 
 
 def day(value) -> str:
