@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import MetaData, String, Table, create_engine, func, or_, select, text, type_coerce, update
+from sqlalchemy import MetaData, String, Table, create_engine, func, literal, or_, select, text, type_coerce, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 from sqlalchemy.types import TypeDecorator
@@ -324,10 +324,12 @@ class GesCom:
         return self._schema
 
     def ping(self) -> None:
-        """Raises GesComError when the base cannot be reached."""
+        """Raises GesComError when the base cannot be reached. Touches no row: a row a Sage transaction holds
+        must not make GesCom look down (nor hang the caller)."""
+        self.tables  # reflected once: the Sage tables are there
         try:
             with self.engine.connect() as conn:
-                conn.execute(select(self.tables["F_DOCENTETE"].c.cbMarq).limit(1))
+                conn.execute(select(literal(1)))
         except SQLAlchemyError as error:
             raise GesComError(f"GesCom is unreachable: {_reason(error)}") from error
 
