@@ -1,4 +1,4 @@
-"""Flask CLI: `flask sync run|schedule`, `flask demo init|advance`, `flask settings show|set`."""
+"""Flask CLI: `flask sync run|schedule`, `flask demo init|advance`, `flask gescom check`, `flask settings show|set`."""
 from __future__ import annotations
 
 import json
@@ -8,6 +8,7 @@ import threading
 import click
 from flask import Flask, current_app
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from models import db
 from sync.apikeys import SCOPES, ApiKeyError, create_key, list_keys, revoke_key
@@ -17,6 +18,7 @@ from sync.prestashop import NATIVE_ORDER_STATES, known_state_ids
 from sync.prestashop_client import ShopError
 from sync.shop import poll_shop_tracking
 from sync.gescom import GesComError
+from sync.gescom_check import check_gescom, failed, render
 from sync.runs import RunConfig, RunInProgress, run_sync
 from sync.scheduler import run_periodically
 from sync.settings import SettingsError
@@ -116,6 +118,15 @@ def register_commands(app: Flask) -> None:
         rows += [(f"  change: {change}", count) for change, count in sorted(result.changes.items())]
         rows += [(f"  stage: {stage.value}", result.stages[stage.value]) for stage in STAGES if result.stages.get(stage.value)]
         click.echo(_table(rows))
+        if run.skipped:
+            click.echo("skipped shop orders (the next run retries them):")
+            for entry in run.skipped:
+                click.echo(f"  {entry.get('order_key')}: {entry.get('reason')}")
+        if run.modified_scan:
+            since = run.window_from.isoformat(sep=" ") if run.window_from else "?"
+            click.echo(f"safety-net scan (cbModification): yes, changes read from {since} (GesCom's clock)")
+        else:
+            click.echo("safety-net scan (cbModification): no, only new documents and open orders were read")
         for warning in run.warnings or []:
             click.echo(f"warning: {warning}", err=True)
         if dry_run:
@@ -256,6 +267,23 @@ def register_commands(app: Flask) -> None:
         click.echo(f"{report.orders_seen} shop orders changed; {report.written} tracking numbers written to GesCom")
         for warning in report.warnings:
             click.echo(f"warning: {warning}", err=True)
+
+    @app.cli.group("gescom")
+    def gescom_group():
+        """The Sage GesCom base (GESCOM_DATABASE_URL)."""
+
+    @gescom_group.command("check")
+    def gescom_check():
+        """Print what the sync relies on in GesCom (tables, shadow columns, indexes, collation, isolation, rights,
+        detection strategy); exit 1 when something required is missing."""
+        try:
+            settings, _ = current_settings(db.session)
+        except SQLAlchemyError as error:
+            raise click.ClickException(f"the store cannot be read (DATABASE_URL; flask db upgrade?): {getattr(error, 'orig', None) or error}") from None
+        checks = check_gescom(_gescom(), settings, current_app.config)
+        click.echo(render(checks))
+        if failed(checks):
+            raise click.ClickException(f"{len(failed(checks))} check(s) failed")
 
     @app.cli.group("apikey")
     def apikey():

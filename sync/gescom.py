@@ -162,9 +162,9 @@ def _maps_errors(what: str):
                 return method(self, *args, **kwargs)
             except SQLAlchemyError as error:
                 if is_busy(error):
-                    raise GesComBusy(f"GesCom {what} waited too long for rows another transaction holds: {_reason(error)}") from error
+                    raise GesComBusy(f"GesCom {what} waited too long for rows another transaction holds: {reason_of(error)}") from error
                 self.refresh()
-                raise GesComError(f"GesCom {what} failed: {_reason(error)}") from error
+                raise GesComError(f"GesCom {what} failed: {reason_of(error)}") from error
 
         return wrapper
 
@@ -260,7 +260,7 @@ class GesCom:
             except NoSuchTableError as error:
                 raise GesComError(f"GesCom table {error} not found: is GESCOM_DATABASE_URL the Sage company database?") from error
             except SQLAlchemyError as error:
-                raise GesComError(f"GesCom is unreachable: {_reason(error)}") from error
+                raise GesComError(f"GesCom is unreachable: {reason_of(error)}") from error
             for name, required in (("F_DOCENTETE", HEADER_REQUIRED), ("F_DOCLIGNE", LINE_REQUIRED)):
                 missing = [column for column in required if column not in tables[name].c]
                 if missing:
@@ -277,7 +277,7 @@ class GesCom:
                 with self.engine.connect() as conn:
                     catalog = read_catalog(conn, tables, self.schema_name)
             except SQLAlchemyError as error:
-                raise GesComError(f"GesCom is unreachable: {_reason(error)}") from error
+                raise GesComError(f"GesCom is unreachable: {reason_of(error)}") from error
             for shadow in catalog.shadows.values():
                 if not shadow.usable:
                     log.warning("GesCom: %s", shadow.note)
@@ -331,13 +331,13 @@ class GesCom:
             with self.engine.connect() as conn:
                 conn.execute(select(literal(1)))
         except SQLAlchemyError as error:
-            raise GesComError(f"GesCom is unreachable: {_reason(error)}") from error
+            raise GesComError(f"GesCom is unreachable: {reason_of(error)}") from error
 
     def connect(self) -> Connection:
         try:
             return self.engine.connect()
         except SQLAlchemyError as error:
-            raise GesComError(f"GesCom is unreachable: {_reason(error)}") from error
+            raise GesComError(f"GesCom is unreachable: {reason_of(error)}") from error
 
     @contextmanager
     def scout(self) -> Iterator[Connection]:
@@ -941,7 +941,8 @@ def _line(data: dict, carriage: set[str]) -> Line:
     )
 
 
-def _reason(error: SQLAlchemyError) -> str:
+def reason_of(error: SQLAlchemyError) -> str:
+    """The first line of what the driver said (no SQL, no parameters): for messages a person reads."""
     original = getattr(error, "orig", None)
     text = str(original if original is not None else error).strip().splitlines()
     return text[0] if text else error.__class__.__name__

@@ -152,3 +152,77 @@ def test_an_unknown_shadow_definition_falls_back_to_the_text_column_and_says_so(
     for definition in ("(CONVERT([varbinary](13),upper([DL_PieceBC]),(0)))", "(CONVERT([varbinary](13),[DO_Piece],(0)))", "hashbytes('MD5',[DL_PieceBC])"):
         shadow = read_shadow(_line_table_with(definition), "DL_PieceBC", "cbDL_PieceBC", "mssql")
         assert not shadow.usable and "table scan" in shadow.note and definition in shadow.note
+
+
+class _ScriptedMssqlConnection:
+    """A SQL Server connection for `flask gescom check`'s own statements: answers each by the function it calls."""
+
+    dialect = MSSQL
+
+    def __init__(self, answers: dict):
+        self.answers = answers  # SQL function name -> a value, a list of values (one per call), or an exception
+        self.sent: list[ClauseElement] = []
+        self.rolled_back = 0
+
+    def execute(self, statement):
+        self.sent.append(statement)
+        sql = str(statement.compile(dialect=MSSQL))
+        name = next(name for name in self.answers if f"{name}(" in sql)
+        answer = self.answers[name]
+        if isinstance(answer, list):
+            answer = answer.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+
+        class Result:
+            def scalar(self_inner):
+                return answer
+
+        return Result()
+
+    def rollback(self):
+        self.rolled_back += 1
+
+
+def test_gescom_check_statements_compile_for_sql_server():
+    from sqlalchemy.exc import DBAPIError
+
+    from sync.gescom_catalog import Catalog
+    from sync.gescom_check import FAIL, OK, WARN, _isolation, _permissions, _record_lock
+    from sync.settings import default_settings
+
+    settings = default_settings()
+    settings["tracking"]["import_from_shop"] = True
+    refused = DBAPIError("SELECT dbo.CB_FntIsRecordLock(?, ?)", None, Exception("EXECUTE permission was denied"))
+    conn = _ScriptedMssqlConnection({"OBJECT_ID": 1234, "CB_FntIsRecordLock": refused, "HAS_PERMS_BY_NAME": [1, 0, 0]})
+
+    [lock] = _record_lock(conn, None, settings)
+    rights = _permissions(conn, None, settings)
+
+    assert lock.status == WARN and "GRANT EXECUTE ON dbo.CB_FntIsRecordLock" in lock.detail and conn.rolled_back == 1
+    assert [(check.name, check.status) for check in rights] == [
+        ("SELECT on F_DOCENTETE", OK), ("SELECT on F_DOCLIGNE", FAIL), ("UPDATE on F_DOCENTETE", WARN),
+    ]
+    assert "NOT granted while tracking.import_from_shop is on" in rights[2].detail
+    sql = [str(statement.compile(dialect=MSSQL)) for statement in conn.sent]
+    assert sql[0].startswith("SELECT OBJECT_ID(") and sql[1].startswith("SELECT dbo.CB_FntIsRecordLock(")
+    assert all(line.startswith("SELECT HAS_PERMS_BY_NAME(") for line in sql[2:]) and len(sql) == 5
+    for statement in conn.sent:
+        compiled = statement.compile(dialect=MSSQL)
+        assert "'" not in str(compiled), compiled  # names travel as parameters
+    assert [statement.compile(dialect=MSSQL).params for statement in conn.sent][2:4] == [
+        {"HAS_PERMS_BY_NAME_2": "dbo.F_DOCENTETE", "HAS_PERMS_BY_NAME_3": "OBJECT", "HAS_PERMS_BY_NAME_4": "SELECT"},
+        {"HAS_PERMS_BY_NAME_2": "dbo.F_DOCLIGNE", "HAS_PERMS_BY_NAME_3": "OBJECT", "HAS_PERMS_BY_NAME_4": "SELECT"},
+    ]
+
+    locked = _ScriptedMssqlConnection({"OBJECT_ID": 1234, "CB_FntIsRecordLock": 0})
+    assert _record_lock(locked, "sage", settings)[0].status == OK
+    assert str(locked.sent[1].compile(dialect=MSSQL)).startswith("SELECT sage.CB_FntIsRecordLock(")
+    absent = _ScriptedMssqlConnection({"OBJECT_ID": None})
+    assert _record_lock(absent, None, settings)[0].status == WARN and len(absent.sent) == 1
+
+    isolation = {check.name: check for check in _isolation(Catalog("mssql", snapshot_allowed=False, read_committed_snapshot=False), 2000)}
+    assert "READ COMMITTED with a 2000 ms lock timeout" in isolation["chain reads"].detail
+    assert isolation["discovery reads"].detail.startswith("READ UNCOMMITTED")
+    isolation = {check.name: check for check in _isolation(Catalog("mssql", snapshot_allowed=True, read_committed_snapshot=True), 2000)}
+    assert isolation["chain reads"].detail.startswith("SNAPSHOT") and isolation["READ_COMMITTED_SNAPSHOT"].detail == "on"
