@@ -80,11 +80,16 @@ def test_no_key_is_a_bare_401_text_with_the_basic_realm(sim):
 
 
 def test_key_format_and_unknown_key(sim):
+    # Before authentication PSWS-Version is "0", not absent (recorded on 8.1.2: auth_wrong_key).
     short = requests.get(sim.api_url + "orders", auth=("SHORT", ""), headers={"Output-Format": "JSON"})
     assert short.status_code == 401 and error_of(short)[0] == 18
-    assert short.headers["WWW-Authenticate"] == REALM and "PSWS-Version" not in short.headers
+    assert short.headers["WWW-Authenticate"] == REALM and short.headers["PSWS-Version"] == "0"
     wrong = requests.get(sim.api_url + "orders", auth=("B" * 32, ""), headers={"Output-Format": "JSON"})
-    assert wrong.status_code == 401 and error_of(wrong)[0] == 20 and "PSWS-Version" not in wrong.headers
+    assert wrong.status_code == 401 and wrong.headers["PSWS-Version"] == "0"
+    assert [e["code"] for e in wrong.json()["errors"]] == [20, 21]  # unknown key: not active, no permission
+    sim.key_active = False
+    inactive = ws(sim).get(sim.api_url + "orders")
+    assert [e["code"] for e in inactive.json()["errors"]] == [20]
     empty = requests.get(sim.api_url + "orders", headers={"Authorization": "Basic " + base64.b64encode(b":").decode()})
     assert empty.status_code == 401 and error_of(empty)[0] == 17
 
@@ -100,11 +105,11 @@ def test_basic_auth_or_ws_key_and_the_webservice_headers(sim):
         assert response.json() == {"orders": [{"id": 1001}, {"id": 1002}]}
 
 
-def test_webservice_disabled_is_503_code_22_without_version(sim):
+def test_webservice_disabled_is_503_code_22_with_version_0(sim):
     sim.webservice_enabled = False
     response = ws(sim).get(sim.api_url + "orders")
     assert response.status_code == 503 and error_of(response)[0] == 22
-    assert "PSWS-Version" not in response.headers
+    assert response.headers["PSWS-Version"] == "0"
 
 
 def test_resource_not_granted_401_code_26_and_method_not_granted_405_code_25(sim):
@@ -138,7 +143,9 @@ def test_resource_list_with_per_method_permissions(sim, sim17):
         "get": "true", "put": "true", "post": "false", "patch": "true", "delete": "false", "head": "true"}
     assert api.find("order_histories").get("post") == "true"
     assert api.find("products") is None  # only what the key may use
-    assert ws(sim).get(sim.api_url).json() == sorted(sim.permissions)
+    as_json = ws(sim).get(sim.api_url)  # recorded on 8.1.2 (root_json): a PHP error, empty 500
+    assert as_json.status_code == 500 and as_json.content == b"" and "PSWS-Version" not in as_json.headers
+    assert ws(sim17).get(sim17.api_url).json() == sorted(sim17.permissions)
     old = ET.fromstring(ws(sim17, fmt=None).get(sim17.api_url).content).find("api/order_carriers")
     assert old.get("patch") is None and old.get("put") == "true"
 
@@ -149,13 +156,15 @@ def test_json_shapes(sim):
     session = ws(sim)
     one = session.get(sim.api_url + "orders/1002").json()
     assert list(one) == ["order"]
-    assert one["order"]["id"] == 1002 and one["order"]["current_state"] == "3" and one["order"]["valid"] == "1"
+    # Recorded on 8.1.2 (orders_full_json): integer fields are JSON ints, booleans "0"/"1".
+    assert one["order"]["id"] == 1002 and one["order"]["current_state"] == 3 and one["order"]["valid"] == "1"
     assert one["order"]["shipping_number"] == "6A00000000002"
+    assert "delivery_number" not in ws(sim).get(sim.api_url + "orders/1001").json()["order"]  # 0: array_filter drops it
     assert session.get(sim.api_url + "orders").json() == {"orders": [{"id": 1001}, {"id": 1002}]}
     full = session.get(sim.api_url + "orders", params={"display": "full"}).json()
     assert [o["reference"] for o in full["orders"]] == [sim.orders[1001]["reference"], sim.orders[1002]["reference"]]
     subset = session.get(sim.api_url + "orders", params={"display": "[id,current_state]"}).json()
-    assert subset == {"orders": [{"id": 1001, "current_state": "2"}, {"id": 1002, "current_state": "3"}]}
+    assert subset == {"orders": [{"id": 1001, "current_state": 2}, {"id": 1002, "current_state": 3}]}
     empty = session.get(sim.api_url + "orders", params={"filter[reference]": "[NOPE]", "display": "full"})
     assert empty.status_code == 200 and empty.text == "[]" and empty.json() == []
     assert session.get(sim.api_url + "orders", params={"filter[id]": "[9]"}).json() == []
@@ -304,13 +313,14 @@ def test_configurations_and_order_states_and_carriers(sim):
     delivered = next(s for s in states["order_states"] if s["id"] == 5)
     assert delivered["send_email"] == "0" and delivered["delivery"] == "1"
     carrier = session.get(sim.api_url + "carriers/27").json()["carrier"]
-    assert carrier["id_reference"] == "2" and "@" in carrier["url"] and carrier["active"] == "1" and carrier["deleted"] == "0"
+    assert carrier["id_reference"] == 2 and "@" in carrier["url"] and carrier["active"] == "1"
+    assert "deleted" not in carrier  # "0", dropped from a record read without `display` (array_filter)
     assert session.get(sim.api_url + "carriers/26").json()["carrier"]["deleted"] == "1"
 
 
 def test_json_display_on_a_single_record_goes_into_the_plural_list(sim):
     answer = ws(sim).get(sim.api_url + "orders/1001", params={"display": "[id,current_state]"}).json()
-    assert answer == {"orders": [{"id": 1001, "current_state": "2"}]}
+    assert answer == {"orders": [{"id": 1001, "current_state": 2}]}
 
 
 def test_schema_and_head(sim):
@@ -320,7 +330,8 @@ def test_schema_and_head(sim):
     assert all(not (child.text or "") for child in blank.find("order_carrier"))
     synopsis = ET.fromstring(session.get(sim.api_url + "order_carriers", params={"schema": "synopsis"}).content)
     tracking = synopsis.find("order_carrier/tracking_number")
-    assert tracking.get("format") == "isTrackingNumber" and tracking.get("maxSize") == "64"
+    # Recorded on 8.1.2 (schema_synopsis_order_carriers): no maxSize; 9.x declares size 64 (§3.3).
+    assert tracking.get("format") == "isTrackingNumber" and tracking.get("maxSize") is None
     assert synopsis.find("order_carrier/id_order").get("required") == "true"
     assert session.get(sim.api_url + "orders", params={"schema": "full"}).status_code == 400
     head = session.head(sim.api_url + "orders/1001")
@@ -362,11 +373,15 @@ def test_put_is_a_full_replacement(sim):
     assert response.status_code == 200
     answer = response.json()["order_carrier"]
     assert answer["tracking_number"] == "6A12345678901"
-    assert answer["id_order_invoice"] == "0" and answer["weight"] == "0.000000"
-    assert answer["shipping_cost_tax_excl"] == answer["shipping_cost_tax_incl"] == "0.000000"
+    # The answer echoes the object: the reset fields are null, dropped from the JSON (recorded:
+    # order_carrier_put_full_json drops a falsy id_order_invoice).
+    assert "id_order_invoice" not in answer and "weight" not in answer
     assert answer["date_add"] == "2030-01-02 03:04:05" != before
-    assert sim.order_carriers[row["id"]]["id_order_invoice"] == 0
-    assert sim.orders[1001]["date_upd"] == "2030-01-02 03:04:05"
+    saved = sim.order_carriers[row["id"]]
+    assert saved["id_order_invoice"] == 0 and saved["weight"] == "0.000000"
+    assert saved["shipping_cost_tax_excl"] == saved["shipping_cost_tax_incl"] == "0.000000"
+    # The order is not saved: its date_upd stays (date_upd.md row 5; the simulator used to move it).
+    assert sim.orders[1001]["date_upd"] != "2030-01-02 03:04:05"
     assert sim.mails == []  # no sendemail
 
 
@@ -383,7 +398,7 @@ def test_put_with_every_field_keeps_them(sim):
 def test_a_get_xml_document_can_be_put_back(sim):
     session = ws(sim, fmt=None)
     document = session.get(sim.api_url + "order_carriers/1").text
-    changed = document.replace("<tracking_number></tracking_number>", "<tracking_number>6A9</tracking_number>")
+    changed = document.replace("<tracking_number><![CDATA[]]></tracking_number>", "<tracking_number>6A9</tracking_number>")
     assert session.put(sim.api_url + "order_carriers/1", data=changed.encode()).status_code == 200
     assert sim.order_carriers[1]["tracking_number"] == "6A9" and sim.order_carriers[1]["weight"] == "1.200000"
     # xlink:href attributes without the root's xmlns:xlink: a PHP warning, nothing saved.
@@ -451,9 +466,12 @@ def test_tracking_number_validation(sim):
     refused = put("6A1;6A2")
     assert refused.status_code == 400
     code, message = error_of(refused)
-    assert code == 85 and "OrderCarrier->tracking_number" in message
+    assert code == 85 and "OrderCarrier-&gt;tracking_number" in message  # recorded: the translator escapes it
     assert put("\n      6A12345678901\n    ").status_code == 400  # pretty-printed: kept verbatim, refused
-    assert put("A" * 65).status_code == 400
+    # Recorded on 8.1.2 (order_carrier_patch_65_chars): accepted, echoed whole, stored cut to varchar(64).
+    long = put("A" * 65)
+    assert long.status_code == 200 and long.json()["order_carrier"]["tracking_number"] == "A" * 65
+    assert row["tracking_number"] == "A" * 64
     assert put("6A1 6A2 (colis 2/2) #x@y.fr").status_code == 200
     assert put("<![CDATA[6A99]]>").status_code == 200 and row["tracking_number"] == "6A99"
     assert put("").status_code == 200 and row["tracking_number"] == ""  # empty is allowed
@@ -494,8 +512,8 @@ def test_order_histories_have_no_same_state_guard(sim):
     for _ in range(2):
         response = session.post(sim.api_url + "order_histories", params={"sendemail": "1"}, data=history_body(1001, 4))
         assert response.status_code == 201
-        created = response.json()["order_history"]
-        assert created["id_order"] == "1001" and created["id_order_state"] == "4"
+        created = response.json()["order_history"]  # recorded: id_order as sent, id_order_state cast to int
+        assert created["id_order"] == "1001" and created["id_order_state"] == 4
     rows = [h for h in sim.histories if h["id_order"] == 1001]
     assert [h["id_order_state"] for h in rows] == [2, 4, 4]
     assert [(m["kind"], m["template"], m["state_id"]) for m in sim.mails] == [("state", "shipped", 4)] * 2
@@ -532,10 +550,10 @@ def test_order_history_post_rules(sim):
     assert with_id.status_code == 400 and error_of(with_id)[0] == 91
     missing = session.post(sim.api_url + "order_histories", data=body("order_history", id_order=1001))
     assert missing.status_code == 400 and error_of(missing)[0] == 41
-    unknown = session.post(sim.api_url + "order_histories", data=history_body(424242, 4))
-    assert unknown.status_code == 400 and error_of(unknown)[0] == 85
-    unknown_state = session.post(sim.api_url + "order_histories", data=history_body(1001, 99))
-    assert unknown_state.status_code == 400 and error_of(unknown_state)[0] == 85
+    # Recorded on 8.1.2 (order_history_post_order_999, _state_999): a PHP fatal error, 500 with an empty body.
+    for unknown in (history_body(424242, 4), history_body(1001, 99)):
+        answer = session.post(sim.api_url + "order_histories", data=unknown)
+        assert answer.status_code == 500 and answer.content == b"" and "PSWS-Version" not in answer.headers
     as_json = session.post(sim.api_url + "order_histories", data=json.dumps({"order_history": {"id_order": 1001, "id_order_state": 4}}))
     assert as_json.status_code == 500 and error_of(as_json)[0] == 127
     assert sim.orders[1001]["current_state"] == 2 and len(sim.histories) == 2
@@ -547,7 +565,7 @@ def test_order_histories_list(sim):
     session.post(sim.api_url + "order_histories", data=history_body(1001, 4))
     latest = session.get(sim.api_url + "order_histories", params={
         "filter[id_order]": "[1001]", "display": "full", "sort": "[id_DESC]", "limit": "1"}).json()
-    assert [(h["id_order_state"], h["id_employee"]) for h in latest["order_histories"]] == [("4", "0")]
+    assert [(h["id_order_state"], h["id_employee"]) for h in latest["order_histories"]] == [(4, 0)]
     every = session.get(sim.api_url + "order_histories", params={"filter[id_order]": "[1001]"}).json()
     assert len(every["order_histories"]) == 3
 
@@ -561,7 +579,7 @@ def test_set_state_by_hand(sim):
         sim.set_state_by_hand(1001, 4)  # the BO refuses the current state
     rows = ws(sim).get(sim.api_url + "order_histories", params={"filter[id_order]": "[1001]", "display": "full",
                                                                  "sort": "[id_DESC]", "limit": "1"}).json()
-    assert rows["order_histories"][0]["id_employee"] == "3"
+    assert rows["order_histories"][0]["id_employee"] == 3
 
 
 def test_messages(sim):
@@ -584,6 +602,164 @@ def test_add_order_defaults(sim):
     assert set(rows[0]) == {"id", "id_order", "id_carrier", "id_order_invoice", "weight", "shipping_cost_tax_excl",
                             "shipping_cost_tax_incl", "tracking_number", "date_add"}
     assert [h for h in sim.histories if h["id_order"] == 1100][0]["id_employee"] == 0
+
+
+# --- what moves date_upd, the back office, threads and messages (recorded on 8.1.2, date_upd.md) -----------------
+
+OLD = "2030-01-01 00:00:00"
+
+
+def at(shop: ShopSimulator, stamp: str) -> None:
+    shop.clock = lambda: datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S")
+
+
+def test_order_carrier_writes_leave_the_order_date_upd_an_order_patch_moves_it(sim):
+    """date_upd.md rows 5-8: PUT, PATCH, POST + ps_method on order_carriers do not save the order; a PATCH of
+    the order's shipping_number does (and writes the first order_carrier row)."""
+    sim.permissions["orders"].add("PATCH")
+    order = sim.orders[1001]
+    order["date_upd"] = OLD
+    at(sim, "2030-01-02 10:00:00")
+    session, row = ws(sim), carrier_row(sim, 1001)
+    session.patch(sim.api_url + f"order_carriers/{row['id']}", data=body("order_carrier", id=row["id"], tracking_number="6A1"))
+    session.post(sim.api_url + "order_carriers", params={"ps_method": "PATCH"},
+                 data=body("order_carrier", id=row["id"], tracking_number="6A2"))
+    assert row["tracking_number"] == "6A2" and order["date_upd"] == OLD
+    answer = session.patch(sim.api_url + "orders/1001", data=body("order", id=1001, shipping_number="6A3"))
+    assert answer.status_code == 200
+    assert answer.json()["order"]["id"] == "1001" and answer.json()["order"]["shipping_number"] == "6A3"
+    assert row["tracking_number"] == "6A3" and order["date_upd"] == "2030-01-02 10:00:00"
+
+
+def test_patch_order_current_state_is_set_current_state(sim):
+    """§5.3: through the order, a state change always mails and refuses the current state (1.7.8+)."""
+    sim.permissions["orders"].add("PATCH")
+    session = ws(sim)
+    assert session.patch(sim.api_url + "orders/1001", data=body("order", id=1001, current_state=2)).status_code == 200
+    assert len(sim.histories) == 2 and sim.mails == []
+    assert session.patch(sim.api_url + "orders/1001", data=body("order", id=1001, current_state=4)).status_code == 200
+    assert sim.orders[1001]["current_state"] == 4 and [m["template"] for m in sim.mails] == ["shipped"]
+
+
+def test_back_office_tracking_moves_date_upd_on_a_carrier_change_and_on_1_7(sim, sim17):
+    """date_upd.md rows 9 and 10 (8.x); reference §0 / §7.3 for 1.7 (the handler also saves the order)."""
+    order = sim.orders[1001]
+    order["date_upd"] = OLD
+    at(sim, "2030-01-02 10:00:00")
+    row = sim.back_office_set_tracking(1001, "6A1")
+    assert row["tracking_number"] == "6A1" and order["date_upd"] == OLD
+    assert [m["kind"] for m in sim.mails] == ["in_transit"]  # changed, not empty, carrier with a URL
+    sim.back_office_set_tracking(1001, "6A1")
+    assert len(sim.mails) == 1  # same number: no second mail
+    paid = float(order["total_paid_tax_incl"])
+    sim.back_office_set_tracking(1001, "6A2", carrier_id=28)
+    assert order["date_upd"] == "2030-01-02 10:00:00" and order["id_carrier"] == row["id_carrier"] == 28
+    assert order["total_shipping_tax_incl"] == row["shipping_cost_tax_incl"] == "9.900000"
+    assert float(order["total_paid_tax_incl"]) == pytest.approx(paid + 2.0)
+    old17 = sim17.orders[1001]
+    old17["date_upd"] = OLD
+    sim17.back_office_set_tracking(1001, "6A3")
+    assert old17["date_upd"] != OLD and old17["shipping_number"] == "6A3"
+
+
+def test_customer_threads_and_messages_over_the_webservice(sim):
+    """Recorded: customer_thread_post, customer_thread_post_missing_token, customer_thread_post_long_token,
+    customer_message_post_private; no date_upd moves (date_upd.md rows 11-12)."""
+    session = ws(sim)
+    sim.orders[1001]["date_upd"] = OLD
+    at(sim, "2030-01-02 10:00:00")
+    fields = {"id_lang": 1, "id_contact": 0, "id_customer": 1, "id_order": 1001, "id_shop": 1,
+              "email": sim.customers[1]["email"], "status": "open"}
+    missing = session.post(sim.api_url + "customer_threads", data=body("customer_thread", **fields))
+    assert missing.status_code == 400 and error_of(missing) == (41, 'parameter "token" required')
+    thread = session.post(sim.api_url + "customer_threads", data=body("customer_thread", token="middlewaretoken01", **fields))
+    assert thread.status_code == 201
+    answer = thread.json()["customer_thread"]
+    assert answer["id"] == "1" and answer["token"] == "middlewaretoken01" and "id_contact" not in answer
+    assert sim.customer_threads[1]["token"] == "middlewareto"  # varchar(12)
+    at(sim, "2030-01-02 10:00:05")
+    note = session.post(sim.api_url + "customer_messages", data=body(
+        "customer_message", id_customer_thread=1, id_employee=1, message="Colis 2/2 : 6A2", private=1))
+    assert note.status_code == 201 and note.json()["customer_message"]["private"] == "1"
+    assert sim.customer_threads[1]["date_upd"] == "2030-01-02 10:00:00" and sim.orders[1001]["date_upd"] == OLD
+    listed = session.get(sim.api_url + "customer_threads", params={"filter[id_order]": "[1001]", "display": "full"}).json()
+    assert listed["customer_threads"][0]["associations"] == {"customer_messages": [{"id": 1}]}
+    messages = session.get(sim.api_url + "customer_messages", params={"filter[id_customer_thread]": "[1]", "display": "full"})
+    assert [(m["message"], m["private"], m["read"]) for m in messages.json()["customer_messages"]] == [("Colis 2/2 : 6A2", "1", "0")]
+    assert [m["message"] for m in sim.order_page_messages(1001)] == ["Colis 2/2 : 6A2"]
+    customer = session.get(sim.api_url + "customers", params={"filter[id]": "[1]", "display": "[id,email]"}).json()
+    assert customer == {"customers": [{"id": 1, "email": sim.customers[1]["email"]}]}
+
+
+def test_the_order_page_lists_the_threads_of_the_order_and_its_customer_only(sim):
+    """order-page-messages.md: the back office re-uses the order's thread (email + shop + order), creates one
+    otherwise; a thread without the order's customer and the legacy `message` table are not shown."""
+    ws(sim).post(sim.api_url + "messages", data=body("message", id_order=1001, message="legacy", private=1))
+    ws(sim).post(sim.api_url + "customer_threads", data=body(
+        "customer_thread", id_lang=1, id_contact=0, id_customer=0, id_order=1001, id_shop=1, token="x" * 12, status="open"))
+    ws(sim).post(sim.api_url + "customer_messages", data=body("customer_message", id_customer_thread=1, message="hidden"))
+    at(sim, "2030-01-02 10:00:00")
+    first = sim.back_office_add_message(1001, "first")
+    at(sim, "2030-01-02 10:00:01")
+    second = sim.back_office_add_message(1001, "second", private=False)
+    assert first["id_customer_thread"] == second["id_customer_thread"] == 2  # created once, then re-used
+    thread = sim.customer_threads[2]
+    assert (thread["id_contact"], thread["id_customer"], thread["status"], len(thread["token"])) == (0, 1, "open", 12)
+    assert [(m["message"], m["private"], m["efirstname"]) for m in sim.order_page_messages(1001)] == [
+        ("second", 0, "Admin"), ("first", 1, "Admin")]
+    assert [m["template"] for m in sim.mails] == ["order_merchant_comment"]  # the public one is mailed
+
+
+def test_the_order_page_before_1_7_7_reads_the_legacy_messages():
+    shop = ShopSimulator(version="1.7.6.9", key=KEY)
+    shop.add_order(1)
+    shop.messages.append({"id": 1, "id_cart": 0, "id_order": 1, "id_customer": 1, "id_employee": 1,
+                          "message": "legacy", "private": 1, "date_add": "2030-01-01 00:00:00"})
+    assert [m["message"] for m in shop.order_page_messages(1)] == ["legacy"]
+
+
+def test_order_carriers_of_several_orders_and_an_order_with_two_rows(sim):
+    sim.add_order(1003, id_carrier=27, carriers=(28,), tracking_number="FIRST")
+    rows = ws(sim).get(sim.api_url + "order_carriers", params={"filter[id_order]": "[1001|1002|1003]", "display": "full"}).json()
+    assert [(r["id_order"], r["id_carrier"], r["tracking_number"]) for r in rows["order_carriers"]] == [
+        (1001, 27, ""), (1002, 27, "6A00000000002"), (1003, 27, "FIRST"), (1003, 28, "")]
+    assert ws(sim).get(sim.api_url + "orders/1003").json()["order"]["shipping_number"] == "FIRST"
+
+
+def test_tracking_numbers_over_64_characters_are_refused_from_9():
+    with ShopSimulator(version="9.0.0", key=KEY) as shop:
+        shop.add_order(1)
+        answer = ws(shop).patch(shop.api_url + "order_carriers/1", data=body("order_carrier", id=1, tracking_number="A" * 65))
+        assert answer.status_code == 400 and error_of(answer)[0] == 85
+
+
+# --- the host in front of PrestaShop ----------------------------------------------------------------------------
+
+def test_redirect_to_https_answers_before_prestashop(sim):
+    sim.redirect_to_https(writes_only=True)
+    assert ws(sim).get(sim.api_url + "orders").status_code == 200
+    moved = ws(sim).post(sim.api_url + "order_histories", params={"sendemail": "1"}, data=history_body(1001, 4),
+                         allow_redirects=False)
+    assert moved.status_code == 301 and "PSWS-Version" not in moved.headers
+    assert moved.headers["Location"] == f"https://127.0.0.1:{sim.port}/api/order_histories?sendemail=1"
+    assert sim.orders[1001]["current_state"] == 2 and sim.requests[-1]["fault"] == "redirect"
+    sim.redirect_to_https()
+    assert ws(sim).get(sim.api_url + "orders", allow_redirects=False).status_code == 301
+    sim.clear_faults()
+    assert ws(sim).get(sim.api_url + "orders").status_code == 200
+
+
+def test_waf_refuses_put_and_patch_not_a_post_with_ps_method(sim):
+    row = carrier_row(sim, 1001)
+    for status in (403, 405):
+        sim.waf_block(status=status)
+        refused = ws(sim).patch(sim.api_url + f"order_carriers/{row['id']}", data=body("order_carrier", id=row["id"], tracking_number="W1"))
+        assert refused.status_code == status and refused.headers["Content-Type"].startswith("text/html")
+        assert "PSWS-Version" not in refused.headers and "<html>" in refused.text and row["tracking_number"] == ""
+    assert refused.headers["Allow"] == "GET,POST,HEAD"
+    passed = ws(sim).post(sim.api_url + f"order_carriers/{row['id']}", params={"ps_method": "PATCH"},
+                          data=body("order_carrier", id=row["id"], tracking_number="W2"))
+    assert passed.status_code == 200 and row["tracking_number"] == "W2"
 
 
 # --- faults -----------------------------------------------------------------------------------------------
@@ -613,8 +789,8 @@ def test_fault_500_after_commit_keeps_the_row_but_no_mail(sim):
 
 def test_fault_after_commit_does_not_hide_a_refusal(sim):
     sim.fail_next("POST", "order_histories", "500_after_commit")
-    response = ws(sim).post(sim.api_url + "order_histories", data=history_body(424242, 4))
-    assert response.status_code == 400 and error_of(response)[0] == 85
+    response = ws(sim).post(sim.api_url + "order_histories", data=body("order_history", id_order=1001))
+    assert response.status_code == 400 and error_of(response)[0] == 41
 
 
 def test_fault_reset_gives_no_answer(sim):

@@ -5,18 +5,18 @@
     ... point the middleware at sim.url ...
     sim.stop()
 
-Simulator choices where the PrestaShop reference is silent (each also commented in server.py):
+    sim = ShopSimulator.recorded_8_1_2(key=...).start()   # the shop the 8.1.2 recording starts from
 
-* a 32-character key that is not the shop's key answers 401 code 20 (unknown = inactive);
-* `POST order_histories` / `POST messages` for an unknown order (or state) answer 400 code 85;
-* a resource or a method the simulator does not model (products, DELETE, PUT orders, ...) answers 501
+It is checked against a real PrestaShop 8.1.2 by tests/integration/test_simulator_conformance.py, which replays
+recordings/prestashop-8.1.2/transcripts.jsonl. Simulator choices where neither the recording nor the PrestaShop
+reference says (each also commented where it is made):
+
+* a resource or a write the simulator does not model (products, DELETE, PUT orders, ...) answers 501
   code 124 once the key is allowed to use it;
 * orders are restricted to the shop context (`id_shop`, default shop 1) in lists and details;
-* a change to an order_carriers row or a new message moves the order's `date_upd`;
+* `POST messages` for an unknown order answers 400 code 85;
 * `add_order` logs no mail (the order confirmation is outside the sync);
-* `date_add`/`date_upd` filters or sorts without `date=1` answer 400 code 32 / 38, as the core does
-  (those fields are then simply not among the available filters);
-* faults: see ShopSimulator.fail_next.
+* faults: see ShopSimulator.fail_next, redirect_to_https, waf_block.
 """
 from .server import CHAOS_KINDS, FAULT_KINDS, REALM, ShopSimulator, WsError
 

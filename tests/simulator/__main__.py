@@ -1,6 +1,7 @@
 """Run the simulated shop by hand, for demos:
 
     python -m tests.simulator --port 8081 --version 8.1.5 --key <32 chars> --orders 1001-1300
+    python -m tests.simulator --recorded --key <32 chars>     # the shop the 8.1.2 recording starts from
 
 Prints the base URL and the key, then serves until Ctrl-C.
 """
@@ -34,14 +35,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", default="", help='orders to create, e.g. "1001-1300" (state 2, one carrier row each)')
     parser.add_argument("--languages", default="1,2", help="language ids (1 = en, 2 = fr)")
     parser.add_argument("--seed", type=int, default=None, help="seed for the order references")
+    parser.add_argument("--recorded", action="store_true",
+                        help="start from the recorded PrestaShop 8.1.2 shop (orders 1-5; ignores --version, --languages)")
     parser.add_argument("--quiet", action="store_true", help="do not log requests")
     args = parser.parse_args(argv)
 
     key = args.key or "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(32))
     if len(key) != 32:
         parser.error("--key must be 32 characters long (PrestaShop refuses other lengths, code 18)")
-    sim = ShopSimulator(version=args.version, key=key, languages=[int(x) for x in args.languages.split(",") if x.strip()],
-                        host=args.host, port=args.port, seed=args.seed)
+    if args.recorded:
+        sim = ShopSimulator.recorded_8_1_2(key=key, host=args.host, port=args.port, seed=args.seed)
+    else:
+        sim = ShopSimulator(version=args.version, key=key, languages=[int(x) for x in args.languages.split(",") if x.strip()],
+                            host=args.host, port=args.port, seed=args.seed)
     for id_order in _ids(args.orders):
         sim.add_order(id_order)
     sim.verbose = not args.quiet

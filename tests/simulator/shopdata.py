@@ -1,8 +1,10 @@
 """Static data of the simulated shop: resource definitions, native order states, carriers.
 
 Section numbers (§) refer to the PrestaShop webservice reference the project keeps next to the code
-(prestashop-webservice.md). Field lists follow the core ObjectModel definitions and their
-webserviceParameters (only the fields an order-status / tracking sync can meet are simulated).
+(prestashop-webservice.md); "recorded" names an exchange of the PrestaShop 8.1.2 recording kept in
+recordings/prestashop-8.1.2/ (transcripts.jsonl). Field lists and their order are the recorded ones where the
+recording shows the resource (orders, order_carriers, order_histories, order_states, configurations,
+customer_threads, customer_messages, messages); elsewhere they follow the core ObjectModel definitions.
 """
 from __future__ import annotations
 
@@ -16,9 +18,24 @@ class Field:
     kind: str
     required: bool = False
     validate: str | None = None
-    size: int | None = None
+    size: int | None = None  # ObjectModel size: validated (code 85) and shown as maxSize in the synopsis
+    size_since: tuple[int, ...] = (0,)  # version from which the model declares `size`
+    column: int | None = None  # varchar length: MySQL cuts a longer value silently (non-strict mode)
     xlink: str | None = None  # resource an id_* field points to (xlink:href in XML)
     getter: bool = False  # virtual field with a custom getter: displayed, not filterable (§2.4, code 34)
+    setter: bool = False  # a getter field that can be written (orders.shipping_number, §3.1)
+    decimals: int = 6  # float fields: decimal(20,6) unless said otherwise
+
+    def size_in(self, version: tuple[int, ...]) -> int | None:
+        return self.size if version >= self.size_since else None
+
+
+@dataclass(frozen=True)
+class Association:
+    name: str  # <associations><order_rows ...>
+    node: str  # one item: <order_row>
+    fields: tuple[Field, ...]
+    api: str | None = None  # a resource of its own: items get an xlink:href and the wrapper api="..."
 
 
 @dataclass(frozen=True)
@@ -29,6 +46,7 @@ class Resource:
     fields: tuple[Field, ...]
     # Methods the simulator implements for this resource (permissions are checked separately).
     methods: frozenset = dc_field(default_factory=lambda: frozenset({"GET", "HEAD"}))
+    associations: tuple[Association, ...] = ()
 
     def field(self, name: str) -> Field | None:
         for f in self.fields:
@@ -41,58 +59,100 @@ def _f(name, kind="int", **kw) -> Field:
     return Field(name, kind, **kw)
 
 
+def _money(name: str, **kw) -> Field:
+    return Field(name, "float", **kw)
+
+
 ID = Field("id", "id")
+WRITES = frozenset({"GET", "HEAD", "POST"})
+
+# Recorded: orders_full_json / orders_full_xml (field order, JSON types, the order_rows association).
+ORDER_ROWS = Association("order_rows", "order_row", (
+    ID, _f("product_id", xlink="products"), _f("product_attribute_id"), _f("product_quantity"),
+    _f("product_name", "str"), _f("product_reference", "str"), _f("product_ean13", "str"), _f("product_isbn", "str"),
+    _f("product_upc", "str"), _money("product_price"), _f("id_customization", xlink="customizations"),
+    _money("unit_price_tax_incl"), _money("unit_price_tax_excl"),
+))
+
+# Recorded: customer_threads_by_order_xml (the customer_messages association, ids with an xlink).
+THREAD_MESSAGES = Association("customer_messages", "customer_message", (ID,), api="customer_messages")
 
 RESOURCES: dict[str, Resource] = {
     r.name: r
     for r in (
         Resource("orders", "order", "Order", (
             ID,
-            _f("id_address_delivery", xlink="addresses"),
-            _f("id_address_invoice", xlink="addresses"),
-            _f("id_cart", xlink="carts"),
-            _f("id_currency", xlink="currencies"),
-            _f("id_lang", xlink="languages"),
-            _f("id_customer", xlink="customers"),
-            _f("id_carrier", xlink="carriers"),
-            _f("current_state", xlink="order_states"),
-            _f("module", "str"),
+            _f("id_address_delivery", required=True, validate="isUnsignedId", xlink="addresses"),
+            _f("id_address_invoice", required=True, validate="isUnsignedId", xlink="addresses"),
+            _f("id_cart", required=True, validate="isUnsignedId", xlink="carts"),
+            _f("id_currency", required=True, validate="isUnsignedId", xlink="currencies"),
+            _f("id_lang", required=True, validate="isUnsignedId", xlink="languages"),
+            _f("id_customer", required=True, validate="isUnsignedId", xlink="customers"),
+            _f("id_carrier", required=True, validate="isUnsignedId", xlink="carriers"),
+            _f("current_state", validate="isUnsignedId", xlink="order_states", setter=True),  # setWsCurrentState
+            _f("module", "str", required=True),
             _f("invoice_number"),
             _f("invoice_date", "date"),
             _f("delivery_number"),
             _f("delivery_date", "date"),
             _f("valid", "bool"),
-            _f("date_add", "date"),
-            _f("date_upd", "date"),
-            _f("shipping_number", "str", getter=True),  # §3.1: virtual, first order_carrier row
+            _f("date_add", "date", validate="isDate"),
+            _f("date_upd", "date", validate="isDate"),
+            # §3.1: virtual; the getter reads the first order_carrier row, the setter writes it.
+            _f("shipping_number", "str", getter=True, setter=True),
+            _f("note", "str"),
             _f("id_shop_group"),
             _f("id_shop"),
-            _f("payment", "str"),
-            _f("total_paid", "float"),
-            _f("total_paid_tax_incl", "float"),
-            _f("total_paid_tax_excl", "float"),
-            _f("total_paid_real", "float"),
-            _f("total_shipping", "float"),
+            _f("secure_key", "str"),
+            _f("payment", "str", required=True),
+            _f("recyclable", "bool", validate="isBool"),
+            _f("gift", "bool", validate="isBool"),
+            _f("gift_message", "str"),
+            _f("mobile_theme", "bool"),
+            _money("total_discounts"),
+            _money("total_discounts_tax_incl"),
+            _money("total_discounts_tax_excl"),
+            _money("total_paid", required=True),
+            _money("total_paid_tax_incl"),
+            _money("total_paid_tax_excl"),
+            _money("total_paid_real", required=True),
+            _money("total_products", required=True),
+            _money("total_products_wt", required=True),
+            _money("total_shipping"),
+            _money("total_shipping_tax_incl"),
+            _money("total_shipping_tax_excl"),
+            _money("carrier_tax_rate", decimals=3),
+            _money("total_wrapping"),
+            _money("total_wrapping_tax_incl"),
+            _money("total_wrapping_tax_excl"),
+            _f("round_mode"),
+            _f("round_type"),
+            _money("conversion_rate", required=True),
             _f("reference", "str"),
-        )),
+        ), frozenset({"GET", "HEAD", "PATCH"}), (ORDER_ROWS,)),
+        # Recorded: order_carriers_by_order_xml, schema_synopsis_order_carriers (no maxSize on 8.1.2: a 65-char
+        # number is accepted and cut to the varchar(64) column, order_carrier_patch_65_chars); 9.x declares size
+        # 64 on the model (§3.3).
         Resource("order_carriers", "order_carrier", "OrderCarrier", (
             ID,
             _f("id_order", required=True, validate="isUnsignedId", xlink="orders"),
             _f("id_carrier", required=True, validate="isUnsignedId", xlink="carriers"),
             _f("id_order_invoice", validate="isUnsignedId"),
-            _f("weight", "float", validate="isFloat"),
-            _f("shipping_cost_tax_excl", "float", validate="isFloat"),
-            _f("shipping_cost_tax_incl", "float", validate="isFloat"),
-            _f("tracking_number", "str", validate="isTrackingNumber", size=64),  # §3.3
+            _money("weight", validate="isFloat"),
+            _money("shipping_cost_tax_excl", validate="isFloat"),
+            _money("shipping_cost_tax_incl", validate="isFloat"),
+            _f("tracking_number", "str", validate="isTrackingNumber", size=64, size_since=(9,), column=64),
             _f("date_add", "date", validate="isDate"),
         ), frozenset({"GET", "HEAD", "PUT", "PATCH"})),
+        # Recorded: schema_synopsis_order_histories, order_history_post_sendemail.
         Resource("order_histories", "order_history", "OrderHistory", (
             ID,
             _f("id_employee", validate="isUnsignedId", xlink="employees"),
             _f("id_order_state", required=True, validate="isUnsignedId", xlink="order_states"),
             _f("id_order", required=True, validate="isUnsignedId", xlink="orders"),
             _f("date_add", "date", validate="isDate"),
-        ), frozenset({"GET", "HEAD", "POST"})),
+        ), WRITES),
+        # Recorded: order_states_full_json, order_state_4_xml.
         Resource("order_states", "order_state", "OrderState", (
             ID,
             _f("unremovable", "bool"),
@@ -128,13 +188,14 @@ RESOURCES: dict[str, Resource] = {
             _f("max_width"),
             _f("max_height"),
             _f("max_depth"),
-            _f("max_weight", "float"),
+            _money("max_weight"),
             _f("grade"),
             _f("external_module_name", "str"),
             _f("need_range", "bool"),
             _f("position"),
             _f("delay", "ml"),
         )),
+        # Recorded: configuration_ps_os_shipping_json (id_shop_group / id_shop NULL come out as "").
         Resource("configurations", "configuration", "Configuration", (
             ID,
             _f("value", "str"),
@@ -144,6 +205,7 @@ RESOURCES: dict[str, Resource] = {
             _f("date_add", "date"),
             _f("date_upd", "date"),
         )),
+        # Recorded: schema_synopsis_messages, messages_by_order_json.
         Resource("messages", "message", "Message", (
             ID,
             _f("id_cart", validate="isUnsignedId", xlink="carts"),
@@ -153,7 +215,58 @@ RESOURCES: dict[str, Resource] = {
             _f("message", "str", required=True, validate="isCleanHtml", size=1600),
             _f("private", "bool", validate="isBool"),
             _f("date_add", "date", validate="isDate"),
-        ), frozenset({"GET", "HEAD", "POST"})),
+        ), WRITES),
+        # Recorded: schema_synopsis_customer_threads, customer_threads_by_order_xml; the token column is
+        # varchar(12): customer_thread_post_long_token is stored cut to 12 characters.
+        Resource("customer_threads", "customer_thread", "CustomerThread", (
+            ID,
+            _f("id_lang", required=True, validate="isUnsignedId", xlink="languages"),
+            _f("id_shop", validate="isUnsignedId", xlink="shops"),
+            _f("id_customer", validate="isUnsignedId", xlink="customers"),
+            _f("id_order", validate="isUnsignedId", xlink="orders"),
+            _f("id_product", validate="isUnsignedId"),
+            _f("id_contact", required=True, validate="isUnsignedId"),
+            _f("email", "str", validate="isEmail", size=255),
+            _f("token", "str", required=True, validate="isGenericName", column=12),
+            _f("status", "str"),
+            _f("date_add", "date", validate="isDate"),
+            _f("date_upd", "date", validate="isDate"),
+        ), WRITES, (THREAD_MESSAGES,)),
+        # Recorded: schema_synopsis_customer_messages, customer_messages_by_thread_json.
+        Resource("customer_messages", "customer_message", "CustomerMessage", (
+            ID,
+            _f("id_employee", validate="isUnsignedId", xlink="employees"),
+            _f("id_customer_thread", xlink="customer_threads"),
+            _f("ip_address", "str", validate="isIp2Long", size=15),
+            _f("message", "str", required=True, size=16777216),
+            _f("file_name", "str"),
+            _f("user_agent", "str"),
+            _f("private", "bool", validate="isBool"),
+            _f("date_add", "date", validate="isDate"),
+            _f("date_upd", "date", validate="isDate"),
+            _f("read", "bool", validate="isBool"),
+        ), WRITES),
+        # Not recorded: the Customer fields a sync reads (email for a customer thread), in core order.
+        Resource("customers", "customer", "Customer", (
+            ID,
+            _f("id_default_group", xlink="groups"),
+            _f("id_lang", xlink="languages"),
+            _f("secure_key", "str"),
+            _f("deleted", "bool"),
+            _f("lastname", "str"),
+            _f("firstname", "str"),
+            _f("email", "str"),
+            _f("id_gender"),
+            _f("newsletter", "bool"),
+            _f("optin", "bool"),
+            _f("active", "bool"),
+            _f("note", "str"),
+            _f("is_guest", "bool"),
+            _f("id_shop"),
+            _f("id_shop_group"),
+            _f("date_add", "date"),
+            _f("date_upd", "date"),
+        )),
     )
 }
 
@@ -250,11 +363,13 @@ NATIVE_STATES = (
     (13, ("PS_OS_COD_VALIDATION",), "Awaiting Cash On Delivery validation", "En attente de paiement à la livraison", "cashondelivery", 0, 0, 0, 0, 0, 0, 0, "ps_cashondelivery", "#34209E"),
 )
 
-# (id, id_reference, name, tracking url, deleted, delay en, delay fr). Carrier 26 is the old version of 27:
-# editing a carrier in the BO creates a new id and flags the old one deleted, id_reference stays (§3.5).
+# (id, id_reference, name, tracking url, deleted, delay en, delay fr, shipping cost tax excl, tax incl). Carrier 26
+# is the old version of 27: editing a carrier in the BO creates a new id and flags the old one deleted,
+# id_reference stays (§3.5). The costs are not webservice fields: the back office uses them when the merchant
+# changes an order's carrier (date_upd.md row 10).
 CARRIERS = (
-    (1, 1, "Click and collect", "", 0, "Pick up in-store", "Retrait en magasin"),
-    (26, 2, "Colissimo", "https://www.laposte.fr/outils/suivre-vos-envois?code=@", 1, "48-72 hours", "48-72 heures"),
-    (27, 2, "Colissimo", "https://www.laposte.fr/outils/suivre-vos-envois?code=@", 0, "48-72 hours", "48-72 heures"),
-    (28, 3, "DPD Predict", "https://tracking.dpd.de/status/fr_FR/parcel/@", 0, "24-48 hours", "24-48 heures"),
+    (1, 1, "Click and collect", "", 0, "Pick up in-store", "Retrait en magasin", "0.000000", "0.000000"),
+    (26, 2, "Colissimo", "https://www.laposte.fr/outils/suivre-vos-envois?code=@", 1, "48-72 hours", "48-72 heures", "6.580000", "7.900000"),
+    (27, 2, "Colissimo", "https://www.laposte.fr/outils/suivre-vos-envois?code=@", 0, "48-72 hours", "48-72 heures", "6.580000", "7.900000"),
+    (28, 3, "DPD Predict", "https://tracking.dpd.de/status/fr_FR/parcel/@", 0, "24-48 hours", "24-48 heures", "8.250000", "9.900000"),
 )
