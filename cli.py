@@ -50,17 +50,20 @@ def _deliver_and_report() -> None:
         raise click.ClickException(f"delivery stopped: {report.error}")
 
 
-def missing_permissions(allowed: dict[str, set[str]], patch: bool, settings: dict) -> dict[str, set[str]]:
-    """Webservice permissions this set-up needs and the key lacks."""
+def missing_permissions(allowed: dict[str, set[str]], version, settings: dict) -> dict[str, set[str]]:
+    """Webservice permissions this set-up needs and the key lacks (`version`: the shop's ShopVersion)."""
     needed = {
         "orders": {"GET"},
         "order_histories": {"GET", "POST"},
-        "order_carriers": {"GET", "PATCH" if patch else "PUT"},
+        "order_carriers": {"GET", "PATCH" if version.supports_patch else "PUT"},
         "order_states": {"GET"},
         "configurations": {"GET"},
     }
     if any(settings["options"].values()):
-        needed["messages"] = {"GET", "POST"}
+        if version.order_page_reads_threads:  # 1.7.7+: the order page shows customer threads' messages
+            needed.update({"customer_threads": {"GET", "POST"}, "customer_messages": {"GET", "POST"}, "customers": {"GET"}})
+        else:
+            needed["messages"] = {"GET", "POST"}
     missing = {resource: methods - allowed.get(resource, set()) for resource, methods in needed.items()}
     return {resource: methods for resource, methods in missing.items() if methods}
 
@@ -238,8 +241,16 @@ def register_commands(app: Flask) -> None:
         except ShopError as error:
             raise click.ClickException(str(error)) from None
         settings, _ = current_settings(db.session)
-        missing = missing_permissions(allowed, version.supports_patch, settings)
+        missing = missing_permissions(allowed, version, settings)
         click.echo(f"Shop: {client.base} — PrestaShop {version.raw} ({'PATCH' if version.supports_patch else 'GET + full PUT'} for tracking numbers)")
+        click.echo("Messages: " + (
+            "private messages on the order's customer thread (customer_threads, customer_messages), as the order page shows them"
+            if version.order_page_reads_threads else "private order messages (messages), as this version's order page shows them"
+        ))
+        try:
+            click.echo(f"Writes: {client.probe_write_method()}")
+        except ShopError as error:
+            raise click.ClickException(str(error)) from None
         if missing:
             click.echo("Missing permissions for this key (Advanced parameters › Webservice):")
             for resource, methods in missing.items():
@@ -264,7 +275,7 @@ def register_commands(app: Flask) -> None:
             report = poll_shop_tracking(db.session, _gescom(), _shop())
         except ShopError as error:
             raise click.ClickException(str(error)) from None
-        click.echo(f"{report.orders_seen} shop orders changed; {report.written} tracking numbers written to GesCom")
+        click.echo(f"{report.orders_seen} shop orders read; {report.written} tracking numbers written to GesCom")
         for warning in report.warnings:
             click.echo(f"warning: {warning}", err=True)
 

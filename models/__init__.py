@@ -55,6 +55,8 @@ class ShopOrder(db.Model):
     shop_id_order: Mapped[int | None] = mapped_column(BigInteger)
     shop_state_pushed: Mapped[int | None] = mapped_column(Integer)
     shop_tracking: Mapped[str | None] = mapped_column(String(64))
+    # The last tracking value read from the shop's carrier row that was acted on (written to GesCom, or refused).
+    shop_tracking_seen: Mapped[str | None] = mapped_column(String(64))
     messages_sent: Mapped[list] = mapped_column(JSON, nullable=False, default=list, server_default="[]")
     vanished_runs: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     first_seen_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)

@@ -1,9 +1,11 @@
 """Push mode: deliver pending updates through the PrestaShop webservice, per order and in order.
 
 For each update: the tracking number first (order_carriers), then the state (order_histories), then one
-private back-office message per other change. Every write is preceded by a read of what the shop has, so a
-delivery repeated after a crash or an ambiguous failure changes nothing twice: a state is never posted when
-the order already has it, and never over a later state the merchant set by hand.
+private back-office message per other change, where the order page shows it (1.7.7+: a customer_message on the
+order's customer_thread; before: the legacy `message` table). Every write is preceded by a read of what the shop
+has, so a delivery repeated after a crash or an ambiguous failure changes nothing twice: a state is never posted
+when the order already has it, and never over a later state the merchant set by hand; a state the shop does not
+have is never posted at all (8.x runs hooks and stock moves for it, then answers 500).
 
 Several workers may deliver at once: on PostgreSQL each order is claimed with SELECT ... FOR UPDATE SKIP
 LOCKED for the time of its delivery; on SQLite one worker delivers at a time (a lease in the store).
@@ -14,7 +16,9 @@ import hashlib
 import logging
 import os
 import random
+import secrets
 import socket
+import string
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,6 +44,7 @@ log = logging.getLogger(__name__)
 LOCK_NAME = "delivery"
 FIRST_RETRY = timedelta(seconds=30)
 LAST_RETRY = timedelta(hours=1)
+THREAD_TOKEN = string.ascii_letters + string.digits  # customer_thread.token: 12 characters, as the back office makes
 
 
 @dataclass
@@ -54,6 +59,27 @@ class DeliveryReport:
 
 class _Retry(Exception):
     """Stop this order for now; its updates stay pending."""
+
+
+class UnknownState(ShopError):
+    """The update's state is not one of the shop's: a permanent failure; `delivered` is what went through."""
+
+    def __init__(self, message: str, *, answer: dict):
+        super().__init__(message, status=404)
+        self.delivered = answer
+
+
+class _ShopStates:
+    """The ids of the shop's order states, read once per delivery pass (shared by its workers), when first needed."""
+
+    def __init__(self, client: PrestaShopClient):
+        self.client, self.lock, self.ids = client, threading.Lock(), None
+
+    def __contains__(self, state_id: int) -> bool:
+        with self.lock:
+            if self.ids is None:
+                self.ids = {int(row["id"]) for row in self.client.order_states()}
+            return state_id in self.ids
 
 
 def _due(now: datetime):
@@ -110,15 +136,16 @@ def deliver_pending(
         report.details.append("another delivery is running")
         return report
     claims, merge_lock, stop = _Claims(max_orders), threading.Lock(), threading.Event()
+    context = _Pass(employee_id, _ShopStates(client))
     try:
         if workers <= 1:
-            _work(session, client, settings, postgres, claims, report, merge_lock, stop, employee_id)
+            _work(session, client, settings, postgres, claims, report, merge_lock, stop, context)
         else:
             engine = session.get_bind()
 
             def run() -> None:
                 with Session(engine) as own:
-                    _work(own, client.clone(), settings, postgres, claims, report, merge_lock, stop, employee_id)
+                    _work(own, client.clone(), settings, postgres, claims, report, merge_lock, stop, context)
 
             threads = [threading.Thread(target=run, name=f"deliver-{n}") for n in range(workers)]
             for thread in threads:
@@ -131,7 +158,13 @@ def deliver_pending(
     return report
 
 
-def _work(session, client, settings, postgres, claims: _Claims, report: DeliveryReport, merge_lock, stop, employee_id) -> None:
+@dataclass(frozen=True)
+class _Pass:
+    employee_id: int | None
+    states: _ShopStates
+
+
+def _work(session, client, settings, postgres, claims: _Claims, report: DeliveryReport, merge_lock, stop, context: _Pass) -> None:
     while not stop.is_set() and not claims.exhausted():
         now = utcnow()
         conditions = [exists().where(Update.order_key == ShopOrder.order_key, _due(now))]
@@ -150,7 +183,7 @@ def _work(session, client, settings, postgres, claims: _Claims, report: Delivery
             continue  # another worker of this process took it meanwhile
         this_order = DeliveryReport()
         try:
-            _deliver_order(session, client, order, settings, now, this_order, employee_id)
+            _deliver_order(session, client, order, settings, now, this_order, context)
         except ShopSetupError as error:
             session.rollback()
             with merge_lock:
@@ -167,7 +200,7 @@ def _work(session, client, settings, postgres, claims: _Claims, report: Delivery
             report.details += this_order.details
 
 
-def _deliver_order(session, client, order: ShopOrder, settings: dict, now: datetime, report: DeliveryReport, employee_id) -> None:
+def _deliver_order(session, client, order: ShopOrder, settings: dict, now: datetime, report: DeliveryReport, context: _Pass) -> None:
     updates = list(session.scalars(select(Update).where(Update.order_key == order.order_key, Update.delivery_status == "pending").order_by(Update.id)))
     # Each update carries the order's whole snapshot: of several pending ones, only the latest state and the
     # latest tracking numbers matter (an old state delivered late would move the shop backwards).
@@ -177,7 +210,7 @@ def _deliver_order(session, client, order: ShopOrder, settings: dict, now: datet
         item.delivery_attempts += 1
         try:
             item.delivery_answer = _deliver_update(
-                client, order, item, settings, employee_id,
+                client, order, item, settings, context,
                 send_state=position == last_state, send_tracking=position == last_tracking,
             )
         except ShopSetupError:
@@ -194,6 +227,8 @@ def _deliver_order(session, client, order: ShopOrder, settings: dict, now: datet
         except ShopError as error:
             item.delivery_status, item.delivery_error = "failed", str(error)
             item.delivery_answer = {"error": str(error), "status": error.status, "code": error.code, "answer": error.answer}
+            if isinstance(error, UnknownState):
+                item.delivery_answer["delivered"] = error.delivered
             report.failed += 1
             report.details.append(f"order {order.order_key}: update {item.id} failed: {error}")
             continue
@@ -220,7 +255,7 @@ def _resolve(client: PrestaShopClient, order: ShopOrder, item: Update) -> dict:
     return found
 
 
-def _deliver_update(client: PrestaShopClient, order: ShopOrder, item: Update, settings: dict, employee_id, *, send_state: bool, send_tracking: bool) -> dict:
+def _deliver_update(client: PrestaShopClient, order: ShopOrder, item: Update, settings: dict, context: _Pass, *, send_state: bool, send_tracking: bool) -> dict:
     texts = _messages(item)
     if not (item.state_id is not None or ("tracking" in item.changes and item.tracking_numbers) or texts):
         return {"action": "nothing for the shop", "changes": item.changes}  # e.g. a stage with no state mapped
@@ -229,49 +264,74 @@ def _deliver_update(client: PrestaShopClient, order: ShopOrder, item: Update, se
     answer: dict = {"id_order": id_order}
     notify = bool(settings["notify_customer"])
     decision = None
-    if item.state_id is not None and send_state:
-        decision = _state_decision(client, order, shop_order, item.state_id, settings, employee_id)
+    unknown_state = item.state_id is not None and send_state and item.state_id not in context.states
+    if item.state_id is not None and send_state and not unknown_state:
+        decision = _state_decision(client, order, shop_order, item.state_id, settings, context.employee_id)
     if "tracking" in item.changes and item.tracking_numbers:
         if send_tracking:
             # The in-transit mail only when no state mail follows (that one carries the tracking link).
             state_mail = decision is not None and decision["action"] == "post" and notify
-            answer["tracking"] = _deliver_tracking(client, order, id_order, item.tracking_numbers, send_email=notify and not state_mail)
+            answer["tracking"] = _deliver_tracking(client, order, shop_order, item.tracking_numbers, send_email=notify and not state_mail)
         else:
             answer["tracking"] = {"action": "superseded by a later update"}
-    if item.state_id is not None:
+    if unknown_state:
+        answer["state"] = {"action": "unknown_state", "state_id": item.state_id}
+    elif item.state_id is not None:
         if decision is None:
             answer["state"] = {"action": "superseded by a later update", "state_id": item.state_id}
         elif decision["action"] == "post":
-            answer["state"] = _post_state(client, order, shop_order, item.state_id, notify, employee_id)
+            answer["state"] = _post_state(client, order, shop_order, item.state_id, notify, context.employee_id)
         else:
             answer["state"] = decision
     if texts:
-        answer["messages"] = _deliver_messages(client, order, id_order, texts)
+        answer["messages"] = _deliver_messages(client, order, id_order, texts, context.employee_id)
+    if unknown_state:
+        # Never posted: on 8.x an unknown state runs hooks and stock moves, then answers 500. The rest was delivered.
+        raise UnknownState(
+            f"order state {item.state_id} does not exist in the shop (deleted, or mapped for another shop): fix the "
+            "stage → state mapping; the state of this update is not sent, nor retried", answer=answer,
+        )
     return answer
 
 
-def _deliver_tracking(client, order: ShopOrder, id_order: int, numbers: list[str], *, send_email: bool) -> dict:
+def carrier_row(rows: list[dict], id_carrier) -> dict | None:
+    """The order_carrier row that holds the order's tracking number: the latest row (highest id) of the order's
+    current carrier (orders.id_carrier), else the latest row. An order has several rows when the merchant changed
+    its carrier in the back office (the new carrier gets the number) or, with multi-shipping, one per carrier
+    (PrestaShop's order page and its in-transit mail use the order's own carrier). Every parcel number goes into
+    that one row, space-joined while they fit its 64 characters (`tracking_value`)."""
+    if not rows:
+        return None
+    ordered = sorted(rows, key=lambda row: int(row["id"]))
+    current = [row for row in ordered if str(row.get("id_carrier")) == str(id_carrier)]
+    return (current or ordered)[-1]
+
+
+def _deliver_tracking(client, order: ShopOrder, shop_order: dict, numbers: list[str], *, send_email: bool) -> dict:
     value, left_out = tracking_value(numbers)
     result = {"value": value, "left_out": left_out}
     if not value:
         result["action"] = "none_fits"
         return result
-    carriers = client.order_carriers(id_order)
-    if not carriers:
+    id_order = int(shop_order["id"])
+    row = carrier_row(client.order_carriers(id_order), shop_order.get("id_carrier"))
+    if row is None:
         raise ShopError(f"order {id_order} has no carrier row (order_carriers) to hold a tracking number", status=404)
-    row = carriers[0]
     if (row.get("tracking_number") or "") == value:
         order.shop_tracking = value
-        return {**result, "action": "unchanged"}
+        return {**result, "action": "unchanged", "order_carrier": int(row["id"])}
     try:
         client.set_tracking(row, value, send_email=send_email)
     except ShopAmbiguous:
         # Maybe written: look before trying again.
-        again = client.order_carriers(id_order)
-        if not again or (again[0].get("tracking_number") or "") != value:
+        again = {int(r["id"]): r for r in client.order_carriers(id_order)}.get(int(row["id"]))
+        if again is None or (again.get("tracking_number") or "") != value:
             raise
     order.shop_tracking = value
-    return {**result, "action": "written", "order_carrier": int(row["id"]), "mail": send_email}
+    written = {**result, "action": "written", "order_carrier": int(row["id"]), "mail": send_email}
+    if client.method_override:
+        written["sent_as"] = "POST with ps_method (PUT/PATCH refused before the webservice: a web firewall?)"
+    return written
 
 
 def _state_decision(client, order: ShopOrder, shop_order: dict, state_id: int, settings: dict, employee_id) -> dict:
@@ -330,29 +390,90 @@ def _messages(item: Update) -> list[str]:
     return texts
 
 
-def _deliver_messages(client, order: ShopOrder, id_order: int, texts: list[str]) -> dict:
-    """Post each message the order does not have yet. The shop is read first: a message posted by a worker
-    that died before it could record it is found there, not posted again."""
+def _deliver_messages(client, order: ShopOrder, id_order: int, texts: list[str], employee_id: int | None) -> dict:
+    """Post each message the order does not have yet, where the shop's order page shows it. The shop is read
+    first: a message posted by a worker that died before it could record it is found there, not posted again."""
     sent = list(order.messages_sent or [])
     fingerprints = {text: hashlib.sha256(f"{id_order}\n{text}".encode()).hexdigest()[:32] for text in texts}
     todo = [text for text in texts if fingerprints[text] not in sent]
     posted, skipped = 0, len(texts) - len(todo)
+    where = "none"
     if todo:
-        present = {(message.get("message") or "") for message in client.messages(id_order)}
+        board = _MessageBoard.of(client, id_order, employee_id)
+        where = board.where
+        present = board.texts()
         for text in todo:
             if text in present:
                 skipped += 1
             else:
                 try:
-                    client.add_message(id_order, text)
+                    board.post(text)
                 except ShopAmbiguous:
-                    if not any((message.get("message") or "") == text for message in client.messages(id_order)):
+                    if text not in board.texts():
                         order.messages_sent = sent
                         raise
                 posted += 1
             sent.append(fingerprints[text])
     order.messages_sent = sent
-    return {"posted": posted, "already_sent": skipped}
+    return {"posted": posted, "already_sent": skipped, "where": where}
+
+
+class _MessageBoard:
+    """Where the order page shows private notes: 1.7.7+ (8, 9) list the customer_message rows of the order's
+    customer_thread (recorded on 8.1.2: order-page-messages.md); 1.7.0-1.7.6 the legacy `message` table."""
+
+    def __init__(self, client, id_order: int, employee_id: int | None, thread: int | None):
+        self.client, self.id_order, self.employee_id, self.thread = client, id_order, employee_id, thread
+        self.where = f"customer_thread {thread}" if thread is not None else "messages"
+
+    @classmethod
+    def of(cls, client, id_order: int, employee_id: int | None) -> _MessageBoard:
+        if not client.detect_version().order_page_reads_threads:
+            return cls(client, id_order, employee_id, None)
+        return cls(client, id_order, employee_id, _order_thread(client, id_order))
+
+    def texts(self) -> set[str]:
+        rows = self.client.customer_messages(self.thread) if self.thread is not None else self.client.messages(self.id_order)
+        return {(row.get("message") or "") for row in rows}
+
+    def post(self, text: str) -> None:
+        if self.thread is not None:
+            self.client.add_customer_message(self.thread, text, id_employee=self.employee_id)
+        else:
+            self.client.add_message(self.id_order, text)
+
+
+def _order_thread(client, id_order: int) -> int:
+    """The order's customer thread, as the back office finds it (its customer, its order, its shop), or one made
+    the way the back office makes it: one thread per order, reused by every later message."""
+    details = client.order_details(id_order)
+    if details is None:
+        raise ShopError(f"order {id_order} does not exist in the shop", status=404)
+
+    def find() -> int | None:
+        for thread in client.customer_threads(id_order):
+            if str(thread.get("id_customer")) == str(details["id_customer"]) and str(thread.get("id_shop", details.get("id_shop"))) == str(details.get("id_shop")):
+                return int(thread["id"])
+        return None
+
+    found = find()
+    if found is not None:
+        return found
+    email = client.customer_email(int(details["id_customer"]))
+    if not email:
+        raise ShopError(f"order {id_order}: its customer {details['id_customer']} has no e-mail the thread can carry", status=404)
+    fields = {
+        "id_lang": details.get("id_lang") or 1, "id_contact": 0, "id_customer": details["id_customer"], "id_order": id_order,
+        "id_shop": details.get("id_shop") or 1, "email": email, "token": "".join(secrets.choice(THREAD_TOKEN) for _ in range(12)),
+        "status": "open",
+    }
+    try:
+        return int(client.add_customer_thread(fields)["customer_thread"]["id"])
+    except ShopAmbiguous:
+        found = find()  # made after all? then it is the one
+        if found is None:
+            raise
+        return found
 
 
 def _int(value) -> int | None:

@@ -2,7 +2,14 @@
 
 Reads are retried (exponential backoff with jitter; 429/503 honour Retry-After). Writes are never retried
 here: a write that failed ambiguously (timeout, reset, 5xx - PrestaShop answers 500 code 46 *after*
-committing when a mail fails) raises `ShopAmbiguous`, and the caller re-reads the shop before deciding.
+committing when a mail fails), or whose answer does not hold the record we wrote, raises `ShopAmbiguous`, and
+the caller re-reads the shop before deciding.
+
+Redirects are never followed: a 3xx answer (typically http:// sent to https://) is a set-up error naming the
+`Location`, and nothing is delivered until PRESTASHOP_URL is corrected. A PUT or PATCH refused with 403/405 by
+something that is not the webservice (a host's web application firewall: no PSWS-Version, no error code) is
+sent again once as a POST carrying `ps_method`, which the dispatcher accepts (recorded on 8.1.2:
+ps_method_put_via_post, ps_method_patch_via_post), and so are the later ones.
 """
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ import requests
 log = logging.getLogger(__name__)
 
 TRACKING_MAX = 64
+PROBE_ID = 2147483647  # a carrier row id no shop has: what `probe_write_method` writes to
 # Validate::isTrackingNumber (PrestaShop reference §3.3).
 TRACKING_PATTERN = re.compile(r"^[~:#,%&_=()\[\].? +\-@/a-zA-Z0-9]+$")
 # Webservice error codes that say the key or the shop set-up is wrong: no update can go through.
@@ -49,6 +57,10 @@ class ShopUnavailable(ShopError):
         self.retry_after = retry_after
 
 
+class ShopRedirect(ShopSetupError):
+    """The shop answered a redirect (3xx): PRESTASHOP_URL is not the address the shop answers at."""
+
+
 class ShopAmbiguous(ShopError):
     """A write may or may not have been applied (timeout, reset, 5xx): re-read before doing anything else."""
 
@@ -66,6 +78,12 @@ class ShopVersion:
     @property
     def supports_patch(self) -> bool:
         return self.parts[0] >= 8
+
+    @property
+    def order_page_reads_threads(self) -> bool:
+        """Since 1.7.7 the order page's Messages panel lists customer_thread/customer_message rows only (never
+        the legacy `message` table): recorded on 8.1.2 (order-page-messages.md), reference for 1.7.7+ and 9."""
+        return self.parts[:3] >= (1, 7, 7)
 
 
 def xml_document(entity: str, fields: dict) -> str:
@@ -105,6 +123,7 @@ class PrestaShopClient:
         self.max_wait = max_wait
         self.sleep = sleep
         self.version: ShopVersion | None = None
+        self.method_override = False  # PUT/PATCH go as POST + ps_method (a firewall refuses them)
 
     def clone(self) -> PrestaShopClient:
         """A client for another thread (a requests.Session is not shared between threads)."""
@@ -112,7 +131,7 @@ class PrestaShopClient:
             self.base, self.session.auth[0], timeout=self.timeout, read_attempts=self.read_attempts,
             backoff=self.backoff, max_wait=self.max_wait, sleep=self.sleep,
         )
-        other.version = self.version
+        other.version, other.method_override = self.version, self.method_override
         return other
 
     # --- transport ------------------------------------------------------------------------------------------
@@ -124,7 +143,7 @@ class PrestaShopClient:
         headers = {"Content-Type": "text/xml; charset=utf-8"} if body is not None else None
         return self.session.request(
             method, self._url(resource, record_id), params=params, data=body.encode("utf-8") if body is not None else None,
-            headers=headers, timeout=self.timeout,
+            headers=headers, timeout=self.timeout, allow_redirects=False,
         )
 
     def _decode(self, response: requests.Response, what: str):
@@ -133,7 +152,7 @@ class PrestaShopClient:
             self.version = ShopVersion(version)
         if response.status_code == 404 and not response.content:
             return None
-        if response.ok:
+        if response.ok and not response.is_redirect and response.status_code < 300:
             if not response.content:
                 return {}
             try:
@@ -144,6 +163,13 @@ class PrestaShopClient:
 
     def _error(self, response: requests.Response, what: str) -> ShopError:
         status = response.status_code
+        if 300 <= status < 400:
+            location = response.headers.get("Location") or "(no Location)"
+            hint = " (the shop wants https: use an https:// PRESTASHOP_URL)" if location.startswith("https://") and self.base.startswith("http://") else ""
+            return ShopRedirect(
+                f"{what}: the shop answered {status} redirecting to {location}: set PRESTASHOP_URL to the address the "
+                f"shop answers at{hint}; nothing is sent to a redirected address", status=status, answer=location,
+            )
         code, message = None, (response.text or "").strip()[:300]
         try:
             errors = response.json().get("errors") or []
@@ -191,6 +217,17 @@ class PrestaShopClient:
     def write(self, method: str, resource: str, body: str, *, record_id: int | None = None, params: dict | None = None):
         """POST/PUT/PATCH once. A failure that may have been applied raises ShopAmbiguous."""
         what = f"{method} {resource}" + (f"/{record_id}" if record_id is not None else "")
+        if method in ("PUT", "PATCH") and self.method_override:
+            return self._send_once(what, "POST", resource, record_id, {**(params or {}), "ps_method": method}, body)
+        response = self._send_once(what, method, resource, record_id, params, body, decode=False)
+        if method in ("PUT", "PATCH") and _blocked_before_the_webservice(response):
+            # Nothing ran: the request never reached PrestaShop. The dispatcher takes the method from ps_method.
+            log.warning("%s: answered %s by something that is not the webservice (a web firewall?): sending PUT/PATCH as POST with ps_method from now on", what, response.status_code)
+            self.method_override = True
+            return self._send_once(what, "POST", resource, record_id, {**(params or {}), "ps_method": method}, body)
+        return self._decode(response, what)
+
+    def _send_once(self, what: str, method: str, resource: str, record_id: int | None, params: dict | None, body: str | None, *, decode: bool = True):
         try:
             response = self._send(method, resource, record_id, params, body)
         except requests.ConnectionError as error:
@@ -201,7 +238,7 @@ class PrestaShopClient:
             raise ShopAmbiguous(f"{what}: no answer within {self.timeout[1]} s") from error
         except requests.RequestException as error:
             raise ShopAmbiguous(f"{what}: {error.__class__.__name__}: {error}") from error
-        return self._decode(response, what)
+        return self._decode(response, what) if decode else response
 
     # --- resources --------------------------------------------------------------------------------------------
 
@@ -231,18 +268,34 @@ class PrestaShopClient:
             allowed[resource.tag] = {method.upper() for method in ("get", "put", "post", "patch", "delete", "head") if resource.get(method) == "true"}
         return allowed
 
+    def probe_write_method(self) -> str:
+        """Whether PUT/PATCH reach the webservice: sent to a carrier row that cannot exist, the webservice answers
+        404 (or 400) and writes nothing (recorded: order_carrier_404_patch); a host's firewall answers 403/405
+        without PSWS-Version. Then writes go as POST with ps_method, which the probe tries too. A redirect raises
+        ShopRedirect. Returns a line for `shop check`."""
+        method = "PATCH" if self.detect_version().supports_patch else "PUT"
+        body = xml_document("order_carrier", {"id": PROBE_ID, "tracking_number": "PROBE"})
+        response = self._send_once(f"{method} order_carriers/{PROBE_ID}", method, "order_carriers", PROBE_ID, None, body, decode=False)
+        if 300 <= response.status_code < 400:
+            raise self._error(response, f"{method} order_carriers/{PROBE_ID}")
+        if not _blocked_before_the_webservice(response):
+            return f"{method} reaches the webservice (answered {response.status_code} for a carrier row that does not exist, as it should)"
+        self.method_override = True
+        again = self._send_once(f"POST order_carriers/{PROBE_ID}", "POST", "order_carriers", PROBE_ID, {"ps_method": method}, body, decode=False)
+        if _blocked_before_the_webservice(again) or 300 <= again.status_code < 400:
+            raise ShopSetupError(
+                f"{method} is refused with {response.status_code} before the webservice (a web firewall of the host?), and so is "
+                f"POST with ps_method ({again.status_code}): ask the host to let {method} and POST reach /api/", status=response.status_code,
+            )
+        return (f"{method} is refused with {response.status_code} before the webservice (a web firewall of the host?): tracking numbers "
+                f"are sent as POST with ps_method={method}, which reaches it")
+
     def order(self, id_order: int) -> dict | None:
         rows = _rows(self.read("orders", params={"filter[id]": f"[{id_order}]", "display": "[id,reference,current_state,id_carrier,date_upd]"}), "orders")
         return rows[0] if rows else None
 
     def orders_by_reference(self, reference: str) -> list[dict]:
         return _rows(self.read("orders", params={"filter[reference]": f"[{reference}]", "display": "[id,reference,current_state]"}), "orders")
-
-    def orders_changed_since(self, since: str, limit: int = 500, offset: int = 0) -> list[dict]:
-        return _rows(self.read("orders", params={
-            "date": "1", "filter[date_upd]": f">[{since}]", "display": "[id,reference,date_upd]",
-            "sort": "[date_upd_ASC,id_ASC]", "limit": f"{offset},{limit}",
-        }), "orders")
 
     def order_carriers(self, id_order: int) -> list[dict]:
         rows = _rows(self.read("order_carriers", params={"filter[id_order]": f"[{id_order}]", "display": "full"}), "order_carriers")
@@ -254,29 +307,61 @@ class PrestaShopClient:
         return _rows(self.read("order_carriers", params={"filter[id_order]": "[" + "|".join(map(str, ids)) + "]", "display": "full"}), "order_carriers")
 
     def set_tracking(self, carrier_row: dict, number: str, *, send_email: bool) -> dict:
-        """PATCH on 8.0+, else PUT the whole row back with only tracking_number changed (PUT resets omitted fields)."""
+        """PATCH on 8.0+, else PUT the whole row back with only tracking_number changed (PUT resets omitted fields).
+        The answer must hold the row with that number, else ShopAmbiguous (the caller re-reads)."""
         params = {"sendemail": "1" if send_email else "0"}
         version = self.detect_version()
         if version.supports_patch:
             body = xml_document("order_carrier", {"id": carrier_row["id"], "tracking_number": number})
-            return self.write("PATCH", "order_carriers", body, record_id=int(carrier_row["id"]), params=params)
-        fields = {key: value for key, value in carrier_row.items() if not isinstance(value, (dict, list))}
-        fields["tracking_number"] = number
-        return self.write("PUT", "order_carriers", xml_document("order_carrier", fields), record_id=int(carrier_row["id"]), params=params)
+            answer = self.write("PATCH", "order_carriers", body, record_id=int(carrier_row["id"]), params=params)
+        else:
+            fields = {key: value for key, value in carrier_row.items() if not isinstance(value, (dict, list))}
+            fields["tracking_number"] = number
+            answer = self.write("PUT", "order_carriers", xml_document("order_carrier", fields), record_id=int(carrier_row["id"]), params=params)
+        return _holds(answer, "order_carrier", f"order_carrier {carrier_row['id']}", id=carrier_row["id"], tracking_number=number)
 
     def add_history(self, id_order: int, state_id: int, *, send_email: bool, id_employee: int | None = None) -> dict:
         body = xml_document("order_history", {"id_order": id_order, "id_order_state": state_id, "id_employee": id_employee})
-        return self.write("POST", "order_histories", body, params={"sendemail": "1" if send_email else "0"})
+        answer = self.write("POST", "order_histories", body, params={"sendemail": "1" if send_email else "0"})
+        return _holds(answer, "order_history", f"order {id_order}: state {state_id}", id_order=id_order, id_order_state=state_id)
 
     def latest_history(self, id_order: int) -> dict | None:
         rows = _rows(self.read("order_histories", params={"filter[id_order]": f"[{id_order}]", "display": "full", "sort": "[id_DESC]", "limit": "1"}), "order_histories")
         return rows[0] if rows else None
 
     def add_message(self, id_order: int, text: str) -> dict:
-        return self.write("POST", "messages", xml_document("message", {"id_order": id_order, "message": text, "private": 1}))
+        """A private note in the legacy `message` table (1.7.0-1.7.6: what their order page shows)."""
+        answer = self.write("POST", "messages", xml_document("message", {"id_order": id_order, "message": text, "private": 1}))
+        return _holds(answer, "message", f"order {id_order}: message", id_order=id_order, message=text)
 
     def messages(self, id_order: int) -> list[dict]:
         return _rows(self.read("messages", params={"filter[id_order]": f"[{id_order}]", "display": "full"}), "messages")
+
+    def order_details(self, id_order: int) -> dict | None:
+        """What a customer thread needs from the order: id_customer, id_lang, id_shop."""
+        rows = _rows(self.read("orders", params={"filter[id]": f"[{id_order}]", "display": "[id,id_customer,id_lang,id_shop]"}), "orders")
+        return rows[0] if rows else None
+
+    def customer_email(self, id_customer: int) -> str | None:
+        rows = _rows(self.read("customers", params={"filter[id]": f"[{id_customer}]", "display": "[id,email]"}), "customers")
+        return rows[0].get("email") if rows else None
+
+    def customer_threads(self, id_order: int) -> list[dict]:
+        rows = _rows(self.read("customer_threads", params={"filter[id_order]": f"[{id_order}]", "display": "full"}), "customer_threads")
+        return sorted(rows, key=lambda row: int(row["id"]))
+
+    def add_customer_thread(self, fields: dict) -> dict:
+        answer = self.write("POST", "customer_threads", xml_document("customer_thread", fields))
+        return _holds(answer, "customer_thread", f"order {fields['id_order']}: customer thread", id_order=fields["id_order"], id_customer=fields["id_customer"])
+
+    def customer_messages(self, id_thread: int) -> list[dict]:
+        return _rows(self.read("customer_messages", params={"filter[id_customer_thread]": f"[{id_thread}]", "display": "full"}), "customer_messages")
+
+    def add_customer_message(self, id_thread: int, text: str, *, id_employee: int | None) -> dict:
+        """A private message (`private` 1: the customer never sees it) on the order's thread."""
+        fields = {"id_customer_thread": id_thread, "id_employee": id_employee or 0, "message": text, "private": 1}
+        answer = self.write("POST", "customer_messages", xml_document("customer_message", fields))
+        return _holds(answer, "customer_message", f"thread {id_thread}: message", id_customer_thread=id_thread, message=text, private=1)
 
     def order_states(self) -> list[dict]:
         return _rows(self.read("order_states", params={"display": "full", "filter[deleted]": "[0]"}), "order_states")
@@ -284,6 +369,28 @@ class PrestaShopClient:
     def configurations(self, names: list[str]) -> dict[str, str]:
         rows = _rows(self.read("configurations", params={"filter[name]": "[" + "|".join(names) + "]", "display": "[name,value]"}), "configurations")
         return {row["name"]: row.get("value") for row in rows}
+
+
+def _holds(answer, entity: str, what: str, **expected) -> dict:
+    """The write's answer, if it holds the record we wrote; else ShopAmbiguous: something answered that is not
+    the record (a proxy's page, a module's output, another record), so the caller re-reads before deciding."""
+    record = answer.get(entity) if isinstance(answer, dict) else None
+    if isinstance(record, dict) and record.get("id") not in (None, ""):
+        wrong = {name: record.get(name) for name, value in expected.items() if str(record.get(name, "")).strip() != str(value).strip()}
+        if not wrong:
+            return answer
+        raise ShopAmbiguous(f"{what}: the shop's answer holds another record ({', '.join(f'{k}={v!r}' for k, v in wrong.items())})", answer=str(answer)[:500])
+    raise ShopAmbiguous(f"{what}: the shop's answer does not hold the {entity} written", answer=str(answer)[:500])
+
+
+def _blocked_before_the_webservice(response: requests.Response) -> bool:
+    """A 403/405 that PrestaShop did not write: no PSWS-Version header, no webservice error code."""
+    if response.status_code not in (403, 405) or response.headers.get("PSWS-Version"):
+        return False
+    try:
+        return not (response.json() or {}).get("errors")
+    except (ValueError, AttributeError):
+        return True
 
 
 def _rows(payload, resource: str) -> list[dict]:

@@ -5,7 +5,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -17,13 +17,13 @@ from .prestashop import FLAGS
 from .prestashop_client import PrestaShopClient, ShopError
 from .stages import split_tracking, tracking_numbers
 from .store import current_settings
-from .writeback import WriteBackError, write_tracking
+from .writeback import DocumentBusy, WriteBackError, write_tracking
 
 log = logging.getLogger(__name__)
 
-POLL_CURSOR = "orders_date_upd"
-POLL_OVERLAP = timedelta(seconds=10)
-POLL_FIRST_LOOKBACK = timedelta(days=1)
+POLL_CURSOR = "order_carriers_poll"  # the last shop order (our id) whose carrier rows were read
+POLL_LIMIT = 1000  # shop orders whose carrier rows are read per poll (10 requests of 100)
+POLL_RECENT = timedelta(days=30)  # closed orders still read this long after their last update (a late number)
 CARRIER_BATCH = 100  # order ids per order_carriers request
 
 
@@ -97,70 +97,87 @@ class PollReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def poll_shop_tracking(session: Session, gescom: GesCom, client: PrestaShopClient, *, page: int = 500) -> PollReport:
-    """Tracking numbers typed in the shop since the last poll, written back to GesCom (never echoed back)."""
+def poll_shop_tracking(session: Session, gescom: GesCom, client: PrestaShopClient, *, limit: int = POLL_LIMIT, batch: int = CARRIER_BATCH) -> PollReport:
+    """Tracking numbers typed in the shop, written back to GesCom (never echoed back).
+
+    Read from the shop orders' carrier rows, not from `orders.date_upd`: on 8.x/9.x the back office's "Edit
+    shipping details" saves the order_carrier row only (recorded on 8.1.2, date_upd.md rows 5-9), so no date
+    tells that a number was typed. Each poll reads the rows of up to `limit` followed orders that can still
+    receive a number (known in the shop; open, or closed less than POLL_RECENT ago; never cancelled), `batch` per
+    request (`filter[id_order]=[a|b|…]`), going round them from where the last poll stopped: every such order is
+    read once every ceil(orders / limit) polls. No date filter, so neither clock nor time zone can make it miss one.
+    """
     report = PollReport()
     settings, _ = current_settings(session)
     if not settings["tracking"]["import_from_shop"]:
         return report
     cursor = session.get(ShopCursor, POLL_CURSOR)
-    since = cursor.value if cursor and cursor.value else (datetime.now() - POLL_FIRST_LOOKBACK).strftime("%Y-%m-%d %H:%M:%S")
-    newest = since
-    offset = 0
-    while True:
-        rows = client.orders_changed_since(since, limit=page, offset=offset)
-        if not rows:
-            break
-        report.orders_seen += len(rows)
-        newest = max([newest] + [str(row.get("date_upd") or "") for row in rows])
-        ids = [int(row["id"]) for row in rows]
-        followed = {
-            (order.shop_id_order or order.id_order): order
-            for order in session.scalars(select(ShopOrder).where(or_(ShopOrder.shop_id_order.in_(ids), ShopOrder.id_order.in_(ids))))
-        }
-        for start in range(0, len(ids), CARRIER_BATCH):
-            batch = [i for i in ids[start:start + CARRIER_BATCH] if i in followed]
-            first_row: dict[int, dict] = {}
-            for row in sorted(client.order_carriers_of(batch), key=lambda r: int(r["id"])):
-                first_row.setdefault(int(row["id_order"]), row)
-            for id_order, row in first_row.items():
-                _import_one(session, gescom, followed[id_order], (row.get("tracking_number") or "").strip(), report)
-        if len(rows) < page:
-            break
-        offset += page
-    value = _minus(newest, POLL_OVERLAP) if newest != since else since
+    after = int(cursor.value) if cursor and cursor.value and cursor.value.isdigit() else 0
+    orders = _pollable(session, after, limit)
+    if len(orders) < limit and after:
+        orders += [order for order in _pollable(session, 0, limit - len(orders)) if order.id <= after]  # round again
+    by_shop_id = {(order.shop_id_order or order.id_order): order for order in orders}
+    ids = list(by_shop_id)
+    for start in range(0, len(ids), batch):
+        rows: dict[int, list[dict]] = {}
+        for row in client.order_carriers_of(ids[start:start + batch]):
+            rows.setdefault(int(row["id_order"]), []).append(row)
+        for id_order, carrier_rows in rows.items():
+            order = by_shop_id.get(id_order)
+            if order is None:
+                continue
+            report.orders_seen += 1
+            for row in sorted(carrier_rows, key=lambda r: int(r["id"])):
+                _import_one(session, gescom, order, (row.get("tracking_number") or "").strip(), report)
+    last = orders[-1].id if orders else 0
     if cursor is None:
-        session.add(ShopCursor(name=POLL_CURSOR, value=value, updated_at=utcnow()))
+        session.add(ShopCursor(name=POLL_CURSOR, value=str(last), updated_at=utcnow()))
     else:
-        cursor.value, cursor.updated_at = value, utcnow()
+        cursor.value, cursor.updated_at = str(last), utcnow()
     session.commit()
     return report
 
 
+def _pollable(session: Session, after: int, limit: int) -> list[ShopOrder]:
+    """Followed shop orders that can still receive a tracking number, by our id, after `after`."""
+    recent = utcnow() - POLL_RECENT
+    return list(session.scalars(
+        select(ShopOrder)
+        .where(
+            ShopOrder.id > after,
+            or_(ShopOrder.shop_id_order.is_not(None), ShopOrder.id_order.is_not(None)),
+            or_(ShopOrder.stage.is_(None), ShopOrder.stage != "cancelled"),
+            or_(ShopOrder.is_open.is_(True), ShopOrder.updated_at >= recent),
+        )
+        .order_by(ShopOrder.id)
+        .limit(limit)
+    ))
+
+
 def _import_one(session: Session, gescom: GesCom, order: ShopOrder, shop_value: str, report: PollReport) -> None:
-    if not shop_value or shop_value == (order.shop_tracking or ""):
-        report.unchanged += 1  # nothing typed, or what we wrote ourselves
+    """One carrier row's number: written to GesCom when it is news, once. What was acted on is remembered
+    (`shop_tracking_seen`), so a number GesCom refuses (its field holds another one) is said once, not every poll;
+    a refusal that may pass later (document busy, GesCom down) is tried again next poll."""
+    if not shop_value or shop_value in (order.shop_tracking or "", order.shop_tracking_seen or ""):
+        report.unchanged += 1  # nothing typed, what we wrote ourselves, or a value already acted on
         return
     known = set(tracking_numbers(order.memory or {}))
-    candidates = [shop_value] if shop_value not in known else []
-    if not candidates:
-        report.unchanged += 1
+    if shop_value in known or set(shop_value.split()) <= known:
+        report.unchanged += 1  # GesCom's own numbers (space-joined when we wrote several)
+        order.shop_tracking_seen = shop_value
         return
-    for number in candidates:
-        try:
-            result = write_tracking(session, gescom, order.order_key, number, source="shop_poll")
-            report.written += int(result.changed)
-            report.unchanged += int(not result.changed)
-        except (WriteBackError, GesComError) as error:
-            session.rollback()
-            report.warnings.append(f"order {order.order_key}: tracking {number!r} from the shop not written to GesCom: {error}")
-
-
-def _minus(stamp: str, delta: timedelta) -> str:
     try:
-        return (datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S") - delta).strftime("%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        return stamp
+        result = write_tracking(session, gescom, order.order_key, shop_value, source="shop_poll")
+        report.written += int(result.changed)
+        report.unchanged += int(not result.changed)
+    except (DocumentBusy, GesComError) as error:
+        session.rollback()
+        report.warnings.append(f"order {order.order_key}: tracking {shop_value!r} from the shop not written to GesCom yet (retried next poll): {error}")
+        return
+    except WriteBackError as error:
+        session.rollback()
+        report.warnings.append(f"order {order.order_key}: tracking {shop_value!r} from the shop not written to GesCom: {error}")
+    order.shop_tracking_seen = shop_value
 
 
 __all__ = ["shop_client", "ShopStates", "poll_shop_tracking", "PollReport", "split_tracking"]
