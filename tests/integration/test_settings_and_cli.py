@@ -173,6 +173,29 @@ def test_migrations_build_the_models_schema(app, store_db):
         assert {"settings", "shop_orders", "order_pieces", "sync_runs", "updates", "sync_locks"} <= set(inspect(db.engine).get_table_names())
 
 
+def test_migration_0004_makes_stored_keys_compare_like_sql_server(app, store_db):
+    """Keys stored before 0004 become what runs now make of them (trailing spaces dropped, upper case), in every
+    table that names them; two keys that would become one are left as they were, never merged blindly."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import text
+
+    with app.app_context():
+        db.metadata.drop_all(db.engine)
+        upgrade(revision="0003")
+        with db.engine.begin() as conn:
+            for key in ("khwtqzxnb ", "4711", "dup", "DUP"):
+                conn.execute(text("INSERT INTO shop_orders (order_key, state_rank, states_sent, snapshot, memory, is_open, vanished_runs, first_seen_at, checked_at, updated_at) "
+                                  "VALUES (:k, -1, '[]', '{}', '{}', true, 0, '2026-01-01', '2026-01-01', '2026-01-01')"), {"k": key})
+            conn.execute(text("INSERT INTO updates (order_key, changes, created_at) VALUES ('khwtqzxnb ', '[]', '2026-01-01')"))
+        upgrade()
+        with db.engine.connect() as conn:
+            keys = sorted(conn.execute(text("SELECT order_key FROM shop_orders")).scalars())
+            assert keys == ["4711", "DUP", "KHWTQZXNB", "dup"]
+            assert list(conn.execute(text("SELECT order_key FROM updates")).scalars()) == ["KHWTQZXNB"]
+        downgrade(revision="0003")
+        upgrade()
+
+
 def test_health_reports_both_databases(client, app, tmp_path):
     from sync.demo.schema import create_gescom
 
