@@ -332,3 +332,20 @@ def test_numbers_from_the_shop_stay_marked_after_the_document_is_seen_again():
     memory["3:BL1"]["from_shop"] = ["6A1"]
     again = remember(memory, {"3:BL1": {"tracking": ["6A1"], "date": "2024-05-02"}})
     assert again["3:BL1"]["from_shop"] == ["6A1"] and again["3:BL1"]["date"] == "2024-05-02"
+
+
+def test_a_down_payment_invoice_ships_nothing_and_is_not_the_orders_piece():
+    """DO_Provenance 4, a facture d'acompte: it may carry the order's link value and an article line."""
+    settings = default_settings()
+    settings["options"]["send_piece_number"] = True
+    acompte = doc(6, "FA00099", provenance=4)
+    chain = Chain(
+        documents=[doc(1, "BC00042"), acompte],
+        lines=[line(1, "BC00042", qty=3), line(6, "FA00099", sku="ACOMPTE")],
+    )
+    assert acompte.is_down_payment and stage_of(chain) is Stage.ORDERED
+    assert deliveries_of(chain, {}, 3) == []
+    outcome = follow(chain, OrderMemory(), settings)
+    assert outcome.update["stage"] == "ordered" and outcome.update["piece"] is None
+    shipped = replace(chain, lines=[line(3, "BL00001", qty=3, origin="BC00042"), line(6, "FA00099", sku="ACOMPTE")], documents=[doc(3, "BL00001"), acompte])
+    assert stage_of(shipped) is Stage.SHIPPED  # the BL ships it, not the down payment
