@@ -254,10 +254,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "runs.warnings": ("Avertissements", "Warnings"),
     "runs.scan": ("Balayage de sécurité (cbModification)", "Safety-net scan (cbModification)"),
     "runs.scan_tag": ("balayage de sécurité", "safety-net scan"),
-    "runs.scan_yes": ("oui, modifications lues depuis le {since} (heure de GesCom)", "yes, changes read from {since} (GesCom's clock)"),
-    "runs.scan_no": (
-        "non : seuls les nouveaux documents et les commandes ouvertes ont été relus",
-        "no: only new documents and open orders were read",
+    "runs.scan_yes": ("oui", "yes"),
+    "runs.scan_yes_help": ("modifications lues depuis le {since} (heure de GesCom)", "changes read from {since} (GesCom's clock)"),
+    "runs.scan_no": ("non", "no"),
+    "runs.scan_no_help": (
+        "seuls les nouveaux documents et les commandes ouvertes ont été relus",
+        "only new documents and open orders were read",
     ),
     "runs.skipped_title": ("Commandes de la boutique ignorées", "Skipped shop orders"),
     "runs.skipped_intro": (

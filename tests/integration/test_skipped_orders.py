@@ -82,12 +82,12 @@ def test_the_run_page_lists_the_skipped_order_escaped_and_linked(app, client, ke
     assert f'<a href="/admin/orders?q={quote(BROKEN)}">&lt;B&gt;&amp;&#34;7</a>' in page
     assert "<B>" not in page  # escaped everywhere, in the warnings too
     assert f"<code>1:{broken}</code>" in page
-    assert "Balayage de sécurité (cbModification)" in unescape(page) and "oui, modifications lues depuis le" in unescape(page)
+    assert "Balayage de sécurité (cbModification)" in unescape(page) and 'oui <span class="help-inline">modifications lues depuis le' in unescape(page)
 
     second = _run(app)
     page = client.get(f"/admin/runs/{second}?lang=en").text
     assert "Skipped shop orders" in page and "The next run reads them again." in page
-    assert "Safety-net scan (cbModification)" in page and "no: only new documents and open orders were read" in page
+    assert "Safety-net scan (cbModification)" in page and 'no <span class="help-inline">only new documents and open orders were read' in page
     runs = client.get("/admin/runs").text
     assert f'href="/admin/runs/{first}#skipped"' in runs and f'href="/admin/runs/{second}#skipped"' in runs
     assert runs.count(">safety-net scan</span>") == 1  # the first run only
