@@ -204,6 +204,13 @@ class Nominations:
         if doc is not None:
             documents.add(doc)
 
+    def merge(self, other: Nominations) -> None:
+        """What another discovery read nominated, added to this one's (the high-water marks stay this one's)."""
+        for key, documents in other.documents.items():
+            self.documents.setdefault(key, set()).update(documents)
+        self.origins |= other.origins
+        self.orphans |= other.orphans
+
 
 @dataclass
 class LoadedChains:
@@ -504,20 +511,22 @@ class GesCom:
                     origins.setdefault(origin, set()).add((doc_type, piece))
         if not origins:
             return
+
+        def claim(key: str, piece: str) -> None:  # the BC, and the documents whose lines came from it
+            found.add(key, (int(DocumentType.BON_DE_COMMANDE), piece))
+            for doc in origins[piece]:
+                found.add(key, doc)
+
         known = owners_of(set(origins)) if owners_of else {}
         for piece, key in known.items():
             if piece in origins:
-                found.add(key, (int(DocumentType.BON_DE_COMMANDE), piece))
-                for doc in origins[piece]:
-                    found.add(key, doc)
+                claim(key, piece)
         unknown = [(int(DocumentType.BON_DE_COMMANDE), piece) for piece in origins if piece not in known]
         columns = [type_coerce(h.c.DO_Piece, _Text()), type_coerce(self._link(settings), _Text())]
         for piece, raw_key in self._of_documents(conn, h, columns, unknown):
             key = rule(raw_key)
             if key and piece in origins:
-                found.add(key, (int(DocumentType.BON_DE_COMMANDE), piece))
-                for doc in origins[piece]:
-                    found.add(key, doc)
+                claim(key, piece)
 
     @_reads_gescom
     def all_documents(self, conn: Connection, settings: dict) -> Iterator[tuple[str, tuple[int, str]]]:

@@ -17,7 +17,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import LargeBinary, String, Table, Text, cast, func, inspect, literal, select, text
+from sqlalchemy import LargeBinary, String, Table, Text, cast, func, inspect, literal, text
 from sqlalchemy.dialects.mssql import VARBINARY
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement

@@ -357,7 +357,7 @@ def _strategy(catalog: Catalog, run: RunConfig) -> list[Check]:
     section = "Detection strategy"
     scans = any(not shadow.usable for shadow in catalog.shadows.values())
     recheck = (
-        f"every run, by re-reading open shop orders through the shadow-column indexes"
+        "every run, by re-reading open shop orders through the shadow-column indexes"
         + (" (some through text columns: see Shadow columns)" if scans else "")
         + f": up to SYNC_RECHECK_LIMIT={run.recheck_limit} orders per run, each at most every "
         f"SYNC_RECHECK_AGE={_seconds(run.recheck_age)} seconds"

@@ -217,15 +217,15 @@ class PrestaShopClient:
     def write(self, method: str, resource: str, body: str, *, record_id: int | None = None, params: dict | None = None):
         """POST/PUT/PATCH once. A failure that may have been applied raises ShopAmbiguous."""
         what = f"{method} {resource}" + (f"/{record_id}" if record_id is not None else "")
-        if method in ("PUT", "PATCH") and self.method_override:
-            return self._send_once(what, "POST", resource, record_id, {**(params or {}), "ps_method": method}, body)
-        response = self._send_once(what, method, resource, record_id, params, body, decode=False)
-        if method in ("PUT", "PATCH") and _blocked_before_the_webservice(response):
+        overridable = method in ("PUT", "PATCH")
+        if not (overridable and self.method_override):
+            response = self._send_once(what, method, resource, record_id, params, body, decode=False)
+            if not (overridable and _blocked_before_the_webservice(response)):
+                return self._decode(response, what)
             # Nothing ran: the request never reached PrestaShop. The dispatcher takes the method from ps_method.
             log.warning("%s: answered %s by something that is not the webservice (a web firewall?): sending PUT/PATCH as POST with ps_method from now on", what, response.status_code)
             self.method_override = True
-            return self._send_once(what, "POST", resource, record_id, {**(params or {}), "ps_method": method}, body)
-        return self._decode(response, what)
+        return self._send_once(what, "POST", resource, record_id, {**(params or {}), "ps_method": method}, body)
 
     def _send_once(self, what: str, method: str, resource: str, record_id: int | None, params: dict | None, body: str | None, *, decode: bool = True):
         try:

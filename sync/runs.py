@@ -7,6 +7,7 @@ import socket
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
@@ -229,14 +230,8 @@ def load_chains(
         remembered = {parse_document(name) for name in ((orders[key].memory or {}) if key in orders else {})}
         known_documents[key] = {doc for doc in remembered if doc is not None} | set(documents.get(key, ()))
 
-    def owners_of(pieces: set[str]) -> dict[str, str]:
-        owners: dict[str, str] = {}
-        for batch in chunks(sorted(pieces)):
-            owners.update(session.execute(select(OrderPiece.piece, ShopOrder.order_key).join(ShopOrder).where(OrderPiece.piece.in_(batch))).all())
-        return owners
-
     def load(some: list[str]) -> LoadedChains:
-        return gescom.load(conn, settings, some, known_pieces, carriers, carriage, owners_of, known_documents)
+        return gescom.load(conn, settings, some, known_pieces, carriers, carriage, partial(piece_owners, session), known_documents)
 
     try:
         return load(keys), known_pieces
@@ -246,28 +241,34 @@ def load_chains(
     # GesCom gone, or its columns changed under the settings: that is no one order's fault, the run fails.
     gescom.ping()
     validate(settings, gescom.schema())
-    if len(keys) > 1:
-        log.warning("reading %d shop orders at once failed (%s): reading them one by one", len(keys), failure)
     loaded = LoadedChains()
+    if len(keys) == 1:
+        loaded.malformed[keys[0]] = _unreadable(failure)  # read alone already
+        return loaded, known_pieces
+    log.warning("reading %d shop orders at once failed (%s): reading them one by one", len(keys), failure)
     errors: list[GesComError] = []
     for key in keys:
         try:
-            one = load([key]) if len(keys) > 1 else None
+            one = load([key])
         except GesComError as error:
             conn.rollback()
             errors.append(error)
             loaded.malformed[key] = _unreadable(error)
             continue
-        if one is None:
-            errors.append(failure)
-            loaded.malformed[key] = _unreadable(failure)
-            continue
         loaded.chains.update(one.chains)
         loaded.pieces.update(one.pieces)
         loaded.malformed.update(one.malformed)
-    if len(keys) > 1 and len(errors) == len(keys) and not any(isinstance(error, GesComBusy) for error in errors):
+    if len(errors) == len(keys) and not any(isinstance(error, GesComBusy) for error in errors):
         raise failure  # every order fails alike: not a bad record, something is wrong with GesCom
     return loaded, known_pieces
+
+
+def piece_owners(session: Session, pieces: set[str]) -> dict[str, str]:
+    """The shop order our store knows each of these BC numbers belongs to (those it knows)."""
+    owners: dict[str, str] = {}
+    for batch in chunks(sorted(pieces)):
+        owners.update(session.execute(select(OrderPiece.piece, ShopOrder.order_key).join(ShopOrder).where(OrderPiece.piece.in_(batch))).all())
+    return owners
 
 
 def _unreadable(error: GesComError) -> str:
@@ -319,22 +320,12 @@ def _discover(session: Session, gescom: GesCom, scout, run: SyncRun, settings: d
             # Overlap: cbModification is rounded to the nearest minute and a transaction may commit a little
             # after it stamped its rows.
             since = last_scan - config.overlap
-            modified = gescom.modified_rows(scout, settings, since)
-            for key, docs in modified.documents.items():
-                found.documents.setdefault(key, set()).update(docs)
-            found.origins |= modified.origins
-            found.orphans |= modified.orphans
+            found.merge(gescom.modified_rows(scout, settings, since))
             run.window_from, run.modified_scan, scanned_at = since, True, read_at
         else:
             run.window_from, run.modified_scan, scanned_at = None, False, last_scan
 
-    def owners_of(pieces: set[str]) -> dict[str, str]:
-        owners: dict[str, str] = {}
-        for batch in chunks(sorted(pieces)):
-            owners.update(session.execute(select(OrderPiece.piece, ShopOrder.order_key).join(ShopOrder).where(OrderPiece.piece.in_(batch))).all())
-        return owners
-
-    gescom.resolve(scout, settings, found, owners_of)
+    gescom.resolve(scout, settings, found, partial(piece_owners, session))
     return found, scanned_at
 
 

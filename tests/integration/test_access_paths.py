@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event
 
 from sync.runs import RunConfig, run_sync
 from tests.conftest import need_postgres
