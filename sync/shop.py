@@ -17,7 +17,7 @@ from .prestashop import FLAGS
 from .prestashop_client import PrestaShopClient, ShopError
 from .stages import split_tracking, tracking_numbers
 from .store import current_settings
-from .writeback import DocumentBusy, WriteBackError, write_tracking
+from .writeback import FieldAlreadyFilled, InvalidTrackingNumber, OnlyInvoicesLeft, UnknownOrder, WriteBackError, write_tracking
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,8 @@ POLL_CURSOR = "order_carriers_poll"  # the last shop order (our id) whose carrie
 POLL_LIMIT = 1000  # shop orders whose carrier rows are read per poll (10 requests of 100)
 POLL_RECENT = timedelta(days=30)  # closed orders still read this long after their last update (a late number)
 CARRIER_BATCH = 100  # order ids per order_carriers request
+# Refusals that trying the same number again cannot change (the others are retried at the next poll).
+FINAL_REFUSALS = (FieldAlreadyFilled, OnlyInvoicesLeft, InvalidTrackingNumber, UnknownOrder)
 
 
 def shop_client(config) -> PrestaShopClient | None:
@@ -156,8 +158,9 @@ def _pollable(session: Session, after: int, limit: int) -> list[ShopOrder]:
 
 def _import_one(session: Session, gescom: GesCom, order: ShopOrder, shop_value: str, report: PollReport) -> None:
     """One carrier row's number: written to GesCom when it is news, once. What was acted on is remembered
-    (`shop_tracking_seen`), so a number GesCom refuses (its field holds another one) is said once, not every poll;
-    a refusal that may pass later (document busy, GesCom down) is tried again next poll."""
+    (`shop_tracking_seen`), so a number GesCom refuses for good (its field holds another one, only invoices are
+    left) is said once, not every poll; a refusal that may pass later (document busy, order unreadable, settings
+    to fix, GesCom down) is tried again next poll."""
     if not shop_value or shop_value in (order.shop_tracking or "", order.shop_tracking_seen or ""):
         report.unchanged += 1  # nothing typed, what we wrote ourselves, or a value already acted on
         return
@@ -170,13 +173,13 @@ def _import_one(session: Session, gescom: GesCom, order: ShopOrder, shop_value: 
         result = write_tracking(session, gescom, order.order_key, shop_value, source="shop_poll")
         report.written += int(result.changed)
         report.unchanged += int(not result.changed)
-    except (DocumentBusy, GesComError) as error:
+    except FINAL_REFUSALS as error:  # about this number or this order's documents: saying it once is enough
+        session.rollback()
+        report.warnings.append(f"order {order.order_key}: tracking {shop_value!r} from the shop not written to GesCom: {error}")
+    except (WriteBackError, GesComError) as error:  # busy, unreadable, settings to fix, GesCom down: not lost
         session.rollback()
         report.warnings.append(f"order {order.order_key}: tracking {shop_value!r} from the shop not written to GesCom yet (retried next poll): {error}")
         return
-    except WriteBackError as error:
-        session.rollback()
-        report.warnings.append(f"order {order.order_key}: tracking {shop_value!r} from the shop not written to GesCom: {error}")
     order.shop_tracking_seen = shop_value
 
 

@@ -218,3 +218,21 @@ def test_an_order_whose_carrier_changed_gets_its_number_on_the_new_carriers_row(
     by_carrier = {row["id_carrier"]: row["tracking_number"] for row in shop.carrier_rows(4711)}
     assert by_carrier == {27: "", 30: "6A11111111111"}
 
+
+
+def test_a_number_that_cannot_be_written_yet_is_not_lost(sync, warehouse, clock, shop):
+    """A refusal the merchant can fix (here: the settings name a header field that is read, never written) is
+    said at every poll and the number goes in once it is fixed; only refusals about the number itself are final."""
+    sync.settings(tracking__import_from_shop=True, tracking__header_field="DO_Ref")
+    shop.add_order(4711, current_state=2)
+    ship(sync, warehouse, clock, tracking=None)
+    bl = warehouse.documents("4711")[-1][1]
+    shop.back_office_set_tracking(4711, "XY123456789FR")
+    first = poll_shop_tracking(sync.session, sync.gescom, client_for(shop))
+    assert first.written == 0 and "retried next poll" in first.warnings[0]
+    assert "retried next poll" in poll_shop_tracking(sync.session, sync.gescom, client_for(shop)).warnings[0]
+    sync.settings(tracking__header_field="DO_Coord01")
+    assert poll_shop_tracking(sync.session, sync.gescom, client_for(shop)).written == 1
+    with warehouse.engine.connect() as conn:
+        value = conn.execute(select(warehouse.h.c.DO_Coord01).where(warehouse.h.c.DO_Type == 3, warehouse.h.c.DO_Piece == bl)).scalar_one()
+    assert value.strip() == "XY123456789FR"
