@@ -12,7 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from models import db
-from sync.gescom import GesCom, create_gescom_engine
+from sync.gescom.adapter import GesCom, create_gescom_engine
 
 ROOT = Path(__file__).resolve().parent
 migrate = Migrate()
@@ -84,7 +84,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     if app.config.get("WEBHOOK_SECRET"):
-        from sync.webhooks import secret_key
+        from sync.store.webhooks import secret_key
 
         try:
             secret_key(app.config["WEBHOOK_SECRET"])
@@ -107,7 +107,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 def configure_shop(app: Flask) -> None:
     """Push mode when PRESTASHOP_URL and PRESTASHOP_API_KEY are set: the client, and the shop's states."""
-    from sync.shop import ShopStates, shop_client
+    from sync.services.shop_poll import ShopStates, shop_client
 
     client = shop_client(app.config)
     app.extensions["shop"] = client

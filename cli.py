@@ -11,19 +11,19 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from models import db
-from sync.apikeys import SCOPES, ApiKeyError, create_key, list_keys, revoke_key
-from sync.delivery import deliver_pending
-from sync.demo.generator import advance, generate_demo
-from sync.prestashop import NATIVE_ORDER_STATES, known_state_ids
-from sync.prestashop_client import ShopError
-from sync.shop import poll_shop_tracking
-from sync.gescom import GesComError
-from sync.gescom_check import check_gescom, failed, render
-from sync.runs import RunConfig, RunInProgress, run_sync
-from sync.scheduler import run_periodically
-from sync.settings import SettingsError
-from sync.stages import STAGES
-from sync.store import current_settings, save_settings
+from sync.store.keys import SCOPES, ApiKeyError, create_key, list_keys, revoke_key
+from sync.services.push import deliver_pending
+from sync.gescom.demo.generator import advance, generate_demo
+from sync.prestashop.states import NATIVE_ORDER_STATES, known_state_ids
+from sync.prestashop.client import ShopError
+from sync.services.shop_poll import poll_shop_tracking
+from sync.gescom.adapter import GesComError
+from sync.gescom.check import check_gescom, failed, render
+from sync.services.runs import RunConfig, RunInProgress, run_sync
+from sync.services.scheduler import run_periodically
+from sync.core.settings import SettingsError
+from sync.core.stages import STAGES
+from sync.store.base import current_settings, save_settings
 
 
 def _gescom():

@@ -10,7 +10,7 @@ import json
 from flask import Flask, current_app, g, request
 
 from models import db
-from sync.apikeys import scope_allows, verify_key
+from sync.store.keys import scope_allows, verify_key
 
 from .problems import ApiProblem
 

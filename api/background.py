@@ -6,7 +6,7 @@ import threading
 from flask import Flask
 
 from models import SyncRun, db
-from sync.runs import RunConfig, execute_run
+from sync.services.runs import RunConfig, execute_run
 
 
 def execute_in_background(app: Flask, run_id: int, holder: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Flask, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
-from sync.gescom import GesComError
+from sync.gescom.adapter import GesComError
 
 # Stable codes for HTTP errors raised by Flask/werkzeug/webargs themselves.
 HTTP_CODES = {

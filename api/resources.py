@@ -9,18 +9,18 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from models import SyncRun, db
-from sync import feed
-from sync.gescom import GesComError
-from sync.idempotency import IdempotencyMismatch, body_hash, keep, replay
-from sync.orders import order_view
-from sync.choices import known_states, live_schema, tracking_fields
-from sync.prestashop import known_state_ids
-from sync.runs import RunConfig, RunInProgress, list_runs, start_run
-from sync.settings import SettingsError
-from sync.shop_events import delivery_seen, find_order, record_shop_state, remember_delivery
-from sync.store import VersionConflict, current_settings, ping_store, save_settings
-from sync.webhooks import WebhookRejected, verify
-from sync.writeback import WriteBackError, write_tracking
+from sync.store import feed
+from sync.gescom.adapter import GesComError
+from sync.store.idempotency import IdempotencyMismatch, body_hash, keep, replay
+from sync.services.orders import order_view
+from sync.services.choices import known_states, live_schema, tracking_fields
+from sync.prestashop.states import known_state_ids
+from sync.services.runs import RunConfig, RunInProgress, list_runs, start_run
+from sync.core.settings import SettingsError
+from sync.services.shop_events import delivery_seen, find_order, record_shop_state, remember_delivery
+from sync.store.base import VersionConflict, current_settings, ping_store, save_settings
+from sync.store.webhooks import WebhookRejected, verify
+from sync.services.writeback import WriteBackError, write_tracking
 
 from .auth import requires
 from .background import execute_in_background as _execute_in_background

@@ -1,6 +1,6 @@
 """Which access paths our runs take on a GesCom built like a real Sage base, counted by PostgreSQL itself.
 
-On a base with only Sage's indexes (sync.demo.schema), ANALYZEd, it times and counts the sequential and index
+On a base with only Sage's indexes (sync.gescom.demo.schema), ANALYZEd, it times and counts the sequential and index
 scans of F_DOCLIGNE and F_DOCENTETE (pg_stat_user_tables) around: the first run, a run with nothing changed,
 an incremental run after `changed` orders moved on, and a run where the safety-net scan is due.
 
@@ -59,8 +59,8 @@ def counters(admin, schema: str) -> dict[str, tuple[int, int]]:
 def measure(orders: int, changed: int, url: str = PG_URL) -> dict:
     from benchmarks.generate import build, change
     from models import SyncRun, db
-    from sync.gescom import GesCom
-    from sync.runs import RunConfig, run_sync
+    from sync.gescom.adapter import GesCom
+    from sync.services.runs import RunConfig, run_sync
 
     schema = f"paths_{uuid.uuid4().hex[:10]}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")

@@ -48,8 +48,8 @@ def _engines(store_url: str, gescom_url: str):
 def _run(store_url: str, gescom_url: str, full: bool = False, recheck_hours: float = 1.0) -> dict:
     from sqlalchemy.orm import Session
 
-    from sync.gescom import GesCom
-    from sync.runs import RunConfig, run_sync
+    from sync.gescom.adapter import GesCom
+    from sync.services.runs import RunConfig, run_sync
 
     store, gescom_engine, counts = _engines(store_url, gescom_url)
     gescom = GesCom(gescom_engine)
@@ -95,7 +95,7 @@ def _baseline(store_url: str, gescom_url: str) -> dict:
     from sqlalchemy import MetaData, Table, create_engine, select
 
     from models import OrderPiece, ShopOrder
-    from sync.stages import Chain, Document, Line, stage_of
+    from sync.core.stages import Chain, Document, Line, stage_of
 
     store = create_engine(store_url)
     engine = create_engine(gescom_url)
@@ -134,8 +134,8 @@ def _delivery(store_url: str, workers: int, latency: float, updates: int) -> dic
     from sqlalchemy.orm import Session
 
     from models import ShopOrder, Update, db, utcnow
-    from sync.delivery import deliver_pending
-    from sync.prestashop_client import PrestaShopClient
+    from sync.services.push import deliver_pending
+    from sync.prestashop.client import PrestaShopClient
     from tests.simulator import ShopSimulator
 
     key = "B" * 32
@@ -258,7 +258,7 @@ def feed(store_url: str, seconds: float, threads: int) -> dict:
     from sqlalchemy.orm import Session
 
     from models import Update
-    from sync.apikeys import create_key
+    from sync.store.keys import create_key
 
     engine = create_engine(store_url)
     with Session(engine) as session:

@@ -1,4 +1,4 @@
-"""A large Sage-shaped GesCom, generated in bulk (the warehouse of sync.demo is too slow for 10^5 orders).
+"""A large Sage-shaped GesCom, generated in bulk (the warehouse of sync.gescom.demo is too slow for 10^5 orders).
 
 `build()` lays down N web orders (~5 lines each) as they stand at T0: history (invoiced, posted, grouped
 invoices), shipped, partly shipped, in preparation, ordered. `change()` then transforms C of them the way
@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import MetaData, Table, bindparam, delete, insert, update
 from sqlalchemy.engine import Engine
 
-from sync.demo.schema import create_gescom
+from sync.gescom.demo.schema import create_gescom
 
 SKUS = [f"ART-{n:04d}" for n in range(400)]
 BATCH = 5000

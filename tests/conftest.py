@@ -154,8 +154,8 @@ def clock() -> Clock:
 @pytest.fixture
 def gescom(gescom_db):
     """An empty Sage-shaped GesCom (carriers and free-field definitions only) and its adapter."""
-    from sync.demo.schema import create_gescom
-    from sync.gescom import GesCom
+    from sync.gescom.demo.schema import create_gescom
+    from sync.gescom.adapter import GesCom
 
     create_gescom(gescom_db.engine)
     return GesCom(gescom_db.engine)
@@ -163,7 +163,7 @@ def gescom(gescom_db):
 
 @pytest.fixture
 def warehouse(gescom, gescom_db, clock):
-    from sync.demo.warehouse import Warehouse
+    from sync.gescom.demo.warehouse import Warehouse
 
     return Warehouse(gescom_db.engine, clock)
 
@@ -183,7 +183,7 @@ def app(store_db, gescom_db, tmp_path):
         }
     )
     if gescom_db.engine_options:
-        from sync.gescom import GesCom
+        from sync.gescom.adapter import GesCom
 
         app.extensions["gescom"] = GesCom(gescom_db.engine)
     yield app
@@ -203,14 +203,14 @@ class Sync:
     """Drives runs against the test GesCom and store, and reads back what they stored."""
 
     def __init__(self, session, gescom):
-        from sync.runs import RunConfig
+        from sync.services.runs import RunConfig
 
         self.session = session
         self.gescom = gescom
         self.config = RunConfig(recheck_age=timedelta(0))
 
     def settings(self, **patch):
-        from sync.store import save_settings
+        from sync.store.base import save_settings
 
         document = {}
         for path, value in patch.items():
@@ -222,7 +222,7 @@ class Sync:
         return save_settings(self.session, document, self.gescom.schema())[0]
 
     def run(self, **options):
-        from sync.runs import run_sync
+        from sync.services.runs import run_sync
 
         result = run_sync(self.session, self.gescom, config=options.pop("config", self.config), **options)
         assert result.run.status == "succeeded", result.run.error
@@ -262,7 +262,7 @@ def sync(session, gescom) -> Sync:
 def keys(app):
     """One API key per scope: {"read": "...", "write": "...", "admin": "..."}."""
     from models import db
-    from sync.apikeys import create_key
+    from sync.store.keys import create_key
 
     with app.app_context():
         return {scope: create_key(db.session, f"test-{scope}", scope)[1] for scope in ("read", "write", "admin")}

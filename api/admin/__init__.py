@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Flask, g, redirect, render_template, request, session, url_for
 
 from models import db
-from sync.apikeys import active_key, scope_allows
+from sync.store.keys import active_key, scope_allows
 
 from .i18n import DEFAULT_LANGUAGE, LANGUAGES, t
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sync.choices import link_fields, state_name, tracking_fields
-from sync.settings import GesComSchema
-from sync.stages import STAGES
+from sync.services.choices import link_fields, state_name, tracking_fields
+from sync.core.settings import GesComSchema
+from sync.core.stages import STAGES
 
 from .i18n import t
 

@@ -6,16 +6,16 @@ from werkzeug.exceptions import HTTPException
 
 from api.background import execute_in_background
 from models import SyncRun, db
-from sync.apikeys import scope_allows, verify_key
-from sync.choices import known_states, live_schema, state_name
-from sync.dashboard import connectivity, overview
-from sync.gescom import GesComError
-from sync.orders import find_order_keys, order_view, recently_updated
-from sync.prestashop import known_state_ids
-from sync.runs import RunConfig, RunInProgress, execute_run, list_runs, start_run
-from sync.settings import SettingsError
-from sync.stages import STAGES
-from sync.store import VersionConflict, current_settings, save_settings
+from sync.store.keys import scope_allows, verify_key
+from sync.services.choices import known_states, live_schema, state_name
+from sync.services.dashboard import connectivity, overview
+from sync.gescom.adapter import GesComError
+from sync.services.orders import find_order_keys, order_view, recently_updated
+from sync.prestashop.states import known_state_ids
+from sync.services.runs import RunConfig, RunInProgress, execute_run, list_runs, start_run
+from sync.core.settings import SettingsError
+from sync.core.stages import STAGES
+from sync.store.base import VersionConflict, current_settings, save_settings
 
 from . import _, bp, end_session, error_page, lang, safe_next, start_session
 from .forms import CONTROLS, LABEL_KEYS, STAGE_NAMES, control_id, flatten, patch_from_form, settings_choices, with_current

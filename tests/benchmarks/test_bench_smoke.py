@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from benchmarks.bench import main
 from benchmarks.generate import build, change
 from models import ShopOrder, db
-from sync.gescom import GesCom
-from sync.runs import RunConfig, run_sync
+from sync.gescom.adapter import GesCom
+from sync.services.runs import RunConfig, run_sync
 
 
 def test_generated_orders_are_detected_at_the_stage_they_were_generated_in(tmp_path):

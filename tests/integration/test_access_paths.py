@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event
 
-from sync.runs import RunConfig, run_sync
+from sync.services.runs import RunConfig, run_sync
 from tests.conftest import need_postgres
 
 
@@ -48,7 +48,7 @@ def test_every_statement_of_a_run_uses_an_index_on_sqlite(session, gescom_db, ba
     if backend != "sqlite":
         pytest.skip("SQLite's query plans: run in the SQLite pass")
     from benchmarks.generate import build, change
-    from sync.gescom import GesCom
+    from sync.gescom.adapter import GesCom
 
     built = build(gescom_db.engine, 2000)
     gescom = GesCom(gescom_db.engine)

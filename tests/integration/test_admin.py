@@ -18,10 +18,10 @@ from sqlalchemy import func, select
 from api.admin import instance_secret_key
 from api.admin.i18n import MESSAGES, settings_error
 from models import ShopOrder, SyncRun, Update, db
-from sync.demo.schema import create_gescom
-from sync.demo.warehouse import Warehouse
-from sync.runs import LOCK_NAME, RunConfig, run_sync
-from sync.store import acquire_lock, current_settings, release_lock, save_settings
+from sync.gescom.demo.schema import create_gescom
+from sync.gescom.demo.warehouse import Warehouse
+from sync.services.runs import LOCK_NAME, RunConfig, run_sync
+from sync.store.base import acquire_lock, current_settings, release_lock, save_settings
 from tests.conftest import bearer
 
 LINES = [("TSHIRT-M", "T-shirt M", 3), ("MUG", "Mug", 1)]
@@ -166,7 +166,7 @@ def test_login_never_sends_elsewhere(client, keys, target):
 
 
 def test_a_revoked_key_ends_its_sessions(app, client, keys):
-    from sync.apikeys import revoke_key
+    from sync.store.keys import revoke_key
 
     login(client, keys["admin"])
     assert client.get("/admin/").status_code == 200
@@ -375,7 +375,7 @@ def test_a_save_over_someone_elses_is_refused_clearly(app, client, keys, shop):
 def test_settings_when_gescom_is_down(app, client, keys, tmp_path):
     from sqlalchemy import create_engine
 
-    from sync.gescom import GesCom
+    from sync.gescom.adapter import GesCom
 
     app.extensions["gescom"] = GesCom(create_engine(f"sqlite:///{tmp_path}/no/such/dir.db"))
     login(client, keys["admin"])
@@ -476,7 +476,7 @@ def test_dashboard_counts_stages_deliveries_and_runs(app, client, keys, shop):
     assert "Aucune boutique configurée" in unescape(page.text) and "non configurée" in unescape(page.text)
     assert page.text.count("répond") >= 2  # store and GesCom
 
-    from sync.dashboard import overview
+    from sync.services.dashboard import overview
 
     with app.app_context():
         data = overview(db.session)

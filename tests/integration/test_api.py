@@ -9,11 +9,11 @@ from datetime import timedelta
 import pytest
 
 from models import db
-from sync.demo.schema import create_gescom
-from sync.demo.warehouse import Warehouse
-from sync.runs import RunConfig, run_sync
-from sync.store import acquire_lock, release_lock
-from sync.webhooks import sign
+from sync.gescom.demo.schema import create_gescom
+from sync.gescom.demo.warehouse import Warehouse
+from sync.services.runs import RunConfig, run_sync
+from sync.store.base import acquire_lock, release_lock
+from sync.store.webhooks import sign
 from tests.conftest import bearer
 
 LINES = [("TSHIRT-M", "T-shirt M", 3), ("MUG", "Mug", 1)]
@@ -175,7 +175,7 @@ def test_gescom_fields_and_order_states(client, keys, shop):
 def test_gescom_down_is_a_503_problem(app, client, keys, tmp_path):
     from sqlalchemy import create_engine
 
-    from sync.gescom import GesCom
+    from sync.gescom.adapter import GesCom
 
     app.extensions["gescom"] = GesCom(create_engine(f"sqlite:///{tmp_path}/no/such/dir.db"))
     response = client.get("/api/v1/gescom/fields", headers=bearer(keys["read"]))

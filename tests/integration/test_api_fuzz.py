@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
 from models import db
-from sync.demo.schema import create_gescom
-from sync.demo.warehouse import Warehouse
-from sync.runs import RunConfig, run_sync
+from sync.gescom.demo.schema import create_gescom
+from sync.gescom.demo.warehouse import Warehouse
+from sync.services.runs import RunConfig, run_sync
 from tests.conftest import bearer
 
 EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "40"))  # per operation; CI may raise it

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import LargeBinary, create_engine, text
 
-from sync.demo.schema import HEADER_FREE_FIELDS, create_gescom
-from sync.gescom import GesCom
+from sync.gescom.demo.schema import HEADER_FREE_FIELDS, create_gescom
+from sync.gescom.adapter import GesCom
 
 
 @pytest.fixture

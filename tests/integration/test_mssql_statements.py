@@ -11,8 +11,8 @@ from sqlalchemy import event
 from sqlalchemy.dialects.mssql import pyodbc as mssql_pyodbc
 from sqlalchemy.sql import ClauseElement
 
-from sync.gescom import GesCom
-from sync.store import current_settings
+from sync.gescom.adapter import GesCom
+from sync.store.base import current_settings
 
 LINES = [("TSHIRT-M", "T-shirt M", 3), ("MUG", "Mug", 1)]
 MSSQL = mssql_pyodbc.dialect()
@@ -24,7 +24,7 @@ def _adapter_methods() -> set[str]:
 
 
 def test_every_gescom_statement_compiles_for_sql_server(sync, warehouse, gescom_db, clock, monkeypatch):
-    sync.settings(tracking__header_field="Ref Chronopost", tracking__line_field="Colis transporteur",
+    sync.core.settings(tracking__header_field="Ref Chronopost", tracking__line_field="Colis transporteur",
                   options__send_delivery_details=True)
     called: set[str] = set()
     depth = [0]  # inside an adapter call: the warehouse's own writes use the same engine and don't count
@@ -48,7 +48,7 @@ def test_every_gescom_statement_compiles_for_sql_server(sync, warehouse, gescom_
         if isinstance(clauseelement, ClauseElement) and depth[0]:
             statements.append(clauseelement)
 
-    sync.gescom.tables, sync.gescom.catalog  # reflection is the dialect's own business, not ours
+    sync.gescom.adapter.tables, sync.gescom.adapter.catalog  # reflection is the dialect's own business, not ours
     event.listen(gescom_db.engine, "before_execute", record)
     try:
         clock.tick(-10)
@@ -61,9 +61,9 @@ def test_every_gescom_statement_compiles_for_sql_server(sync, warehouse, gescom_
         warehouse.transform([(3, bl1), (3, bl2)], 6)  # grouped invoice, origin lookups
         sync.run()  # incremental: new_rows, resolve, load with grouped documents
         sync.run(full=True)  # all_documents
-        sync.gescom.ping()
-        with sync.gescom.connect() as conn:  # the admin page's order lookup by reference
-            assert sync.gescom.keys_by_reference(conn, current_settings(sync.session)[0], "AAAAAAAAA") == ["101"]
+        sync.gescom.adapter.ping()
+        with sync.gescom.adapter.connect() as conn:  # the admin page's order lookup by reference
+            assert sync.gescom.adapter.keys_by_reference(conn, current_settings(sync.session)[0], "AAAAAAAAA") == ["101"]
     finally:
         event.remove(gescom_db.engine, "before_execute", record)
 
@@ -133,7 +133,7 @@ def test_shadow_look_ups_compile_for_sql_server_as_index_seeks():
     sends a str as nvarchar, whose bytes are UTF-16), then to varbinary of the same width."""
     from sqlalchemy import select
 
-    from sync.gescom_catalog import read_shadow
+    from sync.gescom.catalog import read_shadow
 
     for definition in SQL_SERVER_DEFINITIONS:
         table = _line_table_with(definition)
@@ -147,7 +147,7 @@ def test_shadow_look_ups_compile_for_sql_server_as_index_seeks():
 
 
 def test_an_unknown_shadow_definition_falls_back_to_the_text_column_and_says_so():
-    from sync.gescom_catalog import read_shadow
+    from sync.gescom.catalog import read_shadow
 
     for definition in ("(CONVERT([varbinary](13),upper([DL_PieceBC]),(0)))", "(CONVERT([varbinary](13),[DO_Piece],(0)))", "hashbytes('MD5',[DL_PieceBC])"):
         shadow = read_shadow(_line_table_with(definition), "DL_PieceBC", "cbDL_PieceBC", "mssql")
@@ -187,9 +187,9 @@ class _ScriptedMssqlConnection:
 def test_gescom_check_statements_compile_for_sql_server():
     from sqlalchemy.exc import DBAPIError
 
-    from sync.gescom_catalog import Catalog
-    from sync.gescom_check import FAIL, OK, WARN, _isolation, _permissions, _record_lock
-    from sync.settings import default_settings
+    from sync.gescom.catalog import Catalog
+    from sync.gescom.check import FAIL, OK, WARN, _isolation, _permissions, _record_lock
+    from sync.core.settings import default_settings
 
     settings = default_settings()
     settings["tracking"]["import_from_shop"] = True

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import create_engine, inspect
 
 from models import db
-from sync.settings import DEFAULT_SETTINGS, SettingsError, merge, validate
-from sync.store import VersionConflict, current_settings, save_settings
+from sync.core.settings import DEFAULT_SETTINGS, SettingsError, merge, validate
+from sync.store.base import VersionConflict, current_settings, save_settings
 
 
 def test_defaults_are_the_documented_shape(gescom):
@@ -149,7 +149,7 @@ def test_settings_set_refuses_bad_fields_and_says_why(runner, app):
 
 
 def test_sync_run_reports_gescom_unreachable(runner, app, tmp_path):
-    from sync.gescom import GesCom
+    from sync.gescom.adapter import GesCom
 
     app.extensions["gescom"] = GesCom(create_engine(f"sqlite:///{tmp_path}/no/such/dir.db"))
     result = runner.invoke(args=["sync", "run"])
@@ -197,13 +197,13 @@ def test_migration_0004_makes_stored_keys_compare_like_sql_server(app, store_db)
 
 
 def test_health_reports_both_databases(client, app, tmp_path):
-    from sync.demo.schema import create_gescom
+    from sync.gescom.demo.schema import create_gescom
 
     create_gescom(app.extensions["gescom"].engine)
     response = client.get("/api/v1/health")
     assert response.status_code == 200 and response.json["checks"]["gescom"]["ok"] is True
 
-    from sync.gescom import GesCom
+    from sync.gescom.adapter import GesCom
 
     app.extensions["gescom"] = GesCom(create_engine(f"sqlite:///{tmp_path}/no/such/dir.db"))
     down = client.get("/api/v1/health")

@@ -7,9 +7,9 @@ import pytest
 
 from app import configure_shop
 from models import db
-from sync.demo.schema import create_gescom
-from sync.demo.warehouse import Warehouse
-from sync.runs import RunConfig, run_sync
+from sync.gescom.demo.schema import create_gescom
+from sync.gescom.demo.warehouse import Warehouse
+from sync.services.runs import RunConfig, run_sync
 from tests.conftest import bearer
 from tests.simulator import ShopSimulator
 
@@ -116,7 +116,7 @@ def test_tracking_typed_in_the_shop_reaches_gescom_once_and_is_not_echoed(app, r
 
 
 def client_get_order(app, order_key: str) -> dict:
-    from sync.orders import order_view
+    from sync.services.orders import order_view
 
     with app.app_context():
         return order_view(db.session, app.extensions["gescom"], order_key)

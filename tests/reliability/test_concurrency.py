@@ -15,10 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import SyncRun, Update
-from sync.delivery import deliver_pending
-from sync.feed import acknowledge, updates_after
-from sync.prestashop_client import PrestaShopClient
-from sync.runs import RunConfig, RunInProgress, run_sync
+from sync.services.push import deliver_pending
+from sync.store.feed import acknowledge, updates_after
+from sync.prestashop.client import PrestaShopClient
+from sync.services.runs import RunConfig, RunInProgress, run_sync
 from tests.simulator import ShopSimulator
 
 KEY = "Q" * 32

@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import MetaData, Table, select
 
 from models import db
-from sync.demo.schema import create_gescom
-from sync.demo.warehouse import Warehouse
-from sync.runs import RunConfig, run_sync
+from sync.gescom.demo.schema import create_gescom
+from sync.gescom.demo.warehouse import Warehouse
+from sync.services.runs import RunConfig, run_sync
 from tests.conftest import bearer
 
 HOSTILE_NUMBERS = [

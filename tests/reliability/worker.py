@@ -7,8 +7,8 @@ import sys
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from sync.delivery import deliver_pending
-from sync.prestashop_client import PrestaShopClient
+from sync.services.push import deliver_pending
+from sync.prestashop.client import PrestaShopClient
 
 
 def main() -> int:

@@ -1,9 +1,9 @@
 """What the settings may be set to (shared by the API and the admin page), from a hand-made GesCom schema."""
 from __future__ import annotations
 
-from sync.choices import known_states, link_fields, state_name, tracking_fields
-from sync.prestashop import NATIVE_ORDER_STATES
-from sync.settings import Column, GesComSchema
+from sync.services.choices import known_states, link_fields, state_name, tracking_fields
+from sync.prestashop.states import NATIVE_ORDER_STATES
+from sync.core.settings import Column, GesComSchema
 
 SCHEMA = GesComSchema(
     header={

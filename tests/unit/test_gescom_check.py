@@ -5,8 +5,8 @@ from types import SimpleNamespace
 
 from sqlalchemy.engine import make_url
 
-from sync.gescom_catalog import KeyRule
-from sync.gescom_check import FAIL, NA, OK, WARN, Check, _connection, describe_key_rule, render
+from sync.gescom.catalog import KeyRule
+from sync.gescom.check import FAIL, NA, OK, WARN, Check, _connection, describe_key_rule, render
 
 
 def test_the_key_rule_in_words_follows_the_collation():
@@ -49,8 +49,8 @@ def test_the_connection_line_shows_no_password_nor_odbc_connection_string():
 def test_a_sql_server_column_without_its_own_collation_says_it_has_the_database_s():
     from sqlalchemy import Column, MetaData, String, Table
 
-    from sync.gescom_catalog import Catalog
-    from sync.gescom_check import _collations
+    from sync.gescom.catalog import Catalog
+    from sync.gescom.check import _collations
 
     header = Table("F_DOCENTETE", MetaData(), Column("DO_Piece", String(13)), Column("DO_NoWeb", String(17, collation="French_CI_AI")))
     line = Table("F_DOCLIGNE", MetaData(), Column("DO_Piece", String(13)), Column("DL_PieceBC", String(13)))

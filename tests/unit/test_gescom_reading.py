@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import create_engine
 
-from sync.gescom import GesCom
-from sync.gescom_catalog import Catalog, KeyRule
+from sync.gescom.adapter import GesCom
+from sync.gescom.catalog import Catalog, KeyRule
 
 
 def test_keys_compare_like_french_ci_as():

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from sync.sage import as_date
-from sync.settings import default_settings
-from sync.stages import (
+from sync.core.sage import as_date
+from sync.core.settings import default_settings
+from sync.core.stages import (
     Chain,
     Document,
     Line,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from sync.prestashop_client import PrestaShopClient, ShopAmbiguous, ShopRedirect, _holds
+from sync.prestashop.client import PrestaShopClient, ShopAmbiguous, ShopRedirect, _holds
 
 
 def test_an_answer_holding_the_record_written_is_taken():

@@ -12,7 +12,7 @@ from datetime import date
 from decimal import Decimal
 from enum import Enum
 
-from .sage import DOWN_PAYMENT_PROVENANCE, INVOICE_TYPES, RETURN_PROVENANCES, RETURN_TYPES, DocumentType
+from sync.core.sage import DOWN_PAYMENT_PROVENANCE, INVOICE_TYPES, RETURN_PROVENANCES, RETURN_TYPES, DocumentType
 
 
 class Stage(str, Enum):

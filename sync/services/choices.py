@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .gescom import GesCom
-from .prestashop import NATIVE_ORDER_STATES
-from .sage import STANDARD_LINK_FIELDS, STANDARD_TRACKING_HEADER_FIELDS, STANDARD_TRACKING_LINE_FIELDS, is_technical_column
-from .settings import Column, GesComSchema
+from sync.gescom.adapter import GesCom
+from sync.prestashop.states import NATIVE_ORDER_STATES
+from sync.core.sage import STANDARD_LINK_FIELDS, STANDARD_TRACKING_HEADER_FIELDS, STANDARD_TRACKING_LINE_FIELDS, is_technical_column
+from sync.core.settings import Column, GesComSchema
 
 
 def live_schema(gescom: GesCom) -> GesComSchema:

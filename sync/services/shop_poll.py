@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session
 
 from models import ShopCursor, ShopOrder, utcnow
 
-from .gescom import GesCom, GesComError
-from .prestashop import FLAGS
-from .prestashop_client import PrestaShopClient, ShopError
-from .stages import split_tracking, tracking_numbers
-from .store import current_settings
-from .writeback import FieldAlreadyFilled, InvalidTrackingNumber, OnlyInvoicesLeft, UnknownOrder, WriteBackError, write_tracking
+from sync.gescom.adapter import GesCom, GesComError
+from sync.prestashop.states import FLAGS
+from sync.prestashop.client import PrestaShopClient, ShopError
+from sync.core.stages import split_tracking, tracking_numbers
+from sync.store.base import current_settings
+from sync.services.writeback import FieldAlreadyFilled, InvalidTrackingNumber, OnlyInvoicesLeft, UnknownOrder, WriteBackError, write_tracking
 
 log = logging.getLogger(__name__)
 

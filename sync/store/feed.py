@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from models import Update, utcnow
 
-from .gescom_catalog import DEFAULT_KEY_RULE
+from sync.gescom.catalog import DEFAULT_KEY_RULE
 
 MAX_LIMIT = 500
 

@@ -9,8 +9,8 @@ import copy
 import difflib
 from dataclasses import dataclass, field
 
-from .sage import SHIPPING_TYPE_CHOICES, is_technical_column
-from .stages import STAGES
+from sync.core.sage import SHIPPING_TYPE_CHOICES, is_technical_column
+from sync.core.stages import STAGES
 
 DEFAULT_SETTINGS: dict = {
     "link_field": "DO_NoWeb",

@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import MetaData, Table, select
 from sqlalchemy.engine import Engine
 
-from ..sage import DocumentType
-from .schema import create_gescom
-from .warehouse import Warehouse
+from sync.core.sage import DocumentType
+from sync.gescom.demo.schema import create_gescom
+from sync.gescom.demo.warehouse import Warehouse
 
 CATALOGUE = [
     ("TSHIRT-M", "T-shirt coton bio taille M"), ("TSHIRT-L", "T-shirt coton bio taille L"), ("MUG", "Mug céramique 33 cl"),

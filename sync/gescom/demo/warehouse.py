@@ -15,7 +15,7 @@ from decimal import Decimal
 from sqlalchemy import MetaData, Table, delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 
-from ..sage import DocumentType
+from sync.core.sage import DocumentType
 
 PREFIXES = {0: "DE", 1: "BC", 2: "PL", 3: "BL", 4: "BR", 5: "BA", 6: "FA", 7: "FA"}
 COPIED_HEADER_FIELDS = ("DO_Ref", "DO_NoWeb", "DO_Tiers", "DO_Expedit", "DO_RefExterne", "LI_No", "DE_No", "DO_Souche")

@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 
 from models import OrderPiece, ShopOrder, SyncRun, Update, utcnow
 
-from .gescom import CHUNK, GesCom, GesComBusy, GesComError, LoadedChains, Nominations, chunks, parse_document
-from .settings import SettingsError, validate
-from .stages import CANCEL_CONFIRMATIONS, TERMINAL_STAGES, OrderMemory, Stage, follow
-from .store import acquire_lock, current_settings, extend_lock, release_lock
+from sync.gescom.adapter import CHUNK, GesCom, GesComBusy, GesComError, LoadedChains, Nominations, chunks, parse_document
+from sync.core.settings import SettingsError, validate
+from sync.core.stages import CANCEL_CONFIRMATIONS, TERMINAL_STAGES, OrderMemory, Stage, follow
+from sync.store.base import acquire_lock, current_settings, extend_lock, release_lock
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ from sqlalchemy.orm import Session
 
 from models import ShopOrder, SyncRun, Update
 
-from .gescom import GesCom, GesComError
-from .prestashop_client import PrestaShopClient, ShopError
-from .stages import STAGES
-from .store import ping_store
+from sync.gescom.adapter import GesCom, GesComError
+from sync.prestashop.client import PrestaShopClient, ShopError
+from sync.core.stages import STAGES
+from sync.store.base import ping_store
 
 
 @dataclass

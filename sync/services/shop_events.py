@@ -7,9 +7,9 @@ from sqlalchemy.orm import Session
 
 from models import OrderEvent, ShopOrder, WebhookEvent
 
-from .gescom_catalog import DEFAULT_KEY_RULE
-from .stages import shop_state_rank
-from .store import current_settings
+from sync.gescom.catalog import DEFAULT_KEY_RULE
+from sync.core.stages import shop_state_rank
+from sync.store.base import current_settings
 
 
 def find_order(session: Session, order_key: str | None = None, id_order: int | None = None) -> ShopOrder | None:

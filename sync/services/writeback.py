@@ -19,12 +19,12 @@ from sqlalchemy.orm import Session
 
 from models import OrderEvent, ShopOrder
 
-from .gescom import GesCom, GesComBusy
-from .runs import load_chains
-from .sage import STANDARD_TRACKING_HEADER_FIELDS, DocumentType
-from .settings import SettingsError, validate
-from .stages import Chain, Document, observe, remember, split_tracking
-from .store import current_settings
+from sync.gescom.adapter import GesCom, GesComBusy
+from sync.services.runs import load_chains
+from sync.core.sage import STANDARD_TRACKING_HEADER_FIELDS, DocumentType
+from sync.core.settings import SettingsError, validate
+from sync.core.stages import Chain, Document, observe, remember, split_tracking
+from sync.store.base import current_settings
 
 # PrestaShop's order_carrier.tracking_number is 64 characters wide.
 SHOP_TRACKING_LENGTH = 64

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from models import ShopOrder, Update, utcnow
 
-from .prestashop_client import (
+from sync.prestashop.client import (
     PrestaShopClient,
     ShopAmbiguous,
     ShopError,
@@ -36,8 +36,8 @@ from .prestashop_client import (
     ShopUnavailable,
     tracking_value,
 )
-from .stages import shop_state_rank
-from .store import acquire_lock, current_settings, release_lock
+from sync.core.stages import shop_state_rank
+from sync.store.base import acquire_lock, current_settings, release_lock
 
 log = logging.getLogger(__name__)
 

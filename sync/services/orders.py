@@ -6,12 +6,12 @@ from sqlalchemy.orm import Session
 
 from models import OrderEvent, ShopOrder, Update
 
-from .gescom import GesCom, GesComError
-from .runs import id_order_of, load_chains
-from .sage import ABBREVIATIONS
-from .settings import SettingsError, validate
-from .stages import plain_number, tracking_numbers
-from .store import current_settings
+from sync.gescom.adapter import GesCom, GesComError
+from sync.services.runs import id_order_of, load_chains
+from sync.core.sage import ABBREVIATIONS
+from sync.core.settings import SettingsError, validate
+from sync.core.stages import plain_number, tracking_numbers
+from sync.store.base import current_settings
 
 
 def _documents(chain) -> list[dict]:

@@ -20,10 +20,10 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 from sqlalchemy.types import TypeDecorator
 
-from .gescom_catalog import DEFAULT_KEY_RULE, Catalog, KeyRule, read_catalog
-from .sage import FOLLOWED_TYPES, SALES_DOMAIN, DocumentType, as_date, is_technical_column
-from .settings import Column, GesComSchema
-from .stages import Chain, Document, Line
+from sync.gescom.catalog import DEFAULT_KEY_RULE, Catalog, KeyRule, read_catalog
+from sync.core.sage import FOLLOWED_TYPES, SALES_DOMAIN, DocumentType, as_date, is_technical_column
+from sync.core.settings import Column, GesComSchema
+from sync.core.stages import Chain, Document, Line
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from models import Setting, SyncLock, utcnow
 
-from .settings import GesComSchema, default_settings, merge, validate
+from sync.core.settings import GesComSchema, default_settings, merge, validate
 
 SETTINGS_ID = 1
 

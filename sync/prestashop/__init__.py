@@ -1,0 +1,1 @@
+"""The PrestaShop adapter: the webservice client and the shop's order states."""
