@@ -107,7 +107,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 def configure_shop(app: Flask) -> None:
     """Push mode when PRESTASHOP_URL and PRESTASHOP_API_KEY are set: the client, and the shop's states."""
-    from sync.services.shop_poll import ShopStates, shop_client
+    from sync.prestashop.states import ShopStates, shop_client
 
     client = shop_client(app.config)
     app.extensions["shop"] = client

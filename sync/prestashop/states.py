@@ -1,5 +1,14 @@
-"""PrestaShop constants, in one place (see the PrestaShop reference, §6). The webservice client comes later."""
+"""The shop's order states: PrestaShop's native list (see the PrestaShop reference, §6), and the configured shop's own
+list read through its client and cached."""
 from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from sync.prestashop.client import PrestaShopClient, ShopError
+
+log = logging.getLogger(__name__)
 
 # Native order states of a fresh 1.7.7+ / 8.x / 9.x install. Shops upgraded from 1.6 or with payment
 # modules differ: always prefer the shop's own list when a shop is configured.
@@ -35,3 +44,65 @@ NATIVE_ORDER_STATES: list[dict] = [
 
 def known_state_ids(states: list[dict] | None = None) -> set[int]:
     return {state["id"] for state in (states if states is not None else NATIVE_ORDER_STATES)}
+
+
+def shop_client(config) -> PrestaShopClient | None:
+    """A client when PRESTASHOP_URL and PRESTASHOP_API_KEY are set, else None (pull mode only)."""
+    url, key = config.get("PRESTASHOP_URL"), config.get("PRESTASHOP_API_KEY")
+    if not url or not key:
+        return None
+    timeout = float(config.get("PRESTASHOP_TIMEOUT") or 30)
+    return PrestaShopClient(url, key, timeout=(min(5.0, timeout), timeout))
+
+
+def _name(value, lang_ids: dict[str, str]) -> dict:
+    """A multilingual name (a string, or [{"id", "value"}]) as {"en": ..., "fr": ...} when the ids are known."""
+    if isinstance(value, str):
+        return {"default": value}
+    names = {}
+    for entry in value or []:
+        names[lang_ids.get(str(entry.get("id")), str(entry.get("id")))] = entry.get("value")
+    return names
+
+
+class ShopStates:
+    """The shop's order states (not deleted) and its PS_OS_* ids, read at most every `ttl` seconds."""
+
+    KEYS = ["PS_OS_CHEQUE", "PS_OS_PAYMENT", "PS_OS_PREPARATION", "PS_OS_SHIPPING", "PS_OS_DELIVERED", "PS_OS_CANCELED",
+            "PS_OS_REFUND", "PS_OS_ERROR", "PS_OS_OUTOFSTOCK", "PS_OS_BANKWIRE", "PS_OS_WS_PAYMENT", "PS_OS_OUTOFSTOCK_UNPAID",
+            "PS_OS_COD_VALIDATION"]
+
+    def __init__(self, client: PrestaShopClient, ttl: float = 600, languages: dict[str, str] | None = None):
+        self.client, self.ttl = client, ttl
+        self.languages = languages or {"1": "en", "2": "fr"}
+        self._lock = threading.Lock()
+        self._value: list[dict] | None = None
+        self._read_at = 0.0
+
+    def __call__(self) -> list[dict] | None:
+        """The states, or None when the shop cannot be read (callers fall back to the native list)."""
+        with self._lock:
+            if self._value is not None and time.monotonic() - self._read_at < self.ttl:
+                return self._value
+            try:
+                rows = self.client.order_states()
+                keys = self.client.configurations(self.KEYS)
+            except ShopError as error:
+                log.warning("shop order states unavailable: %s", error)
+                return self._value
+            by_id: dict[int, list[str]] = {}
+            for name, value in keys.items():
+                if value and str(value).isdigit():
+                    by_id.setdefault(int(value), []).append(name)
+            self._value = [
+                {
+                    "id": int(row["id"]),
+                    "config_keys": sorted(by_id.get(int(row["id"]), [])),
+                    "name": _name(row.get("name"), self.languages),
+                    "template": (_name(row.get("template"), self.languages) or {}).get("en") if row.get("template") else None,
+                    **{flag: str(row.get(flag, "0")) == "1" for flag in FLAGS},
+                }
+                for row in rows
+            ]
+            self._read_at = time.monotonic()
+            return self._value

@@ -1,9 +1,7 @@
-"""The configured shop: its client, its order states (cached), and the poll of tracking numbers typed there."""
+"""The shop poll: tracking numbers typed in the shop's back office, written back onto the GesCom documents."""
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -13,7 +11,6 @@ from sqlalchemy.orm import Session
 from models import ShopCursor, ShopOrder, utcnow
 
 from sync.gescom.adapter import GesCom, GesComError
-from sync.prestashop.states import FLAGS
 from sync.prestashop.client import PrestaShopClient, ShopError
 from sync.core.stages import split_tracking, tracking_numbers
 from sync.store.base import current_settings
@@ -27,68 +24,6 @@ POLL_RECENT = timedelta(days=30)  # closed orders still read this long after the
 CARRIER_BATCH = 100  # order ids per order_carriers request
 # Refusals that trying the same number again cannot change (the others are retried at the next poll).
 FINAL_REFUSALS = (FieldAlreadyFilled, OnlyInvoicesLeft, InvalidTrackingNumber, UnknownOrder)
-
-
-def shop_client(config) -> PrestaShopClient | None:
-    """A client when PRESTASHOP_URL and PRESTASHOP_API_KEY are set, else None (pull mode only)."""
-    url, key = config.get("PRESTASHOP_URL"), config.get("PRESTASHOP_API_KEY")
-    if not url or not key:
-        return None
-    timeout = float(config.get("PRESTASHOP_TIMEOUT") or 30)
-    return PrestaShopClient(url, key, timeout=(min(5.0, timeout), timeout))
-
-
-def _name(value, lang_ids: dict[str, str]) -> dict:
-    """A multilingual name (a string, or [{"id", "value"}]) as {"en": ..., "fr": ...} when the ids are known."""
-    if isinstance(value, str):
-        return {"default": value}
-    names = {}
-    for entry in value or []:
-        names[lang_ids.get(str(entry.get("id")), str(entry.get("id")))] = entry.get("value")
-    return names
-
-
-class ShopStates:
-    """The shop's order states (not deleted) and its PS_OS_* ids, read at most every `ttl` seconds."""
-
-    KEYS = ["PS_OS_CHEQUE", "PS_OS_PAYMENT", "PS_OS_PREPARATION", "PS_OS_SHIPPING", "PS_OS_DELIVERED", "PS_OS_CANCELED",
-            "PS_OS_REFUND", "PS_OS_ERROR", "PS_OS_OUTOFSTOCK", "PS_OS_BANKWIRE", "PS_OS_WS_PAYMENT", "PS_OS_OUTOFSTOCK_UNPAID",
-            "PS_OS_COD_VALIDATION"]
-
-    def __init__(self, client: PrestaShopClient, ttl: float = 600, languages: dict[str, str] | None = None):
-        self.client, self.ttl = client, ttl
-        self.languages = languages or {"1": "en", "2": "fr"}
-        self._lock = threading.Lock()
-        self._value: list[dict] | None = None
-        self._read_at = 0.0
-
-    def __call__(self) -> list[dict] | None:
-        """The states, or None when the shop cannot be read (callers fall back to the native list)."""
-        with self._lock:
-            if self._value is not None and time.monotonic() - self._read_at < self.ttl:
-                return self._value
-            try:
-                rows = self.client.order_states()
-                keys = self.client.configurations(self.KEYS)
-            except ShopError as error:
-                log.warning("shop order states unavailable: %s", error)
-                return self._value
-            by_id: dict[int, list[str]] = {}
-            for name, value in keys.items():
-                if value and str(value).isdigit():
-                    by_id.setdefault(int(value), []).append(name)
-            self._value = [
-                {
-                    "id": int(row["id"]),
-                    "config_keys": sorted(by_id.get(int(row["id"]), [])),
-                    "name": _name(row.get("name"), self.languages),
-                    "template": (_name(row.get("template"), self.languages) or {}).get("en") if row.get("template") else None,
-                    **{flag: str(row.get(flag, "0")) == "1" for flag in FLAGS},
-                }
-                for row in rows
-            ]
-            self._read_at = time.monotonic()
-            return self._value
 
 
 @dataclass
@@ -183,4 +118,4 @@ def _import_one(session: Session, gescom: GesCom, order: ShopOrder, shop_value: 
     order.shop_tracking_seen = shop_value
 
 
-__all__ = ["shop_client", "ShopStates", "poll_shop_tracking", "PollReport", "split_tracking"]
+__all__ = ["poll_shop_tracking", "PollReport", "split_tracking"]

@@ -99,7 +99,7 @@ def test_second_parcel_updates_tracking_with_the_in_transit_mail(sync, warehouse
     sync.run()
     clock.tick()
     warehouse.transform((1, piece), 3, take={"MUG": 1}, header={"DO_Coord01": "6A11111111111"})
-    sync.core.settings(stage_states__partially_shipped=4, stage_states__shipped=None)
+    sync.settings(stage_states__partially_shipped=4, stage_states__shipped=None)
     sync.run()
     deliver(sync, client_for(shop))
     shop.reset_log()
@@ -125,7 +125,7 @@ def test_a_state_the_shop_already_has_is_not_posted(sync, warehouse, clock, shop
 
 
 def test_a_later_state_set_by_hand_is_kept(sync, warehouse, clock, shop):
-    sync.core.settings(stage_states__partially_shipped=3)
+    sync.settings(stage_states__partially_shipped=3)
     shop.add_order(4711, current_state=2)
     shop.set_state_by_hand(4711, 5)  # "Delivered", by the merchant
     ship(sync, warehouse, clock, "4711", take={"MUG": 1})
@@ -149,7 +149,7 @@ def test_17_mode_puts_the_whole_carrier_row_back(sync, warehouse, clock, shop17)
 
 
 def test_order_resolved_by_reference(sync, warehouse, clock, shop):
-    sync.core.settings(link_field="DO_Ref")
+    sync.settings(link_field="DO_Ref")
     shop.add_order(5000, reference="KHWTQZXNB", current_state=2)
     piece = warehouse.create_order("", LINES, reference="KHWTQZXNB")
     sync.run()
@@ -160,7 +160,7 @@ def test_order_resolved_by_reference(sync, warehouse, clock, shop):
 
 
 def test_messages_for_piece_date_and_deliveries_never_repeated(sync, warehouse, clock, shop):
-    sync.core.settings(options__send_piece_number=True, options__send_delivery_date=True, options__send_delivery_details=True)
+    sync.settings(options__send_piece_number=True, options__send_delivery_date=True, options__send_delivery_details=True)
     shop.add_order(4711, current_state=2)
     ship(sync, warehouse, clock, "4711")
     deliver(sync, client_for(shop))
@@ -297,7 +297,7 @@ def test_several_workers_in_one_process_keep_each_order_in_order(sync, warehouse
         shop.add_order(int(key), current_state=2)
         piece = warehouse.create_order(key, LINES)
         warehouse.transform((1, piece), 3, take={"MUG": 1}, header={"DO_Coord01": f"6A{key}1"})
-    sync.core.settings(stage_states__partially_shipped=3)
+    sync.settings(stage_states__partially_shipped=3)
     sync.run()
     for key in keys:
         warehouse.transform((1, warehouse.documents(key)[0][1]), 3, header={"DO_Coord01": f"6A{key}2"})

@@ -24,7 +24,7 @@ def _adapter_methods() -> set[str]:
 
 
 def test_every_gescom_statement_compiles_for_sql_server(sync, warehouse, gescom_db, clock, monkeypatch):
-    sync.core.settings(tracking__header_field="Ref Chronopost", tracking__line_field="Colis transporteur",
+    sync.settings(tracking__header_field="Ref Chronopost", tracking__line_field="Colis transporteur",
                   options__send_delivery_details=True)
     called: set[str] = set()
     depth = [0]  # inside an adapter call: the warehouse's own writes use the same engine and don't count
@@ -48,7 +48,7 @@ def test_every_gescom_statement_compiles_for_sql_server(sync, warehouse, gescom_
         if isinstance(clauseelement, ClauseElement) and depth[0]:
             statements.append(clauseelement)
 
-    sync.gescom.adapter.tables, sync.gescom.adapter.catalog  # reflection is the dialect's own business, not ours
+    sync.gescom.tables, sync.gescom.catalog  # reflection is the dialect's own business, not ours
     event.listen(gescom_db.engine, "before_execute", record)
     try:
         clock.tick(-10)
@@ -61,9 +61,9 @@ def test_every_gescom_statement_compiles_for_sql_server(sync, warehouse, gescom_
         warehouse.transform([(3, bl1), (3, bl2)], 6)  # grouped invoice, origin lookups
         sync.run()  # incremental: new_rows, resolve, load with grouped documents
         sync.run(full=True)  # all_documents
-        sync.gescom.adapter.ping()
-        with sync.gescom.adapter.connect() as conn:  # the admin page's order lookup by reference
-            assert sync.gescom.adapter.keys_by_reference(conn, current_settings(sync.session)[0], "AAAAAAAAA") == ["101"]
+        sync.gescom.ping()
+        with sync.gescom.connect() as conn:  # the admin page's order lookup by reference
+            assert sync.gescom.keys_by_reference(conn, current_settings(sync.session)[0], "AAAAAAAAA") == ["101"]
     finally:
         event.remove(gescom_db.engine, "before_execute", record)
 

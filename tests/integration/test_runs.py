@@ -16,7 +16,7 @@ LINES = [("TSHIRT-M", "T-shirt M", 3), ("MUG", "Mug", 1)]
 
 def test_worked_example_through_sage(sync, warehouse, clock):
     """§6.5: partial BL with reliquat, second BL, grouped invoice (with another order), posting."""
-    sync.core.settings(stage_states__partially_shipped=3, options__send_piece_number=True, options__send_delivery_details=True)
+    sync.settings(stage_states__partially_shipped=3, options__send_piece_number=True, options__send_delivery_details=True)
     bc = warehouse.create_order("4711", LINES, reference="KHWTQZXNB")
     other = warehouse.create_order("4712", [("MUG", "Mug", 2)], reference="OTHERREFX")
     [first_run] = [u for u in sync.new_updates() if u["order_key"] == "4711"]
@@ -67,7 +67,7 @@ def test_second_run_without_change_produces_nothing(sync, warehouse, clock):
 
 
 def test_deleted_bl_sends_no_state_backwards(sync, warehouse, clock):
-    sync.core.settings(stage_states__ordered=2)
+    sync.settings(stage_states__ordered=2)
     bc = warehouse.create_order("9", LINES)
     assert sync.new_updates()[0]["state_id"] == 2
     clock.tick()
@@ -86,7 +86,7 @@ def test_deleted_bl_sends_no_state_backwards(sync, warehouse, clock):
 
 
 def test_cancelled_order_is_seen_through_recheck_after_two_runs(sync, warehouse, clock):
-    sync.core.settings(stage_states__cancelled=6)
+    sync.settings(stage_states__cancelled=6)
     bc = warehouse.create_order("77", LINES)
     sync.run()
     warehouse.delete(1, bc)  # deletion leaves no trace: only the re-check of open orders sees it
@@ -98,7 +98,7 @@ def test_cancelled_order_is_seen_through_recheck_after_two_runs(sync, warehouse,
 
 
 def test_return_is_detected(sync, warehouse, clock):
-    sync.core.settings(stage_states__returned=7)
+    sync.settings(stage_states__returned=7)
     bc = warehouse.create_order("5", LINES)
     bl = warehouse.transform((1, bc), 3)
     sync.run()
@@ -109,7 +109,7 @@ def test_return_is_detected(sync, warehouse, clock):
 
 
 def test_pl_as_shipping_document(sync, warehouse, clock):
-    sync.core.settings(shipped_document_type=2, options__send_delivery_details=True)
+    sync.settings(shipped_document_type=2, options__send_delivery_details=True)
     bc = warehouse.create_order("31", LINES)
     sync.run()
     clock.tick()
@@ -140,7 +140,7 @@ def test_pl_as_shipping_document(sync, warehouse, clock):
 )
 def test_tracking_sources(sync, warehouse, clock, setting, where):
     if setting:
-        sync.core.settings(**setting)
+        sync.settings(**setting)
     bc = warehouse.create_order("40", LINES)
     bl = warehouse.transform((1, bc), 3)
     kind, column = where
@@ -159,7 +159,7 @@ def test_tracking_sources(sync, warehouse, clock, setting, where):
 
 
 def test_link_by_reference(sync, warehouse, clock):
-    sync.core.settings(link_field="DO_Ref")
+    sync.settings(link_field="DO_Ref")
     bc = warehouse.create_order("", LINES, reference="KHWTQZXNB")
     [ordered] = sync.new_updates()
     assert ordered["order_key"] == "KHWTQZXNB" and ordered["id_order"] is None
@@ -222,7 +222,7 @@ def test_dry_run_stores_nothing(sync, warehouse):
 def test_only_one_run_at_a_time(sync, warehouse):
     assert acquire_lock(sync.session, "sync", "someone else", timedelta(minutes=5))
     with pytest.raises(RunInProgress):
-        run_sync(sync.session, sync.gescom.adapter)
+        run_sync(sync.session, sync.gescom)
     release_lock(sync.session, "sync", "someone else")
     sync.run()
 
@@ -262,15 +262,15 @@ def test_malformed_rows_are_reported_and_skipped(sync, warehouse, gescom_db, bac
 
 
 def test_column_dropped_after_settings_saved_fails_cleanly(sync, warehouse, gescom_db, clock):
-    sync.core.settings(tracking__header_field="DO_Coord03")
+    sync.settings(tracking__header_field="DO_Coord03")
     warehouse.create_order("1", LINES)
     sync.run()
     with gescom_db.engine.begin() as conn:
         conn.execute(text('ALTER TABLE "F_DOCENTETE" DROP COLUMN "DO_Coord03"'))
-    result = run_sync(sync.session, sync.gescom.adapter, config=sync.config)
+    result = run_sync(sync.session, sync.gescom, config=sync.config)
     assert result.run.status == "failed" and "DO_Coord03" in result.run.error
     assert "tracking.header_field" in result.run.error
-    sync.core.settings(tracking__header_field="DO_Coord01")
+    sync.settings(tracking__header_field="DO_Coord01")
     sync.run()  # recovers once the settings name a real column
 
 
@@ -288,7 +288,7 @@ def test_batches_stay_under_sql_server_parameter_limit(sync, warehouse, gescom_d
             {"DO_Domaine": 0, "DO_Type": 1, "DO_Piece": f"BC9{n:05d}", "AR_Ref": "MUG", "DL_Qte": 1, "DL_No": n + 1, "cbModification": now}
             for n in range(1200)
         ])
-    sync.gescom.adapter.tables, sync.gescom.adapter.catalog  # reflected once, before counting: a run's own statements only
+    sync.gescom.tables, sync.gescom.catalog  # reflected once, before counting: a run's own statements only
     statements: list[int] = []
 
     def count(conn, cursor, statement, parameters, context, executemany):
@@ -305,7 +305,7 @@ def test_batches_stay_under_sql_server_parameter_limit(sync, warehouse, gescom_d
 
 
 def test_states_produced_once_across_many_runs(sync, warehouse, clock):
-    sync.core.settings(stage_states__partially_shipped=4, stage_states__shipped=4, stage_states__invoiced=5)
+    sync.settings(stage_states__partially_shipped=4, stage_states__shipped=4, stage_states__invoiced=5)
     bc = warehouse.create_order("1", LINES)
     for step in range(3):
         clock.tick()
@@ -324,7 +324,7 @@ def test_states_produced_once_across_many_runs(sync, warehouse, clock):
 
 
 def test_a_shipped_order_that_vanishes_is_closed_not_cancelled(sync, warehouse, clock):
-    sync.core.settings(stage_states__cancelled=6)
+    sync.settings(stage_states__cancelled=6)
     bc = warehouse.create_order("88", LINES)
     bl = warehouse.transform((1, bc), 3)
     sync.run()
@@ -337,7 +337,7 @@ def test_a_shipped_order_that_vanishes_is_closed_not_cancelled(sync, warehouse, 
 
 def test_a_stop_request_ends_the_run_between_chunks_and_frees_the_lock(sync, warehouse, clock):
     warehouse.create_order("1", LINES)
-    result = run_sync(sync.session, sync.gescom.adapter, config=sync.config, should_stop=lambda: True)
+    result = run_sync(sync.session, sync.gescom, config=sync.config, should_stop=lambda: True)
     assert result.run.status == "interrupted" and "stopped on request" in result.run.error
     assert sync.updates() == []
     assert [u["order_key"] for u in sync.new_updates()] == ["1"]  # same window read again, lock free

@@ -28,7 +28,7 @@ def keys(sync) -> list[str]:
 
 def test_case_variants_of_a_reference_are_one_shop_order(sync, warehouse, clock):
     """French_CI_AS: 'khwtqzxnb' = 'KHWTQZXNB'. A BL whose reference was retyped in lower case is the same order."""
-    sync.core.settings(link_field="DO_Ref")
+    sync.settings(link_field="DO_Ref")
     bc = warehouse.create_order("4711", LINES, reference="KHWTQZXNB")
     sync.run()
     clock.tick()
@@ -108,7 +108,7 @@ def test_broken_rows_skip_their_order_only_and_it_is_retried_next_run(sync, ware
     also_good = warehouse.create_order("3", LINES)
     with gescom_db.engine.begin() as conn:
         _break(conn, backend, how, bad)
-    sync.gescom.adapter.refresh()  # a column type may have changed (PostgreSQL damage)
+    sync.gescom.refresh()  # a column type may have changed (PostgreSQL damage)
     first = sync.run()
     assert first.run.status == "succeeded"
     assert first.run.orders_skipped == 1 and [entry["order_key"] for entry in first.run.skipped] == ["2"]
@@ -200,7 +200,7 @@ def test_every_order_failing_alike_fails_the_run(sync, warehouse, gescom_db):
 
     event.listen(gescom_db.engine, "before_cursor_execute", broken)
     try:
-        result = run_sync(sync.session, sync.gescom.adapter, config=sync.config)
+        result = run_sync(sync.session, sync.gescom, config=sync.config)
     finally:
         event.remove(gescom_db.engine, "before_cursor_execute", broken)
     assert result.run.status == "failed" and "permission denied" in result.run.error
@@ -229,13 +229,13 @@ def test_the_safety_net_scan_runs_only_at_its_interval(sync, warehouse, gescom_d
     bc = warehouse.create_order("4711", LINES)
     clock.tick()
     bl = warehouse.transform((1, bc), 3)
-    first = run_sync(sync.session, sync.gescom.adapter, config=config).run
+    first = run_sync(sync.session, sync.gescom, config=config).run
     assert first.modified_scan and first.window_from is not None  # the first run looks back
 
     warehouse.set_header(3, bl, DO_Coord01=NUMBER)  # typed later: an existing row changes, no new cbMarq
     statements, stop = _statements(gescom_db.engine)
     try:
-        quiet = run_sync(sync.session, sync.gescom.adapter, config=config).run
+        quiet = run_sync(sync.session, sync.gescom, config=config).run
     finally:
         stop()
     assert not quiet.modified_scan and quiet.window_from is None and _scans(statements) == []
@@ -246,7 +246,7 @@ def test_the_safety_net_scan_runs_only_at_its_interval(sync, warehouse, gescom_d
     sync.session.commit()
     statements, stop = _statements(gescom_db.engine)
     try:
-        due = run_sync(sync.session, sync.gescom.adapter, config=config).run
+        due = run_sync(sync.session, sync.gescom, config=config).run
     finally:
         stop()
     assert due.modified_scan and len(_scans(statements)) == 2  # headers and lines
@@ -255,7 +255,7 @@ def test_the_safety_net_scan_runs_only_at_its_interval(sync, warehouse, gescom_d
     never = RunConfig(recheck_limit=0, full_scan_interval=None)
     sync.session.execute(update(SyncRun).where(SyncRun.id == due.id).values(watermark_modified=due.watermark_modified - timedelta(days=30)))
     sync.session.commit()
-    assert not run_sync(sync.session, sync.gescom.adapter, config=never).run.modified_scan
+    assert not run_sync(sync.session, sync.gescom, config=never).run.modified_scan
 
 
 def test_an_index_on_cbmodification_makes_the_window_cheap_every_run(sync, warehouse, gescom_db):
@@ -263,8 +263,8 @@ def test_an_index_on_cbmodification_makes_the_window_cheap_every_run(sync, wareh
     with gescom_db.engine.begin() as conn:
         conn.execute(text('CREATE INDEX "IX_DBA_DOCENTETE_MODIF" ON "F_DOCENTETE" ("cbModification")'))
         conn.execute(text('CREATE INDEX "IX_DBA_DOCLIGNE_MODIF" ON "F_DOCLIGNE" ("cbModification")'))
-    sync.gescom.adapter.refresh()  # read at start-up
-    assert sync.gescom.adapter.catalog.modification_indexed
+    sync.gescom.refresh()  # read at start-up
+    assert sync.gescom.catalog.modification_indexed
     assert sync.run().run.modified_scan and sync.run().run.modified_scan
 
 
@@ -313,7 +313,7 @@ def _coord01(warehouse, piece: str) -> str:
 
 
 def _shipped(sync, warehouse, clock) -> str:
-    sync.core.settings(tracking__import_from_shop=True)
+    sync.settings(tracking__import_from_shop=True)
     bc = warehouse.create_order("4711", LINES)
     clock.tick()
     bl = warehouse.transform((1, bc), 3)
@@ -326,7 +326,7 @@ def test_a_write_the_triggers_undo_is_not_taken_for_written(sync, warehouse, clo
     with gescom_db.engine.begin() as conn:
         _trigger(conn, backend, "reverts")
     with pytest.raises(DocumentBusy):
-        write_tracking(sync.session, sync.gescom.adapter, "4711", NUMBER)
+        write_tracking(sync.session, sync.gescom, "4711", NUMBER)
     assert _coord01(warehouse, bl) == ""
     assert NUMBER not in (sync.order("4711").snapshot.get("tracking_numbers") or [])
 
@@ -335,7 +335,7 @@ def test_a_write_whose_rowcount_says_nothing_happened_is_taken_for_written(sync,
     bl = _shipped(sync, warehouse, clock)
     with gescom_db.engine.begin() as conn:
         _trigger(conn, backend, "hides")
-    result = write_tracking(sync.session, sync.gescom.adapter, "4711", NUMBER)
+    result = write_tracking(sync.session, sync.gescom, "4711", NUMBER)
     assert result.changed and result.document == {"type": 3, "piece": bl}
     assert _coord01(warehouse, bl) == NUMBER
 
@@ -365,7 +365,7 @@ def test_sage_refusing_a_locked_record_is_document_busy_409(app, client, keys, g
 
 
 def test_a_down_payment_invoice_does_not_ship_an_order(sync, warehouse, gescom_db, clock):
-    sync.core.settings(options__send_piece_number=True)
+    sync.settings(options__send_piece_number=True)
     warehouse.create_order("4711", LINES)
     sync.run()
     clock.tick()

@@ -44,7 +44,7 @@ def updates(sync) -> list[Update]:
 
 
 def test_the_piece_number_is_a_private_message_on_the_orders_thread(sync, warehouse, clock, shop):
-    sync.core.settings(options__send_piece_number=True)
+    sync.settings(options__send_piece_number=True)
     shop.add_order(4711, current_state=2)
     bl = ship(sync, warehouse, clock)
     report = deliver(sync, client_for(shop))
@@ -68,7 +68,7 @@ def test_the_piece_number_is_a_private_message_on_the_orders_thread(sync, wareho
 
 
 def test_a_thread_the_back_office_made_is_reused_and_nothing_is_posted_twice(sync, warehouse, clock, shop):
-    sync.core.settings(options__send_piece_number=True)
+    sync.settings(options__send_piece_number=True)
     shop.add_order(4711, current_state=2)
     shop.back_office_add_message(4711, "Colis préparé")  # the merchant wrote first: the thread exists
     bl = ship(sync, warehouse, clock)
@@ -88,7 +88,7 @@ def test_a_thread_the_back_office_made_is_reused_and_nothing_is_posted_twice(syn
 def test_before_1_7_7_messages_go_to_the_legacy_table(sync, warehouse, clock):
     sim = ShopSimulator(version="1.7.6.9", key=KEY).start()
     try:
-        sync.core.settings(options__send_piece_number=True)
+        sync.settings(options__send_piece_number=True)
         sim.add_order(4711, current_state=2)
         bl = ship(sync, warehouse, clock)
         deliver(sync, client_for(sim))
@@ -102,46 +102,46 @@ def test_before_1_7_7_messages_go_to_the_legacy_table(sync, warehouse, clock):
 
 
 def test_a_number_typed_in_the_back_office_reaches_gescom_though_date_upd_does_not_move(sync, warehouse, clock, shop):
-    sync.core.settings(tracking__import_from_shop=True)
+    sync.settings(tracking__import_from_shop=True)
     shop.add_order(4711, current_state=2)
     bl = ship(sync, warehouse, clock, tracking=None)
     deliver(sync, client_for(shop))
     date_upd = shop.orders[4711]["date_upd"]
     shop.back_office_set_tracking(4711, "XY123456789FR")
     assert shop.orders[4711]["date_upd"] == date_upd  # 8.x: only order_carrier is saved
-    report = poll_shop_tracking(sync.session, sync.gescom.adapter, client_for(shop))
+    report = poll_shop_tracking(sync.session, sync.gescom, client_for(shop))
     assert report.written == 1, report
     with warehouse.engine.connect() as conn:
         value = conn.execute(select(warehouse.h.c.DO_Coord01).where(warehouse.h.c.DO_Type == 3, warehouse.h.c.DO_Piece == bl)).scalar_one()
     assert value.strip() == "XY123456789FR"
-    again = poll_shop_tracking(sync.session, sync.gescom.adapter, client_for(shop))
+    again = poll_shop_tracking(sync.session, sync.gescom, client_for(shop))
     assert again.written == 0 and not again.warnings  # no echo, nothing twice
     sync.run()
     assert [u for u in updates(sync) if "tracking" in u.changes and u.tracking_numbers == ["XY123456789FR"]] == []
 
 
 def test_a_number_gescom_refuses_is_said_once_not_at_every_poll(sync, warehouse, clock, shop):
-    sync.core.settings(tracking__import_from_shop=True)
+    sync.settings(tracking__import_from_shop=True)
     shop.add_order(4711, current_state=2)
     ship(sync, warehouse, clock, tracking=None)
     bl = warehouse.documents("4711")[-1][1]
     warehouse.set_header(3, bl, DO_Coord01="SAGE-NUMBER")  # typed in Sage meanwhile, not yet read by a run
     shop.back_office_set_tracking(4711, "OTHER123")
-    first = poll_shop_tracking(sync.session, sync.gescom.adapter, client_for(shop))
+    first = poll_shop_tracking(sync.session, sync.gescom, client_for(shop))
     assert first.written == 0 and len(first.warnings) == 1 and "never overwritten" in first.warnings[0]
-    second = poll_shop_tracking(sync.session, sync.gescom.adapter, client_for(shop))
+    second = poll_shop_tracking(sync.session, sync.gescom, client_for(shop))
     assert second.warnings == []
 
 
 def test_the_poll_reads_carrier_rows_in_batches_and_goes_round(sync, warehouse, clock, shop):
-    sync.core.settings(tracking__import_from_shop=True)
+    sync.settings(tracking__import_from_shop=True)
     for key in range(4711, 4716):
         shop.add_order(key, current_state=2)
         warehouse.create_order(str(key), LINES)
     sync.run()
     shop.requests.clear()
-    first = poll_shop_tracking(sync.session, sync.gescom.adapter, client_for(shop), limit=3, batch=2)
-    second = poll_shop_tracking(sync.session, sync.gescom.adapter, client_for(shop), limit=3, batch=2)
+    first = poll_shop_tracking(sync.session, sync.gescom, client_for(shop), limit=3, batch=2)
+    second = poll_shop_tracking(sync.session, sync.gescom, client_for(shop), limit=3, batch=2)
     assert (first.orders_seen, second.orders_seen) == (3, 3)  # 5 orders, 3 a poll: 3, then 2 and round to the first
     reads = [r for r in shop.requests if r["resource"] == "order_carriers"]
     assert len(reads) == 4 and all(r["method"] == "GET" for r in reads)
@@ -166,7 +166,7 @@ def test_a_shop_behind_a_redirect_keeps_the_update_pending_until_the_url_is_corr
 
 
 def test_an_unknown_state_fails_once_clearly_and_the_rest_is_delivered(sync, warehouse, clock, shop):
-    sync.core.settings(stage_states__shipped=99)
+    sync.settings(stage_states__shipped=99)
     shop.add_order(4711, current_state=2)
     ship(sync, warehouse, clock)
     report = deliver(sync, client_for(shop))
@@ -223,16 +223,16 @@ def test_an_order_whose_carrier_changed_gets_its_number_on_the_new_carriers_row(
 def test_a_number_that_cannot_be_written_yet_is_not_lost(sync, warehouse, clock, shop):
     """A refusal the merchant can fix (here: the settings name a header field that is read, never written) is
     said at every poll and the number goes in once it is fixed; only refusals about the number itself are final."""
-    sync.core.settings(tracking__import_from_shop=True, tracking__header_field="DO_Ref")
+    sync.settings(tracking__import_from_shop=True, tracking__header_field="DO_Ref")
     shop.add_order(4711, current_state=2)
     ship(sync, warehouse, clock, tracking=None)
     bl = warehouse.documents("4711")[-1][1]
     shop.back_office_set_tracking(4711, "XY123456789FR")
-    first = poll_shop_tracking(sync.session, sync.gescom.adapter, client_for(shop))
+    first = poll_shop_tracking(sync.session, sync.gescom, client_for(shop))
     assert first.written == 0 and "retried next poll" in first.warnings[0]
-    assert "retried next poll" in poll_shop_tracking(sync.session, sync.gescom.adapter, client_for(shop)).warnings[0]
-    sync.core.settings(tracking__header_field="DO_Coord01")
-    assert poll_shop_tracking(sync.session, sync.gescom.adapter, client_for(shop)).written == 1
+    assert "retried next poll" in poll_shop_tracking(sync.session, sync.gescom, client_for(shop)).warnings[0]
+    sync.settings(tracking__header_field="DO_Coord01")
+    assert poll_shop_tracking(sync.session, sync.gescom, client_for(shop)).written == 1
     with warehouse.engine.connect() as conn:
         value = conn.execute(select(warehouse.h.c.DO_Coord01).where(warehouse.h.c.DO_Type == 3, warehouse.h.c.DO_Piece == bl)).scalar_one()
     assert value.strip() == "XY123456789FR"

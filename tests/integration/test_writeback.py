@@ -38,7 +38,7 @@ MSSQL = mssql_pyodbc.dialect()
 
 
 def write(sync, key: str, number: str, **options):
-    return write_tracking(sync.session, sync.gescom.adapter, key, number, **options)
+    return write_tracking(sync.session, sync.gescom, key, number, **options)
 
 
 def field_of(warehouse, doc_type: int, piece: str, field: str = "DO_Coord01") -> str:
@@ -83,7 +83,7 @@ def shipped_order(sync, warehouse, clock, key: str = "4711") -> tuple[str, str]:
 
 
 def test_number_written_onto_the_bl_is_not_sent_back_and_survives_the_invoice(sync, warehouse, clock):
-    sync.core.settings(tracking__import_from_shop=True, options__send_delivery_details=True)
+    sync.settings(tracking__import_from_shop=True, options__send_delivery_details=True)
     _, bl = shipped_order(sync, warehouse, clock)
     assert sync.updates("4711")[-1]["tracking_numbers"] == []
 
@@ -114,7 +114,7 @@ def test_number_written_onto_the_bl_is_not_sent_back_and_survives_the_invoice(sy
 
 
 def test_written_onto_the_bc_when_nothing_left_yet(sync, warehouse, clock):
-    sync.core.settings(tracking__import_from_shop=True)
+    sync.settings(tracking__import_from_shop=True)
     bc = warehouse.create_order("12", LINES)
     sync.run()
     result = write(sync, "12", NUMBER, source="cli")
@@ -129,7 +129,7 @@ def test_written_onto_the_bc_when_nothing_left_yet(sync, warehouse, clock):
 
 
 def test_target_is_the_latest_bl_not_the_bc_left_as_reliquat(sync, warehouse, clock):
-    sync.core.settings(tracking__import_from_shop=True)
+    sync.settings(tracking__import_from_shop=True)
     bc = warehouse.create_order("20", LINES)
     clock.tick()
     bl1 = warehouse.transform((1, bc), 3, take={"MUG": 1})
@@ -145,7 +145,7 @@ def test_target_is_the_latest_bl_not_the_bc_left_as_reliquat(sync, warehouse, cl
 
 
 def test_target_is_the_preparation_when_there_is_no_bl(sync, warehouse, clock):
-    sync.core.settings(tracking__import_from_shop=True)
+    sync.settings(tracking__import_from_shop=True)
     bc = warehouse.create_order("21", LINES)
     pl = warehouse.transform((1, bc), 2, take={"MUG": 1})
     sync.run()
@@ -154,7 +154,7 @@ def test_target_is_the_preparation_when_there_is_no_bl(sync, warehouse, clock):
 
 
 def test_a_document_the_runs_have_not_seen_yet_is_remembered_with_the_next_seq(sync, warehouse, clock):
-    sync.core.settings(tracking__import_from_shop=True)
+    sync.settings(tracking__import_from_shop=True)
     bc = warehouse.create_order("22", LINES)
     sync.run()
     clock.tick()
@@ -167,7 +167,7 @@ def test_a_document_the_runs_have_not_seen_yet_is_remembered_with_the_next_seq(s
 
 
 def test_repeat_is_idempotent_and_records_one_event(sync, warehouse, clock):
-    sync.core.settings(tracking__import_from_shop=True)
+    sync.settings(tracking__import_from_shop=True)
     _, bl = shipped_order(sync, warehouse, clock)
     assert write(sync, "4711", NUMBER).changed is True
     again = write(sync, "4711", NUMBER)
@@ -179,7 +179,7 @@ def test_repeat_is_idempotent_and_records_one_event(sync, warehouse, clock):
 
 
 def test_number_already_typed_in_sage_is_success_without_writing(sync, warehouse, clock, gescom_db):
-    sync.core.settings(tracking__import_from_shop=True)
+    sync.settings(tracking__import_from_shop=True)
     _, bl = shipped_order(sync, warehouse, clock)
     warehouse.set_header(3, bl, DO_Coord01=NUMBER)
     before = dump(gescom_db.engine)
@@ -192,7 +192,7 @@ def test_number_already_typed_in_sage_is_success_without_writing(sync, warehouse
 
 
 def test_a_number_the_shop_got_from_us_is_not_written_on_another_document(sync, warehouse, clock, gescom_db):
-    sync.core.settings(tracking__import_from_shop=True)
+    sync.settings(tracking__import_from_shop=True)
     bc = warehouse.create_order("30", LINES)
     bl1 = warehouse.transform((1, bc), 3, take={"MUG": 1}, header={"DO_Coord01": NUMBER})
     assert sync.new_updates()[0]["tracking_numbers"] == [NUMBER]
@@ -206,7 +206,7 @@ def test_a_number_the_shop_got_from_us_is_not_written_on_another_document(sync, 
 
 
 def test_header_free_field_with_spaces(sync, warehouse, clock):
-    sync.core.settings(tracking__import_from_shop=True, tracking__header_field="Ref Chronopost")
+    sync.settings(tracking__import_from_shop=True, tracking__header_field="Ref Chronopost")
     _, bl = shipped_order(sync, warehouse, clock)
     with pytest.raises(InvalidTrackingNumber, match="Ref Chronopost holds at most 21"):
         write(sync, "4711", "X" * 22)
@@ -224,15 +224,15 @@ def test_import_disabled_unknown_order_and_no_header_field(sync, warehouse, cloc
     with pytest.raises(ImportDisabled) as disabled:  # off by default
         write(sync, "4711", NUMBER)
     assert (disabled.value.status, disabled.value.code) == (409, "tracking_import_disabled")
-    sync.core.settings(tracking__import_from_shop=True)
+    sync.settings(tracking__import_from_shop=True)
     with pytest.raises(UnknownOrder) as unknown:
         write(sync, "9999", NUMBER)
     assert (unknown.value.status, unknown.value.code) == (404, "order_not_found") and "9999" in str(unknown.value)
-    sync.core.settings(tracking__header_field=None, tracking__line_field="DL_NoColis")
+    sync.settings(tracking__header_field=None, tracking__line_field="DL_NoColis")
     with pytest.raises(NoHeaderField) as none:
         write(sync, "4711", NUMBER)
     assert (none.value.status, none.value.code) == (409, "no_tracking_header_field")
-    sync.core.settings(tracking__header_field="DO_Ref")  # read from, never written
+    sync.settings(tracking__header_field="DO_Ref")  # read from, never written
     with pytest.raises(HeaderFieldNotWritable) as not_writable:
         write(sync, "4711", NUMBER)
     assert (not_writable.value.status, not_writable.value.code) == (409, "tracking_header_field_not_writable")
@@ -240,16 +240,16 @@ def test_import_disabled_unknown_order_and_no_header_field(sync, warehouse, cloc
 
 
 def test_settings_that_no_longer_match_gescom_and_unreadable_orders(sync, warehouse, clock, gescom_db, backend):
-    sync.core.settings(tracking__import_from_shop=True, tracking__header_field="DO_Coord03")
+    sync.settings(tracking__import_from_shop=True, tracking__header_field="DO_Coord03")
     bc, _ = shipped_order(sync, warehouse, clock)
     with gescom_db.engine.begin() as conn:
         conn.execute(text('ALTER TABLE "F_DOCENTETE" DROP COLUMN "DO_Coord03"'))
-    sync.gescom.adapter.refresh()
+    sync.gescom.refresh()
     with pytest.raises(SettingsMismatch, match="tracking.header_field") as mismatch:
         write(sync, "4711", NUMBER)
     assert (mismatch.value.status, mismatch.value.code) == (409, "settings_do_not_match_gescom")
 
-    sync.core.settings(tracking__header_field="DO_Coord01")
+    sync.settings(tracking__header_field="DO_Coord01")
     with gescom_db.engine.begin() as conn:
         if backend == "sqlite":
             conn.execute(text("UPDATE F_DOCENTETE SET DO_Date = '31/02/2024 oops' WHERE DO_NoWeb = '4711'"))
@@ -264,7 +264,7 @@ def test_settings_that_no_longer_match_gescom_and_unreadable_orders(sync, wareho
 
 def test_header_number_goes_before_line_numbers_in_the_remembered_delivery(sync, warehouse, clock):
     """Header and line numbers both read: the delivery lists the header's first, as the next run will."""
-    sync.core.settings(tracking__import_from_shop=True, tracking__line_field="DL_NoColis", options__send_delivery_details=True)
+    sync.settings(tracking__import_from_shop=True, tracking__line_field="DL_NoColis", options__send_delivery_details=True)
     bc = warehouse.create_order("50", LINES)
     clock.tick()
     bl = warehouse.transform((1, bc), 3, line_values={"MUG": {"DL_NoColis": "LINE1"}})
@@ -281,7 +281,7 @@ def test_header_number_goes_before_line_numbers_in_the_remembered_delivery(sync,
 
 def test_the_tracking_state_is_not_produced_for_a_number_the_shop_gave(sync, warehouse, clock):
     """tracking.state_on_send marks a number GesCom sends to the shop; the shop's own number is no such news."""
-    sync.core.settings(tracking__import_from_shop=True, tracking__state_on_send=12)
+    sync.settings(tracking__import_from_shop=True, tracking__state_on_send=12)
     shipped_order(sync, warehouse, clock)
     write(sync, "4711", NUMBER)
     assert sync.new_updates() == []
@@ -306,7 +306,7 @@ def test_the_tracking_state_is_not_produced_for_a_number_the_shop_gave(sync, war
     ],
 )
 def test_invalid_tracking_numbers(sync, warehouse, clock, gescom_db, number, field, reason):
-    sync.core.settings(tracking__import_from_shop=True, tracking__header_field=field)
+    sync.settings(tracking__import_from_shop=True, tracking__header_field=field)
     shipped_order(sync, warehouse, clock)
     before = dump(gescom_db.engine)
     with pytest.raises(InvalidTrackingNumber) as caught:
@@ -317,14 +317,14 @@ def test_invalid_tracking_numbers(sync, warehouse, clock, gescom_db, number, fie
 
 
 def test_every_allowed_character_is_written(sync, warehouse, clock):
-    sync.core.settings(tracking__import_from_shop=True, tracking__header_field="Observation")
+    sync.settings(tracking__import_from_shop=True, tracking__header_field="Observation")
     _, bl = shipped_order(sync, warehouse, clock)
     number = "Az09 _-./#:+@()=?~%&"
     assert write(sync, "4711", number).changed and field_of(warehouse, 3, bl, "Observation") == number
 
 
 def test_only_invoices_left(sync, warehouse, clock, gescom_db):
-    sync.core.settings(tracking__import_from_shop=True)
+    sync.settings(tracking__import_from_shop=True)
     _, bl = shipped_order(sync, warehouse, clock)
     clock.tick()
     invoice = warehouse.transform((3, bl), 6)
@@ -341,7 +341,7 @@ def test_only_invoices_left(sync, warehouse, clock, gescom_db):
 
 
 def test_field_filled_in_sage_with_another_number_is_never_overwritten(sync, warehouse, clock, gescom_db):
-    sync.core.settings(tracking__import_from_shop=True)
+    sync.settings(tracking__import_from_shop=True)
     _, bl = shipped_order(sync, warehouse, clock)
     warehouse.set_header(3, bl, DO_Coord01="TYPED-IN-SAGE")
     before = dump(gescom_db.engine)
@@ -357,7 +357,7 @@ def test_field_filled_in_sage_with_another_number_is_never_overwritten(sync, war
 @pytest.mark.parametrize("meanwhile", ["invoiced", "locked", "typed_other", "typed_same"])
 def test_document_changed_between_read_and_write(sync, warehouse, clock, monkeypatch, meanwhile):
     """The guarded UPDATE changes no row: the header is re-read to tell why."""
-    sync.core.settings(tracking__import_from_shop=True)
+    sync.settings(tracking__import_from_shop=True)
     _, bl = shipped_order(sync, warehouse, clock)
     original = GesCom.fill_header_field
 
@@ -388,7 +388,7 @@ def test_document_changed_between_read_and_write(sync, warehouse, clock, monkeyp
 
 
 def test_gescom_unreachable_propagates_and_nothing_is_recorded(sync, warehouse, clock, tmp_path):
-    sync.core.settings(tracking__import_from_shop=True)
+    sync.settings(tracking__import_from_shop=True)
     shipped_order(sync, warehouse, clock)
     broken = GesCom(create_engine(f"sqlite:///{tmp_path}/missing/nowhere.db"))
     with pytest.raises(GesComError):
@@ -410,7 +410,7 @@ def test_errors_share_one_base_with_status_and_code():
 
 
 def test_exactly_one_cell_of_the_whole_base_changes(sync, warehouse, clock, gescom_db):
-    sync.core.settings(tracking__import_from_shop=True, tracking__header_field="Ref Chronopost")
+    sync.settings(tracking__import_from_shop=True, tracking__header_field="Ref Chronopost")
     bc = warehouse.create_order("4711", LINES)
     warehouse.create_order("4712", LINES)  # another order, untouched
     clock.tick()
@@ -428,9 +428,9 @@ def test_exactly_one_cell_of_the_whole_base_changes(sync, warehouse, clock, gesc
 
 
 def test_the_update_compiles_for_sql_server_with_one_quoted_column_and_parameters(sync, warehouse, clock, gescom_db):
-    sync.core.settings(tracking__import_from_shop=True, tracking__header_field="Ref Chronopost")
+    sync.settings(tracking__import_from_shop=True, tracking__header_field="Ref Chronopost")
     _, bl = shipped_order(sync, warehouse, clock)
-    sync.gescom.adapter.tables
+    sync.gescom.tables
     statements: list[ClauseElement] = []
 
     def record(conn, clauseelement, multiparams, params, execution_options):
@@ -598,7 +598,7 @@ def test_the_adapter_will_not_write_inside_someone_elses_transaction(gescom):
 
 
 def test_invoices_are_never_targeted_even_with_the_number_remembered(sync, warehouse, clock, gescom_db):
-    sync.core.settings(tracking__import_from_shop=True)
+    sync.settings(tracking__import_from_shop=True)
     _, bl = shipped_order(sync, warehouse, clock)
     assert write(sync, "4711", NUMBER).changed
     clock.tick()

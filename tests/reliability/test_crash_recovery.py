@@ -39,7 +39,7 @@ def _worker_env(store_db, sim) -> dict:
 
 def _prepare(sync, warehouse, clock, sim) -> list[int]:
     """Orders with two updates each: a partial delivery (state 3, tracking) then the rest (state 4, tracking)."""
-    sync.core.settings(stage_states__partially_shipped=3, options__send_piece_number=True)
+    sync.settings(stage_states__partially_shipped=3, options__send_piece_number=True)
     ids = []
     for n in range(ORDERS):
         id_order = 8000 + n

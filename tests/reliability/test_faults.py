@@ -103,7 +103,7 @@ def test_gescom_going_away_mid_run_leaves_the_store_whole_and_the_next_run_recov
             {"DO_Domaine": 0, "DO_Type": 1, "DO_Piece": f"BC7{n:05d}", "AR_Ref": "MUG", "DL_Qte": 1, "DL_No": n + 1, "cbModification": now}
             for n in range(count)
         ])
-    sync.gescom.adapter.tables  # reflected before the fault is armed
+    sync.gescom.tables  # reflected before the fault is armed
     seen = [0]
 
     def drop_connection(conn, cursor, statement, parameters, context, executemany):
@@ -113,7 +113,7 @@ def test_gescom_going_away_mid_run_leaves_the_store_whole_and_the_next_run_recov
 
     event.listen(gescom_db.engine, "before_cursor_execute", drop_connection)
     try:
-        result = run_sync(sync.session, sync.gescom.adapter, full=True, config=RunConfig(recheck_age=timedelta(0)))
+        result = run_sync(sync.session, sync.gescom, full=True, config=RunConfig(recheck_age=timedelta(0)))
     finally:
         event.remove(gescom_db.engine, "before_cursor_execute", drop_connection)
     assert result.run.status == "failed" and "server closed the connection" in result.run.error
@@ -134,7 +134,7 @@ def test_a_row_locked_in_gescom_does_not_hang_the_write_back(sync, warehouse, ge
         pytest.skip("row locks held by another session: PostgreSQL (SQLite locks the whole file, tested by its busy timeout)")
     from sync.services.writeback import DocumentBusy, write_tracking
 
-    sync.core.settings(tracking__import_from_shop=True)
+    sync.settings(tracking__import_from_shop=True)
     piece = warehouse.create_order("91", LINES)
     sync.run()
     blocker = gescom_db.engine.connect()
@@ -142,10 +142,10 @@ def test_a_row_locked_in_gescom_does_not_hang_the_write_back(sync, warehouse, ge
     blocker.execute(text('SELECT 1 FROM "F_DOCENTETE" WHERE "DO_Piece" = :p FOR UPDATE'), {"p": piece})
     try:
         with pytest.raises(DocumentBusy) as caught:  # 409 document_busy: nothing is wrong, retry later
-            write_tracking(sync.session, sync.gescom.adapter, "91", "6A1")
+            write_tracking(sync.session, sync.gescom, "91", "6A1")
         assert "held by a Sage user or transaction" in str(caught.value) and "lock" in str(caught.value).lower()
     finally:
         transaction.rollback()
         blocker.close()
     sync.session.rollback()
-    assert write_tracking(sync.session, sync.gescom.adapter, "91", "6A1").changed  # once the lock is gone, it goes through
+    assert write_tracking(sync.session, sync.gescom, "91", "6A1").changed  # once the lock is gone, it goes through
