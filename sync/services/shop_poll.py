@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from models import ShopCursor, ShopOrder, utcnow
 
 from sync.gescom.adapter import GesCom, GesComError
-from sync.prestashop.client import PrestaShopClient, ShopError
+from sync.prestashop.client import PrestaShopClient
 from sync.core.stages import split_tracking, tracking_numbers
 from sync.store.base import current_settings
 from sync.services.writeback import FieldAlreadyFilled, InvalidTrackingNumber, OnlyInvoicesLeft, UnknownOrder, WriteBackError, write_tracking
