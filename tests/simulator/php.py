@@ -28,6 +28,11 @@ def mysql_number(value) -> float:
     return float(match.group(1)) if match else 0.0
 
 
+def mysql_decimal(value) -> str:
+    """A decimal(20,6) column as MySQL gives it back: six decimals."""
+    return f"{float(value):.6f}"
+
+
 def html_escaped(text: str) -> str:
     """htmlspecialchars(ENT_NOQUOTES): what the translator does to ObjectModel validation messages on 8.x
     (recorded: order_carrier_patch_invalid_tracking_json answers "OrderCarrier-&gt;tracking_number")."""

@@ -7,36 +7,15 @@ import re
 from .php import did_you_mean, mysql_number, php_int, php_truthy
 from .protocol import Ctx, Response, WsError
 from .render import Entity, records_body, schema_body
+from .resources import HOOKS
 from .shopdata import Field, Resource
 
 NUMERIC_KINDS = {"id", "int", "bool", "float"}
 
 
 class Reads:
-    def _config_rows(self) -> list[dict]:
-        rows = []
-        for name, value in self.configuration.items():
-            if name not in self.config_ids:
-                self.config_ids[name] = max(self.config_ids.values(), default=0) + 1
-            # Recorded (configuration_ps_os_shipping_json): install-time rows carry zero dates and no shop.
-            rows.append({"id": self.config_ids[name], "value": value, "name": name, "id_shop_group": None,
-                         "id_shop": None, "date_add": "0000-00-00 00:00:00", "date_upd": "0000-00-00 00:00:00"})
-        return rows
-
     def _records(self, res: Resource) -> list[dict]:
-        tables = {
-            "orders": lambda: self.orders.values(),
-            "order_carriers": lambda: self.order_carriers.values(),
-            "order_histories": lambda: self.histories,
-            "order_states": lambda: self.states.values(),
-            "carriers": lambda: self.carriers.values(),
-            "configurations": self._config_rows,
-            "messages": lambda: self.messages,
-            "customer_threads": lambda: self.customer_threads.values(),
-            "customer_messages": lambda: self.customer_messages.values(),
-            "customers": lambda: self.customers.values(),
-        }
-        return list(tables[res.name]())
+        return list(HOOKS[res.name].rows(self))
 
     def _find(self, res: Resource, record_id: int) -> dict | None:
         for record in self._records(res):
@@ -69,14 +48,11 @@ class Reads:
         getters evaluated now, associations read now."""
         if values is None:
             values = {f.name: self.loaded_value(f, record.get(f.name)) for f in res.fields if not f.getter}
-        if res.name == "orders":
-            values = {**values, "shipping_number": self.shipping_number(record)}
+        hooks = HOOKS[res.name]
+        values = {**values, **{name: get(self, record) for name, get in hooks.getters.items()}}
         associations = {}
         for assoc in res.associations:
-            if assoc.name == "order_rows":
-                items = self.order_details.get(record["id"], [])
-            else:
-                items = [{"id": m["id"]} for m in self.thread_messages(record["id"])]
+            items = hooks.associations[assoc.name](self, record)
             associations[assoc.name] = [{f.name: self.loaded_value(f, item.get(f.name)) for f in assoc.fields}
                                         for item in items]
         return Entity(values, associations)
@@ -91,8 +67,8 @@ class Reads:
 
     def _view(self, res: Resource, record: dict) -> dict:
         view = {f.name: self._text(f, record.get(f.name)) for f in res.fields if not f.getter}
-        if res.name == "orders":
-            view["shipping_number"] = self.shipping_number(record)
+        for name, get in HOOKS[res.name].getters.items():
+            view[name] = get(self, record)
         return view
 
     # --- GET -----------------------------------------------------------------------------------------------
@@ -121,9 +97,9 @@ class Reads:
         return wanted
 
     def _in_shop(self, ctx: Ctx, res: Resource, record: dict) -> bool:
-        # Simulator choice (§11 leaves it open): orders are restricted to the context shop, in lists as in
-        # details (detail of an order of another shop → 404 code 131, as getFilteredObjectDetails does).
-        return res.name != "orders" or record.get("id_shop") in ctx.shop_ids
+        # Simulator choice (§11 leaves it open): orders (Hooks.in_context_shop) are restricted to the context shop,
+        # in lists as in details (detail of an order of another shop → 404 code 131, as getFilteredObjectDetails does).
+        return not HOOKS[res.name].in_context_shop or record.get("id_shop") in ctx.shop_ids
 
     def get(self, ctx: Ctx, res: Resource) -> Response:
         out = self.output(ctx)
@@ -152,65 +128,27 @@ class Reads:
         return self.ok(ctx, 200, records_body(out, res, entities, display, single=False))
 
     def _filter_sort_limit(self, ctx: Ctx, res: Resource, records: list[dict]) -> list[dict]:
-        """WebserviceRequest::manageFilters: filters (29-34), display (35-36), sort (37-38), limit (39); syntax and
-        codes from the reference §2.4, the error texts and field lists as recorded (orders_filter_unknown_field,
-        orders_filter_date_upd_without_date_param: the virtual shipping_number is listed, the dates are not)."""
+        """WebserviceRequest::manageFilters: filters (29-34), display (35-36), sort (37-38), limit (39), in that
+        order; syntax and codes from the reference §2.4, the error texts and field lists as recorded
+        (orders_filter_unknown_field, orders_filter_date_upd_without_date_param: the virtual shipping_number is
+        listed, the dates are not)."""
         params = ctx.params
         date_on = php_truthy(params.get("date")) if isinstance(params.get("date"), str) else bool(params.get("date"))
         available = [f.name for f in res.fields if f.kind != "ml"]
         i18n = [f.name for f in res.fields if f.kind == "ml"]
         if not date_on:  # date_add / date_upd only with date=1 (§2.4; recorded: orders_filter_date_upd_gt)
             available = [name for name in available if name not in ("date_add", "date_upd")]
-        conditions = []
-        filters = params.get("filter")
-        if filters is not None:
-            if not isinstance(filters, dict):
-                filters = {}
-            for name, value in filters.items():
-                if name in ("sort", "limit"):
-                    continue
-                if name not in available:
-                    if isinstance(value, str) and value != "" and name in i18n:
-                        conditions.append((res.field(name), value))
-                        continue
-                    if isinstance(value, dict):
-                        raise WsError(400, 31, "There is no existing linked table for this resource")
-                    raise WsError(400, 32, did_you_mean("This filter does not exist", name, available))
-                if value == "" or isinstance(value, dict):
-                    raise WsError(400, 33, f'The filter "{name}" is malformed.')
-                f = res.field(name)
-                if f.getter:  # §2.4: a field with a custom getter is not filterable
-                    raise WsError(400, 34, f'The field "{name}" is dynamic. It is not possible to filter GET query with this field.')
-                conditions.append((f, value))
+        conditions = _conditions(res, params.get("filter"), available, i18n)
         self._display(ctx, res)  # display errors come after filter errors
-        sorts = []
-        sort = params.get("sort")
-        if sort is not None:
-            sort = sort if isinstance(sort, str) else ""
-            match = re.match(r"^\[(.*)\]$", sort)
-            for item in (match.group(1).split(",") if match else [sort]):
-                name, _, direction = item.rpartition("_")
-                if not name or direction.upper() not in ("ASC", "DESC"):
-                    raise WsError(400, 37, 'The "sort" value has to be formed as this example: "field_ASC" or '
-                                           '\'[field_1_DESC,field_2_ASC,field_3_ASC,...]\' ("field" has to be an available field)')
-                if name not in available and name not in i18n:
-                    raise WsError(400, 38, "Unable to filter by this field. However, these are available: "
-                                           + ", ".join(available) + ", for i18n fields:" + ", ".join(i18n))
-                sorts.append((res.field(name), direction.upper() == "DESC"))
-        limit = params.get("limit")
-        bounds = None
-        if limit is not None:
-            parts = (limit if isinstance(limit, str) else "").split(",")
-            if len(parts) > 2:
-                raise WsError(400, 39, 'The "limit" value has to be formed as this example: "5,25" or "10"')
-            bounds = (0, php_int(parts[0])) if len(parts) == 1 else (php_int(parts[0]), php_int(parts[1]))
+        sorts = _sorts(res, params.get("sort"), available, i18n)
+        bounds = _bounds(params.get("limit"))
 
         # Recorded: orders_filter_id_or ([2|4]), orders_filter_date_upd_range_sorted ([from,to] + sort),
         # orders_sort_id_desc, orders_limit_0_2 / orders_limit_2 (offset,count / count).
         views = [(record, self._view(res, record)) for record in records]
         for f, expression in conditions:
             views = [(r, v) for r, v in views if self._matches(ctx, f, v[f.name], expression)]
-        if res.name != "order_states":
+        if not HOOKS[res.name].stored_order:
             # MySQL primary key order by default. Order states come as the recorded shop gave them (2..17, then
             # 1 and 10: order_states_full_json): the states in the order they were stored.
             views.sort(key=lambda rv: int(rv[0]["id"]))
@@ -273,3 +211,58 @@ class Reads:
         if f.kind in NUMERIC_KINDS:
             return (mysql_number(value), "")
         return (0.0, value.casefold())
+
+
+def _conditions(res: Resource, filters, available: list[str], i18n: list[str]) -> list[tuple[Field, str]]:
+    """`filter[field]=expression` pairs (codes 31-34); a multilingual field is filtered on its own list."""
+    conditions = []
+    if filters is None:
+        return conditions
+    if not isinstance(filters, dict):
+        filters = {}
+    for name, value in filters.items():
+        if name in ("sort", "limit"):
+            continue
+        if name not in available:
+            if isinstance(value, str) and value != "" and name in i18n:
+                conditions.append((res.field(name), value))
+                continue
+            if isinstance(value, dict):
+                raise WsError(400, 31, "There is no existing linked table for this resource")
+            raise WsError(400, 32, did_you_mean("This filter does not exist", name, available))
+        if value == "" or isinstance(value, dict):
+            raise WsError(400, 33, f'The filter "{name}" is malformed.')
+        f = res.field(name)
+        if f.getter:  # §2.4: a field with a custom getter is not filterable
+            raise WsError(400, 34, f'The field "{name}" is dynamic. It is not possible to filter GET query with this field.')
+        conditions.append((f, value))
+    return conditions
+
+
+def _sorts(res: Resource, sort, available: list[str], i18n: list[str]) -> list[tuple[Field, bool]]:
+    """`sort=field_ASC` or `[field_1_DESC,field_2_ASC]` (codes 37, 38): (field, descending) pairs."""
+    sorts = []
+    if sort is None:
+        return sorts
+    sort = sort if isinstance(sort, str) else ""
+    match = re.match(r"^\[(.*)\]$", sort)
+    for item in (match.group(1).split(",") if match else [sort]):
+        name, _, direction = item.rpartition("_")
+        if not name or direction.upper() not in ("ASC", "DESC"):
+            raise WsError(400, 37, 'The "sort" value has to be formed as this example: "field_ASC" or '
+                                   '\'[field_1_DESC,field_2_ASC,field_3_ASC,...]\' ("field" has to be an available field)')
+        if name not in available and name not in i18n:
+            raise WsError(400, 38, "Unable to filter by this field. However, these are available: "
+                                   + ", ".join(available) + ", for i18n fields:" + ", ".join(i18n))
+        sorts.append((res.field(name), direction.upper() == "DESC"))
+    return sorts
+
+
+def _bounds(limit) -> tuple[int, int] | None:
+    """`limit=count` or `limit=offset,count` (code 39): (offset, count), unclamped."""
+    if limit is None:
+        return None
+    parts = (limit if isinstance(limit, str) else "").split(",")
+    if len(parts) > 2:
+        raise WsError(400, 39, 'The "limit" value has to be formed as this example: "5,25" or "10"')
+    return (0, php_int(parts[0])) if len(parts) == 1 else (php_int(parts[0]), php_int(parts[1]))

@@ -2,8 +2,9 @@
 
 ShopSimulator puts together what the other modules of this package simulate:
 
-* shop.py: the shop's data and what PrestaShop's classes and back office do to it (state changes, mails,
-  threads, what moves date_upd);
+* shop.py: the shop's tables, version and clock;
+* resources/: one module per resource, what PrestaShop's class and back office do to it (its webservice write,
+  state changes, mails, threads, what moves date_upd), and the hooks the generic webservice uses;
 * webservice.py, reads.py, writes.py: the webservice request (authentication, permissions, display / filter /
   sort / limit, POST / PUT / PATCH), render.py its output, byte for byte as the recorded 8.1.2 shop;
 * faults.py: injected faults, in the webservice, the network and the host in front of it;

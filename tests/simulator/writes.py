@@ -1,18 +1,15 @@
-"""POST / PUT / PATCH (WebserviceRequest::saveEntityFromXml, reference §2.5) and what each resource's save does in
-the shop. Mixed into ShopSimulator.
-
-What moves `orders.date_upd`, measured on 8.1.2 (date_upd.md) and kept for every version (the classes are the
-same in 1.7 and 9.x, reference §3.2, §3.3): a state change (rows 1-3) and a PATCH of the order itself (row 8) do;
-an order_carriers write (rows 5-7: PUT, PATCH, POST + ps_method) and any message or thread (rows 11-15) do not.
+"""POST / PUT / PATCH (WebserviceRequest::saveEntityFromXml, reference §2.5): the body read into the object as PHP
+fills it, validated, then handed to the resource's own save (resources/, through HOOKS). Mixed into ShopSimulator.
 """
 from __future__ import annotations
 
 from xml.etree import ElementTree as ET
 
 from .php import VALIDATORS, html_escaped, mysql_number, php_int, php_truthy
-from .protocol import Ctx, PhpFatal, Response, WsError
+from .protocol import Ctx, Response, WsError
 from .render import Entity, records_body, xml_document
-from .shopdata import RESOURCES, Field, Resource
+from .resources import HOOKS
+from .shopdata import Field, Resource
 
 
 class Writes:
@@ -51,6 +48,7 @@ class Writes:
         """The object as PHP fills it: loaded (PUT/PATCH) then every field of the body as a string; a PUT resets
         what the body lacks to null (§2.5); setters run as they are met (§5.3: current_state before
         shipping_number)."""
+        hooks = HOOKS[res.name]
         existing = None
         if ctx.method != "POST":
             existing = self._find(res, php_int(_child_text(element, "id")))
@@ -63,7 +61,7 @@ class Writes:
                 if f.getter and not f.setter:
                     raise WsError(400, 93, f'parameter "{f.name}" not writable. Please remove this attribute of this XML')
                 if f.setter:
-                    self._order_setter(existing, f, present)
+                    hooks.setters[f.name](self, existing, present)
                 else:
                     assigned[f.name] = present
             elif ctx.method == "PATCH" or f.getter:
@@ -75,13 +73,10 @@ class Writes:
         if existing is None:
             obj = {f.name: None for f in res.fields if not f.getter}
         else:  # loaded, as a setter left it
-            obj = {name: value for name, value in self.entity(res, existing).values.items() if name != "shipping_number"}
+            obj = {name: value for name, value in self.entity(res, existing).values.items() if name not in hooks.getters}
         obj.update(assigned)
         self._validate(res, obj)
-        saver = {"order_histories": self._save_history, "order_carriers": self._save_order_carrier,
-                 "orders": self._save_order, "messages": self._save_message,
-                 "customer_threads": self._save_thread, "customer_messages": self._save_customer_message}[res.name]
-        record = saver(ctx, existing, obj)
+        record = hooks.save(self, ctx, existing, obj)
         return self.entity(res, record, values=obj)
 
     def _validate(self, res: Resource, obj: dict) -> None:
@@ -141,82 +136,6 @@ class Writes:
     def _mails_go(self, ctx: Ctx) -> bool:
         # A 500_after_commit fault stands for a mail that failed after the commit (§5.4): no mail logged.
         return self._sendemail(ctx) and not (ctx.fault and ctx.fault["kind"] == "500_after_commit")
-
-    # --- per resource --------------------------------------------------------------------------------------
-
-    def _save_history(self, ctx: Ctx, existing, obj: dict) -> dict:
-        """OrderHistory::addWs (§3.2): no same-state guard, date_add set by add(). An unknown order or state is
-        a PHP fatal error before anything is written: 500, empty body (recorded: order_history_post_order_999,
-        order_history_post_state_999; date_upd.md row 4)."""
-        id_order, state_id = php_int(obj["id_order"]), php_int(obj["id_order_state"])
-        if id_order not in self.orders or state_id not in self.states:
-            raise PhpFatal()
-        history = self.change_state(self.orders[id_order], state_id, id_employee=php_int(obj.get("id_employee") or 0),
-                                    send_mail=self._mails_go(ctx), source="webservice")
-        obj["id_order_state"] = state_id  # changeIdOrderState casts it: an int in JSON (recorded)
-        return self._added(RESOURCES["order_histories"], obj, history)
-
-    def _save_order_carrier(self, ctx: Ctx, existing: dict, obj: dict) -> dict:
-        """OrderCarrier::updateWs: the row is saved, then the in_transit mail if sendemail (no same-number check,
-        §3.3). The order is not touched: its date_upd stays (date_upd.md rows 5-7)."""
-        for name, value in self._row(RESOURCES["order_carriers"], obj).items():
-            existing[name] = value
-        if obj.get("date_add") in (None, ""):
-            obj["date_add"] = existing["date_add"]  # ObjectModel::update sets a reset date_add to "now"
-        if self._mails_go(ctx):
-            self.in_transit_mail(existing)
-        return existing
-
-    def _order_setter(self, order: dict | None, f: Field, text: str) -> None:
-        """Order::setWsShippingNumber (§3.1: writes the first order_carrier row, no mail; recorded:
-        order_patch_shipping_number) and Order::setWsCurrentState (§5.3: setCurrentState, state mail always,
-        same-state guard from 1.7.8)."""
-        if order is None:
-            raise WsError(501, 124, "Simulator: creating an order is not simulated")
-        if f.name == "shipping_number":
-            self.set_shipping_number(order, text)
-            return
-        state_id = php_int(text)
-        if state_id not in self.states:
-            raise PhpFatal()
-        if self.version_tuple >= (1, 7, 8) and order["current_state"] == state_id:
-            return
-        self.change_state(order, state_id, id_employee=0, send_mail=True, source="webservice")
-
-    def _save_order(self, ctx: Ctx, existing: dict, obj: dict) -> dict:
-        """PATCH /api/orders/{id}: Order::update() stamps date_upd (recorded: order_patch_shipping_number,
-        date_upd.md row 8)."""
-        for name, value in self._row(RESOURCES["orders"], obj).items():
-            existing[name] = value
-        existing["date_upd"] = obj["date_upd"] = self.now()
-        return existing
-
-    def _save_message(self, ctx: Ctx, existing, obj: dict) -> dict:
-        """Legacy `message` table (recorded: message_post_legacy): no date_upd moves (date_upd.md row 15)."""
-        record = self._row(RESOURCES["messages"], obj)
-        if record["id_order"] and record["id_order"] not in self.orders:
-            # Simulator choice (not recorded): a message for an unknown order is refused as invalid.
-            prop = self._property(RESOURCES["messages"], "id_order")
-            raise WsError(400, 85, f'Validation error: "Property {prop} is not valid" (order {record["id_order"]} does not exist)')
-        record["date_add"] = self.now()
-        record = {"id": max((m["id"] for m in self.messages), default=0) + 1, **record}
-        self.messages.append(record)
-        return self._added(RESOURCES["messages"], obj, record)
-
-    def _save_thread(self, ctx: Ctx, existing, obj: dict) -> dict:
-        """CustomerThread::add (recorded: customer_thread_post; token cut to 12 by its column,
-        customer_thread_post_long_token; a thread with id_customer 0 is accepted,
-        customer_thread_post_without_customer). No order's date_upd moves (date_upd.md row 11)."""
-        row = self._row(RESOURCES["customer_threads"], obj)
-        row["date_add"] = row["date_upd"] = self.now()
-        return self._added(RESOURCES["customer_threads"], obj, self.add_thread(row))
-
-    def _save_customer_message(self, ctx: Ctx, existing, obj: dict) -> dict:
-        """CustomerMessage::add (recorded: customer_message_post_private, customer_message_post_xml): the
-        message has its own dates; neither the thread's nor the order's date_upd moves (date_upd.md row 12)."""
-        row = self._row(RESOURCES["customer_messages"], obj)
-        row["date_add"] = row["date_upd"] = self.now()
-        return self._added(RESOURCES["customer_messages"], obj, self.add_customer_message(row))
 
 
 def _child_text(element, name: str) -> str | None:
