@@ -1,12 +1,12 @@
 """The admin web page under /admin: server-rendered (Jinja), French first, behind a session opened with an admin key.
 
 Every endpoint of the blueprint goes through `guard` (default deny): only the login page and the static files
-are public. Every POST must carry the session's CSRF token. The API's key check (api/auth.py) leaves the
-blueprint's endpoints to this guard.
+are public. Every POST must carry the session's CSRF token (Flask-WTF's, checked by the guard for this
+blueprint only: the JSON API uses bearer keys). The API's key check (api/auth.py) leaves the blueprint's
+endpoints to this guard.
 """
 from __future__ import annotations
 
-import hmac
 import os
 import secrets
 import tempfile
@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, g, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from models import db
 from sync.store.keys import active_key, scope_allows
@@ -26,6 +27,8 @@ bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="template
 PUBLIC_ENDPOINTS = frozenset({"admin.login", "admin.static"})
 SESSION_MAX_AGE = 12 * 3600  # seconds a login lasts, however active
 SECRET_FILE = "secret_key"
+
+csrf = CSRFProtect()
 
 
 # --- the secret that signs the session cookie --------------------------------------------------------------
@@ -68,23 +71,12 @@ def _(key: str, /, **values) -> str:
     return t(key, lang(), **values)
 
 
-def csrf_token() -> str:
-    token = session.get("csrf")
-    if not token:
-        token = session["csrf"] = secrets.token_urlsafe(32)
-    return token
-
-
-def _csrf_ok() -> bool:
-    expected, sent = session.get("csrf"), request.form.get("csrf_token", "")
-    return bool(expected) and bool(sent) and hmac.compare_digest(expected.encode(), sent.encode())
-
-
 def start_session(key_row) -> None:
     """A fresh session for this key: new CSRF token, the language kept."""
     language = session.get("lang")
-    session.clear()
-    session.update(admin_key_id=key_row.id, admin_key_name=key_row.name, admin_since=int(time.time()), csrf=secrets.token_urlsafe(32))
+    session.clear()  # Flask-WTF's raw token ("csrf_token") with it: the next page makes a new one
+    g.pop("csrf_token", None)  # and not the signed one it may have made earlier in this request
+    session.update(admin_key_id=key_row.id, admin_key_name=key_row.name, admin_since=int(time.time()))
     if language:
         session["lang"] = language
 
@@ -131,9 +123,13 @@ def guard():
             end_session()
             target = request.full_path.rstrip("?") if request.method == "GET" else None
             return redirect(url_for("admin.login", next=target, expired=1 if expired else None), code=303)
-    if request.method == "POST" and not _csrf_ok():
-        return error_page(400, "error.csrf")
+    csrf.protect()  # every POST, the login form's too; raises CSRFError
     return None
+
+
+@bp.errorhandler(CSRFError)
+def csrf_refused(error: CSRFError):
+    return error_page(400, "error.csrf")
 
 
 @bp.after_request
@@ -195,7 +191,7 @@ def switch_language_url(language: str) -> str:
 @bp.context_processor
 def helpers() -> dict:
     return {
-        "_": _, "lang": lang(), "csrf_token": csrf_token, "when": when, "day": day,
+        "_": _, "lang": lang(), "when": when, "day": day,
         "switch_language_url": switch_language_url, "LANGUAGES": LANGUAGES,
         "signed_in": getattr(g, "admin_key", None),
     }
@@ -208,6 +204,11 @@ def init_admin(app: Flask) -> None:
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     if not app.config.get("SESSION_COOKIE_SAMESITE"):
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    # Checked by `guard`, after the sign-in check, on this blueprint only: not on every view of the app.
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False
+    # A form stays valid as long as a login can last (Flask-WTF's default is an hour).
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", SESSION_MAX_AGE)
+    csrf.init_app(app)  # also gives templates `csrf_token()`
     from . import views  # noqa: F401  (routes register on bp)
 
     app.register_blueprint(bp)

@@ -20,7 +20,8 @@ from api.admin.i18n import MESSAGES, settings_error
 from models import ShopOrder, SyncRun, Update, db
 from sync.gescom.demo.schema import create_gescom
 from sync.gescom.demo.warehouse import Warehouse
-from sync.services.runs import LOCK_NAME, RunConfig, run_sync
+from sync.services.run_config import RunConfig
+from sync.services.runs import LOCK_NAME, run_sync
 from sync.store.base import acquire_lock, current_settings, release_lock, save_settings
 from tests.conftest import bearer
 
@@ -46,12 +47,18 @@ def shop(app, clock):
 
 
 def csrf_of(client) -> str:
+    """The token a form of the admin carries (the login page's, same for the session), as a browser sends it back."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/admin/login").text)
+    return found.group(1) if found else ""
+
+
+def session_token(client) -> str | None:
+    """The raw token kept in the session, that the signed one in the forms stands for."""
     with client.session_transaction() as session:
-        return session.get("csrf", "")
+        return session.get("csrf_token")
 
 
 def login(client, key: str, **extra):
-    client.get("/admin/login")
     return client.post("/admin/login", data={"key": key, "csrf_token": csrf_of(client), **extra})
 
 
@@ -144,12 +151,14 @@ def test_login_with_an_admin_key_then_logout(app, client, keys):
     refused = login(client, keys["write"])
     assert refused.status_code == 401 and "portée « admin »" in unescape(refused.text)
 
-    before = csrf_of(client)
+    before, before_raw = csrf_of(client), session_token(client)
     answer = login(client, keys["admin"], next="/admin/settings")
     assert answer.status_code == 303 and answer.headers["Location"] == "/admin/settings"
     cookie = answer.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
-    assert csrf_of(client) != before  # a new token with the new session
+    assert session_token(client) is None  # the token of before the login is gone with the old session
+    assert csrf_of(client) != before and session_token(client) not in (None, before_raw)  # a new one with the new session
+    assert client.post("/admin/logout", data={"csrf_token": before}).status_code == 400  # the old one no longer passes
     page = client.get("/admin/")
     assert page.status_code == 200 and "Tableau de bord" in unescape(page.text) and "test-admin" in unescape(page.text)
     assert page.headers["Cache-Control"] == "no-store"
@@ -503,3 +512,25 @@ def test_with_a_shop_the_choices_are_its_states_and_the_dashboard_checks_it(app,
         sim.stop()
     page = client.get("/admin/")  # the shop has gone: said, not a crash
     assert page.status_code == 200 and 'class="conn down"' in unescape(page.text)
+
+
+def test_over_https_a_post_must_come_from_this_site(app, client, keys):
+    # Flask-WTF's check behind HTTPS (a proxy sending X-Forwarded-Proto): the Referer must be this host, so the
+    # proxy must pass the Host header on.
+    site = "https://admin.example"
+    page = client.get("/admin/login", base_url=site).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    form = {"key": keys["admin"], "csrf_token": token}
+    for referrer in (None, "https://elsewhere.example/admin/login", "http://admin.example/admin/login"):
+        headers = {"Referer": referrer} if referrer else {}
+        answer = client.post("/admin/login", data=form, base_url=site, headers=headers)
+        assert answer.status_code == 400 and "Ce formulaire a expiré" in unescape(answer.text), referrer
+    answer = client.post("/admin/login", data=form, base_url=site, headers={"Referer": site + "/admin/login"})
+    assert answer.status_code == 303 and answer.headers["Location"] == "/admin/"
+
+
+def test_the_api_takes_no_csrf_token(client, keys):
+    # The admin page's CSRF check stays on its blueprint: the API's callers prove themselves with keys.
+    login(client, keys["admin"])
+    answer = client.post("/api/v1/webhooks/prestashop", json={}, headers=bearer(keys["write"]))
+    assert answer.status_code == 503 and answer.json["code"] == "webhooks_not_configured"
