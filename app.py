@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from dotenv import load_dotenv
@@ -10,9 +12,12 @@ from flask import Flask
 from flask_migrate import Migrate
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from models import db
 from sync.gescom.adapter import GesCom, create_gescom_engine
+from sync.services.run_config import CONFIG_KEYS as RUN_CONFIG_KEYS
+from sync.services.run_config import RunConfig
 
 ROOT = Path(__file__).resolve().parent
 migrate = Migrate()
@@ -37,7 +42,7 @@ def _env_int(name: str, default: int) -> int:
 
 
 def load_config(instance_path: str) -> dict:
-    """Every setting that comes from the environment, with its default."""
+    """Every setting that comes from the environment, with its default (a run's: see RunConfig)."""
     return {
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(
             os.environ.get("DATABASE_URL") or f"sqlite:///{os.path.join(instance_path, 'middleware.db')}"
@@ -47,11 +52,8 @@ def load_config(instance_path: str) -> dict:
         ),
         "GESCOM_SCHEMA": os.environ.get("GESCOM_SCHEMA") or None,
         "SYNC_INTERVAL": _env_int("SYNC_INTERVAL", 60),
-        "SYNC_OVERLAP_SECONDS": _env_int("SYNC_OVERLAP_SECONDS", 120),
-        "SYNC_RECHECK_LIMIT": _env_int("SYNC_RECHECK_LIMIT", 1000),
-        "SYNC_RECHECK_AGE": _env_int("SYNC_RECHECK_AGE", 600),
-        "SYNC_INITIAL_LOOKBACK_DAYS": _env_int("SYNC_INITIAL_LOOKBACK_DAYS", 30),
-        "SYNC_FULL_SCAN_INTERVAL": _env_int("SYNC_FULL_SCAN_INTERVAL", 3600),
+        # How a run reads GesCom: only what the environment sets; RunConfig holds the defaults.
+        **{key: _env_int(key, 0) for key in RUN_CONFIG_KEYS if os.environ.get(key, "").strip()},
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "WEBHOOK_SECRET": os.environ.get("WEBHOOK_SECRET") or None,
         "SECRET_KEY": os.environ.get("SECRET_KEY") or None,  # signs the admin page's session; else <instance>/secret_key
@@ -93,15 +95,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     app.extensions["gescom"] = GesCom(create_gescom_engine(app.config["GESCOM_DATABASE_URL"]), app.config["GESCOM_SCHEMA"])
+    app.extensions["run_config"] = RunConfig.from_mapping(app.config)
     configure_shop(app)
 
     from api import init_api
 
     init_api(app)
 
-    from cli import register_commands
+    from cli import COMMANDS
 
-    register_commands(app)
+    for group in COMMANDS:
+        app.cli.add_command(group)
     return app
 
 
@@ -116,3 +120,28 @@ def configure_shop(app: Flask) -> None:
 
 def gescom_of(app: Flask) -> GesCom:
     return app.extensions["gescom"]
+
+
+def shop_of(app: Flask):
+    """The shop's client, or None when no shop is configured."""
+    return app.extensions.get("shop")
+
+
+def run_config_of(app: Flask) -> RunConfig:
+    """How runs read GesCom, built once from the configuration."""
+    return app.extensions["run_config"]
+
+
+def push_options_of(app: Flask) -> dict:
+    """How the push to the shop works here: `deliver_pending`'s options."""
+    return {"employee_id": app.config["PRESTASHOP_EMPLOYEE_ID"], "workers": app.config["PRESTASHOP_WORKERS"]}
+
+
+@contextmanager
+def session_in(app: Flask) -> Iterator[Session]:
+    """The store session of a fresh app context, for work outside a request or command (a thread, a tick); removed after."""
+    with app.app_context():
+        try:
+            yield db.session
+        finally:
+            db.session.remove()

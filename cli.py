@@ -1,53 +1,216 @@
-"""Flask CLI: `flask sync run|schedule`, `flask demo init|advance`, `flask gescom check`, `flask settings show|set`."""
+"""Flask CLI: `flask sync run|push|schedule`, `flask demo init|advance`, `flask shop check|poll`, `flask gescom check`,
+`flask apikey create|list|revoke`, `flask settings show|set`. Each command calls services and prints what they did."""
 from __future__ import annotations
 
 import json
-import signal
 import threading
+from functools import partial
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from app import gescom_of, push_options_of, run_config_of, session_in, shop_of
 from models import db
-from sync.store.keys import SCOPES, ApiKeyError, create_key, list_keys, revoke_key
-from sync.services.push import deliver_pending
-from sync.gescom.demo.generator import advance, generate_demo
-from sync.prestashop.states import NATIVE_ORDER_STATES, known_state_ids
-from sync.prestashop.client import ShopError
-from sync.services.shop_poll import poll_shop_tracking
-from sync.gescom.adapter import GesComError
-from sync.gescom.check import check_gescom, failed, render
-from sync.services.runs import RunConfig, RunInProgress, run_sync
-from sync.services.scheduler import run_periodically
 from sync.core.settings import SettingsError
 from sync.core.stages import STAGES
+from sync.gescom.adapter import GesComError
+from sync.gescom.check import check_gescom, failed, render
+from sync.gescom.demo.generator import advance, generate_demo
+from sync.prestashop.client import ShopError
+from sync.prestashop.states import NATIVE_ORDER_STATES, known_state_ids
+from sync.services.push import deliver_pending
+from sync.services.runs import RunInProgress, RunResult, run_sync
+from sync.services.scheduler import serve, tick
+from sync.services.shop_poll import poll_shop_tracking
 from sync.store.base import current_settings, save_settings
+from sync.store.keys import SCOPES, ApiKeyError, create_key, list_keys, revoke_key
+
+sync_cli = AppGroup("sync", help="Detect GesCom changes and produce shop updates.")
+demo_cli = AppGroup("demo", help="The generated demo GesCom.")
+shop_cli = AppGroup("shop", help="The PrestaShop shop (push mode).")
+gescom_cli = AppGroup("gescom", help="The Sage GesCom base (GESCOM_DATABASE_URL).")
+apikey_cli = AppGroup("apikey", help="API keys for the REST API (read < write < admin).")
+settings_cli = AppGroup("settings", help="Show or change the settings document.")
+COMMANDS = (sync_cli, demo_cli, shop_cli, gescom_cli, apikey_cli, settings_cli)  # create_app registers them
+
+NO_SHOP = "no shop configured: set PRESTASHOP_URL and PRESTASHOP_API_KEY"
+REAL_SAGE_BASE = "GESCOM_DATABASE_URL points to SQL Server, a real Sage base"
 
 
 def _gescom():
-    return current_app.extensions["gescom"]
+    return gescom_of(current_app)
 
 
 def _shop():
-    return current_app.extensions.get("shop")
+    return shop_of(current_app)
 
 
-def _deliver():
-    """Push the pending updates to the configured shop, as configured (workers, employee id)."""
-    return deliver_pending(
-        db.session, _shop(), employee_id=current_app.config["PRESTASHOP_EMPLOYEE_ID"], workers=current_app.config["PRESTASHOP_WORKERS"]
-    )
+def _required_shop():
+    client = _shop()
+    if client is None:
+        raise click.ClickException(NO_SHOP)
+    return client
 
 
-def _deliver_and_report() -> None:
-    report = _deliver()
-    click.echo(f"Delivery to the shop: {report.delivered} delivered, {report.failed} failed, {report.retry_later} to retry later ({report.orders} orders)")
+def _table(rows: list[tuple[str, object]]) -> str:
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(f"  {label.ljust(width)}  {value}" for label, value in rows)
+
+
+# --- flask sync -------------------------------------------------------------------------------------------
+
+
+def _push_and_report() -> None:
+    """Push the pending updates to the configured shop, as configured (workers, employee id), and say how it went."""
+    report = deliver_pending(db.session, _shop(), **push_options_of(current_app))
+    counts = f"{report.delivered} delivered, {report.failed} failed, {report.retry_later} to retry later ({report.orders} orders)"
+    click.echo(f"Push to the shop: {counts}")
     for line in report.details[:50]:
         click.echo(f"  {line}", err=True)
     if report.error:
-        raise click.ClickException(f"delivery stopped: {report.error}")
+        raise click.ClickException(f"push stopped: {report.error}")
+
+
+def _run_with_progress(dry_run: bool, full: bool) -> RunResult:
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=total, label="Following shop orders", show_pos=True)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    try:
+        return run_sync(db.session, _gescom(), dry_run=dry_run, full=full, config=run_config_of(current_app), progress=progress)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+
+
+def _print_run(result: RunResult, dry_run: bool) -> None:
+    run = result.run
+    duration = (run.finished_at - run.started_at).total_seconds() if run.finished_at else 0
+    click.echo()
+    click.echo(f"Run {run.id} {'(dry run) ' if dry_run else ''}{run.status} in {duration:.2f} s")
+    rows = [
+        ("shop orders checked", run.orders_checked),
+        ("shop orders with an update", run.orders_changed),
+        ("shop orders skipped", run.orders_skipped),
+        ("updates " + ("that would be stored" if dry_run else "stored"), run.updates_created),
+    ]
+    rows += [(f"  change: {change}", count) for change, count in sorted(result.changes.items())]
+    rows += [(f"  stage: {stage.value}", result.stages[stage.value]) for stage in STAGES if result.stages.get(stage.value)]
+    click.echo(_table(rows))
+    if run.skipped:
+        click.echo("skipped shop orders (the next run retries them):")
+        for entry in run.skipped:
+            click.echo(f"  {entry.get('order_key')}: {entry.get('reason')}")
+    if run.modified_scan:
+        since = run.window_from.isoformat(sep=" ") if run.window_from else "?"
+        click.echo(f"safety-net scan (cbModification): yes, changes read from {since} (GesCom's clock)")
+    else:
+        click.echo("safety-net scan (cbModification): no, only new documents and open orders were read")
+    for warning in run.warnings or []:
+        click.echo(f"warning: {warning}", err=True)
+    if dry_run:
+        for update in result.updates:
+            click.echo(json.dumps(update, ensure_ascii=False))
+
+
+@sync_cli.command("run")
+@click.option("--dry-run", is_flag=True, help="Show what would be produced; store nothing.")
+@click.option("--full", is_flag=True, help="Re-read every shop order, not only what changed.")
+@click.option("--no-push", "--no-deliver", "no_push", is_flag=True, help="Do not push the updates to the shop (when one is configured).")
+def sync_run(dry_run: bool, full: bool, no_push: bool):
+    """Run the detection once, print a summary, then push to the shop when one is configured."""
+    try:
+        result = _run_with_progress(dry_run, full)
+    except RunInProgress as error:
+        raise click.ClickException(str(error)) from None
+    _print_run(result, dry_run)
+    if result.run.status != "succeeded":
+        raise click.ClickException(result.run.error or result.run.status)
+    if not dry_run and not no_push and _shop() is not None:
+        _push_and_report()
+
+
+@sync_cli.command("push")
+def sync_push():
+    """Push pending updates to the shop (PRESTASHOP_URL, PRESTASHOP_API_KEY)."""
+    _required_shop()
+    _push_and_report()
+
+
+@sync_cli.command("deliver", hidden=True, deprecated="Use 'flask sync push'; this name goes in the next release.")
+def sync_deliver():
+    """The old name of `flask sync push`."""
+    _required_shop()
+    _push_and_report()
+
+
+def _scheduled_tick(app: Flask, stop: threading.Event) -> None:
+    """One tick in a session of its own, removed after it: the next tick starts afresh."""
+    with session_in(app) as session:
+        tick(session, gescom_of(app), shop_of(app), run_config_of(app), stop, **push_options_of(app))
+
+
+@sync_cli.command("schedule")
+@click.option("--interval", type=int, default=None, help="Seconds between runs (default SYNC_INTERVAL).")
+@click.option("--max-runs", type=int, default=None, hidden=True)
+def sync_schedule(interval: int | None, max_runs: int | None):
+    """Run the sync every SYNC_INTERVAL seconds until stopped (SIGTERM/SIGINT): a run, then the push and the shop poll."""
+    interval = interval or current_app.config["SYNC_INTERVAL"]
+    click.echo(f"Scheduler: a run every {interval} s")
+    serve(partial(_scheduled_tick, current_app._get_current_object()), interval, max_runs)
+
+
+# --- flask demo -------------------------------------------------------------------------------------------
+
+
+@demo_cli.command("init")
+@click.option("--orders", type=int, default=300, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--if-missing", is_flag=True, help="Do nothing when the demo base already exists.")
+@click.option("--force", is_flag=True, help="Re-create a base that already holds documents.")
+def demo_init(orders: int, seed: int, if_missing: bool, force: bool):
+    """Create (or re-create) the demo GesCom at GESCOM_DATABASE_URL. Never on SQL Server: that is Sage's."""
+    engine = _gescom().engine
+    refusal = f"{REAL_SAGE_BASE}: the demo is never created there"
+    if engine.dialect.name == "mssql" and not if_missing:
+        raise click.ClickException(refusal)
+    exists = inspect(engine).has_table("F_DOCENTETE", schema=_gescom().schema_name)
+    if exists and if_missing:
+        click.echo("GesCom already there: nothing created.")
+        return
+    if engine.dialect.name == "mssql":
+        raise click.ClickException(refusal)
+    if exists:
+        with engine.connect() as conn:
+            documents = conn.execute(text('SELECT COUNT(*) FROM "F_DOCENTETE"')).scalar()
+        if documents and not force:
+            raise click.ClickException(f"GESCOM_DATABASE_URL already holds {documents} documents; add --force to replace them with the demo")
+    counts = generate_demo(engine, orders=orders, seed=seed)
+    _gescom().refresh()
+    click.echo(f"Demo GesCom created with {orders} web orders:")
+    click.echo(_table(sorted(counts.items())))
+
+
+@demo_cli.command("advance")
+@click.option("--count", type=int, default=20, show_default=True, help="How many documents to move on.")
+@click.option("--seed", type=int, default=None)
+def demo_advance(count: int, seed: int | None):
+    """Transform some demo orders as a warehouse would, so the next run has something to send."""
+    if _gescom().engine.dialect.name == "mssql":
+        raise click.ClickException(f"{REAL_SAGE_BASE}: the demo never changes it")
+    for line in advance(_gescom().engine, count=count, seed=seed):
+        click.echo(line)
+
+
+# --- flask shop -------------------------------------------------------------------------------------------
 
 
 def missing_permissions(allowed: dict[str, set[str]], version, settings: dict) -> dict[str, set[str]]:
@@ -68,314 +231,166 @@ def missing_permissions(allowed: dict[str, set[str]], version, settings: dict) -
     return {resource: methods for resource, methods in missing.items() if methods}
 
 
-def _table(rows: list[tuple[str, object]]) -> str:
-    width = max(len(label) for label, _ in rows)
-    return "\n".join(f"  {label.ljust(width)}  {value}" for label, value in rows)
+def _print_order_states() -> None:
+    states = current_app.extensions["order_states"]() or []
+    click.echo("Order states:")
+    for state in states:
+        names = " / ".join(str(name) for name in state["name"].values())
+        keys = f"  [{', '.join(state['config_keys'])}]" if state["config_keys"] else ""
+        click.echo(f"  {state['id']:>3}  {names}{keys}")
 
 
-def _run_once(dry_run: bool, full: bool, show_progress: bool):
-    config = RunConfig.from_mapping(current_app.config)
-    if not show_progress:
-        return run_sync(db.session, _gescom(), dry_run=dry_run, full=full, config=config)
-    bar = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = click.progressbar(length=total, label="Following shop orders", show_pos=True)
-            bar.__enter__()
-        bar.update(done - bar.pos)
-
+@shop_cli.command("check")
+def shop_check():
+    """Connect, print the shop version, the permissions the key lacks, and the order state ids."""
+    client = _required_shop()
     try:
-        return run_sync(db.session, _gescom(), dry_run=dry_run, full=full, config=config, progress=progress)
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
+        version = client.detect_version()
+        allowed = client.permissions()
+    except ShopError as error:
+        raise click.ClickException(str(error)) from None
+    settings, _ = current_settings(db.session)
+    missing = missing_permissions(allowed, version, settings)
+    click.echo(f"Shop: {client.base} — PrestaShop {version.raw} ({'PATCH' if version.supports_patch else 'GET + full PUT'} for tracking numbers)")
+    click.echo("Messages: " + (
+        "private messages on the order's customer thread (customer_threads, customer_messages), as the order page shows them"
+        if version.order_page_reads_threads else "private order messages (messages), as this version's order page shows them"
+    ))
+    try:
+        click.echo(f"Writes: {client.probe_write_method()}")
+    except ShopError as error:
+        raise click.ClickException(str(error)) from None
+    if missing:
+        click.echo("Missing permissions for this key (Advanced parameters › Webservice):")
+        for resource, methods in missing.items():
+            click.echo(f"  {resource}: {', '.join(sorted(methods))}")
+    else:
+        click.echo("Permissions: everything needed is granted.")
+    _print_order_states()
+    if missing:
+        raise click.ClickException(f"{len(missing)} resource(s) lack permissions")
 
 
-def register_commands(app: Flask) -> None:
-    @app.cli.group()
-    def sync():
-        """Detect GesCom changes and produce shop updates."""
+@shop_cli.command("poll")
+def shop_poll():
+    """Bring tracking numbers typed in the shop into GesCom now (tracking.import_from_shop)."""
+    client = _required_shop()
+    try:
+        report = poll_shop_tracking(db.session, _gescom(), client)
+    except ShopError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{report.orders_seen} shop orders read; {report.written} tracking numbers written to GesCom")
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
-    @sync.command("run")
-    @click.option("--dry-run", is_flag=True, help="Show what would be produced; store nothing.")
-    @click.option("--full", is_flag=True, help="Re-read every shop order, not only what changed.")
-    @click.option("--no-deliver", is_flag=True, help="Do not push the updates to the shop (when one is configured).")
-    def sync_run(dry_run: bool, full: bool, no_deliver: bool):
-        """Run the detection once, print a summary, then deliver to the shop when one is configured."""
-        try:
-            result = _run_once(dry_run, full, show_progress=True)
-        except RunInProgress as error:
-            raise click.ClickException(str(error)) from None
-        run = result.run
-        duration = (run.finished_at - run.started_at).total_seconds() if run.finished_at else 0
-        click.echo()
-        click.echo(f"Run {run.id} {'(dry run) ' if dry_run else ''}{run.status} in {duration:.2f} s")
-        rows = [
-            ("shop orders checked", run.orders_checked),
-            ("shop orders with an update", run.orders_changed),
-            ("shop orders skipped", run.orders_skipped),
-            ("updates " + ("that would be stored" if dry_run else "stored"), run.updates_created),
-        ]
-        rows += [(f"  change: {change}", count) for change, count in sorted(result.changes.items())]
-        rows += [(f"  stage: {stage.value}", result.stages[stage.value]) for stage in STAGES if result.stages.get(stage.value)]
-        click.echo(_table(rows))
-        if run.skipped:
-            click.echo("skipped shop orders (the next run retries them):")
-            for entry in run.skipped:
-                click.echo(f"  {entry.get('order_key')}: {entry.get('reason')}")
-        if run.modified_scan:
-            since = run.window_from.isoformat(sep=" ") if run.window_from else "?"
-            click.echo(f"safety-net scan (cbModification): yes, changes read from {since} (GesCom's clock)")
-        else:
-            click.echo("safety-net scan (cbModification): no, only new documents and open orders were read")
-        for warning in run.warnings or []:
-            click.echo(f"warning: {warning}", err=True)
-        if dry_run:
-            for update in result.updates:
-                click.echo(json.dumps(update, ensure_ascii=False))
-        if run.status != "succeeded":
-            raise click.ClickException(run.error or run.status)
-        if not dry_run and not no_deliver and _shop() is not None:
-            _deliver_and_report()
 
-    @sync.command("deliver")
-    def sync_deliver():
-        """Push pending updates to the shop (PRESTASHOP_URL, PRESTASHOP_API_KEY)."""
-        if _shop() is None:
-            raise click.ClickException("no shop configured: set PRESTASHOP_URL and PRESTASHOP_API_KEY")
-        _deliver_and_report()
+# --- flask gescom -----------------------------------------------------------------------------------------
 
-    @sync.command("schedule")
-    @click.option("--interval", type=int, default=None, help="Seconds between runs (default SYNC_INTERVAL).")
-    @click.option("--max-runs", type=int, default=None, hidden=True)
-    def sync_schedule(interval: int | None, max_runs: int | None):
-        """Run the detection every SYNC_INTERVAL seconds until stopped (SIGTERM/SIGINT)."""
-        interval = interval or current_app.config["SYNC_INTERVAL"]
-        stop = threading.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
 
-        def job():
-            try:
-                config = RunConfig.from_mapping(current_app.config)
-                run = run_sync(db.session, _gescom(), config=config, should_stop=stop.is_set).run
-                current_app.logger.info(
-                    "run %s %s: %s orders checked, %s updates", run.id, run.status, run.orders_checked, run.updates_created
-                )
-            except RunInProgress:
-                current_app.logger.info("a run is already in progress; skipping this tick")
-            try:
-                if _shop() is not None and not stop.is_set():
-                    report = _deliver()
-                    current_app.logger.info(
-                        "delivery: %s delivered, %s failed, %s to retry%s", report.delivered, report.failed, report.retry_later,
-                        f"; stopped: {report.error}" if report.error else "",
-                    )
-                    polled = poll_shop_tracking(db.session, _gescom(), _shop())
-                    if polled.written or polled.warnings:
-                        current_app.logger.info("tracking from the shop: %s written to GesCom; %s", polled.written, "; ".join(polled.warnings[:5]))
-            except ShopError as error:
-                current_app.logger.warning("shop unreachable this tick: %s", error)
-            finally:
-                db.session.remove()
-
-        click.echo(f"Scheduler: a run every {interval} s")
-        run_periodically(job, interval, stop, max_runs)
-
-    @app.cli.group()
-    def demo():
-        """The generated demo GesCom."""
-
-    @demo.command("init")
-    @click.option("--orders", type=int, default=300, show_default=True)
-    @click.option("--seed", type=int, default=7, show_default=True)
-    @click.option("--if-missing", is_flag=True, help="Do nothing when the demo base already exists.")
-    @click.option("--force", is_flag=True, help="Re-create a base that already holds documents.")
-    def demo_init(orders: int, seed: int, if_missing: bool, force: bool):
-        """Create (or re-create) the demo GesCom at GESCOM_DATABASE_URL. Never on SQL Server: that is Sage's."""
-        engine = _gescom().engine
-        refusal = "GESCOM_DATABASE_URL points to SQL Server, a real Sage base: the demo is never created there"
-        if engine.dialect.name == "mssql" and not if_missing:
-            raise click.ClickException(refusal)
-        exists = inspect(engine).has_table("F_DOCENTETE", schema=_gescom().schema_name)
-        if exists and if_missing:
-            click.echo("GesCom already there: nothing created.")
-            return
-        if engine.dialect.name == "mssql":
-            raise click.ClickException(refusal)
-        if exists:
-            with engine.connect() as conn:
-                documents = conn.execute(text('SELECT COUNT(*) FROM "F_DOCENTETE"')).scalar()
-            if documents and not force:
-                raise click.ClickException(f"GESCOM_DATABASE_URL already holds {documents} documents; add --force to replace them with the demo")
-        counts = generate_demo(engine, orders=orders, seed=seed)
-        _gescom().refresh()
-        click.echo(f"Demo GesCom created with {orders} web orders:")
-        click.echo(_table(sorted(counts.items())))
-
-    @demo.command("advance")
-    @click.option("--count", type=int, default=20, show_default=True, help="How many documents to move on.")
-    @click.option("--seed", type=int, default=None)
-    def demo_advance(count: int, seed: int | None):
-        """Transform some demo orders as a warehouse would, so the next run has something to send."""
-        if _gescom().engine.dialect.name == "mssql":
-            raise click.ClickException("GESCOM_DATABASE_URL points to SQL Server, a real Sage base: the demo never changes it")
-        for line in advance(_gescom().engine, count=count, seed=seed):
-            click.echo(line)
-
-    @app.cli.group()
-    def shop():
-        """The PrestaShop shop (push mode)."""
-
-    @shop.command("check")
-    def shop_check():
-        """Connect, print the shop version, the permissions the key lacks, and the order state ids."""
-        client = _shop()
-        if client is None:
-            raise click.ClickException("no shop configured: set PRESTASHOP_URL and PRESTASHOP_API_KEY")
-        try:
-            version = client.detect_version()
-            allowed = client.permissions()
-        except ShopError as error:
-            raise click.ClickException(str(error)) from None
+@gescom_cli.command("check")
+def gescom_check():
+    """Print what the sync relies on in GesCom (tables, shadow columns, indexes, collation, isolation, rights,
+    detection strategy); exit 1 when something required is missing."""
+    try:
         settings, _ = current_settings(db.session)
-        missing = missing_permissions(allowed, version, settings)
-        click.echo(f"Shop: {client.base} — PrestaShop {version.raw} ({'PATCH' if version.supports_patch else 'GET + full PUT'} for tracking numbers)")
-        click.echo("Messages: " + (
-            "private messages on the order's customer thread (customer_threads, customer_messages), as the order page shows them"
-            if version.order_page_reads_threads else "private order messages (messages), as this version's order page shows them"
-        ))
+    except SQLAlchemyError as error:
+        raise click.ClickException(f"the store cannot be read (DATABASE_URL; flask db upgrade?): {getattr(error, 'orig', None) or error}") from None
+    checks = check_gescom(_gescom(), settings, current_app.config)
+    click.echo(render(checks))
+    if failed(checks):
+        raise click.ClickException(f"{len(failed(checks))} check(s) failed")
+
+
+# --- flask apikey -----------------------------------------------------------------------------------------
+
+
+@apikey_cli.command("create")
+@click.argument("name")
+@click.option("--scope", type=click.Choice(SCOPES), default="read", show_default=True)
+def apikey_create(name: str, scope: str):
+    """Create a key and print it once (the last line of output is the key alone)."""
+    try:
+        row, key = create_key(db.session, name, scope)
+    except ApiKeyError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"API key {row.name!r} created with scope {row.scope}. It is shown only now; store it safely:", err=True)
+    click.echo(key)
+
+
+@apikey_cli.command("list")
+def apikey_list():
+    """Keys with their scope and use (never the keys themselves)."""
+    rows = list_keys(db.session)
+    if not rows:
+        click.echo("No API keys yet: flask apikey create NAME --scope read|write|admin")
+    for row in rows:
+        state = f"revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "active"
+        used = f"last used {row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never used"
+        click.echo(f"{row.name}\t{row.prefix}…\t{row.scope}\t{state}\t{used}")
+
+
+@apikey_cli.command("revoke")
+@click.argument("name")
+def apikey_revoke(name: str):
+    """Revoke a key: it stops working at once."""
+    try:
+        row = revoke_key(db.session, name)
+    except ApiKeyError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"API key {row.name!r} revoked.")
+
+
+# --- flask settings ---------------------------------------------------------------------------------------
+
+
+def _echo_settings(document: dict, version: int) -> None:
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    click.echo(f"(version {version})", err=True)
+
+
+def settings_patch(assignments: tuple[str, ...]) -> dict:
+    """`a.b=value` assignments as a nested patch; values are JSON, bare words text."""
+    patch: dict = {}
+    for assignment in assignments:
+        path, sep, raw = assignment.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{assignment!r} is not path=value")
         try:
-            click.echo(f"Writes: {client.probe_write_method()}")
-        except ShopError as error:
-            raise click.ClickException(str(error)) from None
-        if missing:
-            click.echo("Missing permissions for this key (Advanced parameters › Webservice):")
-            for resource, methods in missing.items():
-                click.echo(f"  {resource}: {', '.join(sorted(methods))}")
-        else:
-            click.echo("Permissions: everything needed is granted.")
-        states = current_app.extensions["order_states"]() or []
-        click.echo("Order states:")
-        for state in states:
-            names = " / ".join(str(name) for name in state["name"].values())
-            keys = f"  [{', '.join(state['config_keys'])}]" if state["config_keys"] else ""
-            click.echo(f"  {state['id']:>3}  {names}{keys}")
-        if missing:
-            raise click.ClickException(f"{len(missing)} resource(s) lack permissions")
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        node = patch
+        *parents, leaf = path.split(".")
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = value
+    return patch
 
-    @shop.command("poll")
-    def shop_poll():
-        """Bring tracking numbers typed in the shop into GesCom now (tracking.import_from_shop)."""
-        if _shop() is None:
-            raise click.ClickException("no shop configured: set PRESTASHOP_URL and PRESTASHOP_API_KEY")
-        try:
-            report = poll_shop_tracking(db.session, _gescom(), _shop())
-        except ShopError as error:
-            raise click.ClickException(str(error)) from None
-        click.echo(f"{report.orders_seen} shop orders read; {report.written} tracking numbers written to GesCom")
-        for warning in report.warnings:
-            click.echo(f"warning: {warning}", err=True)
 
-    @app.cli.group("gescom")
-    def gescom_group():
-        """The Sage GesCom base (GESCOM_DATABASE_URL)."""
+@settings_cli.command("show")
+def settings_show():
+    _echo_settings(*current_settings(db.session))
 
-    @gescom_group.command("check")
-    def gescom_check():
-        """Print what the sync relies on in GesCom (tables, shadow columns, indexes, collation, isolation, rights,
-        detection strategy); exit 1 when something required is missing."""
-        try:
-            settings, _ = current_settings(db.session)
-        except SQLAlchemyError as error:
-            raise click.ClickException(f"the store cannot be read (DATABASE_URL; flask db upgrade?): {getattr(error, 'orig', None) or error}") from None
-        checks = check_gescom(_gescom(), settings, current_app.config)
-        click.echo(render(checks))
-        if failed(checks):
-            raise click.ClickException(f"{len(failed(checks))} check(s) failed")
 
-    @app.cli.group("apikey")
-    def apikey():
-        """API keys for the REST API (read < write < admin)."""
+@settings_cli.command("set")
+@click.argument("assignments", nargs=-1, required=True)
+def settings_set(assignments: tuple[str, ...]):
+    """Change settings: `flask settings set tracking.header_field=DO_Coord02 stage_states.invoiced=5`.
 
-    @apikey.command("create")
-    @click.argument("name")
-    @click.option("--scope", type=click.Choice(SCOPES), default="read", show_default=True)
-    def apikey_create(name: str, scope: str):
-        """Create a key and print it once (the last line of output is the key alone)."""
-        try:
-            row, key = create_key(db.session, name, scope)
-        except ApiKeyError as error:
-            raise click.ClickException(str(error)) from None
-        click.echo(f"API key {row.name!r} created with scope {row.scope}. It is shown only now; store it safely:", err=True)
-        click.echo(key)
-
-    @apikey.command("list")
-    def apikey_list():
-        """Keys with their scope and use (never the keys themselves)."""
-        rows = list_keys(db.session)
-        if not rows:
-            click.echo("No API keys yet: flask apikey create NAME --scope read|write|admin")
-        for row in rows:
-            state = f"revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "active"
-            used = f"last used {row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never used"
-            click.echo(f"{row.name}\t{row.prefix}…\t{row.scope}\t{state}\t{used}")
-
-    @apikey.command("revoke")
-    @click.argument("name")
-    def apikey_revoke(name: str):
-        """Revoke a key: it stops working at once."""
-        try:
-            row = revoke_key(db.session, name)
-        except ApiKeyError as error:
-            raise click.ClickException(str(error)) from None
-        click.echo(f"API key {row.name!r} revoked.")
-
-    @app.cli.group("settings")
-    def settings_group():
-        """Show or change the settings document."""
-
-    @settings_group.command("show")
-    def settings_show():
-        document, version = current_settings(db.session)
-        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
-        click.echo(f"(version {version})", err=True)
-
-    @settings_group.command("set")
-    @click.argument("assignments", nargs=-1, required=True)
-    def settings_set(assignments: tuple[str, ...]):
-        """Change settings: `flask settings set tracking.header_field=DO_Coord02 stage_states.invoiced=5`.
-
-        Values are JSON (numbers, true/false, null, "text"); bare words are taken as text.
-        """
-        patch: dict = {}
-        for assignment in assignments:
-            path, sep, raw = assignment.partition("=")
-            if not sep:
-                raise click.BadParameter(f"{assignment!r} is not path=value")
-            try:
-                value = json.loads(raw)
-            except json.JSONDecodeError:
-                value = raw
-            node = patch
-            *parents, leaf = path.split(".")
-            for parent in parents:
-                node = node.setdefault(parent, {})
-            node[leaf] = value
-        try:
-            _gescom().refresh()  # a free field may have been added in Sage since
-            schema = _gescom().schema()
-        except GesComError as error:
-            raise click.ClickException(str(error)) from None
-        try:
-            provider = current_app.extensions.get("order_states")
-            states = (provider() if provider else None) or NATIVE_ORDER_STATES
-            document, version = save_settings(db.session, patch, schema, known_states=known_state_ids(states))
-        except SettingsError as error:
-            for field, message in error.errors.items():
-                click.echo(f"{field}: {message}", err=True)
-            raise click.ClickException("settings not saved") from None
-        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
-        click.echo(f"(version {version})", err=True)
+    Values are JSON (numbers, true/false, null, "text"); bare words are taken as text.
+    """
+    patch = settings_patch(assignments)
+    try:
+        _gescom().refresh()  # a free field may have been added in Sage since
+        schema = _gescom().schema()
+    except GesComError as error:
+        raise click.ClickException(str(error)) from None
+    try:
+        provider = current_app.extensions.get("order_states")
+        states = (provider() if provider else None) or NATIVE_ORDER_STATES
+        document, version = save_settings(db.session, patch, schema, known_states=known_state_ids(states))
+    except SettingsError as error:
+        for field, message in error.errors.items():
+            click.echo(f"{field}: {message}", err=True)
+        raise click.ClickException("settings not saved") from None
+    _echo_settings(document, version)

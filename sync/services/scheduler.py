@@ -1,12 +1,86 @@
-"""The periodic job: a run every SYNC_INTERVAL seconds, until told to stop. One per deployment (see gunicorn.conf.py)."""
+"""Running the sync: one scheduler tick, the loop that repeats it, and a recorded run done in the background.
+
+One scheduler per deployment: `flask sync schedule`, started and watched by gunicorn's master (see
+supervisor.py) or run as its own process. A run asked for over HTTP goes through `execute_in_background`.
+"""
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+
+from sqlalchemy.orm import Session
+
+from models import SyncRun
+from sync.gescom.adapter import GesCom
+from sync.prestashop.client import PrestaShopClient, ShopError
+from sync.services.push import deliver_pending
+from sync.services.run_config import RunConfig
+from sync.services.runs import RunInProgress, execute_run, run_sync
+from sync.services.shop_poll import poll_shop_tracking
 
 log = logging.getLogger(__name__)
+
+
+def tick(
+    session: Session,
+    gescom: GesCom,
+    shop: PrestaShopClient | None,
+    config: RunConfig,
+    stop: threading.Event,
+    *,
+    employee_id: int | None = None,
+    workers: int = 1,
+) -> None:
+    """One tick: a run, then, when a shop is configured, the push and the shop poll (which does nothing unless
+    tracking.import_from_shop). Each step is isolated: one failing is logged and the next still happens."""
+    with _isolated("run", session):
+        _run(session, gescom, config, stop)
+    if shop is None or stop.is_set():
+        return
+    with _isolated("push", session):
+        _push(session, shop, employee_id, workers)
+    with _isolated("shop poll", session):
+        _poll(session, gescom, shop)
+
+
+@contextmanager
+def _isolated(step: str, session: Session) -> Iterator[None]:
+    """Log what a step raises and roll its transaction back, so that the tick goes on with the next step."""
+    try:
+        yield
+    except ShopError as error:
+        session.rollback()
+        log.warning("shop unreachable this tick (%s): %s", step, error)
+    except Exception:  # the scheduler must survive anything a step throws; the next tick is a fresh chance
+        session.rollback()
+        log.exception("%s failed this tick", step)
+
+
+def _run(session: Session, gescom: GesCom, config: RunConfig, stop: threading.Event) -> None:
+    try:
+        run = run_sync(session, gescom, config=config, should_stop=stop.is_set).run
+    except RunInProgress:
+        log.info("a run is already in progress; skipping this tick")
+        return
+    log.info("run %s %s: %s orders checked, %s updates", run.id, run.status, run.orders_checked, run.updates_created)
+
+
+def _push(session: Session, shop: PrestaShopClient, employee_id: int | None, workers: int) -> None:
+    report = deliver_pending(session, shop, employee_id=employee_id, workers=workers)
+    log.info(
+        "push: %s delivered, %s failed, %s to retry%s", report.delivered, report.failed, report.retry_later,
+        f"; stopped: {report.error}" if report.error else "",
+    )
+
+
+def _poll(session: Session, gescom: GesCom, shop: PrestaShopClient) -> None:
+    polled = poll_shop_tracking(session, gescom, shop)
+    if polled.written or polled.warnings:
+        log.info("tracking from the shop: %s written to GesCom; %s", polled.written, "; ".join(polled.warnings[:5]))
 
 
 def run_periodically(job: Callable[[], None], interval: float, stop: threading.Event, max_runs: int | None = None) -> int:
@@ -26,3 +100,33 @@ def run_periodically(job: Callable[[], None], interval: float, stop: threading.E
             break
         stop.wait(max(0.0, interval - (time.monotonic() - started)))
     return runs
+
+
+def serve(job: Callable[[threading.Event], None], interval: float, max_runs: int | None = None) -> int:
+    """The scheduler process: `job(stop)` every `interval` seconds until SIGTERM or SIGINT sets `stop` (a run in
+    progress then ends between two chunks). Returns how many ticks ran."""
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return run_periodically(lambda: job(stop), interval, stop, max_runs)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def execute_in_background(
+    open_session: Callable[[], AbstractContextManager[Session]], gescom: GesCom, run_id: int, holder: str, config: RunConfig
+) -> threading.Thread:
+    """Do the run `start_run` recorded (it holds the run lock) in a daemon thread, in a session of its own from
+    `open_session`, so that the request that asked for it answers at once."""
+
+    def target() -> None:
+        with open_session() as session:
+            try:
+                execute_run(session, gescom, session.get(SyncRun, run_id), holder, config=config)
+            except Exception:  # recorded on the run by execute_run; the thread must not die loudly
+                log.exception("run %s failed", run_id)
+
+    thread = threading.Thread(target=target, name=f"sync-run-{run_id}", daemon=True)
+    thread.start()
+    return thread

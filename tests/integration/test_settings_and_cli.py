@@ -2,23 +2,28 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from types import SimpleNamespace
 
+import click
 import pytest
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, select
 
-from models import db
-from sync.core.settings import DEFAULT_SETTINGS, SettingsError, merge, validate
-from sync.store.base import VersionConflict, current_settings, save_settings
+from models import SyncRun, db
+from sync.core.settings import DEFAULT_SETTINGS, Settings, SettingsError, merge
+from sync.gescom.settings_check import check_settings
+from sync.services.run_config import RunConfig
+from sync.store.settings import VersionConflict, current_settings, load_settings, save_settings
 
 
 def test_defaults_are_the_documented_shape(gescom):
-    assert validate({}, gescom.schema()) == DEFAULT_SETTINGS
+    assert check_settings({}, gescom.schema()) == Settings()
+    assert Settings().to_document() == DEFAULT_SETTINGS and Settings.from_document(DEFAULT_SETTINGS) == Settings()
 
 
 def test_unknown_field_names_the_setting_and_the_columns_that_exist(gescom):
     with pytest.raises(SettingsError) as caught:
-        validate({"tracking": {"header_field": "DO_Cord01"}}, gescom.schema())
+        check_settings({"tracking": {"header_field": "DO_Cord01"}}, gescom.schema())
     message = caught.value.errors["tracking.header_field"]
     assert "'DO_Cord01' does not exist in F_DOCENTETE" in message
     assert "Did you mean DO_Coord01" in message and "Ref Chronopost" in message and "N° Dossier" in message
@@ -26,8 +31,8 @@ def test_unknown_field_names_the_setting_and_the_columns_that_exist(gescom):
 
 
 def test_field_names_are_matched_like_sql_server_does_and_stored_as_spelled(gescom):
-    settings = validate({"tracking": {"header_field": "ref chronopost", "line_field": "dl_nocolis"}}, gescom.schema())
-    assert settings["tracking"]["header_field"] == "Ref Chronopost" and settings["tracking"]["line_field"] == "DL_NoColis"
+    settings = check_settings({"tracking": {"header_field": "ref chronopost", "line_field": "dl_nocolis"}}, gescom.schema())
+    assert settings.tracking.header_field == "Ref Chronopost" and settings.tracking.line_field == "DL_NoColis"
 
 
 @pytest.mark.parametrize(
@@ -52,19 +57,19 @@ def test_field_names_are_matched_like_sql_server_does_and_stored_as_spelled(gesc
 )
 def test_bad_settings_name_the_field(gescom, patch, field):
     with pytest.raises(SettingsError) as caught:
-        validate(patch, gescom.schema())
+        check_settings(patch, gescom.schema())
     assert field in caught.value.errors, caught.value.errors
 
 
 def test_known_states_are_enforced_when_given(gescom):
     with pytest.raises(SettingsError) as caught:
-        validate({"stage_states": {"invoiced": 99}}, gescom.schema(), known_states={1, 2, 3, 4, 5})
+        check_settings({"stage_states": {"invoiced": 99}}, gescom.schema(), known_states={1, 2, 3, 4, 5})
     assert "unknown order state 99" in caught.value.errors["stage_states.invoiced"]
 
 
 def test_field_names_cannot_be_checked_without_gescom():
     with pytest.raises(SettingsError) as caught:
-        validate({}, None)
+        check_settings({}, None)
     assert "unreachable" in caught.value.errors["link_field"]
 
 
@@ -82,7 +87,7 @@ def test_saved_settings_are_versioned(session, gescom):
     assert version == 2
     with pytest.raises(VersionConflict):
         save_settings(session, {"notify_customer": True}, gescom.schema(), expected_version=1)
-    assert current_settings(session)[0]["notify_customer"] is False
+    assert current_settings(session)[0]["notify_customer"] is False and load_settings(session).notify_customer is False
 
 
 # --- CLI ------------------------------------------------------------------------------------------------
@@ -154,6 +159,43 @@ def test_sync_run_reports_gescom_unreachable(runner, app, tmp_path):
     app.extensions["gescom"] = GesCom(create_engine(f"sqlite:///{tmp_path}/no/such/dir.db"))
     result = runner.invoke(args=["sync", "run"])
     assert result.exit_code == 1 and "failed" in result.output and "unreachable" in result.output
+
+
+def test_sync_schedule_runs_ticks_until_told_to_stop(runner, app):
+    assert runner.invoke(args=["demo", "init", "--orders", "10"]).exit_code == 0
+    result = runner.invoke(args=["sync", "schedule", "--interval", "1", "--max-runs", "2"])
+    assert result.exit_code == 0 and "Scheduler: a run every 1 s" in result.output
+    with app.app_context():
+        assert [run.status for run in db.session.scalars(select(SyncRun).order_by(SyncRun.id))] == ["succeeded", "succeeded"]
+
+
+def test_sync_deliver_is_a_hidden_deprecated_name_of_sync_push(runner, app):
+    listed = runner.invoke(args=["sync", "--help"])
+    assert " push " in listed.output and "deliver" not in listed.output
+    new, old = runner.invoke(args=["sync", "push"]), runner.invoke(args=["sync", "deliver"])
+    assert new.exit_code == old.exit_code == 1 and new.stdout == old.stdout
+    assert "no shop configured: set PRESTASHOP_URL and PRESTASHOP_API_KEY" in old.stderr
+    assert "deprecated" not in new.stderr
+    assert [line for line in old.stderr.splitlines() if "deprecated" in line] == [
+        "DeprecationWarning: The command 'deliver' is deprecated. Use 'flask sync push'; this name goes in the next release."
+    ]
+
+
+def test_settings_assignments_make_a_nested_patch():
+    from cli import settings_patch
+
+    assert settings_patch(("tracking.header_field=Ref Chronopost", "stage_states.invoiced=5", "tracking.send=false", "notify_customer=null")) == {
+        "tracking": {"header_field": "Ref Chronopost", "send": False}, "stage_states": {"invoiced": 5}, "notify_customer": None,
+    }
+    with pytest.raises(click.BadParameter):
+        settings_patch(("tracking.send",))
+
+
+def test_the_run_config_is_built_once_from_the_app_config(app):
+    from app import run_config_of
+
+    assert run_config_of(app) == RunConfig(recheck_age=timedelta(0))  # SYNC_RECHECK_AGE=0 in the test app, defaults otherwise
+    assert run_config_of(app) is run_config_of(app)
 
 
 # --- Migrations and health --------------------------------------------------------------------------------

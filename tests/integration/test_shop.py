@@ -9,7 +9,8 @@ from app import configure_shop
 from models import db
 from sync.gescom.demo.schema import create_gescom
 from sync.gescom.demo.warehouse import Warehouse
-from sync.services.runs import RunConfig, run_sync
+from sync.services.run_config import RunConfig
+from sync.services.runs import run_sync
 from tests.conftest import bearer
 from tests.simulator import ShopSimulator
 
@@ -81,19 +82,21 @@ def test_order_states_come_from_the_shop_and_validate_settings(app, client, keys
 
 def test_sync_run_delivers_and_no_deliver_does_not(app, runner, sim, connected):
     held = runner.invoke(args=["sync", "run", "--no-deliver"])
-    assert held.exit_code == 0 and "Delivery to the shop" not in held.output
+    assert held.exit_code == 0 and "Push to the shop" not in held.output
     assert int(sim.orders[4711]["current_state"]) == 2
     result = runner.invoke(args=["sync", "run"])
     assert result.exit_code == 0, result.output
-    assert "Delivery to the shop:" in result.output
+    assert "Push to the shop:" in result.output
     assert int(sim.orders[4711]["current_state"]) == 4
     carrier = next(row for row in sim.order_carriers.values() if int(row["id_order"]) == 4711)
     assert carrier["tracking_number"] == "6A11111111111"
     timeline = client_get_order(app, "4711")["timeline"]
     pushed = [entry["delivery"]["push"] for entry in timeline if entry["kind"] == "update" and entry["update"]["state_id"] == 4]
     assert pushed[0]["status"] == "delivered" and pushed[0]["answer"]["state"]["action"] == "posted" and pushed[0]["attempts"] == 1
-    again = runner.invoke(args=["sync", "deliver"])
+    again = runner.invoke(args=["sync", "push"])
     assert "0 delivered" in again.output and [r["state_id"] for r in sim.mails if r["kind"] == "state"].count(4) == 1
+    old_name = runner.invoke(args=["sync", "deliver"])  # hidden alias for one release: same output, a notice on stderr
+    assert old_name.exit_code == 0 and old_name.stdout == again.stdout and "flask sync push" in old_name.stderr
 
 
 def test_tracking_typed_in_the_shop_reaches_gescom_once_and_is_not_echoed(app, runner, client, keys, sim, connected):
