@@ -13,11 +13,13 @@ FLASK := $(PY) -m flask --app wsgi
 STAMP := $(VENV)/.requirements.stamp
 PYTEST_ARGS ?=
 
-.PHONY: help venv install run serve test bench demo-advance sync clean
+.PHONY: help venv install run serve test lint format bench demo-advance sync clean
 
 help:
 	@echo "make run           install, migrate the store, create the demo GesCom if missing, serve on http://127.0.0.1:8000"
 	@echo "make test          install, run the whole test suite (extra pytest arguments: PYTEST_ARGS=...)"
+	@echo "make lint          check lint and formatting (ruff), as CI does"
+	@echo "make format        format the code and apply ruff's safe fixes"
 	@echo "make bench         side-by-side benchmarks (BENCH_ARGS=\"--orders 100000 --changed 10000 --growth\")"
 	@echo "make serve         migrate the store and serve, without the demo GesCom (a real Sage base)"
 	@echo "make sync          run the detection once"
@@ -54,6 +56,18 @@ serve: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -ra$(if $(PYTEST_ARGS), $(PYTEST_ARGS))
 
+# Both checks run, so one CI log shows every finding; either one failing fails the target.
+lint: $(STAMP)
+	@status=0; \
+	echo "$(PY) -m ruff check ."; $(PY) -m ruff check . || status=1; \
+	echo "$(PY) -m ruff format --check ."; $(PY) -m ruff format --check . || status=1; \
+	exit $$status
+
+# Fixes first: they can leave code the formatter then lays out.
+format: $(STAMP)
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
 BENCH_ARGS ?= --growth
 bench: $(STAMP)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements-bench.txt
@@ -67,6 +81,6 @@ sync: $(STAMP)
 	$(FLASK) sync run
 
 clean:
-	rm -rf .pytest_cache
+	rm -rf .pytest_cache .ruff_cache
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
 	$(if $(VENV_TOO),rm -rf $(VENV))

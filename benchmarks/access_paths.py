@@ -60,7 +60,8 @@ def measure(orders: int, changed: int, url: str = PG_URL) -> dict:
     from benchmarks.generate import build, change
     from models import SyncRun, db
     from sync.gescom.adapter import GesCom
-    from sync.services.runs import RunConfig, run_sync
+    from sync.services.run_config import RunConfig
+    from sync.services.runs import run_sync
 
     schema = f"paths_{uuid.uuid4().hex[:10]}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
@@ -80,7 +81,7 @@ def measure(orders: int, changed: int, url: str = PG_URL) -> dict:
 
             def phase(name: str, **options) -> SyncRun:
                 gescom = GesCom(engine)
-                gescom.tables, gescom.catalog  # start-up work, not a run's
+                gescom.tables, gescom.catalog  # start-up work, not a run's  # noqa: B018
                 engine.dispose()
                 before = counters(admin, schema)
                 started = time.perf_counter()

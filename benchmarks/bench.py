@@ -49,11 +49,12 @@ def _run(store_url: str, gescom_url: str, full: bool = False, recheck_hours: flo
     from sqlalchemy.orm import Session
 
     from sync.gescom.adapter import GesCom
-    from sync.services.runs import RunConfig, run_sync
+    from sync.services.run_config import RunConfig
+    from sync.services.runs import run_sync
 
     store, gescom_engine, counts = _engines(store_url, gescom_url)
     gescom = GesCom(gescom_engine)
-    gescom.tables  # reflection is start-up work, not a run's
+    gescom.tables  # reflection is start-up work, not a run's  # noqa: B018
     gescom.schema()
     counts.update(gescom=0, store=0)
     # The safety-net scan every run, so every changed order is detected as before (the faithful-schema
@@ -134,8 +135,8 @@ def _delivery(store_url: str, workers: int, latency: float, updates: int) -> dic
     from sqlalchemy.orm import Session
 
     from models import ShopOrder, Update, db, utcnow
-    from sync.services.push import deliver_pending
     from sync.prestashop.client import PrestaShopClient
+    from sync.services.push import deliver_pending
     from tests.simulator import ShopSimulator
 
     key = "B" * 32
@@ -352,7 +353,7 @@ def _python_load(url: str, key: str, seconds: float, threads: int) -> dict:
     }
 
 
-def main(argv=None) -> dict:
+def _arguments(argv) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Side-by-side benchmarks of the middleware.")
     parser.add_argument("--orders", type=int, default=100_000, help="N web orders (about 5 lines each)")
     parser.add_argument("--changed", type=int, default=10_000, help="C orders changed since the last run")
@@ -367,8 +368,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--output", default=str(RESULTS / "latest.json"))
     parser.add_argument("--plot", default=None, help="write a PNG plot of run time vs database size here")
     parser.add_argument("--workdir", default=None)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def main(argv=None) -> dict:
+    args = _arguments(argv)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     figures: dict = {
@@ -377,49 +381,9 @@ def main(argv=None) -> dict:
         "parameters": vars(args) | {"workdir": None},
         "started": datetime.now().isoformat(timespec="seconds"),
     }
-    sizes = [args.orders // 10, args.orders] if args.growth else [args.orders]
-    figures["runs"] = []
-    for orders in sizes:
-        changed = max(1, args.changed * orders // args.orders)
-        print(f"[bench] N={orders} C={changed}: generating and following every order once…", flush=True)
-        base = prepare(workdir, f"n{orders}", orders, changed, args.gescom_url)
-        print(f"[bench]   {base['line_rows']} lines; ours…", flush=True)
-        ours = in_process(_run, base["store_url"], base["gescom_url"])
-        print("[bench]   floor…", flush=True)
-        floor = in_process(_floor, base["gescom_url"], base["since"])
-        print("[bench]   baseline (one chain query per known order)…", flush=True)
-        baseline = in_process(_baseline, base["store_url"], base["gescom_url"])
-        print("[bench]   no-change run right after…", flush=True)
-        quiet = in_process(_run, base["store_url"], base["gescom_url"])
-        figures["runs"].append({
-            "orders": orders, "changed": changed, "lines": base["line_rows"], "headers": base["header_rows"],
-            "generate_seconds": base["generate_seconds"], "previous_full_run": base["previous_full_run"],
-            "ours": ours, "floor": floor, "baseline": baseline, "no_change": quiet,
-            "ours_vs_floor": ours["seconds"] / floor["seconds"] if floor["seconds"] else None,
-            "baseline_vs_ours": baseline["seconds"] / ours["seconds"] if ours["seconds"] else None,
-            "statement_budget": math.ceil(changed / 1000) * 10,
-        })
-        feed_store = base["store_url"]
-
-    figures["no_change"] = []
-    for lines in [int(x) for x in args.no_change_lines.split(",") if x.strip()]:
-        orders = max(10, lines // 5)
-        print(f"[bench] no-change run at ~{lines} lines ({orders} orders)…", flush=True)
-        base = prepare(workdir, f"quiet{lines}", orders, 0, args.gescom_url)
-        quiet = [in_process(_run, base["store_url"], base["gescom_url"]) for _ in range(3)]
-        best = min(quiet, key=lambda r: r["seconds"])
-        figures["no_change"].append({"lines": base["line_rows"], "orders": orders, "seconds": best["seconds"],
-                                     "all_seconds": [r["seconds"] for r in quiet], "gescom_statements": best["gescom_statements"],
-                                     "store_statements": best["store_statements"], "rss_mb": best["rss_mb"],
-                                     "full_run_seconds": base["previous_full_run"]["seconds"]})
-
-    print(f"[bench] delivery of {args.delivery_updates} updates, {args.latency_ms} ms per request: ours ({args.delivery_workers} workers) vs one at a time…", flush=True)
-    delivery_store = f"sqlite:///{workdir / 'delivery-ours.db'}"
-    ours_delivery = in_process(_delivery, delivery_store, args.delivery_workers, args.latency_ms / 1000, args.delivery_updates)
-    sequential = in_process(_delivery, f"sqlite:///{workdir / 'delivery-seq.db'}", 1, args.latency_ms / 1000, args.delivery_updates)
-    figures["delivery"] = {"ours": ours_delivery, "sequential": sequential,
-                           "speedup": sequential["seconds"] / ours_delivery["seconds"] if ours_delivery["seconds"] else None}
-
+    figures["runs"], feed_store = _incremental_runs(args, workdir)
+    figures["no_change"] = _no_change_runs(args, workdir)
+    figures["delivery"] = _delivery_figures(args, workdir)
     print(f"[bench] feed under gunicorn (2 workers), {args.feed_threads} client threads, {args.feed_seconds} s…", flush=True)
     figures["feed"] = feed(feed_store, args.feed_seconds, args.feed_threads)
     figures["finished"] = datetime.now().isoformat(timespec="seconds")
@@ -433,6 +397,57 @@ def main(argv=None) -> dict:
     if not args.workdir:
         shutil.rmtree(workdir, ignore_errors=True)
     return figures
+
+
+def _incremental_runs(args: argparse.Namespace, workdir: Path) -> tuple[list[dict], str]:
+    """Ours, the floor and the baseline on C changed orders, at each size; and the last size's store, for the feed."""
+    runs = []
+    for orders in [args.orders // 10, args.orders] if args.growth else [args.orders]:
+        changed = max(1, args.changed * orders // args.orders)
+        print(f"[bench] N={orders} C={changed}: generating and following every order once…", flush=True)
+        base = prepare(workdir, f"n{orders}", orders, changed, args.gescom_url)
+        print(f"[bench]   {base['line_rows']} lines; ours…", flush=True)
+        ours = in_process(_run, base["store_url"], base["gescom_url"])
+        print("[bench]   floor…", flush=True)
+        floor = in_process(_floor, base["gescom_url"], base["since"])
+        print("[bench]   baseline (one chain query per known order)…", flush=True)
+        baseline = in_process(_baseline, base["store_url"], base["gescom_url"])
+        print("[bench]   no-change run right after…", flush=True)
+        quiet = in_process(_run, base["store_url"], base["gescom_url"])
+        runs.append({
+            "orders": orders, "changed": changed, "lines": base["line_rows"], "headers": base["header_rows"],
+            "generate_seconds": base["generate_seconds"], "previous_full_run": base["previous_full_run"],
+            "ours": ours, "floor": floor, "baseline": baseline, "no_change": quiet,
+            "ours_vs_floor": ours["seconds"] / floor["seconds"] if floor["seconds"] else None,
+            "baseline_vs_ours": baseline["seconds"] / ours["seconds"] if ours["seconds"] else None,
+            "statement_budget": math.ceil(changed / 1000) * 10,
+        })
+    return runs, base["store_url"]
+
+
+def _no_change_runs(args: argparse.Namespace, workdir: Path) -> list[dict]:
+    """The best of three runs with nothing changed, at each size in lines."""
+    figures = []
+    for lines in [int(x) for x in args.no_change_lines.split(",") if x.strip()]:
+        orders = max(10, lines // 5)
+        print(f"[bench] no-change run at ~{lines} lines ({orders} orders)…", flush=True)
+        base = prepare(workdir, f"quiet{lines}", orders, 0, args.gescom_url)
+        quiet = [in_process(_run, base["store_url"], base["gescom_url"]) for _ in range(3)]
+        best = min(quiet, key=lambda r: r["seconds"])
+        figures.append({"lines": base["line_rows"], "orders": orders, "seconds": best["seconds"],
+                        "all_seconds": [r["seconds"] for r in quiet], "gescom_statements": best["gescom_statements"],
+                        "store_statements": best["store_statements"], "rss_mb": best["rss_mb"],
+                        "full_run_seconds": base["previous_full_run"]["seconds"]})
+    return figures
+
+
+def _delivery_figures(args: argparse.Namespace, workdir: Path) -> dict:
+    """Push to a shop answering after latency_ms: our workers against one request at a time."""
+    workers, updates = args.delivery_workers, args.delivery_updates
+    print(f"[bench] delivery of {updates} updates, {args.latency_ms} ms per request: ours ({workers} workers) vs one at a time…", flush=True)
+    ours = in_process(_delivery, f"sqlite:///{workdir / 'delivery-ours.db'}", workers, args.latency_ms / 1000, updates)
+    sequential = in_process(_delivery, f"sqlite:///{workdir / 'delivery-seq.db'}", 1, args.latency_ms / 1000, updates)
+    return {"ours": ours, "sequential": sequential, "speedup": sequential["seconds"] / ours["seconds"] if ours["seconds"] else None}
 
 
 def print_table(figures: dict) -> None:

@@ -1,13 +1,12 @@
 """store: settings, shop orders, order pieces, runs, updates, locks
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-28 18:34:28.068685
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0001'
@@ -17,6 +16,16 @@ depends_on = None
 
 
 def upgrade():
+    # One helper per table, in creation order: the foreign keys need their targets first.
+    _create_settings()
+    _create_shop_orders()
+    _create_sync_locks()
+    _create_sync_runs()
+    _create_order_pieces()
+    _create_updates()
+
+
+def _create_settings():
     op.create_table('settings',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('document', sa.JSON(), nullable=False),
@@ -24,6 +33,9 @@ def upgrade():
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
+
+
+def _create_shop_orders():
     op.create_table('shop_orders',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('order_key', sa.String(length=100), nullable=False),
@@ -45,6 +57,8 @@ def upgrade():
     with op.batch_alter_table('shop_orders', schema=None) as batch_op:
         batch_op.create_index('ix_shop_orders_open_checked', ['is_open', 'checked_at'], unique=False)
 
+
+def _create_sync_locks():
     op.create_table('sync_locks',
     sa.Column('name', sa.String(length=40), nullable=False),
     sa.Column('holder', sa.String(length=100), nullable=True),
@@ -52,6 +66,9 @@ def upgrade():
     sa.Column('expires_at', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('name')
     )
+
+
+def _create_sync_runs():
     op.create_table('sync_runs',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=12), nullable=False),
@@ -71,6 +88,9 @@ def upgrade():
     sa.Column('watermark_line_marq', sa.BigInteger(), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
+
+
+def _create_order_pieces():
     op.create_table('order_pieces',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('shop_order_id', sa.Integer(), nullable=False),
@@ -81,6 +101,9 @@ def upgrade():
     )
     with op.batch_alter_table('order_pieces', schema=None) as batch_op:
         batch_op.create_index('ix_order_pieces_shop_order_id', ['shop_order_id'], unique=False)
+
+
+def _create_updates():
     op.create_table('updates',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('order_key', sa.String(length=100), nullable=False),
@@ -100,7 +123,6 @@ def upgrade():
     )
     with op.batch_alter_table('updates', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_updates_order_key'), ['order_key'], unique=False)
-
 
 
 def downgrade():
