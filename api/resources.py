@@ -18,7 +18,8 @@ from sync.prestashop.states import known_state_ids
 from sync.services.runs import RunConfig, RunInProgress, list_runs, start_run
 from sync.core.settings import SettingsError
 from sync.services.shop_events import delivery_seen, find_order, record_shop_state, remember_delivery
-from sync.store.base import VersionConflict, current_settings, ping_store, save_settings
+from sync.store.locks import ping_store
+from sync.store.settings import VersionConflict, current_settings, save_settings
 from sync.store.webhooks import WebhookRejected, verify
 from sync.services.writeback import WriteBackError, write_tracking
 

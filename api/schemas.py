@@ -1,10 +1,13 @@
 """marshmallow schemas shared by the resources (request bodies, query strings, responses)."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from sync.core.settings import SettingsSchema
+
 MAX_ID = 2**31 - 1  # ids are 32-bit integer columns: a larger cursor cannot match anything
-STAGE_NAMES = ("ordered", "in_preparation", "partially_shipped", "shipped", "invoiced", "returned", "cancelled")
 
 
 class StrictSchema(Schema):
@@ -28,41 +31,7 @@ class ProblemSchema(Schema):
 
 
 # --- settings ------------------------------------------------------------------------------------------
-
-
-StageStatesSchema = StrictSchema.from_dict(
-    {
-        stage: fields.Integer(
-            strict=True, allow_none=True, validate=validate.Range(min=1),
-            metadata={"description": f"Shop order state for stage {stage}; null = « Ne pas modifier le statut »."},
-        )
-        for stage in STAGE_NAMES
-    },
-    name="StageStates",
-)
-
-
-class TrackingSettingsSchema(StrictSchema):
-    send = strict_bool(metadata={"description": "« Envoyer le numéro de suivi du transporteur dans la boutique »"})
-    header_field = fields.String(allow_none=True, validate=validate.Length(min=1, max=128), metadata={"description": "« Champ Numéro de transporteur (document) »: a F_DOCENTETE text column."})
-    line_field = fields.String(allow_none=True, validate=validate.Length(min=1, max=128), metadata={"description": "« Champ Numéro de transporteur (ligne) »: a F_DOCLIGNE text column."})
-    state_on_send = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1), metadata={"description": "« Changer le statut en »"})
-    import_from_shop = strict_bool(metadata={"description": "« Mettre à jour le numéro de suivi dans la commande à partir de la boutique »"})
-
-
-class OptionsSchema(StrictSchema):
-    send_piece_number = strict_bool()
-    send_delivery_date = strict_bool()
-    send_delivery_details = strict_bool()
-
-
-class SettingsSchema(StrictSchema):
-    link_field = fields.String(validate=validate.Length(min=1, max=128), metadata={"description": "F_DOCENTETE text column holding the shop order (DO_NoWeb, DO_Ref, a free field)."})
-    shipped_document_type = fields.Integer(strict=True, validate=validate.OneOf([2, 3]), metadata={"description": "2 = préparation de livraison, 3 = bon de livraison."})
-    notify_customer = strict_bool(metadata={"description": "« Prévenir le client par e-mail » when a state is set in the shop."})
-    stage_states = fields.Nested(StageStatesSchema)
-    tracking = fields.Nested(TrackingSettingsSchema)
-    options = fields.Nested(OptionsSchema)
+# One schema of the settings document, shared with the admin form and the settings' own checks.
 
 
 class SettingsPatchSchema(SettingsSchema):
@@ -86,7 +55,18 @@ class DeliverySchema(Schema):
     lines = fields.List(fields.Nested(DeliveryLineSchema))
 
 
+class Timestamp(fields.String):
+    """A UTC time as ISO 8601 with a Z (`2026-11-08T14:03:12.482113Z`); strings (a stored preview's) as they are."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if isinstance(value, datetime):
+            return value.isoformat() + "Z"
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
 class UpdateSchema(Schema):
+    """An update: a stored `Update` row (the feed), or a dry run's preview of one."""
+
     id = fields.Integer(allow_none=True, metadata={"description": "Only grows: the feed cursor. null in a dry run's preview."})
     order_key = fields.String()
     id_order = fields.Integer(allow_none=True)
@@ -97,8 +77,8 @@ class UpdateSchema(Schema):
     delivery_date = fields.String(allow_none=True)
     deliveries = fields.List(fields.Nested(DeliverySchema), allow_none=True)
     changes = fields.List(fields.String())
-    created_at = fields.String()
-    acked_at = fields.String(allow_none=True)
+    created_at = Timestamp()
+    acked_at = Timestamp(allow_none=True)
 
 
 class FeedQuerySchema(StrictSchema):

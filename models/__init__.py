@@ -31,7 +31,8 @@ class Setting(db.Model):
 
 
 class ShopOrder(db.Model):
-    """A shop order as we follow it through GesCom, and what we remember of it."""
+    """A shop order as we follow it through GesCom, and what we remember of it: an `OrderMemory`
+    (sync/core/memory.py), loaded and saved by sync/store/memory.py only."""
 
     __tablename__ = "shop_orders"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -203,7 +203,7 @@ class Sync:
     """Drives runs against the test GesCom and store, and reads back what they stored."""
 
     def __init__(self, session, gescom):
-        from sync.services.runs import RunConfig
+        from sync.services.run_config import RunConfig
 
         self.session = session
         self.gescom = gescom

@@ -1,27 +1,38 @@
-"""The settings form: controls named by the settings' dotted paths, so a SettingsError lands next to its control."""
+"""The settings form: controls named by the settings' dotted paths, so a SettingsError lands next to its control.
+
+The controls come from the one schema of the settings document: a flag is a checkbox, a column a drop-down of
+GesCom fields, a state id a drop-down of the shop's states.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from marshmallow import Schema, fields
+
+from sync.core.settings import STAGE_NAMES as STAGE_NAMES  # the views list the stages from here
+from sync.core.settings import ColumnName, Flag, SettingsSchema, StateId
+from sync.gescom.settings_check import GesComSchema
 from sync.services.choices import link_fields, state_name, tracking_fields
-from sync.core.settings import GesComSchema
-from sync.core.stages import STAGES
 
 from .i18n import t
 
-STAGE_NAMES = [stage.value for stage in STAGES]
-CHECKBOXES = (
-    "tracking.send", "tracking.import_from_shop", "notify_customer",
-    "options.send_piece_number", "options.send_delivery_date", "options.send_delivery_details",
-)
-FIELD_SELECTS = ("tracking.header_field", "tracking.line_field", "link_field")
-STATE_SELECTS = ("tracking.state_on_send", *(f"stage_states.{stage}" for stage in STAGE_NAMES))
-CONTROLS = (*CHECKBOXES, *FIELD_SELECTS, *STATE_SELECTS, "shipped_document_type")
+
+def _leaves(schema: Schema, prefix: str = ""):
+    """(dotted path, field) of every value of the settings document."""
+    for name, item in schema.fields.items():
+        if isinstance(item, fields.Nested):
+            yield from _leaves(item.schema, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", item
+
+
+FIELDS = dict(_leaves(SettingsSchema()))
+CHECKBOXES = tuple(name for name, item in FIELDS.items() if isinstance(item, Flag))
+FIELD_SELECTS = tuple(name for name, item in FIELDS.items() if isinstance(item, ColumnName))
+STATE_SELECTS = tuple(name for name, item in FIELDS.items() if isinstance(item, StateId))
+CONTROLS = tuple(FIELDS)
 # The words of each control, for the error summary at the top of the page.
-LABEL_KEYS = {
-    **{name: f"settings.{name}" for name in CHECKBOXES + FIELD_SELECTS + ("tracking.state_on_send", "shipped_document_type")},
-    **{f"stage_states.{stage}": f"stage.{stage}" for stage in STAGE_NAMES},
-}
+LABEL_KEYS = {name: f"stage.{name.split('.', 1)[1]}" if name.startswith("stage_states.") else f"settings.{name}" for name in CONTROLS}
 
 
 def control_id(name: str) -> str:
@@ -58,13 +69,13 @@ def _number_or_text(raw: str):
 def patch_from_form(form) -> dict:
     """The whole settings document the form describes (an unticked checkbox is simply absent: false)."""
     patch: dict = {}
-    for name in CHECKBOXES:
-        _put(patch, name, form.get(name) in ("on", "true", "1"))
-    for name in FIELD_SELECTS:
-        _put(patch, name, form.get(name, "").strip() or None)
-    for name in STATE_SELECTS:
-        _put(patch, name, _number_or_text(form.get(name, "")))
-    _put(patch, "shipped_document_type", _number_or_text(form.get("shipped_document_type", "")))
+    for name in CONTROLS:
+        if name in CHECKBOXES:
+            _put(patch, name, form.get(name) in ("on", "true", "1"))
+        elif name in FIELD_SELECTS:
+            _put(patch, name, form.get(name, "").strip() or None)
+        else:  # a state, or the shipping document's type
+            _put(patch, name, _number_or_text(form.get(name, "")))
     return patch
 
 

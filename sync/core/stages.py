@@ -1,18 +1,23 @@
 """Pure logic: a shop order's GesCom document chain -> stage, tracking numbers, deliveries, and the next update.
 
 No I/O here. The GesCom adapter builds `Chain`s; the run service feeds them, with what we remembered of the
-order (`OrderMemory`), to `follow()`, which returns the new memory and the update to store, if any.
+order (`OrderMemory`, sync/core/memory.py), to `follow()`, which returns the new memory and the update to store, if any.
 """
 from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import Enum
+from typing import TYPE_CHECKING
 
+from sync.core.memory import OrderMemory, remember_documents, remember_run, tracking_numbers
 from sync.core.sage import DOWN_PAYMENT_PROVENANCE, INVOICE_TYPES, RETURN_PROVENANCES, RETURN_TYPES, DocumentType
+
+if TYPE_CHECKING:
+    from sync.core.settings import Settings  # the settings module builds on the stages: typed here only
 
 
 class Stage(str, Enum):
@@ -196,27 +201,6 @@ def observe(chain: Chain) -> dict[str, dict]:
     return seen
 
 
-def remember(documents: dict[str, dict], seen: dict[str, dict]) -> dict[str, dict]:
-    """Memory after this look: present documents replace what we had, vanished ones are kept as last seen."""
-    merged = {key: dict(value) for key, value in documents.items()}
-    next_seq = max((value.get("seq", 0) for value in merged.values()), default=0) + 1
-    for key, value in seen.items():
-        before = merged.get(key, {})
-        seq = before.get("seq")
-        if seq is None:
-            seq, next_seq = next_seq, next_seq + 1
-        merged[key] = {**value, "seq": seq}
-        if before.get("from_shop"):  # numbers the shop gave us stay marked as the shop's
-            merged[key]["from_shop"] = before["from_shop"]
-    return merged
-
-
-def tracking_numbers(documents: dict[str, dict]) -> list[str]:
-    """Every tracking number of the order, in the order first seen, each once."""
-    ordered = sorted(documents.values(), key=lambda value: value.get("seq", 0))
-    return _unique(number for value in ordered for number in value.get("tracking", []))
-
-
 def _delivery_piece(line: Line, shipped_document_type: int) -> str:
     """The shipping document a shipped line left with, also once that document was invoiced."""
     if line.doc_type in INVOICE_TYPES:
@@ -281,22 +265,22 @@ def latest_piece(chain: Chain, deliveries: list[dict]) -> str | None:
 
 
 @dataclass(frozen=True)
-class OrderMemory:
-    """What we remember of a shop order between runs (mirrors the stored shop order)."""
+class ShopUpdate:
+    """What to tell the shop: the full current values of the fields switched on, and what changed."""
 
-    stage: str | None = None
-    state_rank: int = -1
-    states_sent: tuple[int, ...] = ()
-    snapshot: dict = field(default_factory=dict)
-    documents: dict = field(default_factory=dict)
-    vanished_runs: int = 0
+    stage: str | None
+    state_id: int | None
+    tracking_numbers: list[str] | None
+    piece: str | None
+    delivery_date: date | None
+    deliveries: list[dict] | None
+    changes: list[str]  # state, stage, tracking, piece, delivery_date, deliveries
 
 
 @dataclass(frozen=True)
 class Outcome:
-    memory: OrderMemory
-    current_stage: Stage | None
-    update: dict | None  # stage, state_id, tracking_numbers, piece, delivery_date, deliveries, changes
+    memory: OrderMemory  # what to remember now
+    update: ShopUpdate | None  # what to send, when something changed
 
 
 def _state_rank(stage: Stage, on_tracking: bool = False) -> int:
@@ -305,13 +289,13 @@ def _state_rank(stage: Stage, on_tracking: bool = False) -> int:
     return 3 * rank(stage) + (2 if on_tracking else 1)
 
 
-def shop_state_rank(state_id: int, settings: dict, reached: str | None) -> int | None:
+def shop_state_rank(state_id: int, settings: Settings, reached: str | None) -> int | None:
     """The rank a state set in the shop stands for, by the mapping (None when no stage maps to it).
 
     A state the merchant sets by hand counts as produced: no state of an earlier stage may follow it.
     """
-    ranks = [_state_rank(Stage(stage)) for stage, mapped in settings["stage_states"].items() if mapped == state_id]
-    if settings["tracking"]["state_on_send"] == state_id:
+    ranks = [_state_rank(Stage(stage)) for stage, mapped in settings.stage_states.items() if mapped == state_id]
+    if settings.tracking.state_on_send == state_id:
         ranks.append(_state_rank(Stage(reached) if reached else Stage.ORDERED, on_tracking=True))
     return max(ranks) if ranks else None
 
@@ -329,87 +313,107 @@ def _comparable(key: str, value):
     return sorted(value) if key == "tracking_numbers" else value
 
 
-def follow(chain: Chain, memory: OrderMemory, settings: dict) -> Outcome:
+def follow(chain: Chain, memory: OrderMemory, settings: Settings) -> Outcome:
     """Compare what GesCom shows now with what we remember; say what to remember and what to send."""
-    shipped_type = settings["shipped_document_type"]
-    current = stage_of(chain, shipped_type)
-    vanished_runs = 0
-    documents = memory.documents
-    if current is None:
-        vanished_runs = memory.vanished_runs + 1
-        new_stage = Stage.CANCELLED if vanished_runs >= CANCEL_CONFIRMATIONS else None
-    else:
-        documents = remember(memory.documents, observe(chain))
-        new_stage = current
-    effective = memory.stage
-    if new_stage is not None and can_reach(memory.stage, new_stage):
-        effective = new_stage.value
+    current = stage_of(chain, settings.shipped_document_type)
+    vanished_runs = 0 if current is not None else memory.vanished_runs + 1
+    documents = remember_documents(memory.documents, observe(chain)) if current is not None else memory.documents
+    stage = _stage_reached(memory.stage, current, vanished_runs)
+    snapshot = _snapshot(chain, documents, memory.snapshot, settings, gone=current is None)
+    state = _state_produced(memory, stage, snapshot, settings)
+    changes = _changes(memory, stage, state, snapshot)
+    new_memory = remember_run(
+        memory,
+        stage=stage,
+        current_stage=current.value if current is not None else None,
+        state=state,
+        snapshot=snapshot,
+        documents=documents,
+        vanished_runs=vanished_runs,
+        is_open=_still_open(stage, vanished_runs),
+    )
+    if not changes:
+        return Outcome(memory=new_memory, update=None)
+    delivery_date = snapshot.get("delivery_date")
+    update = ShopUpdate(
+        stage=stage,
+        state_id=state[0] if state is not None else None,
+        tracking_numbers=snapshot.get("tracking_numbers"),
+        piece=snapshot.get("piece"),
+        delivery_date=date.fromisoformat(delivery_date) if delivery_date else None,
+        deliveries=snapshot.get("deliveries"),
+        changes=changes,
+    )
+    return Outcome(memory=new_memory, update=update)
 
-    # Shop-facing snapshot: only what the settings send. When nothing is left in GesCom, the last one stands.
-    options = settings["options"]
+
+def _stage_reached(reached: str | None, current: Stage | None, vanished_runs: int) -> str | None:
+    """The stage reached after this look: never backwards; cancelled once nothing was left for enough runs."""
+    if current is None:
+        new = Stage.CANCELLED if vanished_runs >= CANCEL_CONFIRMATIONS else None
+    else:
+        new = current
+    return new.value if new is not None and can_reach(reached, new) else reached
+
+
+def _still_open(stage: str | None, vanished_runs: int) -> bool:
+    """Whether runs keep re-reading the order. One gone from GesCom after it shipped cannot be cancelled: after the
+    confirmation runs, stop looking (a new document carrying its link value brings it back)."""
+    if vanished_runs >= CANCEL_CONFIRMATIONS:
+        return False
+    return stage is None or Stage(stage) not in TERMINAL_STAGES
+
+
+def _snapshot(chain: Chain, documents: dict, previous: dict, settings: Settings, *, gone: bool) -> dict:
+    """The shop-facing values: only what the settings send. When nothing is left in GesCom, the last ones stand."""
     wanted = {
-        "tracking_numbers": settings["tracking"]["send"],
-        "piece": options["send_piece_number"],
-        "delivery_date": options["send_delivery_date"],
-        "deliveries": options["send_delivery_details"],
+        "tracking_numbers": settings.tracking.send,
+        "piece": settings.options.send_piece_number,
+        "delivery_date": settings.options.send_delivery_date,
+        "deliveries": settings.options.send_delivery_details,
     }
-    if current is None:
-        snapshot = {key: memory.snapshot.get(key) for key, on in wanted.items() if on}
-    else:
-        deliveries = deliveries_of(chain, documents, shipped_type)
-        dates = [d["date"] for d in deliveries if d["date"]]
-        values = {
-            "tracking_numbers": tracking_numbers(documents),
-            "piece": latest_piece(chain, deliveries),
-            "delivery_date": max(dates) if dates else None,
-            "deliveries": deliveries,
-        }
-        snapshot = {key: values[key] for key, on in wanted.items() if on}
+    if gone:
+        return {key: previous.get(key) for key, on in wanted.items() if on}
+    deliveries = deliveries_of(chain, documents, settings.shipped_document_type)
+    dates = [d["date"] for d in deliveries if d["date"]]
+    values = {
+        "tracking_numbers": tracking_numbers(documents),
+        "piece": latest_piece(chain, deliveries),
+        "delivery_date": max(dates) if dates else None,
+        "deliveries": deliveries,
+    }
+    return {key: values[key] for key, on in wanted.items() if on}
 
-    # The state: the latest mapped stage passed since last time, or the tracking state, never twice, never back.
+
+def _state_produced(memory: OrderMemory, stage: str | None, snapshot: dict, settings: Settings) -> tuple[int, int] | None:
+    """(state id, rank) to produce: the latest mapped stage passed since last time, or the tracking state; never
+    twice, never back. None when there is none."""
     candidates: list[tuple[int, int]] = []
-    if effective != memory.stage and effective is not None:
-        for stage in _stages_passed(memory.stage, Stage(effective)):
-            state_id = settings["stage_states"].get(stage.value)
+    if stage != memory.stage and stage is not None:
+        for passed in _stages_passed(memory.stage, Stage(stage)):
+            state_id = settings.stage_states.get(passed.value)
             if state_id is not None:
-                candidates.append((_state_rank(stage), state_id))
-    tracking_state = settings["tracking"]["state_on_send"]
-    first_tracking = settings["tracking"]["send"] and snapshot.get("tracking_numbers") and not memory.snapshot.get("tracking_numbers")
-    if first_tracking and tracking_state is not None and effective is not None:
-        candidates.append((_state_rank(Stage(effective), on_tracking=True), tracking_state))
-    state_id, state_rank = None, memory.state_rank
-    if candidates:
-        best_rank, best_state = max(candidates)
-        if best_rank > memory.state_rank and best_state not in memory.states_sent:
-            state_id, state_rank = best_state, best_rank
+                candidates.append((_state_rank(passed), state_id))
+    tracking_state = settings.tracking.state_on_send
+    first_tracking = settings.tracking.send and snapshot.get("tracking_numbers") and not memory.snapshot.get("tracking_numbers")
+    if first_tracking and tracking_state is not None and stage is not None:
+        candidates.append((_state_rank(Stage(stage), on_tracking=True), tracking_state))
+    if not candidates:
+        return None
+    best_rank, best_state = max(candidates)
+    if best_rank > memory.state_rank and best_state not in memory.states_sent:
+        return best_state, best_rank
+    return None
 
+
+def _changes(memory: OrderMemory, stage: str | None, state: tuple[int, int] | None, snapshot: dict) -> list[str]:
+    """What changed since the last update: its `changes` list."""
     changes = []
-    if state_id is not None:
+    if state is not None:
         changes.append("state")
-    if effective != memory.stage:
+    if stage != memory.stage:
         changes.append("stage")
     for key, change in (("tracking_numbers", "tracking"), ("piece", "piece"), ("delivery_date", "delivery_date"), ("deliveries", "deliveries")):
         if key in snapshot and _comparable(key, snapshot[key]) != _comparable(key, memory.snapshot.get(key)):
             changes.append(change)
-
-    new_memory = replace(
-        memory,
-        stage=effective,
-        state_rank=state_rank,
-        states_sent=memory.states_sent + ((state_id,) if state_id is not None else ()),
-        snapshot=snapshot,
-        documents=documents,
-        vanished_runs=vanished_runs,
-    )
-    update = None
-    if changes:
-        update = {
-            "stage": effective,
-            "state_id": state_id,
-            "tracking_numbers": snapshot.get("tracking_numbers"),
-            "piece": snapshot.get("piece"),
-            "delivery_date": snapshot.get("delivery_date"),
-            "deliveries": snapshot.get("deliveries"),
-            "changes": changes,
-        }
-    return Outcome(memory=new_memory, current_stage=current, update=update)
+    return changes

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sync.gescom.adapter import GesCom
-from sync.prestashop.states import NATIVE_ORDER_STATES
 from sync.core.sage import STANDARD_LINK_FIELDS, STANDARD_TRACKING_HEADER_FIELDS, STANDARD_TRACKING_LINE_FIELDS, is_technical_column
-from sync.core.settings import Column, GesComSchema
+from sync.gescom.adapter import GesCom
+from sync.gescom.settings_check import Column, GesComSchema
+from sync.prestashop.states import NATIVE_ORDER_STATES
 
 
 def live_schema(gescom: GesCom) -> GesComSchema:

@@ -6,12 +6,15 @@ from sqlalchemy.orm import Session
 
 from models import OrderEvent, ShopOrder, Update
 
-from sync.gescom.adapter import GesCom, GesComError
-from sync.services.runs import id_order_of, load_chains
+from sync.core.memory import tracking_numbers
 from sync.core.sage import ABBREVIATIONS
-from sync.core.settings import SettingsError, validate
-from sync.core.stages import plain_number, tracking_numbers
-from sync.store.base import current_settings
+from sync.core.settings import SettingsError
+from sync.core.stages import plain_number
+from sync.gescom.adapter import GesCom, GesComError
+from sync.gescom.settings_check import check_settings
+from sync.services.runs import id_order_of, load_chains
+from sync.store.memory import load_memory
+from sync.store.settings import load_settings
 
 
 def _documents(chain) -> list[dict]:
@@ -37,18 +40,20 @@ def _documents(chain) -> list[dict]:
 
 def order_view(session: Session, gescom: GesCom, order_key: str) -> dict | None:
     """None when we do not follow this order. GesCom being down only hides the live documents."""
-    order_key = gescom.order_key(order_key, current_settings(session)[0])
+    stored = load_settings(session)
+    order_key = gescom.order_key(order_key, stored)
     order = session.scalar(select(ShopOrder).where(ShopOrder.order_key == order_key))
     if order is None:
         return None
+    memory = load_memory(order)
     view = {
         "order_key": order.order_key,
         "id_order": order.id_order,
-        "stage": order.stage,
-        "current_stage": order.current_stage,
-        "is_open": order.is_open,
-        "shop_state_id": order.shop_state_id,
-        "tracking_numbers": tracking_numbers(order.memory or {}),
+        "stage": memory.stage,
+        "current_stage": memory.current_stage,
+        "is_open": memory.is_open,
+        "shop_state_id": memory.shop_state_id,
+        "tracking_numbers": tracking_numbers(memory.documents),
         "bc_pieces": sorted(piece.piece for piece in order.pieces),
         "first_seen_at": order.first_seen_at.isoformat() + "Z",
         "checked_at": order.checked_at.isoformat() + "Z",
@@ -56,7 +61,7 @@ def order_view(session: Session, gescom: GesCom, order_key: str) -> dict | None:
         "gescom_error": None,
     }
     try:
-        settings = validate(current_settings(session)[0], gescom.schema())
+        settings = check_settings(stored.to_document(), gescom.schema())
         with gescom.connect() as conn:
             carriers, carriage = gescom.carriers(conn)
             loaded, _ = load_chains(session, gescom, conn, settings, [order_key], carriers, carriage)
@@ -66,7 +71,12 @@ def order_view(session: Session, gescom: GesCom, order_key: str) -> dict | None:
             view["documents"] = _documents(loaded.chains[order_key])
     except (GesComError, SettingsError) as error:
         view["gescom_error"] = str(error)
+    view["timeline"] = _timeline(session, order_key)
+    return view
 
+
+def _timeline(session: Session, order_key: str) -> list[dict]:
+    """The order's updates (with how their delivery went) and events, oldest first."""
     timeline = []
     for update in session.scalars(select(Update).where(Update.order_key == order_key).order_by(Update.id)):
         entry = update.to_dict()
@@ -91,8 +101,7 @@ def order_view(session: Session, gescom: GesCom, order_key: str) -> dict | None:
     for event in session.scalars(select(OrderEvent).where(OrderEvent.order_key == order_key).order_by(OrderEvent.id)):
         timeline.append({"at": event.created_at.isoformat() + "Z", "kind": event.kind, "data": event.data})
     timeline.sort(key=lambda entry: entry["at"])
-    view["timeline"] = timeline
-    return view
+    return timeline
 
 
 def find_order_keys(session: Session, gescom: GesCom, text: str) -> tuple[list[str], list[str]]:
@@ -104,7 +113,8 @@ def find_order_keys(session: Session, gescom: GesCom, text: str) -> tuple[list[s
     text = text.strip()
     if not text:
         return [], []
-    key = gescom.order_key(text, current_settings(session)[0])
+    stored = load_settings(session)
+    key = gescom.order_key(text, stored)
     if session.scalar(select(ShopOrder.order_key).where(ShopOrder.order_key == key)) is not None:
         return [key], []
     id_order = id_order_of(text)
@@ -113,7 +123,7 @@ def find_order_keys(session: Session, gescom: GesCom, text: str) -> tuple[list[s
         if keys:
             return keys, []
     try:
-        settings = validate(current_settings(session)[0], gescom.schema())
+        settings = check_settings(stored.to_document(), gescom.schema())
     except SettingsError as error:
         raise GesComError(f"the settings do not match GesCom: {error}") from error
     with gescom.connect() as conn:

@@ -36,8 +36,12 @@ from sync.prestashop.client import (
     ShopUnavailable,
     tracking_value,
 )
+from sync.core.memory import note_messages_sent, note_shop_order, note_state_pushed, note_tracking_pushed
+from sync.core.settings import Settings
 from sync.core.stages import shop_state_rank
-from sync.store.base import acquire_lock, current_settings, release_lock
+from sync.store.locks import acquire_lock, release_lock
+from sync.store.memory import change_memory, load_memory
+from sync.store.settings import load_settings
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +134,7 @@ def deliver_pending(
     webservice off) stops the pass and is reported in `error`."""
     report = DeliveryReport()
     worker = worker or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-    settings, _ = current_settings(session)
+    settings = load_settings(session)
     postgres = session.get_bind().dialect.name == "postgresql"
     if not postgres and not acquire_lock(session, LOCK_NAME, worker, timedelta(minutes=10)):
         report.details.append("another delivery is running")
@@ -200,7 +204,7 @@ def _work(session, client, settings, postgres, claims: _Claims, report: Delivery
             report.details += this_order.details
 
 
-def _deliver_order(session, client, order: ShopOrder, settings: dict, now: datetime, report: DeliveryReport, context: _Pass) -> None:
+def _deliver_order(session, client, order: ShopOrder, settings: Settings, now: datetime, report: DeliveryReport, context: _Pass) -> None:
     updates = list(session.scalars(select(Update).where(Update.order_key == order.order_key, Update.delivery_status == "pending").order_by(Update.id)))
     # Each update carries the order's whole snapshot: of several pending ones, only the latest state and the
     # latest tracking numbers matter (an old state delivered late would move the shop backwards).
@@ -238,8 +242,9 @@ def _deliver_order(session, client, order: ShopOrder, settings: dict, now: datet
 
 def _resolve(client: PrestaShopClient, order: ShopOrder, item: Update) -> dict:
     """The shop's order for this update: by id_order (DO_NoWeb holds it), else by reference."""
-    if order.shop_id_order or item.id_order:
-        id_order = order.shop_id_order or item.id_order
+    known = load_memory(order).shop_id_order
+    if known or item.id_order:
+        id_order = known or item.id_order
         found = client.order(id_order)
         if found is None:
             raise ShopError(f"order {id_order} does not exist in the shop", status=404)
@@ -251,18 +256,18 @@ def _resolve(client: PrestaShopClient, order: ShopOrder, item: Update) -> dict:
             ids = ", ".join(str(m["id"]) for m in matches)
             raise ShopError(f"reference {order.order_key!r} matches several shop orders ({ids}): one cart split in several orders; link by id_order instead", status=409)
         found = matches[0]
-    order.shop_id_order = int(found["id"])
+    change_memory(order, note_shop_order, int(found["id"]))
     return found
 
 
-def _deliver_update(client: PrestaShopClient, order: ShopOrder, item: Update, settings: dict, context: _Pass, *, send_state: bool, send_tracking: bool) -> dict:
+def _deliver_update(client: PrestaShopClient, order: ShopOrder, item: Update, settings: Settings, context: _Pass, *, send_state: bool, send_tracking: bool) -> dict:
     texts = _messages(item)
     if not (item.state_id is not None or ("tracking" in item.changes and item.tracking_numbers) or texts):
         return {"action": "nothing for the shop", "changes": item.changes}  # e.g. a stage with no state mapped
     shop_order = _resolve(client, order, item)
     id_order = int(shop_order["id"])
     answer: dict = {"id_order": id_order}
-    notify = bool(settings["notify_customer"])
+    notify = bool(settings.notify_customer)
     decision = None
     unknown_state = item.state_id is not None and send_state and item.state_id not in context.states
     if item.state_id is not None and send_state and not unknown_state:
@@ -318,7 +323,7 @@ def _deliver_tracking(client, order: ShopOrder, shop_order: dict, numbers: list[
     if row is None:
         raise ShopError(f"order {id_order} has no carrier row (order_carriers) to hold a tracking number", status=404)
     if (row.get("tracking_number") or "") == value:
-        order.shop_tracking = value
+        change_memory(order, note_tracking_pushed, value)
         return {**result, "action": "unchanged", "order_carrier": int(row["id"])}
     try:
         client.set_tracking(row, value, send_email=send_email)
@@ -327,24 +332,25 @@ def _deliver_tracking(client, order: ShopOrder, shop_order: dict, numbers: list[
         again = {int(r["id"]): r for r in client.order_carriers(id_order)}.get(int(row["id"]))
         if again is None or (again.get("tracking_number") or "") != value:
             raise
-    order.shop_tracking = value
+    change_memory(order, note_tracking_pushed, value)
     written = {**result, "action": "written", "order_carrier": int(row["id"]), "mail": send_email}
     if client.method_override:
         written["sent_as"] = "POST with ps_method (PUT/PATCH refused before the webservice: a web firewall?)"
     return written
 
 
-def _state_decision(client, order: ShopOrder, shop_order: dict, state_id: int, settings: dict, employee_id) -> dict:
+def _state_decision(client, order: ShopOrder, shop_order: dict, state_id: int, settings: Settings, employee_id) -> dict:
     """Whether to post `state_id`: not when the order has it, is further on, or a merchant set a state by hand."""
     current = _int(shop_order.get("current_state"))
     if current == state_id:
-        order.shop_state_pushed = state_id
+        change_memory(order, note_state_pushed, state_id)
         return {"action": "already_in_state", "state_id": state_id}
-    mine = shop_state_rank(state_id, settings, order.stage)
-    theirs = shop_state_rank(current, settings, order.stage) if current is not None else None
+    memory = load_memory(order)
+    mine = shop_state_rank(state_id, settings, memory.stage)
+    theirs = shop_state_rank(current, settings, memory.stage) if current is not None else None
     if mine is not None and theirs is not None and theirs >= mine:
         return {"action": "shop_already_further", "state_id": state_id, "shop_state_id": current}
-    if current is not None and current != order.shop_state_pushed and theirs is None:
+    if current is not None and current != memory.shop_state_pushed and theirs is None:
         # A state we cannot place: if the merchant set it by hand, it stays.
         latest = client.latest_history(int(shop_order["id"]))
         employee = _int(latest.get("id_employee")) if latest else None
@@ -362,7 +368,7 @@ def _post_state(client, order: ShopOrder, shop_order: dict, state_id: int, notif
         again = client.order(int(shop_order["id"]))
         if again is None or _int(again.get("current_state")) != state_id:
             raise
-    order.shop_state_pushed = state_id
+    change_memory(order, note_state_pushed, state_id)
     return {"action": "posted", "state_id": state_id, "previous_state_id": current, "mail": notify}
 
 
@@ -393,9 +399,9 @@ def _messages(item: Update) -> list[str]:
 def _deliver_messages(client, order: ShopOrder, id_order: int, texts: list[str], employee_id: int | None) -> dict:
     """Post each message the order does not have yet, where the shop's order page shows it. The shop is read
     first: a message posted by a worker that died before it could record it is found there, not posted again."""
-    sent = list(order.messages_sent or [])
+    sent: list[str] = []  # fingerprints of the messages found in the shop, or posted, now
     fingerprints = {text: hashlib.sha256(f"{id_order}\n{text}".encode()).hexdigest()[:32] for text in texts}
-    todo = [text for text in texts if fingerprints[text] not in sent]
+    todo = [text for text in texts if fingerprints[text] not in load_memory(order).messages_sent]
     posted, skipped = 0, len(texts) - len(todo)
     where = "none"
     if todo:
@@ -410,11 +416,11 @@ def _deliver_messages(client, order: ShopOrder, id_order: int, texts: list[str],
                     board.post(text)
                 except ShopAmbiguous:
                     if text not in board.texts():
-                        order.messages_sent = sent
+                        change_memory(order, note_messages_sent, sent)
                         raise
                 posted += 1
             sent.append(fingerprints[text])
-    order.messages_sent = sent
+    change_memory(order, note_messages_sent, sent)
     return {"posted": posted, "already_sent": skipped, "where": where}
 
 

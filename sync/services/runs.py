@@ -7,18 +7,22 @@ import socket
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
-from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import OrderPiece, ShopOrder, SyncRun, Update, utcnow
 
+from sync.core.settings import Settings, SettingsError
+from sync.core.stages import Outcome, follow
 from sync.gescom.adapter import CHUNK, GesCom, GesComBusy, GesComError, LoadedChains, Nominations, chunks, parse_document
-from sync.core.settings import SettingsError, validate
-from sync.core.stages import CANCEL_CONFIRMATIONS, TERMINAL_STAGES, OrderMemory, Stage, follow
-from sync.store.base import acquire_lock, current_settings, extend_lock, release_lock
+from sync.gescom.settings_check import check_settings
+from sync.store.feed import add_update, preview_of
+from sync.store.locks import acquire_lock, extend_lock, release_lock
+from sync.store.memory import load_memory, save_memory
+from sync.store.settings import current_settings
 
 log = logging.getLogger(__name__)
 
@@ -29,27 +33,7 @@ MAX_PREVIEW = 10000  # a dry run keeps at most this many updates on its run reco
 VANISHED_CHECK = datetime(1970, 1, 1)  # checked_at of an order found empty: due at once, and first
 
 
-@dataclass(frozen=True)
-class RunConfig:
-    overlap: timedelta = timedelta(minutes=2)  # cbModification is rounded to the nearest minute
-    recheck_limit: int = 1000  # open orders re-read per run, to see deletions that leave no trace
-    recheck_age: timedelta = timedelta(minutes=10)
-    initial_lookback: timedelta = timedelta(days=30)  # how far back the very first run looks
-    lock_ttl: timedelta = timedelta(minutes=15)
-    # The cbModification window, a scan of both tables on a real base: at most this often (None: never, after
-    # the first run). Every run when the base has an index on cbModification.
-    full_scan_interval: timedelta | None = timedelta(hours=1)
-
-    @classmethod
-    def from_mapping(cls, config) -> RunConfig:
-        interval = int(config.get("SYNC_FULL_SCAN_INTERVAL", 3600))
-        return cls(
-            overlap=timedelta(seconds=int(config.get("SYNC_OVERLAP_SECONDS", 120))),
-            recheck_limit=int(config.get("SYNC_RECHECK_LIMIT", 1000)),
-            recheck_age=timedelta(seconds=int(config.get("SYNC_RECHECK_AGE", 600))),
-            initial_lookback=timedelta(days=int(config.get("SYNC_INITIAL_LOOKBACK_DAYS", 30))),
-            full_scan_interval=timedelta(seconds=interval) if interval > 0 else None,
-        )
+from sync.services.run_config import RunConfig  # noqa: E402
 
 
 class RunInProgress(RuntimeError):
@@ -101,19 +85,6 @@ def id_order_of(order_key: str) -> int | None:
     """The PrestaShop id_order when the link value is one (DO_NoWeb holds it), else None (a reference)."""
     key = order_key.strip()
     return int(key) if key.isdigit() and len(key) <= 18 else None
-
-
-def _memory_of(order: ShopOrder | None) -> OrderMemory:
-    if order is None:
-        return OrderMemory()
-    return OrderMemory(
-        stage=order.stage,
-        state_rank=order.state_rank,
-        states_sent=tuple(order.states_sent or ()),
-        snapshot=dict(order.snapshot or {}),
-        documents=dict(order.memory or {}),
-        vanished_runs=order.vanished_runs,
-    )
 
 
 def start_run(session: Session, *, dry_run: bool = False, full: bool = False, config: RunConfig = RunConfig()) -> tuple[SyncRun, str]:
@@ -203,7 +174,7 @@ def load_chains(
     session: Session,
     gescom: GesCom,
     conn,
-    settings: dict,
+    settings: Settings,
     keys: list[str],
     carriers: dict,
     carriage: set,
@@ -217,18 +188,8 @@ def load_chains(
     One order that cannot be read never stops the others: when the batched read fails and GesCom still
     answers, each order is read alone, and those that still fail are returned in `malformed` with the reason
     (documents locked by a Sage transaction, a value SQL cannot convert...)."""
-    documents = documents or {}
-    known_pieces: dict[str, set[str]] = {key: set() for key in keys}
-    for key, piece in session.execute(
-        select(ShopOrder.order_key, OrderPiece.piece).join(OrderPiece).where(ShopOrder.order_key.in_(keys))
-    ):
-        known_pieces[key].add(piece)
-    if orders is None:
-        orders = {order.order_key: order for order in session.scalars(select(ShopOrder).where(ShopOrder.order_key.in_(keys)))}
-    known_documents: dict[str, set[tuple[int, str]]] = {}
-    for key in keys:
-        remembered = {parse_document(name) for name in ((orders[key].memory or {}) if key in orders else {})}
-        known_documents[key] = {doc for doc in remembered if doc is not None} | set(documents.get(key, ()))
+    known_pieces = _known_pieces(session, keys)
+    known_documents = _known_documents(session, keys, documents or {}, orders)
 
     def load(some: list[str]) -> LoadedChains:
         return gescom.load(conn, settings, some, known_pieces, carriers, carriage, partial(piece_owners, session), known_documents)
@@ -240,12 +201,39 @@ def load_chains(
         failure = error
     # GesCom gone, or its columns changed under the settings: that is no one order's fault, the run fails.
     gescom.ping()
-    validate(settings, gescom.schema())
-    loaded = LoadedChains()
+    check_settings(settings.to_document(), gescom.schema())
     if len(keys) == 1:
+        loaded = LoadedChains()
         loaded.malformed[keys[0]] = _unreadable(failure)  # read alone already
         return loaded, known_pieces
     log.warning("reading %d shop orders at once failed (%s): reading them one by one", len(keys), failure)
+    return _load_one_by_one(conn, keys, load, failure), known_pieces
+
+
+def _known_pieces(session: Session, keys: list[str]) -> dict[str, set[str]]:
+    """The BC numbers our store knows for each of these shop orders."""
+    known: dict[str, set[str]] = {key: set() for key in keys}
+    for key, piece in session.execute(
+        select(ShopOrder.order_key, OrderPiece.piece).join(OrderPiece).where(ShopOrder.order_key.in_(keys))
+    ):
+        known[key].add(piece)
+    return known
+
+
+def _known_documents(session: Session, keys: list[str], documents: dict, orders: dict[str, ShopOrder] | None) -> dict[str, set[tuple[int, str]]]:
+    """The documents to read for each shop order: those it remembers, and those a discovery read found."""
+    if orders is None:
+        orders = {order.order_key: order for order in session.scalars(select(ShopOrder).where(ShopOrder.order_key.in_(keys)))}
+    known: dict[str, set[tuple[int, str]]] = {}
+    for key in keys:
+        remembered = {parse_document(name) for name in load_memory(orders.get(key)).documents}
+        known[key] = {doc for doc in remembered if doc is not None} | set(documents.get(key, ()))
+    return known
+
+
+def _load_one_by_one(conn, keys: list[str], load: Callable[[list[str]], LoadedChains], failure: GesComError) -> LoadedChains:
+    """Each order read alone, after reading them together failed with `failure`: the ones that fail are malformed."""
+    loaded = LoadedChains()
     errors: list[GesComError] = []
     for key in keys:
         try:
@@ -260,7 +248,7 @@ def load_chains(
         loaded.malformed.update(one.malformed)
     if len(errors) == len(keys) and not any(isinstance(error, GesComBusy) for error in errors):
         raise failure  # every order fails alike: not a bad record, something is wrong with GesCom
-    return loaded, known_pieces
+    return loaded
 
 
 def piece_owners(session: Session, pieces: set[str]) -> dict[str, str]:
@@ -281,7 +269,7 @@ def _explain(error: Exception, session: Session, gescom: GesCom) -> str:
     """The failure in words; when GesCom's columns changed under the settings, say which setting."""
     if isinstance(error, GesComError):
         try:
-            validate(current_settings(session)[0], gescom.schema())
+            check_settings(current_settings(session)[0], gescom.schema())
         except SettingsError as mismatch:
             return f"{error}. The settings no longer match GesCom: {mismatch}"
         except GesComError:
@@ -298,7 +286,7 @@ def _previous_run(session: Session) -> SyncRun | None:
     ).first()
 
 
-def _discover(session: Session, gescom: GesCom, scout, run: SyncRun, settings: dict, previous: SyncRun | None, read_at: datetime, config: RunConfig) -> tuple[Nominations, datetime]:
+def _discover(session: Session, gescom: GesCom, scout, run: SyncRun, settings: Settings, previous: SyncRun | None, read_at: datetime, config: RunConfig) -> tuple[Nominations, datetime]:
     """Which shop orders may have changed since the previous run, read without waiting for Sage users.
 
     Every run: headers and lines created since the cbMarq high-water marks (a range of the clustered key).
@@ -330,157 +318,164 @@ def _discover(session: Session, gescom: GesCom, scout, run: SyncRun, settings: d
 
 
 def _run(session, gescom: GesCom, run: SyncRun, result: RunResult, config: RunConfig, dry_run: bool, full: bool, holder: str, progress, should_stop) -> None:
-    settings, _ = current_settings(session)
-    settings = validate(settings, gescom.schema())
+    """Discover which shop orders may have changed, follow each, and move the watermarks on (not on a dry run)."""
+    settings = check_settings(current_settings(session)[0], gescom.schema())
     previous = _previous_run(session)
     with gescom.reader() as conn, gescom.scout() as scout:
         carriers, carriage = gescom.carriers(conn)
         read_at = gescom.now(conn)
         found, scanned_at = _discover(session, gescom, scout, run, settings, previous, read_at, config)
-        window = (run.window_from, run.modified_scan)
-        nominated: dict[str, set[tuple[int, str]]] = {}
-        keys: list[str] = []
-
-        def add(key: str, docs=()) -> None:
-            if not key:
-                return
-            if key not in nominated:
-                nominated[key] = set()
-                keys.append(key)
-            nominated[key].update(docs)
-
-        if full:
-            for key, doc in gescom.all_documents(scout, settings):
-                add(key, (doc,))
-            for key in session.scalars(select(ShopOrder.order_key).order_by(ShopOrder.id)):
-                add(key)
-        for key in sorted(found.documents):
-            add(key, found.documents[key])
-        # Orders the previous run could not read: again now.
-        for entry in (previous.skipped or []) if previous is not None else []:
-            add(entry.get("order_key", ""), {doc for doc in map(parse_document, entry.get("documents", [])) if doc is not None})
-        if not full:
-            due = utcnow()
-            # One range of the (is_open, checked_at) index: orders found empty last time carry the epoch as
-            # checked_at, so they come first, and the query costs the same at 10^3 or 10^6 orders.
-            for key in session.scalars(
-                select(ShopOrder.order_key)
-                .where(ShopOrder.is_open.is_(True), ShopOrder.checked_at < due - config.recheck_age)
-                .order_by(ShopOrder.checked_at)
-                .limit(config.recheck_limit)
-            ):
-                add(key)
+        nominated = _nominated(session, gescom, scout, settings, found, previous, full, config)
         scout.rollback()  # discovery is over: hold nothing
-
-        done = 0
-        tally = _Tally()
-        for batch in chunks(keys, CHUNK):
-            if should_stop is not None and should_stop():
-                raise RunStopped(f"stopped on request after {done} of {len(keys)} shop orders")
-            _follow_batch(session, gescom, conn, run, result, tally, settings, batch, carriers, carriage, nominated)
-            conn.rollback()  # end the chain read's transaction between chunks: no snapshot held for the whole run
-            if dry_run:
-                session.rollback()
-                run.window_from, run.modified_scan = window  # what discovery read, kept on a dry run's record too
-            tally.apply(run)
-            session.commit()
-            extend_lock(session, LOCK_NAME, holder, config.lock_ttl)
-            done += len(batch)
-            if progress:
-                progress(done, len(keys))
-        tally.apply(run)
-
+        reading = _Reading(gescom, conn, settings, carriers, carriage)
+        _follow_all(session, reading, run, result, nominated, holder, config, progress, should_stop)
     if not dry_run:
         run.watermark_modified, run.watermark_header_marq, run.watermark_line_marq = scanned_at, found.max_header_marq, found.max_line_marq
 
 
-def _follow_batch(session, gescom, conn, run, result, tally, settings, keys, carriers, carriage, nominated=None) -> None:
-    nominated = nominated or {}
+def _nominated(session, gescom: GesCom, scout, settings: Settings, found: Nominations, previous: SyncRun | None, full: bool, config: RunConfig) -> dict[str, set[tuple[int, str]]]:
+    """The shop orders this run follows, in order, each with the documents that named it: every one on a full run;
+    else those discovery found, those the previous run could not read, and open orders due for a re-read."""
+    nominated: dict[str, set[tuple[int, str]]] = {}
+
+    def add(key: str, docs=()) -> None:
+        if key:
+            nominated.setdefault(key, set()).update(docs)
+
+    if full:
+        for key, doc in gescom.all_documents(scout, settings):
+            add(key, (doc,))
+        for key in session.scalars(select(ShopOrder.order_key).order_by(ShopOrder.id)):
+            add(key)
+    for key in sorted(found.documents):
+        add(key, found.documents[key])
+    for entry in (previous.skipped or []) if previous is not None else []:
+        add(entry.get("order_key", ""), {doc for doc in map(parse_document, entry.get("documents", [])) if doc is not None})
+    if not full:
+        due = utcnow()
+        # One range of the (is_open, checked_at) index: orders found empty last time carry the epoch as
+        # checked_at, so they come first, and the query costs the same at 10^3 or 10^6 orders.
+        for key in session.scalars(
+            select(ShopOrder.order_key)
+            .where(ShopOrder.is_open.is_(True), ShopOrder.checked_at < due - config.recheck_age)
+            .order_by(ShopOrder.checked_at)
+            .limit(config.recheck_limit)
+        ):
+            add(key)
+    return nominated
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What reading chains in GesCom needs, for the whole run."""
+
+    gescom: GesCom
+    conn: object
+    settings: Settings
+    carriers: dict
+    carriage: set
+
+
+def _follow_all(session, reading: _Reading, run: SyncRun, result: RunResult, nominated: dict, holder: str, config: RunConfig, progress, should_stop) -> None:
+    """Follow the nominated shop orders chunk by chunk, each chunk stored (or, on a dry run, rolled back) whole."""
+    keys = list(nominated)
+    window = (run.window_from, run.modified_scan)
+    done = 0
+    tally = _Tally()
+    for batch in chunks(keys, CHUNK):
+        if should_stop is not None and should_stop():
+            raise RunStopped(f"stopped on request after {done} of {len(keys)} shop orders")
+        _follow_batch(session, reading, run, result, tally, batch, nominated)
+        reading.conn.rollback()  # end the chain read's transaction between chunks: no snapshot held for the whole run
+        if run.dry_run:
+            session.rollback()
+            run.window_from, run.modified_scan = window  # what discovery read, kept on a dry run's record too
+        tally.apply(run)
+        session.commit()
+        extend_lock(session, LOCK_NAME, holder, config.lock_ttl)
+        done += len(batch)
+        if progress:
+            progress(done, len(keys))
+    tally.apply(run)
+
+
+def _follow_batch(session, reading: _Reading, run: SyncRun, result: RunResult, tally: _Tally, keys: list[str], nominated: dict) -> None:
+    """Follow one chunk of shop orders: read their chains, remember what each concluded, store their updates."""
     orders = {order.order_key: order for order in session.scalars(select(ShopOrder).where(ShopOrder.order_key.in_(keys)))}
     loaded, known_pieces = load_chains(
-        session, gescom, conn, settings, keys, carriers, carriage, documents={key: nominated.get(key, set()) for key in keys}, orders=orders
+        session, reading.gescom, reading.conn, reading.settings, keys, reading.carriers, reading.carriage,
+        documents={key: nominated.get(key, set()) for key in keys}, orders=orders,
     )
     now = utcnow()
     new_pieces: dict[str, str] = {}
-    created: list[tuple[dict, Update]] = []
+    created: list[Update] = []
     for key in keys:
         tally.checked += 1
-        order = orders.get(key)
-        if key in loaded.malformed:
-            tally.skip(key, loaded.malformed[key], nominated.get(key, set()))
+        followed = _follow_one(key, orders.get(key), loaded, reading.settings, tally, nominated.get(key, set()))
+        if followed is None:
             continue
-        chain = loaded.chains[key]
-        if order is None and chain.is_empty():
-            continue  # never seen and nothing there: not ours to follow
-        # Everything that can fail on odd data is computed before the order is touched: one bad order is
-        # skipped whole, and never left half-updated.
-        try:
-            outcome = follow(chain, _memory_of(order), settings)
-            id_order = order.id_order if order is not None else id_order_of(key)
-            payload = None
-            if outcome.update is not None:
-                payload = {"order_key": key, "id_order": id_order, **outcome.update}
-                delivery_date = date.fromisoformat(payload["delivery_date"]) if payload["delivery_date"] else None
-        except Exception as error:  # noqa: BLE001 - isolated on purpose, logged with its traceback
-            log.exception("shop order %s: following it failed", key)
-            tally.skip(key, f"{error.__class__.__name__}: {error}", nominated.get(key, set()))
-            continue
-        if order is None:
-            order = ShopOrder(order_key=key, id_order=id_order, first_seen_at=now, states_sent=[], snapshot={}, memory={})
-            session.add(order)
-        memory = outcome.memory
-        order.stage = memory.stage
-        order.current_stage = outcome.current_stage.value if outcome.current_stage else None
-        order.state_rank = memory.state_rank
-        order.states_sent = list(memory.states_sent)
-        order.snapshot = memory.snapshot
-        order.memory = memory.documents
-        order.vanished_runs = memory.vanished_runs
-        # An order gone from GesCom after it shipped cannot be cancelled: after the confirmation runs, stop looking.
-        gone = memory.vanished_runs >= CANCEL_CONFIRMATIONS
-        order.is_open = not gone and (memory.stage is None or Stage(memory.stage) not in TERMINAL_STAGES)
-        order.checked_at = now if memory.vanished_runs == 0 else VANISHED_CHECK  # re-read first next time
-        for piece in loaded.pieces.get(key, ()):
-            if piece not in known_pieces.get(key, ()):
-                new_pieces[piece] = key
-        if payload is not None:
+        outcome, id_order = followed
+        order = _remember(session, key, orders.get(key), id_order, outcome, now)
+        new_pieces.update({piece: key for piece in loaded.pieces.get(key, ()) if piece not in known_pieces.get(key, ())})
+        if outcome.update is not None:
             order.updated_at = now
             tally.changed += 1
-            update = Update(
-                order_key=key,
-                id_order=order.id_order,
-                stage=payload["stage"],
-                state_id=payload["state_id"],
-                tracking_numbers=payload["tracking_numbers"],
-                piece=payload["piece"],
-                delivery_date=delivery_date,
-                deliveries=payload["deliveries"],
-                changes=payload["changes"],
-                run_id=run.id,
-                created_at=now,
-            )
-            session.add(update)
-            created.append((payload, update))
+            created.append(add_update(session, key, order.id_order, outcome.update, run_id=run.id, created_at=now))
     if new_pieces:
-        session.flush()
-        owners = {key: order.id for key, order in orders.items()}
-        for order in session.scalars(select(ShopOrder).where(ShopOrder.order_key.in_(set(new_pieces.values())))):
-            owners[order.order_key] = order.id
-        existing = {
-            row.piece: row for row in session.scalars(select(OrderPiece).where(OrderPiece.piece.in_(list(new_pieces))))
-        }
-        for piece, key in new_pieces.items():
-            if piece in existing:
-                existing[piece].shop_order_id = owners[key]  # a BC number reused by Sage after a deletion
-            else:
-                session.add(OrderPiece(piece=piece, shop_order_id=owners[key]))
+        _record_pieces(session, orders, new_pieces)
     session.flush()
     tally.created += len(created)
-    for payload, update in created:
-        result.changes.update(payload["changes"])
-        result.stages[payload["stage"]] += 1
+    for update in created:
+        result.changes.update(update.changes)
+        result.stages[update.stage] += 1
         if run.dry_run:
-            result.updates.append({"id": None, **payload, "created_at": update.created_at.isoformat() + "Z"})
+            result.updates.append(preview_of(update))
+
+
+def _follow_one(key: str, order: ShopOrder | None, loaded: LoadedChains, settings: Settings, tally: _Tally, documents: set) -> tuple[Outcome, int | None] | None:
+    """What following one shop order concludes, and its id_order; None when it is skipped or not ours."""
+    if key in loaded.malformed:
+        tally.skip(key, loaded.malformed[key], documents)
+        return None
+    chain = loaded.chains[key]
+    if order is None and chain.is_empty():
+        return None  # never seen and nothing there: not ours to follow
+    # Everything that can fail on odd data is computed before the order is touched: one bad order is
+    # skipped whole, and never left half-updated.
+    try:
+        outcome = follow(chain, load_memory(order), settings)
+        id_order = order.id_order if order is not None else id_order_of(key)
+    except Exception as error:  # noqa: BLE001 - isolated on purpose, logged with its traceback
+        log.exception("shop order %s: following it failed", key)
+        tally.skip(key, f"{error.__class__.__name__}: {error}", documents)
+        return None
+    return outcome, id_order
+
+
+def _remember(session, key: str, order: ShopOrder | None, id_order: int | None, outcome: Outcome, now: datetime) -> ShopOrder:
+    """Store what following the shop order concluded (a new one is stored from now on)."""
+    if order is None:
+        order = ShopOrder(order_key=key, id_order=id_order, first_seen_at=now)
+        session.add(order)
+    save_memory(order, outcome.memory)
+    order.checked_at = now if outcome.memory.vanished_runs == 0 else VANISHED_CHECK  # re-read first next time
+    return order
+
+
+def _record_pieces(session, orders: dict[str, ShopOrder], new_pieces: dict[str, str]) -> None:
+    """BC numbers learned this chunk, each recorded as its shop order's (`new_pieces`: piece -> order key)."""
+    session.flush()
+    owners = {key: order.id for key, order in orders.items()}
+    for order in session.scalars(select(ShopOrder).where(ShopOrder.order_key.in_(set(new_pieces.values())))):
+        owners[order.order_key] = order.id
+    existing = {
+        row.piece: row for row in session.scalars(select(OrderPiece).where(OrderPiece.piece.in_(list(new_pieces))))
+    }
+    for piece, key in new_pieces.items():
+        if piece in existing:
+            existing[piece].shop_order_id = owners[key]  # a BC number reused by Sage after a deletion
+        else:
+            session.add(OrderPiece(piece=piece, shop_order_id=owners[key]))
 
 
 def list_runs(session: Session, limit: int = 20, before: int | None = None) -> tuple[list[SyncRun], int | None]:

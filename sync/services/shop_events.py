@@ -7,9 +7,11 @@ from sqlalchemy.orm import Session
 
 from models import OrderEvent, ShopOrder, WebhookEvent
 
-from sync.gescom.catalog import DEFAULT_KEY_RULE
+from sync.core.memory import note_shop_state
 from sync.core.stages import shop_state_rank
-from sync.store.base import current_settings
+from sync.gescom.catalog import DEFAULT_KEY_RULE
+from sync.store.memory import load_memory, save_memory
+from sync.store.settings import load_settings
 
 
 def find_order(session: Session, order_key: str | None = None, id_order: int | None = None) -> ShopOrder | None:
@@ -26,13 +28,8 @@ def record_shop_state(session: Session, order: ShopOrder, state_id: int, previou
 
     That state is never produced again for the order, and no state of an earlier stage follows it.
     """
-    settings, _ = current_settings(session)
-    order.shop_state_id = state_id
-    if state_id not in (order.states_sent or []):
-        order.states_sent = [*(order.states_sent or []), state_id]
-    rank = shop_state_rank(state_id, settings, order.stage)
-    if rank is not None and rank > order.state_rank:
-        order.state_rank = rank
+    memory = load_memory(order)
+    save_memory(order, note_shop_state(memory, state_id, shop_state_rank(state_id, load_settings(session), memory.stage)))
     event = OrderEvent(
         order_key=order.order_key,
         kind="shop_state_changed",

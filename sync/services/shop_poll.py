@@ -10,10 +10,12 @@ from sqlalchemy.orm import Session
 
 from models import ShopCursor, ShopOrder, utcnow
 
+from sync.core.memory import note_shop_tracking_seen, tracking_numbers
+from sync.core.stages import split_tracking
 from sync.gescom.adapter import GesCom, GesComError
 from sync.prestashop.client import PrestaShopClient
-from sync.core.stages import split_tracking, tracking_numbers
-from sync.store.base import current_settings
+from sync.store.memory import change_memory, load_memory
+from sync.store.settings import load_settings
 from sync.services.writeback import FieldAlreadyFilled, InvalidTrackingNumber, OnlyInvoicesLeft, UnknownOrder, WriteBackError, write_tracking
 
 log = logging.getLogger(__name__)
@@ -45,8 +47,7 @@ def poll_shop_tracking(session: Session, gescom: GesCom, client: PrestaShopClien
     read once every ceil(orders / limit) polls. No date filter, so neither clock nor time zone can make it miss one.
     """
     report = PollReport()
-    settings, _ = current_settings(session)
-    if not settings["tracking"]["import_from_shop"]:
+    if not load_settings(session).tracking.import_from_shop:
         return report
     cursor = session.get(ShopCursor, POLL_CURSOR)
     after = int(cursor.value) if cursor and cursor.value and cursor.value.isdigit() else 0
@@ -96,13 +97,14 @@ def _import_one(session: Session, gescom: GesCom, order: ShopOrder, shop_value: 
     (`shop_tracking_seen`), so a number GesCom refuses for good (its field holds another one, only invoices are
     left) is said once, not every poll; a refusal that may pass later (document busy, order unreadable, settings
     to fix, GesCom down) is tried again next poll."""
-    if not shop_value or shop_value in (order.shop_tracking or "", order.shop_tracking_seen or ""):
+    memory = load_memory(order)
+    if not shop_value or shop_value in (memory.shop_tracking or "", memory.shop_tracking_seen or ""):
         report.unchanged += 1  # nothing typed, what we wrote ourselves, or a value already acted on
         return
-    known = set(tracking_numbers(order.memory or {}))
+    known = set(tracking_numbers(memory.documents))
     if shop_value in known or set(shop_value.split()) <= known:
         report.unchanged += 1  # GesCom's own numbers (space-joined when we wrote several)
-        order.shop_tracking_seen = shop_value
+        change_memory(order, note_shop_tracking_seen, shop_value)
         return
     try:
         result = write_tracking(session, gescom, order.order_key, shop_value, source="shop_poll")
@@ -115,7 +117,7 @@ def _import_one(session: Session, gescom: GesCom, order: ShopOrder, shop_value: 
         session.rollback()
         report.warnings.append(f"order {order.order_key}: tracking {shop_value!r} from the shop not written to GesCom yet (retried next poll): {error}")
         return
-    order.shop_tracking_seen = shop_value
+    change_memory(order, note_shop_tracking_seen, shop_value)
 
 
 __all__ = ["poll_shop_tracking", "PollReport", "split_tracking"]

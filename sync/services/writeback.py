@@ -19,12 +19,15 @@ from sqlalchemy.orm import Session
 
 from models import OrderEvent, ShopOrder
 
-from sync.gescom.adapter import GesCom, GesComBusy
-from sync.services.runs import load_chains
+from sync.core.memory import document_holding, remember_documents, remember_tracking_from_shop
 from sync.core.sage import STANDARD_TRACKING_HEADER_FIELDS, DocumentType
-from sync.core.settings import SettingsError, validate
-from sync.core.stages import Chain, Document, observe, remember, split_tracking
-from sync.store.base import current_settings
+from sync.core.settings import Settings, SettingsError
+from sync.core.stages import Chain, Document, observe, split_tracking
+from sync.gescom.adapter import GesCom, GesComBusy
+from sync.gescom.settings_check import check_settings
+from sync.services.runs import load_chains
+from sync.store.memory import load_memory, save_memory
+from sync.store.settings import load_settings
 
 # PrestaShop's order_carrier.tracking_number is 64 characters wide.
 SHOP_TRACKING_LENGTH = 64
@@ -151,69 +154,27 @@ def write_tracking(session: Session, gescom: GesCom, order_key: str, tracking_nu
     `changed` is False. An OrderEvent "tracking_from_shop" is recorded when GesCom was written, or the first
     time the shop tells this number for the order; a repeat of the same request records nothing more.
     """
-    settings, _ = current_settings(session)
-    order_key = gescom.order_key(order_key, settings)
-    if not settings["tracking"]["import_from_shop"]:
-        raise ImportDisabled("importing tracking numbers from the shop is off (settings tracking.import_from_shop)")
-    if not settings["tracking"]["header_field"]:
-        raise NoHeaderField("no GesCom header field is configured for tracking numbers (settings tracking.header_field)")
-    order = session.scalars(
-        select(ShopOrder).where(ShopOrder.order_key == order_key).execution_options(populate_existing=True)
-    ).first()
-    if order is None:
-        raise UnknownOrder(f"no shop order {order_key!r} is followed")
-
-    schema = gescom.schema()
-    try:
-        settings = validate(settings, schema)
-    except SettingsError as error:
-        raise SettingsMismatch(f"the settings no longer match GesCom: {error}") from error
-    field = settings["tracking"]["header_field"]
-    column = schema.header[field]
-    if field not in STANDARD_TRACKING_HEADER_FIELDS and not column.free:
-        names = ", ".join(STANDARD_TRACKING_HEADER_FIELDS)
-        raise HeaderFieldNotWritable(f"{field} is read, never written: only {names} or an information libre is written back")
-    number = check_tracking_number(tracking_number, column.length, field)
+    stored = load_settings(session)
+    order_key = gescom.order_key(order_key, stored)
+    settings, order = _writable(session, gescom, order_key, stored)
+    field = settings.tracking.header_field
+    number = check_tracking_number(tracking_number, gescom.schema().header[field].length, field)
 
     with gescom.connect() as conn:
-        carriers, carriage = gescom.carriers(conn)
-        loaded, _ = load_chains(session, gescom, conn, settings, [order_key], carriers, carriage)
-        conn.rollback()  # end the read; the write runs in its own transaction
-        if order_key in loaded.malformed:
-            raise UnreadableOrder(f"shop order {order_key} cannot be read in GesCom: {loaded.malformed[order_key]}")
-        chain = loaded.chains[order_key]
-        documents = remember(order.memory or {}, observe(chain))
-
-        known = _holder_of(documents, number)
-        target = target_document(chain)
+        chain = _chain(session, gescom, conn, settings, order_key)
+        memory = load_memory(order)
+        known = document_holding(remember_documents(memory.documents, observe(chain)), number)
         if known is not None:
             where, changed = known, False
-        elif target is None:
-            present = ", ".join(d.key for d in chain.documents) or "none"
-            raise OnlyInvoicesLeft(
-                f"shop order {order_key} has no bon de commande, préparation or bon de livraison left in GesCom "
-                f"(documents: {present}); invoices are never written"
-            )
         else:
-            where = target.key
-            existing = target.tracking.strip()
-            if existing:
-                raise _filled(order_key, existing, _ref(target.doc_type, target.piece), field)
-            try:
-                written = gescom.fill_header_field(conn, target.doc_type, target.piece, target.marq, field, number)
-            except GesComBusy as error:  # a lock held too long, or Sage's triggers refusing a locked record
-                raise DocumentBusy(
-                    f"document {target.key} of shop order {order_key} is held by a Sage user or transaction; retry later ({error})",
-                    document=_ref(target.doc_type, target.piece),
-                ) from error
-            if written == 1:
-                changed, holds = True, number
-            else:
-                changed, holds = False, _after_refusal(gescom, conn, order_key, target, field, number)
+            target = _target(order_key, chain)
+            where, changed, holds = target.key, *_write(gescom, conn, order_key, target, field, number)
             # The chain as it stands now, with the target's header field as written.
             chain = replace(chain, documents=[replace(d, tracking=holds) if d.key == where else d for d in chain.documents])
 
-    document = _remember(order, chain, where, number, settings)
+    memory = remember_tracking_from_shop(memory, observe(chain), where, number, settings.shipped_document_type)
+    save_memory(order, memory)
+    document = _ref(memory.documents[where]["type"], memory.documents[where]["piece"])
     if changed or not _told_before(session, order_key, number):
         session.add(OrderEvent(
             order_key=order_key,
@@ -224,16 +185,66 @@ def write_tracking(session: Session, gescom: GesCom, order_key: str, tracking_nu
     return WriteResult(order_key=order_key, document=document, field=field, tracking_number=number, changed=changed)
 
 
-def _unique(values) -> list:
-    return list(dict.fromkeys(v for v in values if v))
+def _writable(session: Session, gescom: GesCom, order_key: str, stored: Settings) -> tuple[Settings, ShopOrder]:
+    """The settings, checked against GesCom, and the followed shop order, when the settings allow writing back."""
+    if not stored.tracking.import_from_shop:
+        raise ImportDisabled("importing tracking numbers from the shop is off (settings tracking.import_from_shop)")
+    if not stored.tracking.header_field:
+        raise NoHeaderField("no GesCom header field is configured for tracking numbers (settings tracking.header_field)")
+    order = session.scalars(
+        select(ShopOrder).where(ShopOrder.order_key == order_key).execution_options(populate_existing=True)
+    ).first()
+    if order is None:
+        raise UnknownOrder(f"no shop order {order_key!r} is followed")
+    schema = gescom.schema()
+    try:
+        settings = check_settings(stored.to_document(), schema)
+    except SettingsError as error:
+        raise SettingsMismatch(f"the settings no longer match GesCom: {error}") from error
+    field = settings.tracking.header_field
+    if field not in STANDARD_TRACKING_HEADER_FIELDS and not schema.header[field].free:
+        names = ", ".join(STANDARD_TRACKING_HEADER_FIELDS)
+        raise HeaderFieldNotWritable(f"{field} is read, never written: only {names} or an information libre is written back")
+    return settings, order
 
 
-def _holder_of(documents: dict[str, dict], number: str) -> str | None:
-    """The first document (as first seen) whose tracking numbers include `number`."""
-    for key, entry in sorted(documents.items(), key=lambda item: item[1].get("seq", 0)):
-        if number in entry.get("tracking", []):
-            return key
-    return None
+def _chain(session: Session, gescom: GesCom, conn, settings: Settings, order_key: str) -> Chain:
+    """The order's chain as GesCom shows it now; the read's transaction ended (the write runs in its own)."""
+    carriers, carriage = gescom.carriers(conn)
+    loaded, _ = load_chains(session, gescom, conn, settings, [order_key], carriers, carriage)
+    conn.rollback()
+    if order_key in loaded.malformed:
+        raise UnreadableOrder(f"shop order {order_key} cannot be read in GesCom: {loaded.malformed[order_key]}")
+    return loaded.chains[order_key]
+
+
+def _target(order_key: str, chain: Chain) -> Document:
+    """The document to write on; OnlyInvoicesLeft when there is none."""
+    target = target_document(chain)
+    if target is None:
+        present = ", ".join(d.key for d in chain.documents) or "none"
+        raise OnlyInvoicesLeft(
+            f"shop order {order_key} has no bon de commande, préparation or bon de livraison left in GesCom "
+            f"(documents: {present}); invoices are never written"
+        )
+    return target
+
+
+def _write(gescom: GesCom, conn, order_key: str, target: Document, field: str, number: str) -> tuple[bool, str]:
+    """Fill the target's empty header field with `number`: (whether we wrote it, what the field holds now)."""
+    existing = target.tracking.strip()
+    if existing:
+        raise _filled(order_key, existing, _ref(target.doc_type, target.piece), field)
+    try:
+        written = gescom.fill_header_field(conn, target.doc_type, target.piece, target.marq, field, number)
+    except GesComBusy as error:  # a lock held too long, or Sage's triggers refusing a locked record
+        raise DocumentBusy(
+            f"document {target.key} of shop order {order_key} is held by a Sage user or transaction; retry later ({error})",
+            document=_ref(target.doc_type, target.piece),
+        ) from error
+    if written == 1:
+        return True, number
+    return False, _after_refusal(gescom, conn, order_key, target, field, number)
 
 
 def _filled(order_key: str, existing: str, document: dict, field: str) -> FieldAlreadyFilled:
@@ -263,43 +274,6 @@ def _after_refusal(gescom: GesCom, conn, order_key: str, target: Document, field
         "or is open in Sage meanwhile; retry later",
         document=document,
     )
-
-
-def _remember(order: ShopOrder, chain: Chain, where: str, number: str, settings: dict) -> dict:
-    """GesCom shows `number` on document `where` now: remember it as the next run will, so it finds no news.
-
-    Only that document's memory entry is touched: replaced, when the document is present, by what the run
-    will observe (a document new to us gets the next seq), with the numbers the shop told us under
-    "from_shop". The shop-facing snapshot gains the number (tracking numbers, and the delivery of that
-    document), nothing else: whatever else changed in GesCom is still news for the next run.
-    Returns the document as {"type", "piece"}.
-    """
-    seen = observe(chain)
-    documents = remember(order.memory or {}, seen)
-    memory = {key: dict(value) for key, value in (order.memory or {}).items()}
-    entry = dict(documents[where])
-    if number not in entry.get("tracking", []):
-        entry["tracking"] = [*entry.get("tracking", []), number]
-    entry["from_shop"] = _unique([*memory.get(where, {}).get("from_shop", []), number])
-    memory[where] = entry
-    order.memory = memory
-
-    snapshot = {key: value for key, value in (order.snapshot or {}).items()}
-    if "tracking_numbers" in snapshot and number not in (snapshot["tracking_numbers"] or []):
-        snapshot["tracking_numbers"] = [*(snapshot["tracking_numbers"] or []), number]
-    shipped_type = settings["shipped_document_type"]
-    if snapshot.get("deliveries") and shipped_type <= entry["type"] <= DocumentType.BON_DE_LIVRAISON:
-        deliveries = []
-        for delivery in snapshot["deliveries"]:
-            old = delivery.get("tracking_numbers") or []
-            if delivery.get("piece") == entry["piece"] and number not in old:
-                # Where the run will put it: in the document's own order (header before lines), others kept.
-                ordered = [n for n in entry["tracking"] if n == number or n in old]
-                delivery = {**delivery, "tracking_numbers": _unique([*ordered, *old])}
-            deliveries.append(delivery)
-        snapshot["deliveries"] = deliveries
-    order.snapshot = snapshot
-    return _ref(entry["type"], entry["piece"])
 
 
 def _told_before(session: Session, order_key: str, number: str) -> bool:

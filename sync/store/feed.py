@@ -1,21 +1,48 @@
-"""The pull feed: updates oldest first by id (a stable cursor), and their acknowledgements."""
+"""The outbox of shop updates: stored by the runs, read oldest first by id (a stable cursor) in the pull feed,
+acknowledged by the module that applied them."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models import Update, utcnow
 
+from sync.core.stages import ShopUpdate
 from sync.gescom.catalog import DEFAULT_KEY_RULE
 
 MAX_LIMIT = 500
 
 
+def add_update(session: Session, order_key: str, id_order: int | None, shop_update: ShopUpdate, *, run_id: int | None, created_at: datetime) -> Update:
+    """Store one update of a shop order (the one mapping from `ShopUpdate` to its row)."""
+    row = Update(
+        order_key=order_key,
+        id_order=id_order,
+        stage=shop_update.stage,
+        state_id=shop_update.state_id,
+        tracking_numbers=shop_update.tracking_numbers,
+        piece=shop_update.piece,
+        delivery_date=shop_update.delivery_date,
+        deliveries=shop_update.deliveries,
+        changes=shop_update.changes,
+        run_id=run_id,
+        created_at=created_at,
+    )
+    session.add(row)
+    return row
+
+
+def preview_of(row: Update) -> dict:
+    """An update as a dry run shows it: never stored, so no id and never acknowledged."""
+    return {key: value for key, value in {**row.to_dict(), "id": None}.items() if key != "acked_at"}
+
+
 @dataclass
 class Page:
-    updates: list[dict]
+    updates: list[Update]
     next: int  # the cursor to send as `after` next time
     has_more: bool
 
@@ -31,7 +58,7 @@ def updates_after(session: Session, after: int = 0, limit: int = 100, include_ac
     rows = list(session.scalars(query))
     has_more = len(rows) > limit
     rows = rows[:limit]
-    return Page(updates=[row.to_dict() for row in rows], next=rows[-1].id if rows else after, has_more=has_more)
+    return Page(updates=rows, next=rows[-1].id if rows else after, has_more=has_more)
 
 
 @dataclass

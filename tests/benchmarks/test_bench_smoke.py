@@ -13,7 +13,8 @@ from benchmarks.bench import main
 from benchmarks.generate import build, change
 from models import ShopOrder, db
 from sync.gescom.adapter import GesCom
-from sync.services.runs import RunConfig, run_sync
+from sync.services.run_config import RunConfig
+from sync.services.runs import run_sync
 
 
 def test_generated_orders_are_detected_at_the_stage_they_were_generated_in(tmp_path):

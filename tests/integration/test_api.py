@@ -11,7 +11,8 @@ import pytest
 from models import db
 from sync.gescom.demo.schema import create_gescom
 from sync.gescom.demo.warehouse import Warehouse
-from sync.services.runs import RunConfig, run_sync
+from sync.services.run_config import RunConfig
+from sync.services.runs import run_sync
 from sync.store.base import acquire_lock, release_lock
 from sync.store.webhooks import sign
 from tests.conftest import bearer

@@ -15,7 +15,8 @@ from schemathesis.checks import not_a_server_error
 from models import db
 from sync.gescom.demo.schema import create_gescom
 from sync.gescom.demo.warehouse import Warehouse
-from sync.services.runs import RunConfig, run_sync
+from sync.services.run_config import RunConfig
+from sync.services.runs import run_sync
 from tests.conftest import bearer
 
 EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "40"))  # per operation; CI may raise it

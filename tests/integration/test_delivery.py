@@ -280,7 +280,7 @@ def test_two_workers_deliver_each_update_once(sync, warehouse, clock, shop, stor
 def test_sqlite_deliveries_take_turns(sync, warehouse, clock, shop, backend):
     if backend != "sqlite":
         pytest.skip("the lease is SQLite's")
-    from sync.store.base import acquire_lock, release_lock
+    from sync.store.locks import acquire_lock, release_lock
 
     shop.add_order(4711, current_state=2)
     ship(sync, warehouse, clock, "4711")

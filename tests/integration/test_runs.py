@@ -8,8 +8,9 @@ from sqlalchemy import func, select, text, update
 
 from models import ShopOrder, SyncRun, Update
 from sync.gescom.adapter import GesCom
-from sync.services.runs import RunConfig, RunInProgress, run_sync
-from sync.store.base import acquire_lock, release_lock
+from sync.services.run_config import RunConfig
+from sync.services.runs import RunInProgress, run_sync
+from sync.store.locks import acquire_lock, release_lock
 
 LINES = [("TSHIRT-M", "T-shirt M", 3), ("MUG", "Mug", 1)]
 

@@ -12,7 +12,8 @@ from sqlalchemy import text
 from models import db
 from sync.gescom.demo.schema import create_gescom
 from sync.gescom.demo.warehouse import Warehouse
-from sync.services.runs import RunConfig, run_sync
+from sync.services.run_config import RunConfig
+from sync.services.runs import run_sync
 from tests.conftest import bearer
 from tests.integration.test_admin import login
 

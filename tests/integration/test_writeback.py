@@ -16,7 +16,7 @@ from sqlalchemy.sql.dml import Update as UpdateStatement
 
 from models import OrderEvent, ShopOrder
 from sync.gescom.adapter import GesCom, GesComError
-from sync.core.stages import tracking_numbers
+from sync.core.memory import tracking_numbers
 from sync.services.writeback import (
     DocumentBusy,
     FieldAlreadyFilled,

@@ -18,7 +18,8 @@ from models import SyncRun, Update
 from sync.services.push import deliver_pending
 from sync.store.feed import acknowledge, updates_after
 from sync.prestashop.client import PrestaShopClient
-from sync.services.runs import RunConfig, RunInProgress, run_sync
+from sync.services.run_config import RunConfig
+from sync.services.runs import RunInProgress, run_sync
 from tests.simulator import ShopSimulator
 
 KEY = "Q" * 32
@@ -67,7 +68,7 @@ def test_everything_at_once(sync, warehouse, clock, store_db, gescom, backend):
             while True:  # until stopped and drained
                 page = updates_after(session, cursor, 7, include_acked=True)
                 session.rollback()
-                feeds[index] += [u["id"] for u in page.updates]
+                feeds[index] += [u.id for u in page.updates]
                 cursor = page.next
                 if stop.is_set() and not page.has_more and not page.updates:
                     return
@@ -77,7 +78,7 @@ def test_everything_at_once(sync, warehouse, clock, store_db, gescom, backend):
             while not stop.is_set():
                 page = updates_after(session, 0, 5)
                 if page.updates:
-                    acknowledge(session, ids=[u["id"] for u in page.updates])
+                    acknowledge(session, ids=[u.id for u in page.updates])
                 session.rollback()
                 time.sleep(0.005)
 

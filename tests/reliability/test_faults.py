@@ -17,7 +17,8 @@ from sqlalchemy.exc import OperationalError
 from models import ShopOrder, Update
 from sync.services.push import deliver_pending
 from sync.prestashop.client import PrestaShopClient
-from sync.services.runs import RunConfig, run_sync
+from sync.services.run_config import RunConfig
+from sync.services.runs import run_sync
 from tests.simulator import ShopSimulator
 
 ROOT = Path(__file__).resolve().parents[2]

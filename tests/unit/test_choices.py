@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sync.services.choices import known_states, link_fields, state_name, tracking_fields
 from sync.prestashop.states import NATIVE_ORDER_STATES
-from sync.core.settings import Column, GesComSchema
+from sync.gescom.settings_check import Column, GesComSchema
 
 SCHEMA = GesComSchema(
     header={

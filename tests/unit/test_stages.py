@@ -7,22 +7,20 @@ from decimal import Decimal
 
 import pytest
 
+from sync.core.memory import OrderMemory, remember_documents, tracking_numbers
 from sync.core.sage import as_date
-from sync.core.settings import default_settings
+from sync.core.settings import Settings
 from sync.core.stages import (
     Chain,
     Document,
     Line,
-    OrderMemory,
     Stage,
     can_reach,
     deliveries_of,
     follow,
     observe,
-    remember,
     split_tracking,
     stage_of,
-    tracking_numbers,
 )
 
 
@@ -32,6 +30,11 @@ def line(doc_type, piece, sku="TSHIRT-M", qty=1, origin="", **extra) -> Line:
 
 def doc(doc_type, piece, day=date(2024, 5, 2), **extra) -> Document:
     return Document(doc_type=doc_type, piece=piece, date=day, **extra)
+
+
+def configured(**document) -> Settings:
+    """The default settings with these parts of the settings document changed."""
+    return Settings.from_document(document)
 
 
 # --- The worked example: BC00042, 3 x TSHIRT-M + 1 x MUG -------------------------------------------------
@@ -90,34 +93,35 @@ def test_worked_example_stages():
 
 
 def test_worked_example_updates_in_sequence():
-    settings = default_settings()
-    settings["options"] = {"send_piece_number": True, "send_delivery_date": True, "send_delivery_details": True}
-    settings["stage_states"].update(partially_shipped=3, shipped=4, invoiced=5)
+    settings = configured(
+        options={"send_piece_number": True, "send_delivery_date": True, "send_delivery_details": True},
+        stage_states={"partially_shipped": 3, "shipped": 4, "invoiced": 5},
+    )
     memory, produced = OrderMemory(), []
     for chain in (t0(), t1(), t2(), t3(6), t3(7)):
         outcome = follow(chain, memory, settings)
         memory = outcome.memory
         produced.append(outcome.update)
     first, partial, shipped, invoiced, posted = produced
-    assert first["stage"] == "ordered" and first["state_id"] is None and first["changes"] == ["stage"]
-    assert partial["state_id"] == 3 and partial["tracking_numbers"] == ["6A11111111111"] and partial["piece"] == "BL00017"
-    assert set(partial["changes"]) == {"state", "stage", "tracking", "piece", "delivery_date", "deliveries"}
-    assert shipped["state_id"] == 4 and shipped["tracking_numbers"] == ["6A11111111111", "6A22222222222"]
-    assert shipped["delivery_date"] == "2024-05-06" and shipped["piece"] == "BL00023"
+    assert first.stage == "ordered" and first.state_id is None and first.changes == ["stage"]
+    assert partial.state_id == 3 and partial.tracking_numbers == ["6A11111111111"] and partial.piece == "BL00017"
+    assert set(partial.changes) == {"state", "stage", "tracking", "piece", "delivery_date", "deliveries"}
+    assert shipped.state_id == 4 and shipped.tracking_numbers == ["6A11111111111", "6A22222222222"]
+    assert shipped.delivery_date == date(2024, 5, 6) and shipped.piece == "BL00023"
     # The BL headers are gone at T3, yet their tracking numbers, dates and carriers are remembered.
-    assert invoiced["state_id"] == 5 and invoiced["piece"] == "FA00108"
-    assert invoiced["tracking_numbers"] == ["6A11111111111", "6A22222222222"]
-    assert [d["piece"] for d in invoiced["deliveries"]] == ["BL00017", "BL00023"]
-    assert invoiced["deliveries"][0] == {
+    assert invoiced.state_id == 5 and invoiced.piece == "FA00108"
+    assert invoiced.tracking_numbers == ["6A11111111111", "6A22222222222"]
+    assert [d["piece"] for d in invoiced.deliveries] == ["BL00017", "BL00023"]
+    assert invoiced.deliveries[0] == {
         "piece": "BL00017", "date": "2024-05-03", "carrier": "Colissimo", "tracking_numbers": ["6A11111111111"],
         "lines": [{"sku": "MUG", "name": "Mug", "quantity": 1}, {"sku": "TSHIRT-M", "name": "Tshirt-M", "quantity": 2}],
     }
-    assert set(invoiced["changes"]) == {"state", "stage", "piece"}
+    assert set(invoiced.changes) == {"state", "stage", "piece"}
     assert posted is None  # 6 -> 7 changes nothing the shop sees
 
 
 def test_rerun_without_change_produces_nothing():
-    settings = default_settings()
+    settings = Settings()
     memory = follow(t1(), OrderMemory(), settings).memory
     assert follow(t1(), memory, settings).update is None
 
@@ -182,7 +186,7 @@ def test_sentinel_dates_are_empty():
 
 def test_sentinel_dates_give_no_delivery_date():
     chain = Chain(documents=[doc(3, "BL1", None)], lines=[line(3, "BL1", origin="BC1")])
-    assert deliveries_of(chain, remember({}, observe(chain)), 3)[0]["date"] is None
+    assert deliveries_of(chain, remember_documents({}, observe(chain)), 3)[0]["date"] is None
 
 
 # --- Update rules -------------------------------------------------------------------------------------
@@ -197,70 +201,62 @@ def ordered_chain() -> Chain:
 
 
 def test_stage_going_backwards_produces_no_state():
-    settings = default_settings()
-    settings["stage_states"]["ordered"] = 2
+    settings = configured(stage_states={"ordered": 2})
     memory = follow(shipped_chain(), OrderMemory(), settings).memory
     assert memory.stage == "shipped"
     outcome = follow(ordered_chain(), memory, settings)  # the BL was deleted: lines back in a BC
     assert outcome.update is None
-    assert outcome.current_stage is Stage.ORDERED and outcome.memory.stage == "shipped"
+    assert outcome.memory.current_stage == "ordered" and outcome.memory.stage == "shipped"
 
 
 def test_jumping_stages_sends_the_latest_mapped_one_only():
-    settings = default_settings()
-    settings["stage_states"].update(in_preparation=3, shipped=4, invoiced=None)
+    settings = configured(stage_states={"in_preparation": 3, "shipped": 4, "invoiced": None})
     memory = follow(ordered_chain(), OrderMemory(), settings).memory
     invoiced = Chain(documents=[doc(6, "FA1")], lines=[line(6, "FA1", origin="BC1")])
     outcome = follow(invoiced, memory, settings)
-    assert outcome.update["stage"] == "invoiced"
-    assert outcome.update["state_id"] == 4  # invoiced is "ne pas modifier": shipped was passed on the way
+    assert outcome.update.stage == "invoiced"
+    assert outcome.update.state_id == 4  # invoiced is "ne pas modifier": shipped was passed on the way
 
 
 def test_a_state_is_never_produced_twice():
-    settings = default_settings()
-    settings["stage_states"].update(partially_shipped=4, shipped=4)
+    settings = configured(stage_states={"partially_shipped": 4, "shipped": 4})
     memory = follow(t1(), OrderMemory(), settings).memory
     assert memory.states_sent == (4,)
     outcome = follow(t2(), memory, settings)
-    assert outcome.update["stage"] == "shipped" and outcome.update["state_id"] is None
+    assert outcome.update.stage == "shipped" and outcome.update.state_id is None
 
 
 def test_state_on_send_applies_when_tracking_is_first_sent():
-    settings = default_settings()
-    settings["stage_states"]["shipped"] = None
-    settings["tracking"]["state_on_send"] = 4
+    settings = configured(stage_states={"shipped": None}, tracking={"state_on_send": 4})
     memory = follow(shipped_chain(), OrderMemory(), settings).memory  # shipped, no tracking typed yet
     outcome = follow(shipped_chain("6A1"), memory, settings)
-    assert outcome.update["state_id"] == 4 and outcome.update["changes"] == ["state", "tracking"]
+    assert outcome.update.state_id == 4 and outcome.update.changes == ["state", "tracking"]
     again = follow(Chain(documents=[doc(3, "BL1", tracking="6A1;6A2")], lines=[line(3, "BL1", origin="BC1")]), outcome.memory, settings)
-    assert again.update["state_id"] is None and again.update["tracking_numbers"] == ["6A1", "6A2"]
+    assert again.update.state_id is None and again.update.tracking_numbers == ["6A1", "6A2"]
 
 
 def test_a_later_stage_state_still_follows_the_tracking_state():
-    settings = default_settings()
-    settings["stage_states"].update(shipped=4, invoiced=5)
-    settings["tracking"]["state_on_send"] = 12
+    settings = configured(stage_states={"shipped": 4, "invoiced": 5}, tracking={"state_on_send": 12})
     outcome = follow(Chain(documents=[doc(1, "BC1"), doc(3, "BL1", tracking="6A1")], lines=[line(1, "BC1", "MUG"), line(3, "BL1", origin="BC1")]), OrderMemory(), settings)
-    assert outcome.update["stage"] == "partially_shipped" and outcome.update["state_id"] == 12
+    assert outcome.update.stage == "partially_shipped" and outcome.update.state_id == 12
     shipped = follow(shipped_chain("6A1"), outcome.memory, settings)
-    assert shipped.update["state_id"] == 4
+    assert shipped.update.state_id == 4
 
 
 def test_cancelled_needs_two_consecutive_empty_looks_and_nothing_shipped():
-    settings = default_settings()
-    settings["stage_states"]["cancelled"] = 6
+    settings = configured(stage_states={"cancelled": 6})
     memory = follow(ordered_chain(), OrderMemory(), settings).memory
     first = follow(Chain(), memory, settings)
     assert first.update is None and first.memory.vanished_runs == 1
     second = follow(Chain(), first.memory, settings)
-    assert second.update == {**second.update, "stage": "cancelled", "state_id": 6}
+    assert second.update.stage == "cancelled" and second.update.state_id == 6
     shipped = follow(shipped_chain(), OrderMemory(), settings).memory
     gone = follow(Chain(), follow(Chain(), shipped, settings).memory, settings)
     assert gone.update is None and gone.memory.stage == "shipped"  # a shipped order is never "cancelled"
 
 
 def test_an_order_that_comes_back_resets_the_vanished_count():
-    settings = default_settings()
+    settings = Settings()
     memory = follow(ordered_chain(), OrderMemory(), settings).memory
     memory = follow(Chain(), memory, settings).memory
     memory = follow(ordered_chain(), memory, settings).memory
@@ -269,19 +265,18 @@ def test_an_order_that_comes_back_resets_the_vanished_count():
 
 
 def test_optional_parts_are_null_unless_their_option_is_on():
-    settings = default_settings()
-    settings["tracking"]["send"] = False
+    settings = configured(tracking={"send": False})
     update = follow(shipped_chain("6A1"), OrderMemory(), settings).update
-    assert update["tracking_numbers"] is None and update["piece"] is None
-    assert update["delivery_date"] is None and update["deliveries"] is None
-    assert "tracking" not in update["changes"]
+    assert update.tracking_numbers is None and update.piece is None
+    assert update.delivery_date is None and update.deliveries is None
+    assert "tracking" not in update.changes
 
 
 def test_corrected_tracking_replaces_the_typo_while_the_document_exists():
-    settings = default_settings()
+    settings = Settings()
     memory = follow(shipped_chain("6A1TYPO"), OrderMemory(), settings).memory
     outcome = follow(shipped_chain("6A1"), memory, settings)
-    assert outcome.update["tracking_numbers"] == ["6A1"] and outcome.update["changes"] == ["tracking"]
+    assert outcome.update.tracking_numbers == ["6A1"] and outcome.update.changes == ["tracking"]
 
 
 def test_can_reach():
@@ -296,48 +291,45 @@ def test_can_reach():
 def test_split_tracking_and_memory_order():
     assert split_tracking(" 6A1 ; 6A2,6A3\n") == ["6A1", "6A2", "6A3"]
     assert split_tracking("1Z 999 AA1 01 2345 6784") == ["1Z 999 AA1 01 2345 6784"]  # spaces belong to the number
-    first = remember({}, {"3:BL2": {"tracking": ["B"]}})
-    both = remember(first, {"3:BL1": {"tracking": ["A", "B"]}})
+    first = remember_documents({}, {"3:BL2": {"tracking": ["B"]}})
+    both = remember_documents(first, {"3:BL1": {"tracking": ["A", "B"]}})
     assert tracking_numbers(both) == ["B", "A"]
 
 
 def test_tracking_typed_after_the_stage_state_still_changes_the_state():
-    settings = default_settings()  # shipped -> 4
-    settings["tracking"]["state_on_send"] = 12
+    settings = configured(tracking={"state_on_send": 12})  # shipped -> 4
     memory = follow(shipped_chain(), OrderMemory(), settings).memory  # BL made, parcel number not typed yet
     assert memory.states_sent == (4,)
     outcome = follow(shipped_chain("6A1"), memory, settings)
-    assert outcome.update["state_id"] == 12 and outcome.update["changes"] == ["state", "tracking"]
+    assert outcome.update.state_id == 12 and outcome.update.changes == ["state", "tracking"]
     invoiced = Chain(documents=[doc(6, "FA1")], lines=[line(6, "FA1", origin="BC1", piece_bl="BL1")])
-    settings["stage_states"]["invoiced"] = 5
-    assert follow(invoiced, outcome.memory, settings).update["state_id"] == 5
+    settings = configured(tracking={"state_on_send": 12}, stage_states={"invoiced": 5})
+    assert follow(invoiced, outcome.memory, settings).update.state_id == 5
 
 
 def test_tracking_state_wins_over_its_stage_state_in_the_same_update():
-    settings = default_settings()  # shipped -> 4
-    settings["tracking"]["state_on_send"] = 12
+    settings = configured(tracking={"state_on_send": 12})  # shipped -> 4
     outcome = follow(shipped_chain("6A1"), OrderMemory(), settings)
-    assert outcome.update["state_id"] == 12
+    assert outcome.update.state_id == 12
 
 
 def test_the_same_tracking_numbers_in_another_order_are_no_news():
-    settings = default_settings()
+    settings = Settings()
     memory = follow(shipped_chain("6A2;6A1"), OrderMemory(), settings).memory
     memory = replace(memory, snapshot={**memory.snapshot, "tracking_numbers": ["6A1", "6A2"]})
     assert follow(shipped_chain("6A2;6A1"), memory, settings).update is None
 
 
 def test_numbers_from_the_shop_stay_marked_after_the_document_is_seen_again():
-    memory = remember({}, {"3:BL1": {"tracking": ["6A1"]}})
+    memory = remember_documents({}, {"3:BL1": {"tracking": ["6A1"]}})
     memory["3:BL1"]["from_shop"] = ["6A1"]
-    again = remember(memory, {"3:BL1": {"tracking": ["6A1"], "date": "2024-05-02"}})
+    again = remember_documents(memory, {"3:BL1": {"tracking": ["6A1"], "date": "2024-05-02"}})
     assert again["3:BL1"]["from_shop"] == ["6A1"] and again["3:BL1"]["date"] == "2024-05-02"
 
 
 def test_a_down_payment_invoice_ships_nothing_and_is_not_the_orders_piece():
     """DO_Provenance 4, a facture d'acompte: it may carry the order's link value and an article line."""
-    settings = default_settings()
-    settings["options"]["send_piece_number"] = True
+    settings = configured(options={"send_piece_number": True})
     acompte = doc(6, "FA00099", provenance=4)
     chain = Chain(
         documents=[doc(1, "BC00042"), acompte],
@@ -346,6 +338,6 @@ def test_a_down_payment_invoice_ships_nothing_and_is_not_the_orders_piece():
     assert acompte.is_down_payment and stage_of(chain) is Stage.ORDERED
     assert deliveries_of(chain, {}, 3) == []
     outcome = follow(chain, OrderMemory(), settings)
-    assert outcome.update["stage"] == "ordered" and outcome.update["piece"] is None
+    assert outcome.update.stage == "ordered" and outcome.update.piece is None
     shipped = replace(chain, lines=[line(3, "BL00001", qty=3, origin="BC00042"), line(6, "FA00099", sku="ACOMPTE")], documents=[doc(3, "BL00001"), acompte])
     assert stage_of(shipped) is Stage.SHIPPED  # the BL ships it, not the down payment

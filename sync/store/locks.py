@@ -1,0 +1,89 @@
+"""Named leases in our store (the run lock, the push lock), and the store's own health check."""
+from __future__ import annotations
+
+import os
+import socket
+from datetime import timedelta
+
+from sqlalchemy import or_, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from models import SyncLock, utcnow
+
+
+def acquire_lock(session: Session, name: str, holder: str, ttl: timedelta) -> bool:
+    """Take the named lease if it is free or expired. Atomic on SQLite and PostgreSQL (one conditional UPDATE)."""
+    if session.get(SyncLock, name) is None:
+        try:
+            with session.begin_nested():
+                session.add(SyncLock(name=name))
+        except IntegrityError:
+            pass  # another process created it first
+    now = utcnow()
+    current = session.execute(select(SyncLock.holder).where(SyncLock.name == name)).scalar()
+    free = or_(SyncLock.holder.is_(None), SyncLock.expires_at < now)
+    if current is not None and holder_is_dead(current):
+        free = or_(free, SyncLock.holder == current)  # its process was killed: no need to wait for the expiry
+    result = session.execute(
+        update(SyncLock)
+        .where(SyncLock.name == name, free)
+        .values(holder=holder, acquired_at=now, expires_at=now + ttl)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return result.rowcount == 1
+
+
+def holder_is_dead(holder: str) -> bool:
+    """True when a lock holder ("host:pid:...") is a process of this host that no longer runs."""
+    parts = holder.split(":")
+    if len(parts) < 2 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False  # another machine's, or not ours to judge: wait for the expiry
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def extend_lock(session: Session, name: str, holder: str, ttl: timedelta) -> bool:
+    result = session.execute(
+        update(SyncLock)
+        .where(SyncLock.name == name, SyncLock.holder == holder)
+        .values(expires_at=utcnow() + ttl)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return result.rowcount == 1
+
+
+def release_lock(session: Session, name: str, holder: str) -> None:
+    session.execute(
+        update(SyncLock)
+        .where(SyncLock.name == name, SyncLock.holder == holder)
+        .values(holder=None, expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+
+
+def lock_holder(session: Session, name: str) -> str | None:
+    row = session.execute(select(SyncLock).where(SyncLock.name == name)).scalar_one_or_none()
+    if row is None or row.holder is None or (row.expires_at and row.expires_at < utcnow()):
+        return None
+    return row.holder
+
+
+def ping_store(session: Session) -> None:
+    """Raises when our own store cannot answer."""
+    try:
+        session.execute(text("SELECT 1"))
+    except Exception:
+        session.rollback()
+        raise
