@@ -17,9 +17,11 @@ from sqlalchemy.engine import Connection, Inspector
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql import Select
 
-from sync.gescom.adapter import HEADER_REQUIRED, LINE_REQUIRED, RECORD_LOCK_FUNCTION, GesCom, GesComError, reason_of
+from sync.gescom.adapter import HEADER_REQUIRED, LINE_REQUIRED, GesCom
 from sync.gescom.catalog import MODIFICATION, RELIED_ON, Catalog, KeyRule
-from sync.services.runs import RunConfig
+from sync.gescom.errors import GesComError, reason_of
+from sync.gescom.write import RECORD_LOCK_FUNCTION
+from sync.services.run_config import RunConfig
 
 OK, WARN, FAIL, NA = "ok", "warn", "fail", "n/a"
 LABELS = {OK: "ok", WARN: "WARN", FAIL: "FAIL", NA: "n/a"}

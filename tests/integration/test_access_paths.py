@@ -8,7 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event
 
-from sync.services.runs import RunConfig, run_sync
+from sync.services.run_config import RunConfig
+from sync.services.runs import run_sync
+from sync.services.unit_of_work import UnitOfWork
 from tests.conftest import need_postgres
 
 
@@ -55,7 +57,7 @@ def test_every_statement_of_a_run_uses_an_index_on_sqlite(session, gescom_db, ba
     # A re-read of 100 open orders per run: on a base this small, reading 1,000 of its 2,000 orders would make a
     # scan the planner's right choice (on a real base, millions of lines, it never is).
     config = RunConfig(recheck_age=timedelta(0), recheck_limit=100, initial_lookback=timedelta(days=3650))
-    assert run_sync(session, gescom, config=config).run.status == "succeeded"
+    assert run_sync(UnitOfWork(session), gescom, config=config).run.status == "succeeded"
     moved = change(gescom_db.engine, built, 60)
     sent: list[tuple[str, object]] = []
 
@@ -65,8 +67,8 @@ def test_every_statement_of_a_run_uses_an_index_on_sqlite(session, gescom_db, ba
 
     event.listen(gescom_db.engine, "before_cursor_execute", record)
     try:
-        incremental = run_sync(session, gescom, config=config).run  # new rows, and a re-read of open orders
-        quiet = run_sync(session, gescom, config=RunConfig(recheck_age=timedelta(hours=1))).run
+        incremental = run_sync(UnitOfWork(session), gescom, config=config).run  # new rows, and a re-read of open orders
+        quiet = run_sync(UnitOfWork(session), gescom, config=RunConfig(recheck_age=timedelta(hours=1))).run
     finally:
         event.remove(gescom_db.engine, "before_cursor_execute", record)
     assert incremental.updates_created >= len(moved) * 0.9 and quiet.updates_created == 0

@@ -11,7 +11,9 @@ from sqlalchemy.exc import OperationalError
 
 from models import ShopOrder, SyncRun
 from sync.services import runs as runs_module
-from sync.services.runs import RunConfig, run_sync
+from sync.services.run_config import RunConfig
+from sync.services.runs import run_sync
+from sync.services.unit_of_work import UnitOfWork
 from sync.services.writeback import DocumentBusy, write_tracking
 
 LINES = [("TSHIRT-M", "T-shirt M", 3), ("MUG", "Mug", 1)]
@@ -63,7 +65,7 @@ def test_a_lower_case_key_asked_over_the_api_finds_the_order(client, keys, app):
         Warehouse(gescom.engine).create_order("ab4711", LINES)
         from models import db
 
-        run_sync(db.session, gescom, config=RunConfig(recheck_age=timedelta(0)))
+        run_sync(UnitOfWork(db.session), gescom, config=RunConfig(recheck_age=timedelta(0)))
     answer = client.get("/api/v1/orders/ab4711", headers={"Authorization": f"Bearer {keys['read']}"})
     assert answer.status_code == 200 and answer.json["order_key"] == "AB4711"
 
@@ -200,7 +202,7 @@ def test_every_order_failing_alike_fails_the_run(sync, warehouse, gescom_db):
 
     event.listen(gescom_db.engine, "before_cursor_execute", broken)
     try:
-        result = run_sync(sync.session, sync.gescom, config=sync.config)
+        result = run_sync(UnitOfWork(sync.session), sync.gescom, config=sync.config)
     finally:
         event.remove(gescom_db.engine, "before_cursor_execute", broken)
     assert result.run.status == "failed" and "permission denied" in result.run.error
@@ -229,13 +231,13 @@ def test_the_safety_net_scan_runs_only_at_its_interval(sync, warehouse, gescom_d
     bc = warehouse.create_order("4711", LINES)
     clock.tick()
     bl = warehouse.transform((1, bc), 3)
-    first = run_sync(sync.session, sync.gescom, config=config).run
+    first = run_sync(UnitOfWork(sync.session), sync.gescom, config=config).run
     assert first.modified_scan and first.window_from is not None  # the first run looks back
 
     warehouse.set_header(3, bl, DO_Coord01=NUMBER)  # typed later: an existing row changes, no new cbMarq
     statements, stop = _statements(gescom_db.engine)
     try:
-        quiet = run_sync(sync.session, sync.gescom, config=config).run
+        quiet = run_sync(UnitOfWork(sync.session), sync.gescom, config=config).run
     finally:
         stop()
     assert not quiet.modified_scan and quiet.window_from is None and _scans(statements) == []
@@ -246,7 +248,7 @@ def test_the_safety_net_scan_runs_only_at_its_interval(sync, warehouse, gescom_d
     sync.session.commit()
     statements, stop = _statements(gescom_db.engine)
     try:
-        due = run_sync(sync.session, sync.gescom, config=config).run
+        due = run_sync(UnitOfWork(sync.session), sync.gescom, config=config).run
     finally:
         stop()
     assert due.modified_scan and len(_scans(statements)) == 2  # headers and lines
@@ -255,7 +257,7 @@ def test_the_safety_net_scan_runs_only_at_its_interval(sync, warehouse, gescom_d
     never = RunConfig(recheck_limit=0, full_scan_interval=None)
     sync.session.execute(update(SyncRun).where(SyncRun.id == due.id).values(watermark_modified=due.watermark_modified - timedelta(days=30)))
     sync.session.commit()
-    assert not run_sync(sync.session, sync.gescom, config=never).run.modified_scan
+    assert not run_sync(UnitOfWork(sync.session), sync.gescom, config=never).run.modified_scan
 
 
 def test_an_index_on_cbmodification_makes_the_window_cheap_every_run(sync, warehouse, gescom_db):
@@ -354,7 +356,7 @@ def test_sage_refusing_a_locked_record_is_document_busy_409(app, client, keys, g
         warehouse.transform((1, bc), 3)
         save_settings(db.session, {"tracking": {"import_from_shop": True}}, gescom.schema())
         db.session.commit()
-        run_sync(db.session, gescom, config=RunConfig(recheck_age=timedelta(0)))
+        run_sync(UnitOfWork(db.session), gescom, config=RunConfig(recheck_age=timedelta(0)))
     with gescom_db.engine.begin() as conn:
         _trigger(conn, backend, "locks")
     answer = client.put("/api/v1/orders/4711/tracking", json={"tracking_number": NUMBER}, headers={"Authorization": f"Bearer {keys['write']}"})

@@ -1,0 +1,499 @@
+"""Reading shop orders' document chains from GesCom: which orders may have changed (discovery), and their chains.
+
+Every read goes through an access path a real Sage base indexes: the clustered key cbMarq, and the shadow
+columns (`cbDO_Piece`, `cbDL_PieceBC`) behind IDO_TPIECE, IDL_PIECECOM and the document/line index. Values lists
+are cut in chunks of at most `CHUNK`, so a statement never nears SQL Server's 2100-parameter limit.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Table, func, select, type_coerce
+from sqlalchemy.engine import Connection
+
+from sync.core.sage import FOLLOWED_TYPES, SALES_DOMAIN, DocumentType
+from sync.core.stages import Chain, Document, Line
+from sync.gescom.catalog import Catalog, KeyRule
+from sync.gescom.ownership import UndecidedInvoice, Verdict, invoice_origins, whose_line
+from sync.gescom.values import DayValue, IntValue, Malformed, NumberValue, TextValue
+
+CHUNK = 1000
+
+Doc = tuple[int, str]  # (DO_Type, DO_Piece): a document
+Owners = Callable[[set[str]], dict[str, str]]  # BC numbers -> the shop order our store knows each belongs to
+
+
+def chunks(values: Iterable, size: int = CHUNK) -> Iterator[list]:
+    """`values` in lists of at most `size`, in order."""
+    batch: list = []
+    for value in values:
+        batch.append(value)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def parse_document(value: str) -> Doc | None:
+    """'3:BL00012' (a document's key in the order memory) -> (3, 'BL00012'); None when it is not one."""
+    doc_type, _, piece = str(value).partition(":")
+    return (int(doc_type), piece) if doc_type.isdigit() and piece else None
+
+
+@dataclass
+class Nominations:
+    """Shop orders a discovery read says may have changed. Discovery only nominates: the chain read decides.
+
+    `documents`: key -> documents carrying that link value; `origins`: BC numbers of touched lines;
+    `orphans`: touched documents that showed neither (resolved through their lines and BCs)."""
+
+    documents: dict[str, set[Doc]] = field(default_factory=dict)
+    origins: set[str] = field(default_factory=set)
+    orphans: set[Doc] = field(default_factory=set)
+    max_header_marq: int = 0
+    max_line_marq: int = 0
+
+    def add(self, key: str, doc: Doc | None = None) -> None:
+        documents = self.documents.setdefault(key, set())
+        if doc is not None:
+            documents.add(doc)
+
+    def merge(self, other: Nominations) -> None:
+        """What another discovery read nominated, added to this one's (the high-water marks stay this one's)."""
+        for key, documents in other.documents.items():
+            self.documents.setdefault(key, set()).update(documents)
+        self.origins |= other.origins
+        self.orphans |= other.orphans
+
+
+@dataclass
+class LoadedChains:
+    """What `ChainReader.load` found: a chain per shop order, or why it was skipped."""
+
+    chains: dict[str, Chain] = field(default_factory=dict)
+    pieces: dict[str, set[str]] = field(default_factory=dict)  # order key -> its bon de commande numbers
+    malformed: dict[str, str] = field(default_factory=dict)  # order key -> what was wrong
+
+
+class ChainReader:
+    """Discovery and chain reads, as the settings name the link and tracking columns, through the catalog's shadow
+    columns, with shop order keys made by the base's key rule. Built by `GesCom` for each call."""
+
+    def __init__(self, tables: dict[str, Table], catalog: Catalog, settings: dict, rule: KeyRule):
+        self.header, self.line = tables["F_DOCENTETE"], tables["F_DOCLIGNE"]
+        self.catalog = catalog
+        self.settings = settings
+        self.rule = rule
+
+    @property
+    def link(self):
+        """The header column holding the shop order's key (asked when needed: not every read uses it)."""
+        return self.header.c[self.settings["link_field"]]
+
+    # --- access paths a real base indexes ---------------------------------------------------------------------
+
+    def matches(self, table: Table, source: str, values: list[str]):
+        """`source IN values` through the shadow column's index when its definition is known (exact, binary
+        match, as Sage's own look-ups), else on the text column (a scan on a real base, case-insensitive:
+        callers keep only exact matches)."""
+        shadow = self.catalog.shadow(table.name, source)
+        if shadow is not None and shadow.usable:
+            return table.c[shadow.column].in_([shadow.convert(value) for value in values])
+        return table.c[source].in_(values)
+
+    def of_documents(self, conn: Connection, table: Table, columns, documents: Iterable[Doc]) -> Iterator:
+        """Rows of `table` (headers or lines) of these sales documents, by (DO_Domaine, DO_Type, cbDO_Piece):
+        IDO_TPIECE on headers, the document/line index on lines. One statement per type and chunk."""
+        by_type: dict[int, set[str]] = {}
+        for doc_type, piece in documents:
+            if piece:
+                by_type.setdefault(int(doc_type), set()).add(piece)
+        for doc_type, pieces in sorted(by_type.items()):
+            for batch in chunks(sorted(pieces)):
+                yield from conn.execute(
+                    select(*columns).where(table.c.DO_Domaine == SALES_DOMAIN, table.c.DO_Type == doc_type, self.matches(table, "DO_Piece", batch))
+                )
+
+    def link_matches(self, conn: Connection, keys: list[str]):
+        """Headers whose link value is one of these keys, compared the way SQL Server does. No index exists on
+        any link column of a real base: this is a scan of F_DOCENTETE, used only for orders we know no
+        document of (never by a run)."""
+        link = self.link
+        if conn.dialect.name == "mssql":
+            return link.in_(keys)  # the collation itself ignores trailing spaces and case
+        trimmed = func.rtrim(link)
+        return (trimmed if self.rule.case_sensitive else func.upper(trimmed)).in_(keys)
+
+    # --- discovery: which shop orders may have changed (nominations only) ---------------------------------------
+
+    def nominate(self, conn: Connection, out: Nominations, header_where, line_where) -> None:
+        """Nominate into `out` the shop orders of the headers and lines these conditions select."""
+        h, dl = self.header, self.line
+        header_rows = conn.execute(
+            select(
+                type_coerce(self.link, TextValue()), type_coerce(h.c.DO_Type, IntValue()),
+                type_coerce(h.c.DO_Piece, TextValue()), type_coerce(h.c.cbMarq, IntValue()),
+            )
+            .where(h.c.DO_Domaine == SALES_DOMAIN, h.c.DO_Type.in_(FOLLOWED_TYPES), header_where)
+            .execution_options(stream_results=True, yield_per=CHUNK)
+        )
+        for raw_key, doc_type, piece, marq in header_rows:
+            if isinstance(marq, int):
+                out.max_header_marq = max(out.max_header_marq, marq)
+            if not isinstance(doc_type, int) or not piece:
+                continue  # not a document we can follow (its order, if any, is nominated by its lines)
+            key = self.rule(raw_key)
+            if key:
+                out.add(key, (doc_type, piece))
+            else:
+                out.orphans.add((doc_type, piece))
+        line_rows = conn.execute(
+            select(
+                type_coerce(dl.c.DO_Type, IntValue()), type_coerce(dl.c.DO_Piece, TextValue()),
+                type_coerce(dl.c.DL_PieceBC, TextValue()), type_coerce(dl.c.cbMarq, IntValue()),
+            )
+            .where(dl.c.DO_Domaine == SALES_DOMAIN, dl.c.DO_Type.in_(FOLLOWED_TYPES), line_where)
+            .execution_options(stream_results=True, yield_per=CHUNK)
+        )
+        for doc_type, piece, origin, marq in line_rows:
+            if isinstance(marq, int):
+                out.max_line_marq = max(out.max_line_marq, marq)
+            if not isinstance(doc_type, int):
+                continue
+            origin = piece if doc_type == DocumentType.BON_DE_COMMANDE else origin
+            if origin:
+                out.origins.add(origin)
+            elif piece:
+                out.orphans.add((doc_type, piece))
+
+    def new_rows(self, conn: Connection, header_marq: int, line_marq: int) -> Nominations:
+        """Shop orders touched by headers and lines created since the high-water marks: a range of the
+        clustered key cbMarq, cheap at any size. (Lines moved by a transformation keep their cbMarq: the new
+        header of the target document nominates them.)"""
+        out = Nominations(max_header_marq=header_marq, max_line_marq=line_marq)
+        self.nominate(conn, out, self.header.c.cbMarq > header_marq, self.line.c.cbMarq > line_marq)
+        return out
+
+    def modified_rows(self, conn: Connection, since: datetime) -> Nominations:
+        """Shop orders touched by rows whose cbModification is `since` or later: the safety net. No index exists
+        on cbModification in a real base: this reads both tables whole, unless a DBA added one."""
+        out = Nominations()
+        self.nominate(conn, out, self.header.c.cbModification >= since, self.line.c.cbModification >= since)
+        return out
+
+    def resolve(self, conn: Connection, found: Nominations, owners_of: Owners | None = None) -> None:
+        """Map the BC numbers and orphan documents of `found` to shop orders (added to `found.documents`).
+
+        Orphans: their header's link value, else their lines' BC numbers. BC numbers: the shop order our store
+        knows (`owners_of`), else the link value of the BC header. Every read goes through IDO_TPIECE or the
+        document/line index."""
+        origins: dict[str, set[Doc]] = {piece: set() for piece in found.origins}
+        if found.orphans:
+            self._resolve_orphans(conn, found, origins)
+        if not origins:
+            return
+
+        def claim(key: str, piece: str) -> None:  # the BC, and the documents whose lines came from it
+            found.add(key, (int(DocumentType.BON_DE_COMMANDE), piece))
+            for doc in origins[piece]:
+                found.add(key, doc)
+
+        known = owners_of(set(origins)) if owners_of else {}
+        for piece, key in known.items():
+            if piece in origins:
+                claim(key, piece)
+        unknown = [(int(DocumentType.BON_DE_COMMANDE), piece) for piece in origins if piece not in known]
+        columns = [type_coerce(self.header.c.DO_Piece, TextValue()), type_coerce(self.link, TextValue())]
+        for piece, raw_key in self.of_documents(conn, self.header, columns, unknown):
+            key = self.rule(raw_key)
+            if key and piece in origins:
+                claim(key, piece)
+
+    def _resolve_orphans(self, conn: Connection, found: Nominations, origins: dict[str, set[Doc]]) -> None:
+        """Orphans whose header carries a link value are that order's; the others go to `origins`, under the
+        BC numbers of their lines."""
+        h, dl = self.header, self.line
+        columns = [type_coerce(h.c.DO_Type, IntValue()), type_coerce(h.c.DO_Piece, TextValue()), type_coerce(self.link, TextValue())]
+        keyless: set[Doc] = set()
+        for doc_type, piece, raw_key in self.of_documents(conn, h, columns, found.orphans):
+            if (doc_type, piece) not in found.orphans:
+                continue
+            key = self.rule(raw_key)
+            if key:
+                found.add(key, (doc_type, piece))
+            else:
+                keyless.add((doc_type, piece))
+        columns = [type_coerce(dl.c.DO_Type, IntValue()), type_coerce(dl.c.DO_Piece, TextValue()), type_coerce(dl.c.DL_PieceBC, TextValue())]
+        for doc_type, piece, origin in self.of_documents(conn, dl, columns, keyless):
+            if origin and (doc_type, piece) in keyless:
+                origins.setdefault(origin, set()).add((doc_type, piece))
+
+    def all_documents(self, conn: Connection) -> Iterator[tuple[str, Doc]]:
+        """Every sales document carrying a link value: (key, (type, piece)), streamed (a full run: one scan)."""
+        h, link = self.header, self.link
+        rows = conn.execute(
+            select(type_coerce(link, TextValue()), type_coerce(h.c.DO_Type, IntValue()), type_coerce(h.c.DO_Piece, TextValue()))
+            .where(h.c.DO_Domaine == SALES_DOMAIN, h.c.DO_Type.in_(FOLLOWED_TYPES), link.is_not(None), link != "")
+            .execution_options(stream_results=True, yield_per=CHUNK)
+        )
+        for raw_key, doc_type, piece in rows:
+            key = self.rule(raw_key)
+            if key and isinstance(doc_type, int) and piece:
+                yield key, (doc_type, piece)
+
+    # --- loading chains -----------------------------------------------------------------------------------
+
+    def header_columns(self):
+        h = self.header
+        columns = {
+            "type": type_coerce(h.c.DO_Type, IntValue()),
+            "piece": type_coerce(h.c.DO_Piece, TextValue()),
+            "date": type_coerce(h.c.DO_Date, DayValue()),
+            "marq": type_coerce(h.c.cbMarq, IntValue()),
+            "key": type_coerce(self.link, TextValue()),
+        }
+        optional = {
+            "provenance": ("DO_Provenance", IntValue), "expedit": ("DO_Expedit", IntValue),
+            "delivered_on": ("DO_DateLivrRealisee", DayValue), "reference": ("DO_Ref", TextValue),
+        }
+        for label, (name, kind) in optional.items():
+            if name in h.c:
+                columns[label] = type_coerce(h.c[name], kind())
+        if self.settings["tracking"]["header_field"]:
+            columns["tracking"] = type_coerce(h.c[self.settings["tracking"]["header_field"]], TextValue())
+        return [column.label(label) for label, column in columns.items()]
+
+    def line_columns(self):
+        dl = self.line
+        columns = {
+            "type": type_coerce(dl.c.DO_Type, IntValue()),
+            "piece": type_coerce(dl.c.DO_Piece, TextValue()),
+            "origin": type_coerce(dl.c.DL_PieceBC, TextValue()),
+            "sku": type_coerce(dl.c.AR_Ref, TextValue()),
+            "quantity": type_coerce(dl.c.DL_Qte, NumberValue()),
+            "marq": type_coerce(dl.c.cbMarq, IntValue()),
+        }
+        optional = {
+            "name": ("DL_Design", TextValue), "position": ("DL_Ligne", IntValue), "piece_bl": ("DL_PieceBL", TextValue),
+            "piece_pl": ("DL_PiecePL", TextValue), "date_bl": ("DL_DateBL", DayValue), "component_of": ("AR_RefCompose", TextValue),
+            "rem_pied": ("DL_TRemPied", IntValue), "rem_exep": ("DL_TRemExep", IntValue), "not_delivered": ("DL_NonLivre", IntValue),
+            "reference": ("DO_Ref", TextValue),
+        }
+        for label, (name, kind) in optional.items():
+            if name in dl.c:
+                columns[label] = type_coerce(dl.c[name], kind())
+        if self.settings["tracking"]["line_field"]:
+            columns["tracking"] = type_coerce(dl.c[self.settings["tracking"]["line_field"]], TextValue())
+        return [column.label(label) for label, column in columns.items()]
+
+    def load(
+        self,
+        conn: Connection,
+        keys: list[str],
+        known_pieces: dict[str, set[str]],
+        carriers: dict[int, str],
+        carriage: set[str],
+        owners_of: Owners | None = None,
+        known_documents: dict[str, set[Doc]] | None = None,
+    ) -> LoadedChains:
+        """The document chains of these shop orders (at most CHUNK keys), in a handful of batched statements.
+
+        `known_pieces` are the BC numbers we already know per order, `known_documents` the documents known to
+        carry (or to have carried) its link value; every read goes through the indexes of a real base: headers by
+        IDO_TPIECE, lines by IDL_PIECECOM (cbDL_PieceBC) and the document/line index. Only an order we know no
+        document of is looked up by its link value (a scan). `owners_of` tells which shop order (if any) our
+        store knows a BC number belongs to, so a grouped invoice is not taken for one order's.
+        """
+        gathered = _Gathered(keys, {key: set(known_pieces.get(key, ())) for key in keys})
+        # The steps of docs/concepts.md, "The document chain".
+        self._read_owned_headers(conn, gathered, known_documents or {})  # 1
+        owner_of_piece = {piece: key for key, values in gathered.pieces.items() for piece in values}
+        self._read_lines_of_bcs(conn, gathered, owner_of_piece)  # 2
+        learned = self._read_lines_of_owned(conn, gathered, owner_of_piece, owners_of)  # 3 and 4
+        for origin, key in learned.items():
+            gathered.pieces[key].add(origin)
+        self._read_lines_of_bcs(conn, gathered, learned)
+        self._read_missing_headers(conn, gathered)  # 5
+        return gathered.chains(carriers, carriage)
+
+    def _read_owned_headers(self, conn: Connection, gathered: _Gathered, known_documents: dict[str, set[Doc]]) -> None:
+        """Headers of the documents we know of, and of the BCs; those carrying an order's link value are its
+        (owned). An order we know nothing of is looked up by its link value."""
+        h, keys, pieces = self.header, gathered.keys, gathered.pieces
+        candidates = {doc for key in keys for doc in known_documents.get(key, ())}
+        candidates |= {(int(DocumentType.BON_DE_COMMANDE), piece) for key in keys for piece in pieces[key]}
+        blind = [key for key in keys if not known_documents.get(key) and not pieces[key]]
+        rows = list(self.of_documents(conn, h, self.header_columns(), candidates))
+        for batch in chunks(blind):
+            rows.extend(conn.execute(
+                select(*self.header_columns()).where(h.c.DO_Domaine == SALES_DOMAIN, h.c.DO_Type.in_(FOLLOWED_TYPES), self.link_matches(conn, batch))
+            ))
+        wanted = set(keys)
+        for row in rows:
+            key = self.rule(row.key)
+            doc = gathered.take_header(row)
+            if key not in wanted:
+                continue  # a known document that no longer carries this order's link value
+            if doc is None:
+                gathered.out.malformed[key] = f"a document header without a number (cbMarq {row.marq})"
+                continue
+            gathered.owner_of_doc[doc] = key
+            if doc[0] == DocumentType.BON_DE_COMMANDE:
+                pieces[key].add(doc[1])
+
+    def _read_lines_of_bcs(self, conn: Connection, gathered: _Gathered, owner_of_piece: dict[str, str]) -> None:
+        """Every line whose BC number is one of these (IDL_PIECECOM), taken for that BC's order."""
+        for batch in chunks(sorted(owner_of_piece)):
+            rows = conn.execute(
+                select(*self.line_columns()).where(self.line.c.DO_Domaine == SALES_DOMAIN, self.matches(self.line, "DL_PieceBC", batch))
+            )
+            for row in rows:
+                key = owner_of_piece.get(row.origin)
+                if key is not None:
+                    gathered.take_line(row, key)
+
+    def _read_lines_of_owned(self, conn: Connection, gathered: _Gathered, owner_of_piece: dict[str, str], owners_of: Owners | None) -> dict[str, str]:
+        """Lines of the owned documents, each taken or left by the ownership rules (`whose_line`, then
+        `invoice_origins` on an invoice). Returns the BC numbers learned on the way: BC number -> order key."""
+        learned: dict[str, str] = {}
+        undecided: dict[Doc, list] = {}
+        for row in self.of_documents(conn, self.line, self.line_columns(), gathered.owner_of_doc):
+            doc = (row.type, row.piece)
+            key = gathered.owner_of_doc.get(doc)
+            if key is None:
+                continue
+            verdict = whose_line(doc[0], row.origin, gathered.pieces[key], owner_of_piece)
+            if verdict is Verdict.UNDECIDED:
+                undecided.setdefault(doc, []).append(row)
+                continue
+            if verdict is Verdict.LEARNED:
+                learned[row.origin] = key
+            if verdict is not Verdict.ANOTHER_ORDER:
+                gathered.take_line(row, key)
+        if undecided:
+            claimed = owners_of({row.origin for rows in undecided.values() for row in rows}) if owners_of else {}
+            for doc, rows in undecided.items():
+                gathered.settle_invoice(doc, rows, claimed, learned)
+        return learned
+
+    def _read_missing_headers(self, conn: Connection, gathered: _Gathered) -> None:
+        """Headers of documents the lines are in that were not read above (grouped invoices...)."""
+        missing = {(data["type"], data["piece"]) for data in gathered.lines.values() if isinstance(data["type"], int)} - set(gathered.headers)
+        for row in self.of_documents(conn, self.header, self.header_columns(), missing):
+            if (row.type, row.piece) in missing:
+                gathered.take_header(row)
+
+
+class _Gathered:
+    """What one load has read so far, and whose it is."""
+
+    def __init__(self, keys: list[str], pieces: dict[str, set[str]]):
+        self.keys = keys
+        self.pieces = pieces  # order key -> its BC numbers
+        self.out = LoadedChains()
+        self.headers: dict[Doc, dict] = {}
+        self.owner_of_doc: dict[Doc, str] = {}  # documents carrying an order's link value
+        self.lines: dict[int, dict] = {}  # cbMarq -> line
+        self.line_owner: dict[int, str] = {}  # cbMarq -> order key
+
+    def take_header(self, row) -> Doc | None:
+        data = row._asdict()
+        if not data["piece"] or not isinstance(data["type"], int):
+            return None
+        doc = (data["type"], data["piece"])
+        self.headers[doc] = data
+        return doc
+
+    def take_line(self, row, key: str) -> None:
+        data = row._asdict()
+        if not isinstance(data["marq"], int):
+            self.out.malformed[key] = f"a line with an unreadable cbMarq ({data['marq']!r})"
+            return
+        self.lines[data["marq"]] = data
+        self.line_owner[data["marq"]] = key
+
+    def settle_invoice(self, doc: Doc, rows: list, claimed: dict[str, str], learned: dict[str, str]) -> None:
+        """The undecided lines of an owned invoice: the owner's by `invoice_origins`, or the owner is malformed."""
+        key = self.owner_of_doc[doc]
+        lines = [(row.origin, getattr(row, "reference", "")) for row in rows]
+        try:
+            origins = invoice_origins(key, doc[1], lines, self.headers[doc].get("reference", ""), claimed, learned)
+        except UndecidedInvoice as error:
+            self.out.malformed[key] = str(error)
+            return
+        for row in rows:
+            if row.origin in origins:
+                learned[row.origin] = key
+                self.take_line(row, key)
+
+    def chains(self, carriers: dict[int, str], carriage: set[str]) -> LoadedChains:
+        """One chain per order; an order with an unreadable row is skipped whole, not guessed."""
+        out = self.out
+        documents_of: dict[str, set[Doc]] = {key: set() for key in self.keys}
+        for doc, key in self.owner_of_doc.items():
+            documents_of[key].add(doc)
+        line_rows: dict[str, list[dict]] = {key: [] for key in self.keys}
+        for marq, data in self.lines.items():
+            key = self.line_owner[marq]
+            line_rows[key].append(data)
+            documents_of[key].add((data["type"], data["piece"]))
+        for key in self.keys:
+            if key in out.malformed:
+                continue
+            try:
+                out.chains[key] = Chain(
+                    documents=[_document(self.headers[doc], carriers) for doc in sorted(documents_of[key]) if doc in self.headers],
+                    lines=[_line(data, carriage) for data in line_rows[key]],
+                )
+            except (ValueError, TypeError) as error:
+                out.malformed[key] = str(error)
+                continue
+            out.pieces[key] = self.pieces[key]
+        return out
+
+
+def _check(data: dict, what: str, *names: str) -> None:
+    for name in names:
+        if isinstance(data.get(name), Malformed):
+            raise ValueError(f"{what} has an unreadable {name} ({data[name].raw!r})")
+
+
+def _document(data: dict, carriers: dict[int, str]) -> Document:
+    what = f"document {data['type']}:{data['piece']}"
+    _check(data, what, "date", "provenance", "expedit", "delivered_on")
+    return Document(
+        doc_type=data["type"],
+        piece=data["piece"],
+        date=data["date"],
+        marq=data["marq"] if isinstance(data["marq"], int) else 0,
+        tracking=data.get("tracking", ""),
+        carrier=carriers.get(data.get("expedit")),
+        provenance=data.get("provenance", 0),
+        delivered_on=data.get("delivered_on"),
+    )
+
+
+def _line(data: dict, carriage: set[str]) -> Line:
+    what = f"a line of {data['type']}:{data['piece']} (cbMarq {data['marq']})"
+    if not data["piece"] or not isinstance(data["type"], int):
+        raise ValueError(f"{what} has no document number")
+    _check(data, what, "quantity", "position", "date_bl", "rem_pied", "rem_exep", "not_delivered")
+    technical = bool(data.get("component_of")) or any(data.get(name) for name in ("rem_pied", "rem_exep", "not_delivered"))
+    return Line(
+        doc_type=data["type"],
+        piece=data["piece"],
+        sku=data["sku"],
+        name=data.get("name", ""),
+        quantity=data["quantity"],
+        origin_piece=data["piece"] if data["type"] == DocumentType.BON_DE_COMMANDE else data["origin"],
+        piece_pl=data.get("piece_pl", ""),
+        piece_bl=data.get("piece_bl", ""),
+        tracking=data.get("tracking", ""),
+        date_bl=data.get("date_bl"),
+        countable=not technical and data["sku"] not in carriage,
+        position=data.get("position", 0),
+        marq=data["marq"],
+    )
