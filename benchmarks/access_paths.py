@@ -23,6 +23,8 @@ from datetime import timedelta
 from sqlalchemy import create_engine, text, update
 from sqlalchemy.orm import Session
 
+from sync.services.unit_of_work import UnitOfWork
+
 TABLES = ("F_DOCLIGNE", "F_DOCENTETE")
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -85,7 +87,7 @@ def measure(orders: int, changed: int, url: str = PG_URL) -> dict:
                 engine.dispose()
                 before = counters(admin, schema)
                 started = time.perf_counter()
-                run = run_sync(session, gescom, config=config, **options).run
+                run = run_sync(UnitOfWork(session), gescom, config=config, **options).run
                 seconds = time.perf_counter() - started
                 assert run.status == "succeeded", run.error
                 engine.dispose()  # the backends exit and flush their counts

@@ -51,6 +51,7 @@ def _run(store_url: str, gescom_url: str, full: bool = False, recheck_hours: flo
     from sync.gescom.adapter import GesCom
     from sync.services.run_config import RunConfig
     from sync.services.runs import run_sync
+    from sync.services.unit_of_work import UnitOfWork
 
     store, gescom_engine, counts = _engines(store_url, gescom_url)
     gescom = GesCom(gescom_engine)
@@ -62,7 +63,7 @@ def _run(store_url: str, gescom_url: str, full: bool = False, recheck_hours: flo
     config = RunConfig(recheck_age=timedelta(hours=recheck_hours), initial_lookback=timedelta(days=3650), full_scan_interval=timedelta(0))
     with Session(store) as session:
         started = time.perf_counter()
-        result = run_sync(session, gescom, full=full, config=config)
+        result = run_sync(UnitOfWork(session), gescom, full=full, config=config)
         elapsed = time.perf_counter() - started
         run = result.run
         assert run.status == "succeeded", run.error
@@ -129,14 +130,15 @@ def _baseline(store_url: str, gescom_url: str) -> dict:
     return {"seconds": elapsed, "orders_checked": len(known), "stage_changes": changed, "gescom_statements": statements, "rss_mb": _rss_mb()}
 
 
-def _delivery(store_url: str, workers: int, latency: float, updates: int) -> dict:
+def _push(store_url: str, workers: int, latency: float, updates: int) -> dict:
     """Push `updates` state+tracking updates to the simulator; `workers` orders at a time."""
     from sqlalchemy import create_engine, select
     from sqlalchemy.orm import Session
 
     from models import ShopOrder, Update, db, utcnow
     from sync.prestashop.client import PrestaShopClient
-    from sync.services.push import deliver_pending
+    from sync.services.push import push_pending
+    from sync.services.unit_of_work import UnitOfWork
     from tests.simulator import ShopSimulator
 
     key = "B" * 32
@@ -167,9 +169,9 @@ def _delivery(store_url: str, workers: int, latency: float, updates: int) -> dic
             sim.reset_log()
             client = PrestaShopClient(sim.url, key, timeout=(5, 30))
             started = time.perf_counter()
-            report = deliver_pending(session, client, workers=workers, max_orders=10**9)
+            report = push_pending(UnitOfWork(session), client, workers=workers, max_orders=10**9)
             elapsed = time.perf_counter() - started
-            delivered = session.scalar(select(__import__("sqlalchemy").func.count()).select_from(Update).where(Update.delivery_status == "delivered"))
+            pushed = session.scalar(select(__import__("sqlalchemy").func.count()).select_from(Update).where(Update.push_status == "pushed"))
         # Order kept: every order ends in state 4, none saw 3 after 4, and each got exactly one 4.
         ordering_ok = all(
             [row["id_order_state"] for row in sim.histories if int(row["id_order"]) == 200000 + n].count(4) == 1
@@ -177,7 +179,7 @@ def _delivery(store_url: str, workers: int, latency: float, updates: int) -> dic
             for n in range(orders)
         )
         return {
-            "seconds": elapsed, "updates": made, "delivered": delivered, "orders": orders, "requests": len(sim.requests),
+            "seconds": elapsed, "updates": made, "pushed": pushed, "orders": orders, "requests": len(sim.requests),
             "workers": workers, "latency_ms": latency * 1000, "ordering_ok": ordering_ok, "report_error": report.error,
             "rss_mb": _rss_mb(),
         }
@@ -264,6 +266,7 @@ def feed(store_url: str, seconds: float, threads: int) -> dict:
     engine = create_engine(store_url)
     with Session(engine) as session:
         _, key = create_key(session, f"bench-{time.time_ns()}", "read")
+        session.commit()
         last = session.scalar(select(func.max(Update.id))) or 0
     port = _free_port()
     scratch = tempfile.mkdtemp(prefix="bench-feed-")
@@ -359,8 +362,8 @@ def _arguments(argv) -> argparse.Namespace:
     parser.add_argument("--changed", type=int, default=10_000, help="C orders changed since the last run")
     parser.add_argument("--no-change-lines", default="10000,100000,1000000", help="sizes (in lines) of the no-change runs")
     parser.add_argument("--growth", action="store_true", help="also measure at N/10 to show how figures grow")
-    parser.add_argument("--delivery-updates", type=int, default=500)
-    parser.add_argument("--delivery-workers", type=int, default=16)
+    parser.add_argument("--push-updates", type=int, default=500)
+    parser.add_argument("--push-workers", type=int, default=16)
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--feed-seconds", type=float, default=10.0)
     parser.add_argument("--feed-threads", type=int, default=8)
@@ -383,7 +386,7 @@ def main(argv=None) -> dict:
     }
     figures["runs"], feed_store = _incremental_runs(args, workdir)
     figures["no_change"] = _no_change_runs(args, workdir)
-    figures["delivery"] = _delivery_figures(args, workdir)
+    figures["push"] = _push_figures(args, workdir)
     print(f"[bench] feed under gunicorn (2 workers), {args.feed_threads} client threads, {args.feed_seconds} s…", flush=True)
     figures["feed"] = feed(feed_store, args.feed_seconds, args.feed_threads)
     figures["finished"] = datetime.now().isoformat(timespec="seconds")
@@ -441,12 +444,12 @@ def _no_change_runs(args: argparse.Namespace, workdir: Path) -> list[dict]:
     return figures
 
 
-def _delivery_figures(args: argparse.Namespace, workdir: Path) -> dict:
+def _push_figures(args: argparse.Namespace, workdir: Path) -> dict:
     """Push to a shop answering after latency_ms: our workers against one request at a time."""
-    workers, updates = args.delivery_workers, args.delivery_updates
-    print(f"[bench] delivery of {updates} updates, {args.latency_ms} ms per request: ours ({workers} workers) vs one at a time…", flush=True)
-    ours = in_process(_delivery, f"sqlite:///{workdir / 'delivery-ours.db'}", workers, args.latency_ms / 1000, updates)
-    sequential = in_process(_delivery, f"sqlite:///{workdir / 'delivery-seq.db'}", 1, args.latency_ms / 1000, updates)
+    workers, updates = args.push_workers, args.push_updates
+    print(f"[bench] push of {updates} updates, {args.latency_ms} ms per request: ours ({workers} workers) vs one at a time…", flush=True)
+    ours = in_process(_push, f"sqlite:///{workdir / 'push-ours.db'}", workers, args.latency_ms / 1000, updates)
+    sequential = in_process(_push, f"sqlite:///{workdir / 'push-seq.db'}", 1, args.latency_ms / 1000, updates)
     return {"ours": ours, "sequential": sequential, "speedup": sequential["seconds"] / ours["seconds"] if ours["seconds"] else None}
 
 
@@ -463,9 +466,9 @@ def print_table(figures: dict) -> None:
         ]
     for quiet in figures["no_change"]:
         rows.append((f"no-change run at {quiet['lines']} lines", f"{quiet['seconds'] * 1000:.1f} ms", f"{quiet['rss_mb']:.0f} MB"))
-    delivery = figures["delivery"]
-    rows.append(("delivery ours", f"{delivery['ours']['seconds']:.2f} s", f"{delivery['ours']['updates']} updates, ordering ok: {delivery['ours']['ordering_ok']}"))
-    rows.append(("delivery sequential", f"{delivery['sequential']['seconds']:.2f} s", f"speed-up {delivery['speedup']:.1f}×"))
+    push = figures["push"]
+    rows.append(("push ours", f"{push['ours']['seconds']:.2f} s", f"{push['ours']['updates']} updates, ordering ok: {push['ours']['ordering_ok']}"))
+    rows.append(("push sequential", f"{push['sequential']['seconds']:.2f} s", f"speed-up {push['speedup']:.1f}×"))
     for label, result in figures["feed"].items():
         rows.append((f"feed {label}", f"{result['requests_per_second']:.0f} req/s", f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, errors {result['errors']}"))
     width = max(len(r[0]) for r in rows)

@@ -125,15 +125,15 @@ class Update(db.Model):
     run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
     acked_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
-    # Push mode: how delivering it through the PrestaShop webservice went.
-    delivery_status: Mapped[str] = mapped_column(String(12), nullable=False, default="pending", server_default="pending")
-    delivery_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
-    delivery_error: Mapped[str | None] = mapped_column(Text)
-    delivery_answer: Mapped[dict | None] = mapped_column(JSON)
-    delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Push mode: how pushing it through the PrestaShop webservice went ("pending", "pushed" or "failed").
+    push_status: Mapped[str] = mapped_column(String(12), nullable=False, default="pending", server_default="pending")
+    push_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    push_error: Mapped[str | None] = mapped_column(Text)
+    push_answer: Mapped[dict | None] = mapped_column(JSON)
+    pushed_at: Mapped[datetime | None] = mapped_column(DateTime)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
 
-    __table_args__ = (Index("ix_updates_delivery", "delivery_status", "id"), {"sqlite_autoincrement": True})
+    __table_args__ = (Index("ix_updates_push", "push_status", "id"), {"sqlite_autoincrement": True})
 
     def to_dict(self) -> dict:
         return {
@@ -208,7 +208,7 @@ class IdempotencyKey(db.Model):
 
 
 class WebhookEvent(db.Model):
-    """A webhook delivery already handled (by its webhook-id): a repeat is a no-op."""
+    """A webhook message already handled (by its webhook-id): a repeat is a no-op."""
 
     __tablename__ = "webhook_events"
     id: Mapped[str] = mapped_column(String(200), primary_key=True)

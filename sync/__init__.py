@@ -1,1 +1,1 @@
-"""Detection and delivery: pure stage logic, services, and adapters for GesCom and PrestaShop."""
+"""Detection and push: pure stage logic, services, and adapters for GesCom and PrestaShop."""

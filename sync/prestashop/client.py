@@ -6,7 +6,7 @@ committing when a mail fails), or whose answer does not hold the record we wrote
 the caller re-reads the shop before deciding.
 
 Redirects are never followed: a 3xx answer (typically http:// sent to https://) is a set-up error naming the
-`Location`, and nothing is delivered until PRESTASHOP_URL is corrected. A PUT or PATCH refused with 403/405 by
+`Location`, and nothing is pushed until PRESTASHOP_URL is corrected. A PUT or PATCH refused with 403/405 by
 something that is not the webservice (a host's web application firewall: no PSWS-Version, no error code) is
 sent again once as a POST carrying `ps_method`, which the dispatcher accepts (recorded on 8.1.2:
 ps_method_put_via_post, ps_method_patch_via_post), and so are the later ones.
@@ -44,7 +44,7 @@ class ShopError(Exception):
 
 
 class ShopSetupError(ShopError):
-    """Wrong URL or key, a permission missing, the webservice off: nothing can be delivered until fixed."""
+    """Wrong URL or key, a permission missing, the webservice off: nothing can be pushed until fixed."""
 
 
 class ShopUnavailable(ShopError):

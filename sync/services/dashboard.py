@@ -1,4 +1,4 @@
-"""The admin landing page's figures: shop orders per stage, deliveries waiting or failed, runs, connectivity."""
+"""The admin landing page's figures: shop orders per stage, updates waiting to be pushed or failed, runs, connectivity."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,7 +22,7 @@ class Overview:
     orders_open: int
     pending_acks: int  # pull: updates the module has not acknowledged yet
     oldest_pending_ack: datetime | None
-    deliveries: dict[str, int]  # push: Update.delivery_status -> count (pending, failed, delivered)
+    push: dict[str, int]  # push: Update.push_status -> count (pending, failed, pushed)
     last_success: SyncRun | None  # the last real run that succeeded
     last_run: SyncRun | None  # the last run of any kind, to show a failure or a run in progress
 
@@ -50,14 +50,14 @@ def overview(session: Session) -> Overview:
         total += count
     open_orders = session.scalar(select(func.count()).select_from(ShopOrder).where(ShopOrder.is_open.is_(True))) or 0
     pending, oldest = session.execute(select(func.count(), func.min(Update.created_at)).where(Update.acked_at.is_(None))).one()
-    deliveries = {"pending": 0, "failed": 0, "delivered": 0}
-    for status, count in session.execute(select(Update.delivery_status, func.count()).group_by(Update.delivery_status)):
-        deliveries[status] = deliveries.get(status, 0) + count
+    push = {"pending": 0, "failed": 0, "pushed": 0}
+    for status, count in session.execute(select(Update.push_status, func.count()).group_by(Update.push_status)):
+        push[status] = push.get(status, 0) + count
     last_success = session.scalars(
         select(SyncRun).where(SyncRun.status == "succeeded", SyncRun.dry_run.is_(False)).order_by(SyncRun.id.desc()).limit(1)
     ).first()
     last_run = session.scalars(select(SyncRun).order_by(SyncRun.id.desc()).limit(1)).first()
-    return Overview(by_stage, total, open_orders, pending or 0, oldest, deliveries, last_success, last_run)
+    return Overview(by_stage, total, open_orders, pending or 0, oldest, push, last_success, last_run)
 
 
 def connectivity(session: Session, gescom: GesCom, shop: PrestaShopClient | None) -> Connectivity:

@@ -76,7 +76,7 @@ def order_view(session: Session, gescom: GesCom, order_key: str) -> dict | None:
 
 
 def _timeline(session: Session, order_key: str) -> list[dict]:
-    """The order's updates (with how their delivery went) and events, oldest first."""
+    """The order's updates (with how they went to the shop: pulled or pushed) and events, oldest first."""
     timeline = []
     for update in session.scalars(select(Update).where(Update.order_key == order_key).order_by(Update.id)):
         entry = update.to_dict()
@@ -84,16 +84,16 @@ def _timeline(session: Session, order_key: str) -> list[dict]:
             "at": entry["created_at"],
             "kind": "update",
             "update": entry,
-            "delivery": {
-                # Pull: the module acknowledged it. Push: what delivering it through the webservice gave.
+            "to_shop": {
+                # Pull: the module acknowledged it. Push: what pushing it through the webservice gave.
                 "status": "acknowledged" if update.acked_at else "pending",
                 "acked_at": entry["acked_at"],
                 "push": {
-                    "status": update.delivery_status,
-                    "attempts": update.delivery_attempts,
-                    "error": update.delivery_error,
-                    "answer": update.delivery_answer,
-                    "delivered_at": update.delivered_at.isoformat() + "Z" if update.delivered_at else None,
+                    "status": update.push_status,
+                    "attempts": update.push_attempts,
+                    "error": update.push_error,
+                    "answer": update.push_answer,
+                    "pushed_at": update.pushed_at.isoformat() + "Z" if update.pushed_at else None,
                     "next_attempt_at": update.next_attempt_at.isoformat() + "Z" if update.next_attempt_at else None,
                 },
             },

@@ -15,6 +15,7 @@ from models import ShopOrder, db
 from sync.gescom.adapter import GesCom
 from sync.services.run_config import RunConfig
 from sync.services.runs import run_sync
+from sync.services.unit_of_work import UnitOfWork
 
 
 def test_generated_orders_are_detected_at_the_stage_they_were_generated_in(tmp_path):
@@ -27,7 +28,7 @@ def test_generated_orders_are_detected_at_the_stage_they_were_generated_in(tmp_p
     config = RunConfig(recheck_age=timedelta(hours=1), initial_lookback=timedelta(days=3650), full_scan_interval=timedelta(0))
     gescom = GesCom(gescom_engine)
     with Session(store) as session:
-        run = run_sync(session, gescom, full=True, config=config).run
+        run = run_sync(UnitOfWork(session), gescom, full=True, config=config).run
         assert run.status == "succeeded" and run.orders_skipped == 0
         detected = dict(session.execute(select(ShopOrder.order_key, ShopOrder.stage)).all())
     visible = [order for order in built.orders if order.visible]
@@ -37,7 +38,7 @@ def test_generated_orders_are_detected_at_the_stage_they_were_generated_in(tmp_p
 
     changed = set(change(gescom_engine, built, 40))
     with Session(store) as session:
-        result = run_sync(session, gescom, config=config)
+        result = run_sync(UnitOfWork(session), gescom, config=config)
         assert result.run.orders_checked >= len(changed)
         assert result.run.updates_created >= len(changed) * 0.9  # postings of invoices change nothing the shop sees
         from models import Update
@@ -49,7 +50,7 @@ def test_generated_orders_are_detected_at_the_stage_they_were_generated_in(tmp_p
 def test_every_figure_is_produced(tmp_path):
     figures = main([
         "--orders", "300", "--changed", "30", "--growth", "--no-change-lines", "500,1500",
-        "--delivery-updates", "12", "--latency-ms", "1", "--delivery-workers", "4",
+        "--push-updates", "12", "--latency-ms", "1", "--push-workers", "4",
         "--feed-seconds", "1", "--feed-threads", "2", "--output", str(tmp_path / "latest.json"), "--workdir", str(tmp_path / "work"),
     ])
     assert len(figures["runs"]) == 2 and len(figures["no_change"]) == 2
@@ -57,8 +58,8 @@ def test_every_figure_is_produced(tmp_path):
         for phase in ("ours", "floor", "baseline", "no_change", "previous_full_run"):
             assert run[phase]["seconds"] > 0 and run[phase]["rss_mb"] > 0, phase
         assert run["ours"]["gescom_statements"] > 0 and run["ours_vs_floor"] and run["baseline_vs_ours"]
-    delivery = figures["delivery"]
-    assert delivery["ours"]["ordering_ok"] and delivery["sequential"]["ordering_ok"]
-    assert delivery["ours"]["delivered"] == delivery["ours"]["updates"] == delivery["sequential"]["delivered"]
+    push = figures["push"]
+    assert push["ours"]["ordering_ok"] and push["sequential"]["ordering_ok"]
+    assert push["ours"]["pushed"] == push["ours"]["updates"] == push["sequential"]["pushed"]
     assert set(figures["feed"]) == {"full_page", "at_head"} and all(f["requests"] > 0 for f in figures["feed"].values())
     assert (tmp_path / "latest.json").exists()

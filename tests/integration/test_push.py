@@ -9,7 +9,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models import Update
-from sync.services.push import deliver_pending
+from sync.services.push import push_pending
+from sync.services.unit_of_work import UnitOfWork
 from sync.prestashop.client import PrestaShopClient
 from tests.simulator import ShopSimulator
 
@@ -57,8 +58,8 @@ def ship(sync, warehouse, clock, key: str, tracking: str | None = "6A11111111111
     sync.run()
 
 
-def deliver(sync, client, **options):
-    report = deliver_pending(sync.session, client, **options)
+def push(sync, client, **options):
+    report = push_pending(UnitOfWork(sync.session), client, **options)
     sync.session.expire_all()
     return report
 
@@ -70,7 +71,7 @@ def make_due(sync) -> None:
 
 
 def statuses(sync) -> list[str]:
-    return [u.delivery_status for u in sync.session.scalars(select(Update).order_by(Update.id))]
+    return [u.push_status for u in sync.session.scalars(select(Update).order_by(Update.id))]
 
 
 # --- exact request sequences ------------------------------------------------------------------------------------
@@ -80,8 +81,8 @@ def test_first_shipment_with_tracking_and_state(sync, warehouse, clock, shop):
     shop.add_order(4711, current_state=2)
     ship(sync, warehouse, clock, "4711")
     shop.reset_log()
-    report = deliver(sync, client_for(shop))
-    assert report.delivered == 2 and report.failed == 0  # the "ordered" update, then the shipment
+    report = push(sync, client_for(shop))
+    assert report.pushed == 2 and report.failed == 0  # the "ordered" update, then the shipment
     # The "ordered" update has nothing for the shop: no request. The shipment: the order; the shop's states (once
     # a pass: the state must exist); who set its current state (2 maps to no stage: by hand?) - decided first,
     # since it says which mail goes; tracking; then the state.
@@ -90,7 +91,7 @@ def test_first_shipment_with_tracking_and_state(sync, warehouse, clock, shop):
     assert carrier["tracking_number"] == "6A11111111111"
     assert histories(shop, 4711)[-1] == 4 and int(shop.orders[4711]["current_state"]) == 4
     assert len(state_mails(shop, 4711)) == 1 and not [m for m in shop.mails if m["kind"] == "in_transit"]
-    assert deliver(sync, client_for(shop)).delivered == 0  # nothing pending: nothing sent twice
+    assert push(sync, client_for(shop)).pushed == 0  # nothing pending: nothing sent twice
 
 
 def test_second_parcel_updates_tracking_with_the_in_transit_mail(sync, warehouse, clock, shop):
@@ -101,13 +102,13 @@ def test_second_parcel_updates_tracking_with_the_in_transit_mail(sync, warehouse
     warehouse.transform((1, piece), 3, take={"MUG": 1}, header={"DO_Coord01": "6A11111111111"})
     sync.settings(stage_states__partially_shipped=4, stage_states__shipped=None)
     sync.run()
-    deliver(sync, client_for(shop))
+    push(sync, client_for(shop))
     shop.reset_log()
     clock.tick()
     warehouse.transform((1, piece), 3, header={"DO_Coord01": "6A22222222222"})
     sync.run()
-    report = deliver(sync, client_for(shop))
-    assert report.delivered == 1
+    report = push(sync, client_for(shop))
+    assert report.pushed == 1
     assert calls(shop) == ["GET orders", "GET order_carriers", "PATCH order_carriers"]
     carrier = next(row for row in shop.order_carriers.values() if int(row["id_order"]) == 4711)
     assert carrier["tracking_number"] == "6A11111111111 6A22222222222"  # both parcels, while they fit in 64
@@ -119,7 +120,7 @@ def test_a_state_the_shop_already_has_is_not_posted(sync, warehouse, clock, shop
     shop.add_order(4711, current_state=4)
     ship(sync, warehouse, clock, "4711")
     shop.reset_log()
-    deliver(sync, client_for(shop))
+    push(sync, client_for(shop))
     assert "POST order_histories" not in calls(shop)
     assert histories(shop, 4711).count(4) == 1 and state_mails(shop, 4711) == []
 
@@ -129,9 +130,9 @@ def test_a_later_state_set_by_hand_is_kept(sync, warehouse, clock, shop):
     shop.add_order(4711, current_state=2)
     shop.set_state_by_hand(4711, 5)  # "Delivered", by the merchant
     ship(sync, warehouse, clock, "4711", take={"MUG": 1})
-    deliver(sync, client_for(shop))
+    push(sync, client_for(shop))
     assert int(shop.orders[4711]["current_state"]) == 5 and 3 not in histories(shop, 4711)
-    answer = sync.session.scalars(select(Update).where(Update.state_id == 3)).one().delivery_answer
+    answer = sync.session.scalars(select(Update).where(Update.state_id == 3)).one().push_answer
     assert answer["state"]["action"] in ("shop_already_further", "kept_state_set_by_hand")
 
 
@@ -140,7 +141,7 @@ def test_17_mode_puts_the_whole_carrier_row_back(sync, warehouse, clock, shop17)
     before = dict(next(row for row in shop17.order_carriers.values() if int(row["id_order"]) == 4711))
     ship(sync, warehouse, clock, "4711")
     shop17.reset_log()
-    deliver(sync, client_for(shop17))
+    push(sync, client_for(shop17))
     assert calls(shop17) == ["GET orders", "GET order_states", "GET order_histories", "GET order_carriers", "PUT order_carriers", "POST order_histories"]
     after = next(row for row in shop17.order_carriers.values() if int(row["id_order"]) == 4711)
     assert after["tracking_number"] == "6A11111111111"
@@ -155,7 +156,7 @@ def test_order_resolved_by_reference(sync, warehouse, clock, shop):
     sync.run()
     warehouse.transform((1, piece), 3, header={"DO_Coord01": "6A1"})
     sync.run()
-    deliver(sync, client_for(shop))
+    push(sync, client_for(shop))
     assert int(shop.orders[5000]["current_state"]) == 4
 
 
@@ -163,14 +164,14 @@ def test_messages_for_piece_date_and_deliveries_never_repeated(sync, warehouse, 
     sync.settings(options__send_piece_number=True, options__send_delivery_date=True, options__send_delivery_details=True)
     shop.add_order(4711, current_state=2)
     ship(sync, warehouse, clock, "4711")
-    deliver(sync, client_for(shop))
+    push(sync, client_for(shop))
     page = shop.order_page_messages(4711)  # 8.x: the order's customer thread, what the order page lists
     texts = [m["message"] for m in page]
     assert any(t.startswith("Sage : document BL") for t in texts) and any("date de livraison" in t for t in texts)
     assert any(t.startswith("Sage : livraison BL") and "6A11111111111" in t for t in texts)
     assert all(str(m["private"]) == "1" for m in page) and len(texts) == len(set(texts))
     sync.run(full=True)
-    deliver(sync, client_for(shop))
+    push(sync, client_for(shop))
     assert len(shop.order_page_messages(4711)) == len(texts)
 
 
@@ -197,15 +198,15 @@ FAULTS = [
 
 
 @pytest.mark.parametrize("method, resource, kind", FAULTS, ids=[f"{m} {r} {k}" for m, r, k in FAULTS])
-def test_every_fault_ends_delivered_once(sync, warehouse, clock, shop, method, resource, kind):
+def test_every_fault_ends_pushed_once(sync, warehouse, clock, shop, method, resource, kind):
     shop.add_order(4711, current_state=2)
     ship(sync, warehouse, clock, "4711")
     shop.fail_next(method, resource, kind, retry_after=0, delay=1.5)
     client = client_for(shop, timeout=0.5)
     for _ in range(4):  # the first pass may leave it for later; later passes finish it
-        deliver(sync, client)
+        push(sync, client)
         make_due(sync)
-    assert statuses(sync) == ["delivered", "delivered"]
+    assert statuses(sync) == ["pushed", "pushed"]
     assert histories(shop, 4711).count(4) == 1, histories(shop, 4711)  # no duplicate history row
     assert len(state_mails(shop, 4711)) <= 1  # no duplicate mail (a mail that failed after commit stays failed)
     assert int(shop.orders[4711]["current_state"]) == 4
@@ -218,27 +219,27 @@ def test_permanent_failures_stop_and_do_not_block_other_orders(sync, warehouse, 
     shop.add_order(4712, current_state=2)  # 4711 does not exist in the shop
     ship(sync, warehouse, clock, "4711")
     ship(sync, warehouse, clock, "4712")
-    report = deliver(sync, client_for(shop))
+    report = push(sync, client_for(shop))
     by_order = {u.order_key: u for u in sync.session.scalars(select(Update).where(Update.state_id.is_not(None)))}
-    assert by_order["4711"].delivery_status == "failed" and "does not exist in the shop" in by_order["4711"].delivery_error
-    assert by_order["4712"].delivery_status == "delivered" and report.failed >= 1
-    assert deliver(sync, client_for(shop)).failed == 0  # failed updates are not retried
+    assert by_order["4711"].push_status == "failed" and "does not exist in the shop" in by_order["4711"].push_error
+    assert by_order["4712"].push_status == "pushed" and report.failed >= 1
+    assert push(sync, client_for(shop)).failed == 0  # failed updates are not retried
 
 
-def test_wrong_key_stops_the_delivery_without_failing_updates(sync, warehouse, clock, shop):
+def test_wrong_key_stops_the_push_without_failing_updates(sync, warehouse, clock, shop):
     shop.add_order(4711, current_state=2)
     ship(sync, warehouse, clock, "4711")
-    report = deliver_pending(sync.session, PrestaShopClient(shop.url, "W" * 32, sleep=lambda s: None))
+    report = push_pending(UnitOfWork(sync.session), PrestaShopClient(shop.url, "W" * 32, sleep=lambda s: None))
     assert report.error and "401" in report.error
     assert set(statuses(sync)) == {"pending"}
-    assert report.delivered == 0 and report.failed == 0
+    assert report.pushed == 0 and report.failed == 0
 
 
 def test_permission_missing_is_a_setup_error(sync, warehouse, clock, shop):
     shop.permissions["order_histories"] = {"GET"}
     shop.add_order(4711, current_state=2)
     ship(sync, warehouse, clock, "4711")
-    report = deliver(sync, client_for(shop))
+    report = push(sync, client_for(shop))
     assert report.error and "405" in report.error
     assert "failed" not in statuses(sync)
 
@@ -246,9 +247,9 @@ def test_permission_missing_is_a_setup_error(sync, warehouse, clock, shop):
 # --- concurrency ----------------------------------------------------------------------------------------------------
 
 
-def test_two_workers_deliver_each_update_once(sync, warehouse, clock, shop, store_db, backend):
+def test_two_workers_push_each_update_once(sync, warehouse, clock, shop, store_db, backend):
     if backend != "postgresql":
-        pytest.skip("FOR UPDATE SKIP LOCKED is PostgreSQL's; SQLite runs one delivery at a time (tested by the lease)")
+        pytest.skip("FOR UPDATE SKIP LOCKED is PostgreSQL's; SQLite runs one push at a time (tested by the lease)")
     keys = [str(6000 + n) for n in range(30)]
     for key in keys:
         shop.add_order(int(key), current_state=2)
@@ -260,7 +261,7 @@ def test_two_workers_deliver_each_update_once(sync, warehouse, clock, shop, stor
     def worker(name: str) -> None:
         try:
             with Session(store_db.engine) as session:
-                deliver_pending(session, client_for(shop), worker=name)
+                push_pending(UnitOfWork(session), client_for(shop), worker=name)
         except BaseException as error:
             errors.append(error)
 
@@ -270,25 +271,25 @@ def test_two_workers_deliver_each_update_once(sync, warehouse, clock, shop, stor
     for thread in threads:
         thread.join(60)
     assert not errors
-    assert set(statuses(sync)) == {"delivered"}
+    assert set(statuses(sync)) == {"pushed"}
     for key in keys:
         assert histories(shop, int(key)).count(4) == 1
     posts = [r for r in shop.requests if r["method"] == "POST" and r["resource"] == "order_histories"]
     assert len(posts) == len(keys)
 
 
-def test_sqlite_deliveries_take_turns(sync, warehouse, clock, shop, backend):
+def test_sqlite_pushes_take_turns(sync, warehouse, clock, shop, backend):
     if backend != "sqlite":
         pytest.skip("the lease is SQLite's")
     from sync.store.locks import acquire_lock, release_lock
 
     shop.add_order(4711, current_state=2)
     ship(sync, warehouse, clock, "4711")
-    assert acquire_lock(sync.session, "delivery", "other worker", timedelta(minutes=1))
-    report = deliver(sync, client_for(shop))
-    assert report.delivered == 0 and "another delivery is running" in report.details
-    release_lock(sync.session, "delivery", "other worker")
-    assert deliver(sync, client_for(shop)).delivered == 2
+    assert acquire_lock(sync.session, "push", "other worker", timedelta(minutes=1))
+    report = push(sync, client_for(shop))
+    assert report.pushed == 0 and "another push is running" in report.details
+    release_lock(sync.session, "push", "other worker")
+    assert push(sync, client_for(shop)).pushed == 2
 
 
 def test_several_workers_in_one_process_keep_each_order_in_order(sync, warehouse, clock, shop):
@@ -303,8 +304,8 @@ def test_several_workers_in_one_process_keep_each_order_in_order(sync, warehouse
         warehouse.transform((1, warehouse.documents(key)[0][1]), 3, header={"DO_Coord01": f"6A{key}2"})
     sync.run()
     shop.latency = 0.01
-    report = deliver(sync, client_for(shop), workers=4)
-    assert report.delivered == len(sync.updates()) and report.failed == 0
+    report = push(sync, client_for(shop), workers=4)
+    assert report.pushed == len(sync.updates()) and report.failed == 0
     for key in keys:
         assert histories(shop, int(key))[-1] == 4  # the latest state wins; 3 was superseded, never posted after 4
         assert 3 not in histories(shop, int(key))
@@ -313,7 +314,7 @@ def test_several_workers_in_one_process_keep_each_order_in_order(sync, warehouse
 def test_in_transit_mail_goes_when_the_state_is_not_posted(sync, warehouse, clock, shop):
     shop.add_order(4711, current_state=4)  # the shop already says Shipped: no state mail will carry the tracking
     ship(sync, warehouse, clock, "4711")
-    deliver(sync, client_for(shop))
+    push(sync, client_for(shop))
     assert [m["kind"] for m in shop.mails if int(m["id_order"]) == 4711] == ["in_transit"]
 
 
@@ -322,5 +323,5 @@ def test_a_shop_that_does_not_answer_stops_the_pass_at_once(sync, warehouse, clo
     ship(sync, warehouse, clock, "4711")
     url = shop.url
     shop.stop()
-    report = deliver_pending(sync.session, PrestaShopClient(url, KEY, sleep=lambda s: None))
+    report = push_pending(UnitOfWork(sync.session), PrestaShopClient(url, KEY, sleep=lambda s: None))
     assert report.error and "connection refused" in report.error and report.failed == 0
