@@ -133,7 +133,7 @@ def run_config_of(app: Flask) -> RunConfig:
 
 
 def push_options_of(app: Flask) -> dict:
-    """How the push to the shop works here: `deliver_pending`'s options."""
+    """How the push to the shop works here: `push_pending`'s options."""
     return {"employee_id": app.config["PRESTASHOP_EMPLOYEE_ID"], "workers": app.config["PRESTASHOP_WORKERS"]}
 
 

@@ -21,10 +21,11 @@ from sync.gescom.check import check_gescom, failed, render
 from sync.gescom.demo.generator import advance, generate_demo
 from sync.prestashop.client import ShopError
 from sync.prestashop.states import NATIVE_ORDER_STATES, known_state_ids
-from sync.services.push import deliver_pending
+from sync.services.push import push_pending
 from sync.services.runs import RunInProgress, RunResult, run_sync
 from sync.services.scheduler import serve, tick
 from sync.services.shop_poll import poll_shop_tracking
+from sync.services.unit_of_work import UnitOfWork
 from sync.store.base import current_settings, save_settings
 from sync.store.keys import SCOPES, ApiKeyError, create_key, list_keys, revoke_key
 
@@ -65,8 +66,9 @@ def _table(rows: list[tuple[str, object]]) -> str:
 
 def _push_and_report() -> None:
     """Push the pending updates to the configured shop, as configured (workers, employee id), and say how it went."""
-    report = deliver_pending(db.session, _shop(), **push_options_of(current_app))
-    counts = f"{report.delivered} delivered, {report.failed} failed, {report.retry_later} to retry later ({report.orders} orders)"
+    with UnitOfWork(db.session) as uow:  # each shop order's results committed as it is pushed
+        report = push_pending(uow, _shop(), **push_options_of(current_app))
+    counts = f"{report.pushed} pushed, {report.failed} failed, {report.retry_later} to retry later ({report.orders} orders)"
     click.echo(f"Push to the shop: {counts}")
     for line in report.details[:50]:
         click.echo(f"  {line}", err=True)
@@ -85,7 +87,8 @@ def _run_with_progress(dry_run: bool, full: bool) -> RunResult:
         bar.update(done - bar.pos)
 
     try:
-        return run_sync(db.session, _gescom(), dry_run=dry_run, full=full, config=run_config_of(current_app), progress=progress)
+        with UnitOfWork(db.session) as uow:  # the run commits each chunk as it goes
+            return run_sync(uow, _gescom(), dry_run=dry_run, full=full, config=run_config_of(current_app), progress=progress)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
@@ -124,8 +127,9 @@ def _print_run(result: RunResult, dry_run: bool) -> None:
 @sync_cli.command("run")
 @click.option("--dry-run", is_flag=True, help="Show what would be produced; store nothing.")
 @click.option("--full", is_flag=True, help="Re-read every shop order, not only what changed.")
-@click.option("--no-push", "--no-deliver", "no_push", is_flag=True, help="Do not push the updates to the shop (when one is configured).")
-def sync_run(dry_run: bool, full: bool, no_push: bool):
+@click.option("--no-push", is_flag=True, help="Do not push the updates to the shop (when one is configured).")
+@click.option("--no-deliver", is_flag=True, hidden=True, deprecated="Use --no-push; this name goes in the next release.")
+def sync_run(dry_run: bool, full: bool, no_push: bool, no_deliver: bool):
     """Run the detection once, print a summary, then push to the shop when one is configured."""
     try:
         result = _run_with_progress(dry_run, full)
@@ -134,7 +138,7 @@ def sync_run(dry_run: bool, full: bool, no_push: bool):
     _print_run(result, dry_run)
     if result.run.status != "succeeded":
         raise click.ClickException(result.run.error or result.run.status)
-    if not dry_run and not no_push and _shop() is not None:
+    if not dry_run and not (no_push or no_deliver) and _shop() is not None:
         _push_and_report()
 
 
@@ -276,7 +280,8 @@ def shop_poll():
     """Bring tracking numbers typed in the shop into GesCom now (tracking.import_from_shop)."""
     client = _required_shop()
     try:
-        report = poll_shop_tracking(db.session, _gescom(), client)
+        with UnitOfWork(db.session) as uow:  # each number written to GesCom committed as it is
+            report = poll_shop_tracking(uow, _gescom(), client)
     except ShopError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"{report.orders_seen} shop orders read; {report.written} tracking numbers written to GesCom")
@@ -310,7 +315,9 @@ def gescom_check():
 def apikey_create(name: str, scope: str):
     """Create a key and print it once (the last line of output is the key alone)."""
     try:
-        row, key = create_key(db.session, name, scope)
+        with UnitOfWork(db.session) as uow:
+            row, key = create_key(uow.session, name, scope)
+            uow.commit()
     except ApiKeyError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"API key {row.name!r} created with scope {row.scope}. It is shown only now; store it safely:", err=True)
@@ -334,7 +341,9 @@ def apikey_list():
 def apikey_revoke(name: str):
     """Revoke a key: it stops working at once."""
     try:
-        row = revoke_key(db.session, name)
+        with UnitOfWork(db.session) as uow:
+            row = revoke_key(uow.session, name)
+            uow.commit()
     except ApiKeyError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"API key {row.name!r} revoked.")
@@ -388,7 +397,9 @@ def settings_set(assignments: tuple[str, ...]):
     try:
         provider = current_app.extensions.get("order_states")
         states = (provider() if provider else None) or NATIVE_ORDER_STATES
-        document, version = save_settings(db.session, patch, schema, known_states=known_state_ids(states))
+        with UnitOfWork(db.session) as uow:
+            document, version = save_settings(uow.session, patch, schema, known_states=known_state_ids(states))
+            uow.commit()
     except SettingsError as error:
         for field, message in error.errors.items():
             click.echo(f"{field}: {message}", err=True)

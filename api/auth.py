@@ -10,7 +10,7 @@ import json
 from flask import Flask, current_app, g, request
 
 from models import db
-from sync.store.keys import scope_allows, verify_key
+from sync.store.keys import scope_allows, touch_key, verify_key
 
 from .problems import ApiProblem
 
@@ -69,6 +69,7 @@ def authenticate():
     row = verify_key(db.session, key)
     if row is None:
         raise ApiProblem(401, "invalid_api_key", "this API key is unknown or revoked", headers=challenge)
+    touch_key(db.engine, row)  # in a transaction of its own: the request's stays the view's
     needed = _needed_scope(current_app.view_functions[endpoint], request.method)
     if not scope_allows(row.scope, needed):
         raise ApiProblem(403, "insufficient_scope", f"this endpoint needs a key with scope {needed!r}; this key has {row.scope!r}")

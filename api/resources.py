@@ -7,6 +7,7 @@ from flask import current_app, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE
+from sqlalchemy.exc import IntegrityError
 
 from models import SyncRun, db
 from sync.store import feed
@@ -17,10 +18,11 @@ from sync.services.choices import known_states, live_schema, tracking_fields
 from sync.prestashop.states import known_state_ids
 from sync.services.runs import RunConfig, RunInProgress, list_runs, start_run
 from sync.core.settings import SettingsError
-from sync.services.shop_events import delivery_seen, find_order, record_shop_state, remember_delivery
+from sync.services.shop_events import find_order, record_shop_state
 from sync.store.locks import ping_store
 from sync.store.settings import VersionConflict, current_settings, save_settings
-from sync.store.webhooks import WebhookRejected, verify
+from sync.store.webhooks import WebhookRejected, remember_webhook, verify, webhook_seen
+from sync.services.unit_of_work import UnitOfWork
 from sync.services.writeback import WriteBackError, write_tracking
 
 from .auth import requires
@@ -122,13 +124,15 @@ class Settings(MethodView):
             schema = live_schema(_gescom())  # a free field may have been added in Sage since
         except GesComError as error:
             raise ApiProblem(503, "gescom_unavailable", f"field names are checked against GesCom, which is unreachable: {error}") from error
-        try:
-            document, new_version = save_settings(db.session, patch, schema, expected_version=expected, known_states=known_state_ids(_known_states()[1]))
-        except VersionConflict as error:
-            raise ApiProblem(412, "settings_changed", str(error)) from error
-        except SettingsError as error:
-            field = next(iter(error.errors))
-            raise ApiProblem(422, "invalid_settings", f"{field}: {error.errors[field]}", field=field, errors=error.errors) from error
+        with UnitOfWork(db.session) as uow:
+            try:
+                document, new_version = save_settings(uow.session, patch, schema, expected_version=expected, known_states=known_state_ids(_known_states()[1]))
+            except VersionConflict as error:
+                raise ApiProblem(412, "settings_changed", str(error)) from error
+            except SettingsError as error:
+                field = next(iter(error.errors))
+                raise ApiProblem(422, "invalid_settings", f"{field}: {error.errors[field]}", field=field, errors=error.errors) from error
+            uow.commit()
         return document, 200, {"ETag": _etag(new_version)}
 
 
@@ -189,13 +193,15 @@ class Runs(MethodView):
         """Start a run now. A dry run's updates appear on the run when it has finished; none is stored."""
         body = body or {}
         config = RunConfig.from_mapping(current_app.config)
-        try:
-            run, holder = start_run(db.session, dry_run=body.get("dry_run", False), full=body.get("full", False), config=config)
-        except RunInProgress as error:
-            raise ApiProblem(409, "run_in_progress", str(error)) from error
-        payload = _run_json(run)
-        _execute_in_background(current_app._get_current_object(), run.id, holder)
-        return payload, 202, {"Location": f"/api/v1/sync/runs/{run.id}"}
+        with UnitOfWork(db.session) as uow:
+            try:
+                # The run's first step (the lock taken, the run recorded) is committed by start_run through uow.
+                run, holder = start_run(uow, dry_run=body.get("dry_run", False), full=body.get("full", False), config=config)
+            except RunInProgress as error:
+                raise ApiProblem(409, "run_in_progress", str(error)) from error
+            payload = _run_json(run)
+        _execute_in_background(current_app._get_current_object(), payload["id"], holder)
+        return payload, 202, {"Location": f"/api/v1/sync/runs/{payload['id']}"}
 
 
 @runs_blp.route("/<int(max=2147483647):run_id>")  # larger ids cannot exist; never reach the database
@@ -231,7 +237,9 @@ class Acknowledge(MethodView):
     @updates_blp.response(200, AckResultSchema)
     def post(self, body):
         """Acknowledge updates by id, or every update up to an id. Safe to repeat."""
-        result = feed.acknowledge(db.session, ids=body.get("ids"), up_to=body.get("up_to"))
+        with UnitOfWork(db.session) as uow:
+            result = feed.acknowledge(uow.session, ids=body.get("ids"), up_to=body.get("up_to"))
+            uow.commit()
         return {"acknowledged": result.acknowledged, "already_acknowledged": result.already_acknowledged, "unknown": result.unknown}
 
 
@@ -252,15 +260,18 @@ class Order(MethodView):
         return view
 
 
-def _tracking_answer(order_key: str, number: str, source: str) -> tuple[int, dict]:
-    """Write a shop tracking number to GesCom; (status, body) whether it worked or not."""
+def _tracking_answer(uow: UnitOfWork, order_key: str, number: str, source: str) -> tuple[int, dict]:
+    """Write a shop tracking number to GesCom; (status, body) whether it worked or not. What the store remembers
+    of it waits in `uow` for the caller's commit; a refusal leaves nothing there."""
     try:
-        result = write_tracking(db.session, _gescom(), order_key, number, source=source)
+        result = write_tracking(uow.session, _gescom(), order_key, number, source=source)
     except WriteBackError as error:
+        uow.rollback()
         return error.status, problem_body(
             error.status, error.code, str(error), field=getattr(error, "field", None), existing_value=getattr(error, "existing", None)
         )
     except GesComError as error:
+        uow.rollback()
         return 503, problem_body(503, "gescom_unavailable", str(error))
     return 200, {
         "status": "written" if result.changed else "unchanged",
@@ -288,21 +299,24 @@ class OrderTracking(MethodView):
     def put(self, body, order_key):
         """Write the shop's tracking number onto the order's latest GesCom document (BL, else PL, else BC; never an invoice)."""
         key = request.headers.get("Idempotency-Key", "").strip()
-        if not key:
-            return _answer(*_tracking_answer(order_key, body["tracking_number"], "api"))
         if len(key) > 200:
             raise ApiProblem(422, "invalid_idempotency_key", "Idempotency-Key is limited to 200 characters", field="Idempotency-Key")
         endpoint = f"PUT {request.path}"
         digest = body_hash(json.dumps(body, sort_keys=True).encode())
-        api_key_id = g.api_key.id
-        try:
-            replayed = replay(db.session, key, endpoint, api_key_id, digest)
-        except IdempotencyMismatch as error:
-            raise ApiProblem(422, "idempotency_key_reused", str(error), field="Idempotency-Key") from error
-        if replayed is not None:
-            return _answer(*replayed)
-        status, answer = _tracking_answer(order_key, body["tracking_number"], "api")
-        keep(db.session, key, endpoint, api_key_id, digest, status, answer)
+        with UnitOfWork(db.session) as uow:
+            if not key:
+                status, answer = _tracking_answer(uow, order_key, body["tracking_number"], "api")
+                uow.commit()
+                return _answer(status, answer)
+            try:
+                replayed = replay(uow.session, key, endpoint, g.api_key.id, digest)
+            except IdempotencyMismatch as error:
+                raise ApiProblem(422, "idempotency_key_reused", str(error), field="Idempotency-Key") from error
+            if replayed is not None:
+                return _answer(*replayed)
+            status, answer = _tracking_answer(uow, order_key, body["tracking_number"], "api")
+            keep(uow.session, key, endpoint, g.api_key.id, digest, status, answer)
+            uow.commit()  # what the store remembers of GesCom's write, and the answer a repeat gets: together
         return _answer(status, answer)
 
 
@@ -322,6 +336,47 @@ def _event_order(data: dict):
     if order_key is None and id_order is None:
         raise ApiProblem(422, "validation_error", "data.order_key or data.id_order is required", field="data.order_key")
     return order_key, id_order
+
+
+def _webhook_event(raw: bytes) -> tuple[str, dict]:
+    """The event's type and data; a problem when the body is not an event."""
+    try:
+        event = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+        raise ApiProblem(400, "invalid_json", "the body is not valid JSON") from error
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str) or not isinstance(event.get("data"), dict):
+        raise ApiProblem(422, "validation_error", "an event is an object with a string `type` and an object `data`", field="type")
+    return event["type"], event["data"]
+
+
+def _tracking_updated(uow: UnitOfWork, data: dict) -> tuple[int, dict]:
+    """order.tracking_updated: the number written to GesCom, as PUT /orders/<key>/tracking does."""
+    order_key, id_order = _event_order(data)
+    number = data.get("tracking_number")
+    if not isinstance(number, str) or not 0 < len(number) <= 200:
+        raise ApiProblem(422, "validation_error", "data.tracking_number must be a string of 1 to 200 characters", field="data.tracking_number")
+    order = find_order(uow.session, order_key, id_order)
+    if order is None:
+        raise ApiProblem(404, "order_not_found", "no shop order with that key or id_order is followed")
+    return _tracking_answer(uow, order.order_key, number, "webhook")
+
+
+def _status_changed(uow: UnitOfWork, data: dict) -> tuple[int, dict]:
+    """order.status_changed: the shop's state recorded on the order (its timeline, and what we send next)."""
+    order_key, id_order = _event_order(data)
+    state_id = data.get("state_id")
+    if not isinstance(state_id, int) or isinstance(state_id, bool) or not 0 < state_id < 2**31:
+        raise ApiProblem(422, "validation_error", "data.state_id must be a positive integer", field="data.state_id")
+    previous = data.get("previous_state_id")
+    previous = previous if isinstance(previous, int) and not isinstance(previous, bool) and 0 < previous < 2**31 else None
+    order = find_order(uow.session, order_key, id_order)
+    if order is None:
+        return 200, {"status": "ignored", "reason": "no shop order with that key or id_order is followed"}
+    record_shop_state(uow.session, order, state_id, previous, source="webhook")
+    return 200, {"status": "recorded", "order_key": order.order_key, "state_id": state_id}
+
+
+_EVENT_HANDLERS = {"order.tracking_updated": _tracking_updated, "order.status_changed": _status_changed}
 
 
 @webhooks_blp.route("/prestashop")
@@ -354,45 +409,24 @@ class PrestaShopWebhook(MethodView):
             message_id = verify(secret, request.headers, raw)
         except WebhookRejected as error:
             raise ApiProblem(401, error.code, str(error)) from error
-        done = delivery_seen(db.session, message_id)
-        if done is not None:
-            return {"status": "duplicate", "webhook_id": message_id, "first_answer": done.response}
-        try:
-            event = json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError) as error:
-            raise ApiProblem(400, "invalid_json", "the body is not valid JSON") from error
-        if not isinstance(event, dict) or not isinstance(event.get("type"), str) or not isinstance(event.get("data"), dict):
-            raise ApiProblem(422, "validation_error", "an event is an object with a string `type` and an object `data`", field="type")
-        kind, data = event["type"], event["data"]
-        if kind not in EVENT_TYPES:
-            answer = {"status": "ignored", "reason": f"event type {kind[:60]!r} is not handled"}
-            status = 200
-        else:
-            order_key, id_order = _event_order(data)
-            if kind == "order.tracking_updated":
-                number = data.get("tracking_number")
-                if not isinstance(number, str) or not 0 < len(number) <= 200:
-                    raise ApiProblem(422, "validation_error", "data.tracking_number must be a string of 1 to 200 characters", field="data.tracking_number")
-                order = find_order(db.session, order_key, id_order)
-                if order is None:
-                    raise ApiProblem(404, "order_not_found", "no shop order with that key or id_order is followed")
-                status, answer = _tracking_answer(order.order_key, number, "webhook")
-                if status >= 400:
-                    return _answer(status, answer)  # not recorded: a retry of this delivery is tried again
+        with UnitOfWork(db.session) as uow:
+            done = webhook_seen(uow.session, message_id)
+            if done is not None:
+                return {"status": "duplicate", "webhook_id": message_id, "first_answer": done.response}
+            kind, data = _webhook_event(raw)
+            if kind in EVENT_TYPES:
+                status, answer = _EVENT_HANDLERS[kind](uow, data)
             else:
-                state_id = data.get("state_id")
-                if not isinstance(state_id, int) or isinstance(state_id, bool) or not 0 < state_id < 2**31:
-                    raise ApiProblem(422, "validation_error", "data.state_id must be a positive integer", field="data.state_id")
-                previous = data.get("previous_state_id")
-                previous = previous if isinstance(previous, int) and not isinstance(previous, bool) and 0 < previous < 2**31 else None
-                order = find_order(db.session, order_key, id_order)
-                if order is None:
-                    answer, status = {"status": "ignored", "reason": "no shop order with that key or id_order is followed"}, 200
-                else:
-                    record_shop_state(db.session, order, state_id, previous, source="webhook")
-                    answer, status = {"status": "recorded", "order_key": order.order_key, "state_id": state_id}, 200
-        if not remember_delivery(db.session, message_id, kind, answer.get("order_key"), status, answer):
-            return {"status": "duplicate", "webhook_id": message_id}  # the same delivery, handled concurrently
+                status, answer = 200, {"status": "ignored", "reason": f"event type {kind[:60]!r} is not handled"}
+            if status >= 400:
+                return _answer(status, answer)  # not recorded: a retry of this webhook message is tried again
+            try:
+                # What the message changed and its webhook-id, in one transaction: a repeat handled concurrently
+                # fails on the webhook-id (its primary key) and takes its changes back with it.
+                remember_webhook(uow.session, message_id, kind, answer.get("order_key"), status, answer)
+                uow.commit()
+            except IntegrityError:
+                return {"status": "duplicate", "webhook_id": message_id}  # the same webhook message, handled concurrently
         return answer, status
 
 

@@ -182,4 +182,4 @@ class OrderViewSchema(Schema):
     checked_at = fields.String()
     documents = fields.List(fields.Dict(), allow_none=True, metadata={"description": "The order's GesCom documents now: type, piece, date, lines."})
     gescom_error = fields.String(allow_none=True)
-    timeline = fields.List(fields.Dict(), metadata={"description": "Updates (with their delivery status) and events, oldest first."})
+    timeline = fields.List(fields.Dict(), metadata={"description": "Updates (with how they went to the shop, `to_shop`: acknowledged by the module, or pushed) and events, oldest first."})

@@ -219,12 +219,15 @@ class Sync:
             for parent in parents:
                 node = node.setdefault(parent, {})
             node[leaf] = value
-        return save_settings(self.session, document, self.gescom.schema())[0]
+        saved = save_settings(self.session, document, self.gescom.schema())[0]
+        self.session.commit()  # the test is the entry point here
+        return saved
 
     def run(self, **options):
         from sync.services.runs import run_sync
+        from sync.services.unit_of_work import UnitOfWork
 
-        result = run_sync(self.session, self.gescom, config=options.pop("config", self.config), **options)
+        result = run_sync(UnitOfWork(self.session), self.gescom, config=options.pop("config", self.config), **options)
         assert result.run.status == "succeeded", result.run.error
         return result
 
@@ -265,7 +268,9 @@ def keys(app):
     from sync.store.keys import create_key
 
     with app.app_context():
-        return {scope: create_key(db.session, f"test-{scope}", scope)[1] for scope in ("read", "write", "admin")}
+        keys = {scope: create_key(db.session, f"test-{scope}", scope)[1] for scope in ("read", "write", "admin")}
+        db.session.commit()
+        return keys
 
 
 def bearer(key: str) -> dict:

@@ -6,7 +6,7 @@ from werkzeug.exceptions import HTTPException
 
 from api.background import execute_in_background
 from models import SyncRun, db
-from sync.store.keys import scope_allows, verify_key
+from sync.store.keys import scope_allows, touch_key, verify_key
 from sync.services.choices import known_states, live_schema, state_name
 from sync.services.dashboard import connectivity, overview
 from sync.gescom.adapter import GesComError
@@ -16,6 +16,7 @@ from sync.services.runs import RunConfig, RunInProgress, execute_run, list_runs,
 from sync.core.settings import SettingsError
 from sync.core.stages import STAGES
 from sync.store.base import VersionConflict, current_settings, save_settings
+from sync.services.unit_of_work import UnitOfWork
 
 from . import _, bp, end_session, error_page, lang, safe_next, start_session
 from .forms import CONTROLS, LABEL_KEYS, STAGE_NAMES, control_id, flatten, patch_from_form, settings_choices, with_current
@@ -40,6 +41,8 @@ def login():
     problem = None
     if request.method == "POST":
         row = verify_key(db.session, request.form.get("key", "").strip())
+        if row is not None:
+            touch_key(db.engine, row)
         if row is None:
             problem = "login.invalid"
         elif not scope_allows(row.scope, "admin"):
@@ -90,16 +93,19 @@ def settings():
         patch = patch_from_form(request.form)
         sent_version = request.form.get("version", "")
         expected = int(sent_version) if sent_version.isdigit() else -1  # no version: never overwrite blindly
-        try:
-            saved, new_version = save_settings(db.session, patch, schema, expected_version=expected, known_states=known_state_ids(states))
-        except VersionConflict:
-            conflict, values = True, flatten(patch)
-            version = current_settings(db.session)[1]
-        except SettingsError as error:
-            errors, values, version = error.errors, flatten(patch), expected
-        else:
-            flash(_("settings.saved", version=new_version), "ok")
-            return redirect(url_for("admin.settings"), code=303)
+        with UnitOfWork(db.session) as uow:
+            try:
+                saved, new_version = save_settings(uow.session, patch, schema, expected_version=expected, known_states=known_state_ids(states))
+            except VersionConflict:
+                uow.rollback()
+                conflict, values = True, flatten(patch)
+                version = current_settings(uow.session)[1]
+            except SettingsError as error:
+                errors, values, version = error.errors, flatten(patch), expected
+            else:
+                uow.commit()
+                flash(_("settings.saved", version=new_version), "ok")
+                return redirect(url_for("admin.settings"), code=303)
     shown_errors = {name: settings_error(message, lang()) for name, message in errors.items()}
     page = render_template(
         "admin/settings.html",
@@ -131,13 +137,15 @@ def runs():
 @bp.post("/runs")
 def start_run_now():
     """Like POST /api/v1/sync/runs: take the run lock, then run in a background thread."""
-    try:
-        run, holder = start_run(db.session, config=RunConfig.from_mapping(current_app.config))
-    except RunInProgress:
-        flash(_("runs.in_progress"), "error")
-        return redirect(url_for("admin.runs"), code=303)
-    execute_in_background(current_app._get_current_object(), run.id, holder)
-    flash(_("runs.started", id=run.id), "ok")
+    with UnitOfWork(db.session) as uow:
+        try:
+            run, holder = start_run(uow, config=RunConfig.from_mapping(current_app.config))  # committed: the run's first step
+        except RunInProgress:
+            flash(_("runs.in_progress"), "error")
+            return redirect(url_for("admin.runs"), code=303)
+        run_id = run.id
+    execute_in_background(current_app._get_current_object(), run_id, holder)
+    flash(_("runs.started", id=run_id), "ok")
     return redirect(url_for("admin.runs"), code=303)
 
 
@@ -145,13 +153,15 @@ def start_run_now():
 def preview():
     """A dry run, done within the request; its page lists what would be sent. No update is stored."""
     config = RunConfig.from_mapping(current_app.config)
-    try:
-        run, holder = start_run(db.session, dry_run=True, config=config)
-    except RunInProgress:
-        flash(_("runs.in_progress"), "error")
-        return redirect(url_for("admin.runs"), code=303)
-    execute_run(db.session, _gescom(), run, holder, config=config)
-    return redirect(url_for("admin.run", run_id=run.id), code=303)
+    with UnitOfWork(db.session) as uow:
+        try:
+            run, holder = start_run(uow, dry_run=True, config=config)
+        except RunInProgress:
+            flash(_("runs.in_progress"), "error")
+            return redirect(url_for("admin.runs"), code=303)
+        execute_run(uow, _gescom(), run, holder, config=config)  # each chunk rolled back, the run's record committed
+        run_id = run.id
+    return redirect(url_for("admin.run", run_id=run_id), code=303)
 
 
 @bp.get("/runs/<int(max=2147483647):run_id>")

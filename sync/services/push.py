@@ -1,14 +1,14 @@
-"""Push mode: deliver pending updates through the PrestaShop webservice, per order and in order.
+"""Push mode: push pending updates to the shop through the PrestaShop webservice, per order and in order.
 
 For each update: the tracking number first (order_carriers), then the state (order_histories), then one
 private back-office message per other change, where the order page shows it (1.7.7+: a customer_message on the
 order's customer_thread; before: the legacy `message` table). Every write is preceded by a read of what the shop
-has, so a delivery repeated after a crash or an ambiguous failure changes nothing twice: a state is never posted
+has, so a push repeated after a crash or an ambiguous failure changes nothing twice: a state is never posted
 when the order already has it, and never over a later state the merchant set by hand; a state the shop does not
 have is never posted at all (8.x runs hooks and stock moves for it, then answers 500).
 
-Several workers may deliver at once: on PostgreSQL each order is claimed with SELECT ... FOR UPDATE SKIP
-LOCKED for the time of its delivery; on SQLite one worker delivers at a time (a lease in the store).
+Several workers may push at once: on PostgreSQL each order is claimed with SELECT ... FOR UPDATE SKIP
+LOCKED for the time of its push; on SQLite one worker pushes at a time (a lease in the store).
 """
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import exists, select
-from sqlalchemy.orm import Session
 
 from models import ShopOrder, Update, utcnow
 
@@ -42,22 +41,23 @@ from sync.core.stages import shop_state_rank
 from sync.store.locks import acquire_lock, release_lock
 from sync.store.memory import change_memory, load_memory
 from sync.store.settings import load_settings
+from sync.services.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-LOCK_NAME = "delivery"
+LOCK_NAME = "push"
 FIRST_RETRY = timedelta(seconds=30)
 LAST_RETRY = timedelta(hours=1)
 THREAD_TOKEN = string.ascii_letters + string.digits  # customer_thread.token: 12 characters, as the back office makes
 
 
 @dataclass
-class DeliveryReport:
-    delivered: int = 0
+class PushReport:
+    pushed: int = 0
     failed: int = 0
     retry_later: int = 0
     orders: int = 0
-    error: str | None = None  # set when the shop set-up stopped the whole delivery
+    error: str | None = None  # set when the shop set-up stopped the whole push
     details: list[str] = field(default_factory=list)
 
 
@@ -66,15 +66,15 @@ class _Retry(Exception):
 
 
 class UnknownState(ShopError):
-    """The update's state is not one of the shop's: a permanent failure; `delivered` is what went through."""
+    """The update's state is not one of the shop's: a permanent failure; `pushed` is what went through."""
 
     def __init__(self, message: str, *, answer: dict):
         super().__init__(message, status=404)
-        self.delivered = answer
+        self.pushed = answer
 
 
 class _ShopStates:
-    """The ids of the shop's order states, read once per delivery pass (shared by its workers), when first needed."""
+    """The ids of the shop's order states, read once per push pass (shared by its workers), when first needed."""
 
     def __init__(self, client: PrestaShopClient):
         self.client, self.lock, self.ids = client, threading.Lock(), None
@@ -87,7 +87,7 @@ class _ShopStates:
 
 
 def _due(now: datetime):
-    return (Update.delivery_status == "pending") & ((Update.next_attempt_at.is_(None)) | (Update.next_attempt_at <= now))
+    return (Update.push_status == "pending") & ((Update.next_attempt_at.is_(None)) | (Update.next_attempt_at <= now))
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -96,7 +96,7 @@ def _backoff(attempts: int) -> timedelta:
 
 
 class _Claims:
-    """Orders being delivered by this process's workers (SQLite has no SKIP LOCKED; PostgreSQL also locks rows)."""
+    """Orders being pushed by this process's workers (SQLite has no SKIP LOCKED; PostgreSQL also locks rows)."""
 
     def __init__(self, max_orders: int):
         self.lock = threading.Lock()
@@ -120,45 +120,50 @@ class _Claims:
             return self.left <= 0
 
 
-def deliver_pending(
-    session: Session,
+def push_pending(
+    uow: UnitOfWork,
     client: PrestaShopClient,
     *,
     max_orders: int = 500,
     employee_id: int | None = None,
     worker: str | None = None,
     workers: int = 1,
-) -> DeliveryReport:
-    """Deliver the due updates of up to `max_orders` shop orders, `workers` orders at a time (each order's
+) -> PushReport:
+    """Push the due updates of up to `max_orders` shop orders, `workers` orders at a time (each order's
     updates stay in order, by one worker). Never raises for a shop failure: a set-up error (key, permissions,
-    webservice off) stops the pass and is reported in `error`."""
-    report = DeliveryReport()
+    webservice off) stops the pass and is reported in `error`. Each shop order's results are committed as it is
+    done: through `uow`, or, for `workers` > 1, through a unit of work of each worker's own (`uow.another()`)."""
+    session = uow.session
+    report = PushReport()
     worker = worker or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
     settings = load_settings(session)
     postgres = session.get_bind().dialect.name == "postgresql"
     if not postgres and not acquire_lock(session, LOCK_NAME, worker, timedelta(minutes=10)):
-        report.details.append("another delivery is running")
+        report.details.append("another push is running")
         return report
     claims, merge_lock, stop = _Claims(max_orders), threading.Lock(), threading.Event()
     context = _Pass(employee_id, _ShopStates(client))
     try:
         if workers <= 1:
-            _work(session, client, settings, postgres, claims, report, merge_lock, stop, context)
+            _work(uow, client, settings, postgres, claims, report, merge_lock, stop, context)
         else:
-            engine = session.get_bind()
 
-            def run() -> None:
-                with Session(engine) as own:
+            def run(own: UnitOfWork) -> None:
+                with own:
                     _work(own, client.clone(), settings, postgres, claims, report, merge_lock, stop, context)
 
-            threads = [threading.Thread(target=run, name=f"deliver-{n}") for n in range(workers)]
+            # Each worker's unit of work is made here: the caller's session may be bound to this thread's context.
+            threads = [threading.Thread(target=run, args=(uow.another(),), name=f"push-{n}") for n in range(workers)]
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
     finally:
         if not postgres:
-            release_lock(session, LOCK_NAME, worker)
+            try:
+                uow.rollback()  # an order left half-done by a failure is not kept, nor written as the lease goes back
+            finally:
+                release_lock(session, LOCK_NAME, worker)
     return report
 
 
@@ -168,7 +173,8 @@ class _Pass:
     states: _ShopStates
 
 
-def _work(session, client, settings, postgres, claims: _Claims, report: DeliveryReport, merge_lock, stop, context: _Pass) -> None:
+def _work(uow: UnitOfWork, client, settings, postgres, claims: _Claims, report: PushReport, merge_lock, stop, context: _Pass) -> None:
+    session = uow.session
     while not stop.is_set() and not claims.exhausted():
         now = utcnow()
         conditions = [exists().where(Update.order_key == ShopOrder.order_key, _due(now))]
@@ -180,40 +186,40 @@ def _work(session, client, settings, postgres, claims: _Claims, report: Delivery
             query = query.with_for_update(skip_locked=True, of=ShopOrder)
         order = session.scalars(query).first()
         if order is None:
-            session.rollback()
+            uow.rollback()
             return
         if not claims.take(order.id):
-            session.rollback()
+            uow.rollback()
             continue  # another worker of this process took it meanwhile
-        this_order = DeliveryReport()
+        this_order = PushReport()
         try:
-            _deliver_order(session, client, order, settings, now, this_order, context)
+            _push_order(session, client, order, settings, now, this_order, context)
         except ShopSetupError as error:
-            session.rollback()
+            uow.rollback()
             with merge_lock:
                 report.error = str(error)
             stop.set()
-            log.error("delivery stopped: %s", error)
+            log.error("push stopped: %s", error)
             return
-        session.commit()  # ends the claim on this order; only now do its counts stand
+        uow.commit()  # ends the claim on this order; only now do its counts stand
         with merge_lock:
             report.orders += 1
-            report.delivered += this_order.delivered
+            report.pushed += this_order.pushed
             report.failed += this_order.failed
             report.retry_later += this_order.retry_later
             report.details += this_order.details
 
 
-def _deliver_order(session, client, order: ShopOrder, settings: Settings, now: datetime, report: DeliveryReport, context: _Pass) -> None:
-    updates = list(session.scalars(select(Update).where(Update.order_key == order.order_key, Update.delivery_status == "pending").order_by(Update.id)))
+def _push_order(session, client, order: ShopOrder, settings: Settings, now: datetime, report: PushReport, context: _Pass) -> None:
+    updates = list(session.scalars(select(Update).where(Update.order_key == order.order_key, Update.push_status == "pending").order_by(Update.id)))
     # Each update carries the order's whole snapshot: of several pending ones, only the latest state and the
-    # latest tracking numbers matter (an old state delivered late would move the shop backwards).
+    # latest tracking numbers matter (an old state pushed late would move the shop backwards).
     last_state = max((position for position, item in enumerate(updates) if item.state_id is not None), default=-1)
     last_tracking = max((position for position, item in enumerate(updates) if "tracking" in item.changes), default=-1)
     for position, item in enumerate(updates):
-        item.delivery_attempts += 1
+        item.push_attempts += 1
         try:
-            item.delivery_answer = _deliver_update(
+            item.push_answer = _push_update(
                 client, order, item, settings, context,
                 send_state=position == last_state, send_tracking=position == last_tracking,
             )
@@ -221,23 +227,23 @@ def _deliver_order(session, client, order: ShopOrder, settings: Settings, now: d
             raise
         except (ShopUnavailable, ShopAmbiguous, _Retry) as error:
             # Later updates of this order wait too: they must not overtake this one.
-            retry_at = now + (timedelta(seconds=error.retry_after) if getattr(error, "retry_after", None) else _backoff(item.delivery_attempts))
+            retry_at = now + (timedelta(seconds=error.retry_after) if getattr(error, "retry_after", None) else _backoff(item.push_attempts))
             for waiting in updates[position:]:
                 waiting.next_attempt_at = retry_at
-            item.delivery_error = str(error)
+            item.push_error = str(error)
             report.retry_later += 1
             report.details.append(f"order {order.order_key}: update {item.id} retried later: {error}")
             return
         except ShopError as error:
-            item.delivery_status, item.delivery_error = "failed", str(error)
-            item.delivery_answer = {"error": str(error), "status": error.status, "code": error.code, "answer": error.answer}
+            item.push_status, item.push_error = "failed", str(error)
+            item.push_answer = {"error": str(error), "status": error.status, "code": error.code, "answer": error.answer}
             if isinstance(error, UnknownState):
-                item.delivery_answer["delivered"] = error.delivered
+                item.push_answer["pushed"] = error.pushed
             report.failed += 1
             report.details.append(f"order {order.order_key}: update {item.id} failed: {error}")
             continue
-        item.delivery_status, item.delivery_error, item.delivered_at, item.next_attempt_at = "delivered", None, utcnow(), None
-        report.delivered += 1
+        item.push_status, item.push_error, item.pushed_at, item.next_attempt_at = "pushed", None, utcnow(), None
+        report.pushed += 1
 
 
 def _resolve(client: PrestaShopClient, order: ShopOrder, item: Update) -> dict:
@@ -260,7 +266,7 @@ def _resolve(client: PrestaShopClient, order: ShopOrder, item: Update) -> dict:
     return found
 
 
-def _deliver_update(client: PrestaShopClient, order: ShopOrder, item: Update, settings: Settings, context: _Pass, *, send_state: bool, send_tracking: bool) -> dict:
+def _push_update(client: PrestaShopClient, order: ShopOrder, item: Update, settings: Settings, context: _Pass, *, send_state: bool, send_tracking: bool) -> dict:
     texts = _messages(item)
     if not (item.state_id is not None or ("tracking" in item.changes and item.tracking_numbers) or texts):
         return {"action": "nothing for the shop", "changes": item.changes}  # e.g. a stage with no state mapped
@@ -276,7 +282,7 @@ def _deliver_update(client: PrestaShopClient, order: ShopOrder, item: Update, se
         if send_tracking:
             # The in-transit mail only when no state mail follows (that one carries the tracking link).
             state_mail = decision is not None and decision["action"] == "post" and notify
-            answer["tracking"] = _deliver_tracking(client, order, shop_order, item.tracking_numbers, send_email=notify and not state_mail)
+            answer["tracking"] = _push_tracking(client, order, shop_order, item.tracking_numbers, send_email=notify and not state_mail)
         else:
             answer["tracking"] = {"action": "superseded by a later update"}
     if unknown_state:
@@ -289,9 +295,9 @@ def _deliver_update(client: PrestaShopClient, order: ShopOrder, item: Update, se
         else:
             answer["state"] = decision
     if texts:
-        answer["messages"] = _deliver_messages(client, order, id_order, texts, context.employee_id)
+        answer["messages"] = _push_messages(client, order, id_order, texts, context.employee_id)
     if unknown_state:
-        # Never posted: on 8.x an unknown state runs hooks and stock moves, then answers 500. The rest was delivered.
+        # Never posted: on 8.x an unknown state runs hooks and stock moves, then answers 500. The rest was pushed.
         raise UnknownState(
             f"order state {item.state_id} does not exist in the shop (deleted, or mapped for another shop): fix the "
             "stage → state mapping; the state of this update is not sent, nor retried", answer=answer,
@@ -312,7 +318,7 @@ def carrier_row(rows: list[dict], id_carrier) -> dict | None:
     return (current or ordered)[-1]
 
 
-def _deliver_tracking(client, order: ShopOrder, shop_order: dict, numbers: list[str], *, send_email: bool) -> dict:
+def _push_tracking(client, order: ShopOrder, shop_order: dict, numbers: list[str], *, send_email: bool) -> dict:
     value, left_out = tracking_value(numbers)
     result = {"value": value, "left_out": left_out}
     if not value:
@@ -396,7 +402,7 @@ def _messages(item: Update) -> list[str]:
     return texts
 
 
-def _deliver_messages(client, order: ShopOrder, id_order: int, texts: list[str], employee_id: int | None) -> dict:
+def _push_messages(client, order: ShopOrder, id_order: int, texts: list[str], employee_id: int | None) -> dict:
     """Post each message the order does not have yet, where the shop's order page shows it. The shop is read
     first: a message posted by a worker that died before it could record it is found there, not posted again."""
     sent: list[str] = []  # fingerprints of the messages found in the shop, or posted, now

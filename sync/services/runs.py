@@ -23,6 +23,7 @@ from sync.store.feed import add_update, preview_of
 from sync.store.locks import acquire_lock, extend_lock, release_lock
 from sync.store.memory import load_memory, save_memory
 from sync.store.settings import current_settings
+from sync.services.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +88,13 @@ def id_order_of(order_key: str) -> int | None:
     return int(key) if key.isdigit() and len(key) <= 18 else None
 
 
-def start_run(session: Session, *, dry_run: bool = False, full: bool = False, config: RunConfig = RunConfig()) -> tuple[SyncRun, str]:
-    """Take the lock and record a new run. Raises RunInProgress when another run holds the lock.
+def start_run(uow: UnitOfWork, *, dry_run: bool = False, full: bool = False, config: RunConfig = RunConfig()) -> tuple[SyncRun, str]:
+    """Take the lock and record a new run: the run's first step, committed through `uow` (a run that could not
+    be recorded gives the lock back). Raises RunInProgress when another run holds the lock.
 
     Returns the run and the lock holder's name, to hand to `execute_run` (possibly in another thread).
     """
+    session = uow.session
     holder = f"{socket.gethostname()}:{os.getpid()}:{utcnow().isoformat()}"
     if not acquire_lock(session, LOCK_NAME, holder, config.lock_ttl):
         raise RunInProgress("a run is already in progress")
@@ -101,16 +104,16 @@ def start_run(session: Session, *, dry_run: bool = False, full: bool = False, co
             stale.status, stale.finished_at, stale.error = "interrupted", stale.finished_at or utcnow(), "the process running it stopped"
         run = SyncRun(status="running", dry_run=dry_run, full=full, warnings=[])
         session.add(run)
-        session.commit()
+        uow.commit()
     except BaseException:
-        session.rollback()
+        uow.rollback()
         release_lock(session, LOCK_NAME, holder)
         raise
     return run, holder
 
 
 def execute_run(
-    session: Session,
+    uow: UnitOfWork,
     gescom: GesCom,
     run: SyncRun,
     holder: str,
@@ -119,38 +122,41 @@ def execute_run(
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> RunResult:
-    """Do the run `start_run` recorded, then release its lock. See `run_sync`."""
+    """Do the run `start_run` recorded, each chunk committed through `uow`, then release its lock. See `run_sync`."""
     result = RunResult(run=run)
     try:
         try:
-            _run(session, gescom, run, result, config, run.dry_run, run.full, holder, progress, should_stop)
+            _run(uow, gescom, run, result, config, run.dry_run, run.full, holder, progress, should_stop)
             run.status = "succeeded"
             if run.dry_run:
                 run.preview = result.updates[:MAX_PREVIEW]
                 if len(result.updates) > MAX_PREVIEW:
                     run.warnings = [*(run.warnings or []), f"preview cut to the first {MAX_PREVIEW} of {len(result.updates)} updates"]
         except RunStopped as error:
-            session.rollback()
+            uow.rollback()
             run.status, run.error = "interrupted", str(error)
         except (GesComError, SettingsError) as error:
-            session.rollback()
-            run.status, run.error = "failed", _explain(error, session, gescom)
+            uow.rollback()
+            run.status, run.error = "failed", _explain(error, uow.session, gescom)
             log.warning("run %s failed: %s", run.id, run.error)
         except Exception as error:  # recorded, then re-raised: a bug must be visible, not swallowed
-            session.rollback()
+            uow.rollback()
             run.status, run.error = "failed", f"{error.__class__.__name__}: {error}"
             run.finished_at = utcnow()
-            session.commit()
+            uow.commit()
             raise
         run.finished_at = utcnow()
-        session.commit()
+        uow.commit()
         return result
     finally:
-        release_lock(session, LOCK_NAME, holder)
+        try:
+            uow.rollback()  # nothing half-done is left in the session while the lock goes back
+        finally:
+            release_lock(uow.session, LOCK_NAME, holder)  # in a session of its own: even when this one is broken
 
 
 def run_sync(
-    session: Session,
+    uow: UnitOfWork,
     gescom: GesCom,
     *,
     dry_run: bool = False,
@@ -166,8 +172,8 @@ def run_sync(
     are committed together or not at all. `should_stop` is asked between chunks: when it says yes the run
     ends "interrupted", its lock released, and the next run reads the same window again.
     """
-    run, holder = start_run(session, dry_run=dry_run, full=full, config=config)
-    return execute_run(session, gescom, run, holder, config=config, progress=progress, should_stop=should_stop)
+    run, holder = start_run(uow, dry_run=dry_run, full=full, config=config)
+    return execute_run(uow, gescom, run, holder, config=config, progress=progress, should_stop=should_stop)
 
 
 def load_chains(
@@ -317,8 +323,9 @@ def _discover(session: Session, gescom: GesCom, scout, run: SyncRun, settings: S
     return found, scanned_at
 
 
-def _run(session, gescom: GesCom, run: SyncRun, result: RunResult, config: RunConfig, dry_run: bool, full: bool, holder: str, progress, should_stop) -> None:
+def _run(uow: UnitOfWork, gescom: GesCom, run: SyncRun, result: RunResult, config: RunConfig, dry_run: bool, full: bool, holder: str, progress, should_stop) -> None:
     """Discover which shop orders may have changed, follow each, and move the watermarks on (not on a dry run)."""
+    session = uow.session
     settings = check_settings(current_settings(session)[0], gescom.schema())
     previous = _previous_run(session)
     with gescom.reader() as conn, gescom.scout() as scout:
@@ -328,7 +335,7 @@ def _run(session, gescom: GesCom, run: SyncRun, result: RunResult, config: RunCo
         nominated = _nominated(session, gescom, scout, settings, found, previous, full, config)
         scout.rollback()  # discovery is over: hold nothing
         reading = _Reading(gescom, conn, settings, carriers, carriage)
-        _follow_all(session, reading, run, result, nominated, holder, config, progress, should_stop)
+        _follow_all(uow, reading, run, result, nominated, holder, config, progress, should_stop)
     if not dry_run:
         run.watermark_modified, run.watermark_header_marq, run.watermark_line_marq = scanned_at, found.max_header_marq, found.max_line_marq
 
@@ -376,7 +383,7 @@ class _Reading:
     carriage: set
 
 
-def _follow_all(session, reading: _Reading, run: SyncRun, result: RunResult, nominated: dict, holder: str, config: RunConfig, progress, should_stop) -> None:
+def _follow_all(uow: UnitOfWork, reading: _Reading, run: SyncRun, result: RunResult, nominated: dict, holder: str, config: RunConfig, progress, should_stop) -> None:
     """Follow the nominated shop orders chunk by chunk, each chunk stored (or, on a dry run, rolled back) whole."""
     keys = list(nominated)
     window = (run.window_from, run.modified_scan)
@@ -385,14 +392,14 @@ def _follow_all(session, reading: _Reading, run: SyncRun, result: RunResult, nom
     for batch in chunks(keys, CHUNK):
         if should_stop is not None and should_stop():
             raise RunStopped(f"stopped on request after {done} of {len(keys)} shop orders")
-        _follow_batch(session, reading, run, result, tally, batch, nominated)
+        _follow_batch(uow.session, reading, run, result, tally, batch, nominated)
         reading.conn.rollback()  # end the chain read's transaction between chunks: no snapshot held for the whole run
         if run.dry_run:
-            session.rollback()
+            uow.rollback()
             run.window_from, run.modified_scan = window  # what discovery read, kept on a dry run's record too
         tally.apply(run)
-        session.commit()
-        extend_lock(session, LOCK_NAME, holder, config.lock_ttl)
+        uow.commit()  # the chunk stands: each order's memory with its update
+        extend_lock(uow.session, LOCK_NAME, holder, config.lock_ttl)
         done += len(batch)
         if progress:
             progress(done, len(keys))

@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 from models import SyncRun
 from sync.gescom.adapter import GesCom
 from sync.prestashop.client import PrestaShopClient, ShopError
-from sync.services.push import deliver_pending
+from sync.services.push import push_pending
 from sync.services.run_config import RunConfig
 from sync.services.runs import RunInProgress, execute_run, run_sync
 from sync.services.shop_poll import poll_shop_tracking
+from sync.services.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -36,49 +37,51 @@ def tick(
     workers: int = 1,
 ) -> None:
     """One tick: a run, then, when a shop is configured, the push and the shop poll (which does nothing unless
-    tracking.import_from_shop). Each step is isolated: one failing is logged and the next still happens."""
-    with _isolated("run", session):
-        _run(session, gescom, config, stop)
-    if shop is None or stop.is_set():
-        return
-    with _isolated("push", session):
-        _push(session, shop, employee_id, workers)
-    with _isolated("shop poll", session):
-        _poll(session, gescom, shop)
+    tracking.import_from_shop). Each step is isolated: one failing is logged and the next still happens. The tick
+    owns the transaction: each step commits its work as it goes through the tick's unit of work."""
+    with UnitOfWork(session) as uow:
+        with _isolated("run", uow):
+            _run(uow, gescom, config, stop)
+        if shop is None or stop.is_set():
+            return
+        with _isolated("push", uow):
+            _push(uow, shop, employee_id, workers)
+        with _isolated("shop poll", uow):
+            _poll(uow, gescom, shop)
 
 
 @contextmanager
-def _isolated(step: str, session: Session) -> Iterator[None]:
+def _isolated(step: str, uow: UnitOfWork) -> Iterator[None]:
     """Log what a step raises and roll its transaction back, so that the tick goes on with the next step."""
     try:
         yield
     except ShopError as error:
-        session.rollback()
+        uow.rollback()
         log.warning("shop unreachable this tick (%s): %s", step, error)
     except Exception:  # the scheduler must survive anything a step throws; the next tick is a fresh chance
-        session.rollback()
+        uow.rollback()
         log.exception("%s failed this tick", step)
 
 
-def _run(session: Session, gescom: GesCom, config: RunConfig, stop: threading.Event) -> None:
+def _run(uow: UnitOfWork, gescom: GesCom, config: RunConfig, stop: threading.Event) -> None:
     try:
-        run = run_sync(session, gescom, config=config, should_stop=stop.is_set).run
+        run = run_sync(uow, gescom, config=config, should_stop=stop.is_set).run
     except RunInProgress:
         log.info("a run is already in progress; skipping this tick")
         return
     log.info("run %s %s: %s orders checked, %s updates", run.id, run.status, run.orders_checked, run.updates_created)
 
 
-def _push(session: Session, shop: PrestaShopClient, employee_id: int | None, workers: int) -> None:
-    report = deliver_pending(session, shop, employee_id=employee_id, workers=workers)
+def _push(uow: UnitOfWork, shop: PrestaShopClient, employee_id: int | None, workers: int) -> None:
+    report = push_pending(uow, shop, employee_id=employee_id, workers=workers)
     log.info(
-        "push: %s delivered, %s failed, %s to retry%s", report.delivered, report.failed, report.retry_later,
+        "push: %s pushed, %s failed, %s to retry%s", report.pushed, report.failed, report.retry_later,
         f"; stopped: {report.error}" if report.error else "",
     )
 
 
-def _poll(session: Session, gescom: GesCom, shop: PrestaShopClient) -> None:
-    polled = poll_shop_tracking(session, gescom, shop)
+def _poll(uow: UnitOfWork, gescom: GesCom, shop: PrestaShopClient) -> None:
+    polled = poll_shop_tracking(uow, gescom, shop)
     if polled.written or polled.warnings:
         log.info("tracking from the shop: %s written to GesCom; %s", polled.written, "; ".join(polled.warnings[:5]))
 
@@ -121,9 +124,9 @@ def execute_in_background(
     `open_session`, so that the request that asked for it answers at once."""
 
     def target() -> None:
-        with open_session() as session:
+        with open_session() as session, UnitOfWork(session) as uow:
             try:
-                execute_run(session, gescom, session.get(SyncRun, run_id), holder, config=config)
+                execute_run(uow, gescom, session.get(SyncRun, run_id), holder, config=config)
             except Exception:  # recorded on the run by execute_run; the thread must not die loudly
                 log.exception("run %s failed", run_id)
 

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models import OrderEvent, ShopOrder, WebhookEvent
+from models import OrderEvent, ShopOrder
 
 from sync.core.memory import note_shop_state
 from sync.core.stages import shop_state_rank
@@ -26,7 +25,8 @@ def find_order(session: Session, order_key: str | None = None, id_order: int | N
 def record_shop_state(session: Session, order: ShopOrder, state_id: int, previous_state_id: int | None = None, source: str = "webhook") -> OrderEvent:
     """The shop says the order is now in `state_id` (often set by hand by the merchant).
 
-    That state is never produced again for the order, and no state of an earlier stage follows it.
+    That state is never produced again for the order, and no state of an earlier stage follows it. The caller
+    commits (a webhook: with its webhook-id, so that a repeat handled concurrently stores nothing twice).
     """
     memory = load_memory(order)
     save_memory(order, note_shop_state(memory, state_id, shop_state_rank(state_id, load_settings(session), memory.stage)))
@@ -36,21 +36,5 @@ def record_shop_state(session: Session, order: ShopOrder, state_id: int, previou
         data={"state_id": state_id, "previous_state_id": previous_state_id, "source": source},
     )
     session.add(event)
-    session.commit()
+    session.flush()
     return event
-
-
-def delivery_seen(session: Session, webhook_id: str) -> WebhookEvent | None:
-    """The earlier handling of this webhook delivery, if any (a repeat is a no-op)."""
-    return session.get(WebhookEvent, webhook_id)
-
-
-def remember_delivery(session: Session, webhook_id: str, kind: str, order_key: str | None, status: int, answer: dict) -> bool:
-    """Record a handled delivery; False when the same delivery was recorded concurrently."""
-    session.add(WebhookEvent(id=webhook_id, type=kind[:60], order_key=order_key, status=status, response=answer))
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        return False
-    return True

@@ -16,6 +16,7 @@ from sync.gescom.adapter import GesCom, GesComError
 from sync.prestashop.client import PrestaShopClient
 from sync.store.memory import change_memory, load_memory
 from sync.store.settings import load_settings
+from sync.services.unit_of_work import UnitOfWork
 from sync.services.writeback import FieldAlreadyFilled, InvalidTrackingNumber, OnlyInvoicesLeft, UnknownOrder, WriteBackError, write_tracking
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ class PollReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def poll_shop_tracking(session: Session, gescom: GesCom, client: PrestaShopClient, *, limit: int = POLL_LIMIT, batch: int = CARRIER_BATCH) -> PollReport:
+def poll_shop_tracking(uow: UnitOfWork, gescom: GesCom, client: PrestaShopClient, *, limit: int = POLL_LIMIT, batch: int = CARRIER_BATCH) -> PollReport:
     """Tracking numbers typed in the shop, written back to GesCom (never echoed back).
 
     Read from the shop orders' carrier rows, not from `orders.date_upd`: on 8.x/9.x the back office's "Edit
@@ -45,7 +46,9 @@ def poll_shop_tracking(session: Session, gescom: GesCom, client: PrestaShopClien
     receive a number (known in the shop; open, or closed less than POLL_RECENT ago; never cancelled), `batch` per
     request (`filter[id_order]=[a|b|…]`), going round them from where the last poll stopped: every such order is
     read once every ceil(orders / limit) polls. No date filter, so neither clock nor time zone can make it miss one.
+    Each number written to GesCom is committed through `uow` with what the store remembers of it, order by order.
     """
+    session = uow.session
     report = PollReport()
     if not load_settings(session).tracking.import_from_shop:
         return report
@@ -66,13 +69,13 @@ def poll_shop_tracking(session: Session, gescom: GesCom, client: PrestaShopClien
                 continue
             report.orders_seen += 1
             for row in sorted(carrier_rows, key=lambda r: int(r["id"])):
-                _import_one(session, gescom, order, (row.get("tracking_number") or "").strip(), report)
+                _import_one(uow, gescom, order, (row.get("tracking_number") or "").strip(), report)
     last = orders[-1].id if orders else 0
     if cursor is None:
         session.add(ShopCursor(name=POLL_CURSOR, value=str(last), updated_at=utcnow()))
     else:
         cursor.value, cursor.updated_at = str(last), utcnow()
-    session.commit()
+    uow.commit()
     return report
 
 
@@ -92,7 +95,7 @@ def _pollable(session: Session, after: int, limit: int) -> list[ShopOrder]:
     ))
 
 
-def _import_one(session: Session, gescom: GesCom, order: ShopOrder, shop_value: str, report: PollReport) -> None:
+def _import_one(uow: UnitOfWork, gescom: GesCom, order: ShopOrder, shop_value: str, report: PollReport) -> None:
     """One carrier row's number: written to GesCom when it is news, once. What was acted on is remembered
     (`shop_tracking_seen`), so a number GesCom refuses for good (its field holds another one, only invoices are
     left) is said once, not every poll; a refusal that may pass later (document busy, order unreadable, settings
@@ -107,16 +110,18 @@ def _import_one(session: Session, gescom: GesCom, order: ShopOrder, shop_value: 
         change_memory(order, note_shop_tracking_seen, shop_value)
         return
     try:
-        result = write_tracking(session, gescom, order.order_key, shop_value, source="shop_poll")
+        result = write_tracking(uow.session, gescom, order.order_key, shop_value, source="shop_poll")
         report.written += int(result.changed)
         report.unchanged += int(not result.changed)
     except FINAL_REFUSALS as error:  # about this number or this order's documents: saying it once is enough
-        session.rollback()
+        uow.rollback()
         report.warnings.append(f"order {order.order_key}: tracking {shop_value!r} from the shop not written to GesCom: {error}")
     except (WriteBackError, GesComError) as error:  # busy, unreadable, settings to fix, GesCom down: not lost
-        session.rollback()
+        uow.rollback()
         report.warnings.append(f"order {order.order_key}: tracking {shop_value!r} from the shop not written to GesCom yet (retried next poll): {error}")
         return
+    else:
+        uow.commit()  # GesCom holds the number now: the store remembers it at once, whatever the rest of the poll does
     change_memory(order, note_shop_tracking_seen, shop_value)
 
 

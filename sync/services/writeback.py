@@ -147,7 +147,9 @@ def _ref(doc_type: int, piece: str) -> dict:
 
 
 def write_tracking(session: Session, gescom: GesCom, order_key: str, tracking_number: str, *, source: str = "api") -> WriteResult:
-    """Write `tracking_number` onto the order's GesCom document and remember it as GesCom's. Commits.
+    """Write `tracking_number` onto the order's GesCom document and remember it as GesCom's. GesCom's write is
+    committed at once in its own guarded transaction; what our store remembers of it is left to the caller's
+    (committed with, say, the request's idempotency record).
 
     Idempotent: when GesCom already shows the number for the order (in the target field, or on any of its
     documents now or remembered, e.g. a number the shop got from us and sends back) nothing is written and
@@ -181,7 +183,7 @@ def write_tracking(session: Session, gescom: GesCom, order_key: str, tracking_nu
             kind=EVENT_KIND,
             data={"tracking_number": number, "document": document, "field": field, "changed": changed, "source": source},
         ))
-    session.commit()
+    session.flush()
     return WriteResult(order_key=order_key, document=document, field=field, tracking_number=number, changed=changed)
 
 

@@ -93,5 +93,4 @@ def acknowledge(session: Session, ids: list[int] | None = None, up_to: int | Non
             result.acknowledged = session.execute(
                 update(Update).where(Update.id.in_(pending), Update.acked_at.is_(None)).values(acked_at=now).execution_options(synchronize_session=False)
             ).rowcount
-    session.commit()
     return result

@@ -40,12 +40,13 @@ def replay(session: Session, key: str, endpoint: str, api_key_id: int | None, di
 
 
 def keep(session: Session, key: str, endpoint: str, api_key_id: int | None, digest: str, status: int, response: dict) -> None:
+    """Record the answer to give a repeat of this request, in the caller's transaction (committed with the work
+    it answers for)."""
     if not (200 <= status < 300 or status == 422):
         return
     session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < utcnow() - KEEP_FOR))
     try:
         with session.begin_nested():
             session.add(IdempotencyKey(key=key, endpoint=endpoint, api_key_id=api_key_id, body_hash=digest, status=status, response=response))
-        session.commit()
     except IntegrityError:
-        session.rollback()  # the same request, answered concurrently: the first answer stands
+        pass  # the same request, answered concurrently: the first answer stands (only the savepoint is undone)

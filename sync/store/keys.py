@@ -2,15 +2,21 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from models import ApiKey, utcnow
 
+log = logging.getLogger(__name__)
+
 SCOPES = ("read", "write", "admin")  # each includes the ones before it
 KEY_PREFIX = "sgps_"
+USE_RECORDED_EVERY = 60  # seconds: last_used_at is written at most this often per key
 
 
 class ApiKeyError(ValueError):
@@ -42,21 +48,29 @@ def create_key(session: Session, name: str, scope: str = "read") -> tuple[ApiKey
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(name=name, key_hash=hash_key(key), prefix=key[: len(KEY_PREFIX) + 4], scope=scope)
     session.add(row)
-    session.commit()
+    session.flush()
     return row, key
 
 
 def verify_key(session: Session, key: str) -> ApiKey | None:
-    """The active key row for this secret, or None. Records when it was last used (at most once a minute)."""
+    """The active key row for this secret, or None. Only reads: `touch_key` records the use."""
     if not key or len(key) > 200:
         return None
-    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None)))
-    if row is not None:
-        now = utcnow()
-        if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
-            session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
-            session.commit()
-    return row
+    return session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None)))
+
+
+def touch_key(engine: Engine, row: ApiKey) -> None:
+    """Record that this key was used now (at most once a minute), in a short transaction of its own: never the
+    request's, and never its failure. A store that cannot take the write (read-only, locked) is logged."""
+    now = utcnow()
+    if row.last_used_at is not None and (now - row.last_used_at).total_seconds() <= USE_RECORDED_EVERY:
+        return
+    try:
+        with Session(engine) as own:
+            own.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
+            own.commit()
+    except SQLAlchemyError as error:
+        log.warning("when API key %s… was last used is not recorded: %s", row.prefix, error)
 
 
 def active_key(session: Session, key_id: int) -> ApiKey | None:
@@ -75,5 +89,5 @@ def revoke_key(session: Session, name: str) -> ApiKey:
         raise ApiKeyError(f"no key named {name!r}")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
-        session.commit()
+        session.flush()
     return row

@@ -31,7 +31,7 @@ class VersionConflict(RuntimeError):
 
 
 def save_settings(session: Session, patch: dict, schema: GesComSchema | None, *, expected_version: int | None = None, known_states: set[int] | None = None) -> tuple[dict, int]:
-    """Apply a partial document, check the whole, store it. Raises SettingsError or VersionConflict."""
+    """Apply a partial document, check the whole, store it (the caller commits). Raises SettingsError or VersionConflict."""
     document, version = current_settings(session)
     if expected_version is not None and expected_version != version:
         raise VersionConflict(f"settings are at version {version}, not {expected_version}")
@@ -47,7 +47,6 @@ def save_settings(session: Session, patch: dict, schema: GesComSchema | None, *,
             .values(document=document, version=version + 1, updated_at=utcnow())
         )
         if result.rowcount != 1:
-            session.rollback()
             raise VersionConflict("settings were changed by someone else meanwhile")
-    session.commit()
+    session.flush()
     return document, version + 1

@@ -1,4 +1,5 @@
-"""Standard Webhooks signatures: `webhook-signature: v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>`.
+"""Inbound webhooks: Standard Webhooks signatures (`webhook-signature: v1,<base64 HMAC-SHA256(secret,
+id.timestamp.body)>`), and the webhook messages already handled (by webhook-id: a repeat is a no-op).
 
 The signing and the check are the reference library's (`standardwebhooks`); around it we keep our secret rule
 and our error codes, and hand it only headers it can read.
@@ -11,13 +12,16 @@ import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
 
+from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from models import WebhookEvent
 
 TOLERANCE_SECONDS = 5 * 60  # the library's tolerance too, both ways
 
 
 class WebhookRejected(ValueError):
-    """The delivery cannot be trusted; `code` says why."""
+    """The webhook message cannot be trusted; `code` says why."""
 
     def __init__(self, code: str, message: str):
         self.code = code
@@ -40,7 +44,7 @@ def secret_key(secret: str) -> bytes:
 
 
 def sign(secret: str, message_id: str, timestamp: int | str, body: bytes) -> str:
-    """The `webhook-signature` header value for this delivery (what a sender computes)."""
+    """The `webhook-signature` header value for this webhook message (what a sender computes)."""
     sent_at = datetime.fromtimestamp(int(timestamp), tz=timezone.utc)
     return Webhook(secret_key(secret)).sign(message_id, sent_at, body.decode("utf-8"))
 
@@ -60,7 +64,7 @@ def _signatures(header: str) -> str:
 
 
 def verify(secret: str, headers: Mapping[str, str], body: bytes) -> str:
-    """Check the delivery's signature on the raw body before anything parses it. Returns the webhook-id."""
+    """Check the webhook message's signature on the raw body before anything parses it. Returns the webhook-id."""
     message_id = headers.get("webhook-id", "").strip()
     timestamp = headers.get("webhook-timestamp", "").strip()
     signatures = headers.get("webhook-signature", "").strip()
@@ -90,3 +94,15 @@ def verify(secret: str, headers: Mapping[str, str], body: bytes) -> str:
         else:
             return message_id
     raise WebhookRejected("webhook_signature_invalid", "no webhook-signature matches the body")
+
+
+def webhook_seen(session: Session, webhook_id: str) -> WebhookEvent | None:
+    """The earlier handling of this webhook message, if any (a repeat is a no-op)."""
+    return session.get(WebhookEvent, webhook_id)
+
+
+def remember_webhook(session: Session, webhook_id: str, kind: str, order_key: str | None, status: int, answer: dict) -> None:
+    """Record a handled webhook message, in the caller's transaction with what handling it stored. Raises
+    IntegrityError when the same message was recorded concurrently: the caller then rolls back its handling."""
+    session.add(WebhookEvent(id=webhook_id, type=kind[:60], order_key=order_key, status=status, response=answer))
+    session.flush()

@@ -22,6 +22,7 @@ from sync.gescom.demo.schema import create_gescom
 from sync.gescom.demo.warehouse import Warehouse
 from sync.services.run_config import RunConfig
 from sync.services.runs import LOCK_NAME, run_sync
+from sync.services.unit_of_work import UnitOfWork
 from sync.store.base import acquire_lock, current_settings, release_lock, save_settings
 from tests.conftest import bearer
 
@@ -41,7 +42,7 @@ def shop(app, clock):
     clock.tick(10)
     warehouse.transform((1, first), 3, take={"MUG": 1}, header={"DO_Coord01": "6A12345678901"})
     with app.app_context():
-        run_sync(db.session, app.extensions["gescom"], config=RunConfig(recheck_age=timedelta(0)))
+        run_sync(UnitOfWork(db.session), app.extensions["gescom"], config=RunConfig(recheck_age=timedelta(0)))
         db.session.remove()
     return warehouse
 
@@ -181,6 +182,7 @@ def test_a_revoked_key_ends_its_sessions(app, client, keys):
     assert client.get("/admin/").status_code == 200
     with app.app_context():
         revoke_key(db.session, "test-admin")
+        db.session.commit()
     answer = client.get("/admin/")
     assert answer.status_code == 303 and "expired=1" in answer.headers["Location"]
     assert "Votre session a pris fin" in client.get(answer.headers["Location"]).text
@@ -369,6 +371,7 @@ def test_a_save_over_someone_elses_is_refused_clearly(app, client, keys, shop):
     data = dict(form_of(client.get("/admin/settings").text).fields)
     with app.app_context():
         save_settings(db.session, {"notify_customer": False}, app.extensions["gescom"].schema())  # someone else, meanwhile
+        db.session.commit()
     data["options.send_piece_number"] = "on"
     answer = client.post("/admin/settings", data=data)
     assert answer.status_code == 409 and "Quelqu'un d'autre a modifié les réglages" in unescape(answer.text)
@@ -474,7 +477,7 @@ def test_an_order_by_key_by_id_order_or_by_reference(app, client, keys, shop):
     assert "pas encore suivie : 4713" in unescape(page.text)
 
 
-def test_dashboard_counts_stages_deliveries_and_runs(app, client, keys, shop):
+def test_dashboard_counts_stages_pushes_and_runs(app, client, keys, shop):
     login(client, keys["admin"])
     page = client.get("/admin/")
     assert page.status_code == 200
@@ -489,7 +492,7 @@ def test_dashboard_counts_stages_deliveries_and_runs(app, client, keys, shop):
 
     with app.app_context():
         data = overview(db.session)
-    assert data.orders_total == 2 and data.pending_acks == 2 and data.deliveries["pending"] == 2
+    assert data.orders_total == 2 and data.pending_acks == 2 and data.push["pending"] == 2
     assert data.last_success is not None and data.last_success.status == "succeeded"
 
 

@@ -13,6 +13,7 @@ from sync.gescom.demo.schema import create_gescom
 from sync.gescom.demo.warehouse import Warehouse
 from sync.services.run_config import RunConfig
 from sync.services.runs import run_sync
+from sync.services.unit_of_work import UnitOfWork
 from sync.store.base import acquire_lock, release_lock
 from sync.store.webhooks import sign
 from tests.conftest import bearer
@@ -33,7 +34,7 @@ def shop(app, clock):
     clock.tick(10)
     warehouse.transform((1, first), 3, take={"MUG": 1})
     with app.app_context():
-        run_sync(db.session, app.extensions["gescom"], config=RunConfig(recheck_age=timedelta(0)))
+        run_sync(UnitOfWork(db.session), app.extensions["gescom"], config=RunConfig(recheck_age=timedelta(0)))
         db.session.remove()
     return warehouse
 
@@ -284,7 +285,7 @@ def test_feed_cursor_never_skips_nor_repeats_under_concurrent_inserts(app, clien
                 for n in range(12):
                     piece = shop.create_order(str(9000 + n), LINES)
                     shop.transform((1, piece), 3, take={"MUG": 1})
-                    run_sync(db.session, app.extensions["gescom"], config=RunConfig(recheck_age=timedelta(0)))
+                    run_sync(UnitOfWork(db.session), app.extensions["gescom"], config=RunConfig(recheck_age=timedelta(0)))
                 db.session.remove()
         except BaseException as error:  # surfaced in the main thread
             failures.append(error)
@@ -317,7 +318,7 @@ def test_order_view(client, keys, shop):
     documents = {d["type_name"]: d for d in view["documents"]}
     assert set(documents) == {"BC", "BL"} and documents["BL"]["lines"][0]["sku"] == "MUG"
     assert [entry["kind"] for entry in view["timeline"]] == ["update"]
-    assert view["timeline"][0]["delivery"]["status"] == "pending"
+    assert view["timeline"][0]["to_shop"]["status"] == "pending"
     assert client.get("/api/v1/orders/0000", headers=bearer(keys["read"])).json["code"] == "order_not_found"
 
 
@@ -372,7 +373,7 @@ def test_idempotency_key(app, client, keys, shop):
 # --- webhooks ------------------------------------------------------------------------------------------------------
 
 
-def deliver(client, key, event: dict, *, message_id="msg_1", offset=0, secret=SECRET, body: bytes | None = None, headers=None):
+def send_webhook(client, key, event: dict, *, message_id="msg_1", offset=0, secret=SECRET, body: bytes | None = None, headers=None):
     raw = body if body is not None else json.dumps(event).encode()
     timestamp = int(time.time()) + offset
     signed = {"webhook-id": message_id, "webhook-timestamp": str(timestamp), "webhook-signature": sign(secret, message_id, timestamp, raw)}
@@ -387,9 +388,9 @@ def webhooks(app):
 def test_webhook_tracking_updated_and_replay(app, client, keys, shop, webhooks):
     client.patch("/api/v1/settings", json={"tracking": {"import_from_shop": True}}, headers={**bearer(keys["admin"]), "If-Match": "*"})
     event = {"type": "order.tracking_updated", "data": {"id_order": 4711, "tracking_number": "6A55555555555"}}
-    first = deliver(client, keys["write"], event)
+    first = send_webhook(client, keys["write"], event)
     assert first.status_code == 200 and first.json["changed"] is True
-    again = deliver(client, keys["write"], event)
+    again = send_webhook(client, keys["write"], event)
     assert again.status_code == 200 and again.json["status"] == "duplicate"
     events = [e for e in client.get("/api/v1/orders/4711", headers=bearer(keys["read"])).json["timeline"] if e["kind"] == "tracking_from_shop"]
     assert len(events) == 1
@@ -408,7 +409,7 @@ def test_webhook_tracking_updated_and_replay(app, client, keys, shop, webhooks):
 )
 def test_webhook_signature_is_checked(client, keys, shop, webhooks, tamper, code):
     event = {"type": "order.status_changed", "data": {"id_order": 4711, "state_id": 4}}
-    response = deliver(client, keys["write"], event, **tamper)
+    response = send_webhook(client, keys["write"], event, **tamper)
     assert response.status_code == 401 and response.json["code"] == code
 
 
@@ -425,7 +426,7 @@ def test_webhook_status_changed_is_recorded_and_blocks_older_states(app, client,
     admin = bearer(keys["admin"])
     client.patch("/api/v1/settings", json={"stage_states": {"partially_shipped": 3, "shipped": 4}}, headers={**admin, "If-Match": "*"})
     # The merchant marks order 4712 "Shipped" by hand in the shop, before the warehouse did anything.
-    answer = deliver(client, keys["write"], {"type": "order.status_changed", "data": {"order_key": "4712", "state_id": 4, "previous_state_id": 2}}, message_id="m2")
+    answer = send_webhook(client, keys["write"], {"type": "order.status_changed", "data": {"order_key": "4712", "state_id": 4, "previous_state_id": 2}}, message_id="m2")
     assert answer.status_code == 200 and answer.json["status"] == "recorded"
     shop.transform((1, shop.documents("4712")[0][1]), 3, take={"MUG": 1})  # then a partial delivery in Sage
     started = client.post("/api/v1/sync/runs", json={}, headers=bearer(keys["write"]))
@@ -434,7 +435,7 @@ def test_webhook_status_changed_is_recorded_and_blocks_older_states(app, client,
     assert updates[-1]["stage"] == "partially_shipped" and updates[-1]["state_id"] is None  # 3 would move the shop back
     timeline = client.get("/api/v1/orders/4712", headers=admin).json["timeline"]
     assert any(e["kind"] == "shop_state_changed" and e["data"]["state_id"] == 4 for e in timeline)
-    unknown = deliver(client, keys["write"], {"type": "order.status_changed", "data": {"id_order": 123456, "state_id": 4}}, message_id="m3")
+    unknown = send_webhook(client, keys["write"], {"type": "order.status_changed", "data": {"id_order": 123456, "state_id": 4}}, message_id="m3")
     assert unknown.status_code == 200 and unknown.json["status"] == "ignored"
 
 
@@ -451,17 +452,17 @@ def test_webhook_status_changed_is_recorded_and_blocks_older_states(app, client,
     ],
 )
 def test_webhook_bad_events_name_the_field(client, keys, shop, webhooks, event, field):
-    response = deliver(client, keys["write"], event, message_id=f"bad-{field}")
+    response = send_webhook(client, keys["write"], event, message_id=f"bad-{field}")
     assert response.status_code == 422 and response.json["field"] == field
 
 
 def test_webhook_unknown_type_is_accepted_and_ignored(client, keys, shop, webhooks):
-    response = deliver(client, keys["write"], {"type": "order.paid", "data": {}}, message_id="m-x")
+    response = send_webhook(client, keys["write"], {"type": "order.paid", "data": {}}, message_id="m-x")
     assert response.status_code == 200 and response.json["status"] == "ignored"
 
 
 def test_webhooks_need_a_secret(client, keys, shop):
-    response = deliver(client, keys["write"], {"type": "order.status_changed", "data": {"id_order": 1, "state_id": 4}})
+    response = send_webhook(client, keys["write"], {"type": "order.status_changed", "data": {"id_order": 1, "state_id": 4}})
     assert response.status_code == 503 and response.json["code"] == "webhooks_not_configured"
 
 

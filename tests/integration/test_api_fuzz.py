@@ -17,6 +17,7 @@ from sync.gescom.demo.schema import create_gescom
 from sync.gescom.demo.warehouse import Warehouse
 from sync.services.run_config import RunConfig
 from sync.services.runs import run_sync
+from sync.services.unit_of_work import UnitOfWork
 from tests.conftest import bearer
 
 EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "40"))  # per operation; CI may raise it
@@ -32,7 +33,7 @@ def api_schema(app, clock):
         warehouse.transform((1, piece), 3, take={"MUG": 1})
     app.config["WEBHOOK_SECRET"] = "whsec_c2VjcmV0LWZvci10ZXN0cy1vbmx5LTEyMzQ1Njc4OTA="
     with app.app_context():
-        run_sync(db.session, app.extensions["gescom"], config=RunConfig(recheck_age=timedelta(0)))
+        run_sync(UnitOfWork(db.session), app.extensions["gescom"], config=RunConfig(recheck_age=timedelta(0)))
         db.session.remove()
     return schemathesis.openapi.from_wsgi("/openapi.json", app)
 

@@ -10,6 +10,7 @@ from models import ShopOrder, SyncRun, Update
 from sync.gescom.adapter import GesCom
 from sync.services.run_config import RunConfig
 from sync.services.runs import RunInProgress, run_sync
+from sync.services.unit_of_work import UnitOfWork
 from sync.store.locks import acquire_lock, release_lock
 
 LINES = [("TSHIRT-M", "T-shirt M", 3), ("MUG", "Mug", 1)]
@@ -223,7 +224,7 @@ def test_dry_run_stores_nothing(sync, warehouse):
 def test_only_one_run_at_a_time(sync, warehouse):
     assert acquire_lock(sync.session, "sync", "someone else", timedelta(minutes=5))
     with pytest.raises(RunInProgress):
-        run_sync(sync.session, sync.gescom)
+        run_sync(UnitOfWork(sync.session), sync.gescom)
     release_lock(sync.session, "sync", "someone else")
     sync.run()
 
@@ -241,7 +242,7 @@ def test_gescom_unreachable_is_recorded_and_nothing_written(sync, tmp_path):
     from sqlalchemy import create_engine
 
     broken = GesCom(create_engine(f"sqlite:///{tmp_path}/missing/nowhere.db"))
-    result = run_sync(sync.session, broken)
+    result = run_sync(UnitOfWork(sync.session), broken)
     assert result.run.status == "failed" and "unreachable" in result.run.error
     assert sync.updates() == [] and sync.session.scalar(select(func.count()).select_from(ShopOrder)) == 0
     assert sync.session.get(SyncRun, result.run.id).finished_at is not None
@@ -268,7 +269,7 @@ def test_column_dropped_after_settings_saved_fails_cleanly(sync, warehouse, gesc
     sync.run()
     with gescom_db.engine.begin() as conn:
         conn.execute(text('ALTER TABLE "F_DOCENTETE" DROP COLUMN "DO_Coord03"'))
-    result = run_sync(sync.session, sync.gescom, config=sync.config)
+    result = run_sync(UnitOfWork(sync.session), sync.gescom, config=sync.config)
     assert result.run.status == "failed" and "DO_Coord03" in result.run.error
     assert "tracking.header_field" in result.run.error
     sync.settings(tracking__header_field="DO_Coord01")
@@ -338,7 +339,7 @@ def test_a_shipped_order_that_vanishes_is_closed_not_cancelled(sync, warehouse, 
 
 def test_a_stop_request_ends_the_run_between_chunks_and_frees_the_lock(sync, warehouse, clock):
     warehouse.create_order("1", LINES)
-    result = run_sync(sync.session, sync.gescom, config=sync.config, should_stop=lambda: True)
+    result = run_sync(UnitOfWork(sync.session), sync.gescom, config=sync.config, should_stop=lambda: True)
     assert result.run.status == "interrupted" and "stopped on request" in result.run.error
     assert sync.updates() == []
     assert [u["order_key"] for u in sync.new_updates()] == ["1"]  # same window read again, lock free

@@ -238,6 +238,48 @@ def test_migration_0004_makes_stored_keys_compare_like_sql_server(app, store_db)
         upgrade()
 
 
+def test_migration_0006_says_push_and_keeps_every_value(app, store_db):
+    """Rows pushed, failed or pending before 0006 keep their attempts, errors, answers and times under the push
+    names ("delivered" becomes "pushed"); ids are never reused; the downgrade gives back the old names and values."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import text
+
+    rows = [  # (status, attempts, error, answer, at)
+        ("delivered", 1, None, '{"id_order": 7}', "2026-01-02 10:00:00"),
+        ("failed", 2, "order state 99 does not exist in the shop", '{"error": "x"}', None),
+        ("pending", 0, None, None, None),
+    ]
+    with app.app_context():
+        db.metadata.drop_all(db.engine)
+        upgrade(revision="0005")
+        with db.engine.begin() as conn:
+            for status, attempts, error, answer, at in [*rows, ("pending", 0, None, None, None)]:
+                conn.execute(text("INSERT INTO updates (order_key, changes, created_at, delivery_status, delivery_attempts, delivery_error, delivery_answer, delivered_at) "
+                                  "VALUES ('4711', '[]', '2026-01-01', :s, :n, :e, :a, :t)"), {"s": status, "n": attempts, "e": error, "a": answer, "t": at})
+            conn.execute(text("DELETE FROM updates WHERE id = 4"))  # the highest id: never given again
+            conn.execute(text("INSERT INTO sync_locks (name, holder) VALUES ('delivery', 'worker-1')"))
+        upgrade()
+        columns = {column["name"] for column in inspect(db.engine).get_columns("updates")}
+        assert {"push_status", "push_attempts", "push_error", "push_answer", "pushed_at"} <= columns and not columns & {"delivery_status", "delivered_at"}
+        assert "ix_updates_push" in {index["name"] for index in inspect(db.engine).get_indexes("updates")}
+        with db.engine.begin() as conn:
+            found = conn.execute(text("SELECT push_status, push_attempts, push_error, push_answer, pushed_at FROM updates ORDER BY id")).all()
+            assert [(s, n, e, json.loads(a) if isinstance(a, str) else a, str(t)[:19] if t else None) for s, n, e, a, t in found] == [
+                ("pushed", 1, None, {"id_order": 7}, "2026-01-02 10:00:00"), (*rows[1][:3], {"error": "x"}, None), rows[2],
+            ]
+            assert list(conn.execute(text("SELECT name FROM sync_locks")).scalars()) == ["push"]
+            new_id = conn.execute(text("INSERT INTO updates (order_key, changes, created_at) VALUES ('4711', '[]', '2026-01-03') RETURNING id")).scalar()
+            assert new_id == 5 and conn.execute(text("SELECT push_status, push_attempts FROM updates WHERE id = 5")).one() == ("pending", 0)
+        downgrade(revision="0005")
+        with db.engine.connect() as conn:
+            statuses = conn.execute(text("SELECT delivery_status, delivery_attempts, delivered_at FROM updates ORDER BY id")).all()
+            assert [(s, n, str(t)[:19] if t else None) for s, n, t in statuses] == [
+                ("delivered", 1, "2026-01-02 10:00:00"), ("failed", 2, None), ("pending", 0, None), ("pending", 0, None),
+            ]
+            assert list(conn.execute(text("SELECT name FROM sync_locks")).scalars()) == ["delivery"]
+        upgrade()
+
+
 def test_health_reports_both_databases(client, app, tmp_path):
     from sync.gescom.demo.schema import create_gescom
 

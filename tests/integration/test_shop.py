@@ -1,4 +1,4 @@
-"""The configured shop through the app: shop check, the shop's states, the tracking poll, sync run delivering."""
+"""The configured shop through the app: shop check, the shop's states, the tracking poll, sync run pushing."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -11,6 +11,7 @@ from sync.gescom.demo.schema import create_gescom
 from sync.gescom.demo.warehouse import Warehouse
 from sync.services.run_config import RunConfig
 from sync.services.runs import run_sync
+from sync.services.unit_of_work import UnitOfWork
 from tests.conftest import bearer
 from tests.simulator import ShopSimulator
 
@@ -39,7 +40,7 @@ def connected(app, sim, clock):
     clock.tick()
     warehouse.transform((1, warehouse.documents("4711")[0][1]), 3, header={"DO_Coord01": "6A11111111111"})
     with app.app_context():
-        run_sync(db.session, app.extensions["gescom"], config=RunConfig(recheck_age=timedelta(0)))
+        run_sync(UnitOfWork(db.session), app.extensions["gescom"], config=RunConfig(recheck_age=timedelta(0)))
         db.session.remove()
     return warehouse
 
@@ -80,9 +81,13 @@ def test_order_states_come_from_the_shop_and_validate_settings(app, client, keys
     assert bad.status_code == 422 and bad.json["field"] == "stage_states.invoiced"
 
 
-def test_sync_run_delivers_and_no_deliver_does_not(app, runner, sim, connected):
-    held = runner.invoke(args=["sync", "run", "--no-deliver"])
+def test_sync_run_pushes_and_no_push_does_not(app, runner, sim, connected):
+    held = runner.invoke(args=["sync", "run", "--no-push"])
     assert held.exit_code == 0 and "Push to the shop" not in held.output
+    old_name = runner.invoke(args=["sync", "run", "--no-deliver"])  # hidden alias for one release, with a notice
+    assert old_name.exit_code == 0 and "Push to the shop" not in old_name.output and "--no-push" in old_name.stderr
+    listed = runner.invoke(args=["sync", "run", "--help"]).output
+    assert "--no-push" in listed and "deliver" not in listed
     assert int(sim.orders[4711]["current_state"]) == 2
     result = runner.invoke(args=["sync", "run"])
     assert result.exit_code == 0, result.output
@@ -91,10 +96,10 @@ def test_sync_run_delivers_and_no_deliver_does_not(app, runner, sim, connected):
     carrier = next(row for row in sim.order_carriers.values() if int(row["id_order"]) == 4711)
     assert carrier["tracking_number"] == "6A11111111111"
     timeline = client_get_order(app, "4711")["timeline"]
-    pushed = [entry["delivery"]["push"] for entry in timeline if entry["kind"] == "update" and entry["update"]["state_id"] == 4]
-    assert pushed[0]["status"] == "delivered" and pushed[0]["answer"]["state"]["action"] == "posted" and pushed[0]["attempts"] == 1
+    pushed = [entry["to_shop"]["push"] for entry in timeline if entry["kind"] == "update" and entry["update"]["state_id"] == 4]
+    assert pushed[0]["status"] == "pushed" and pushed[0]["answer"]["state"]["action"] == "posted" and pushed[0]["attempts"] == 1
     again = runner.invoke(args=["sync", "push"])
-    assert "0 delivered" in again.output and [r["state_id"] for r in sim.mails if r["kind"] == "state"].count(4) == 1
+    assert "0 pushed" in again.output and [r["state_id"] for r in sim.mails if r["kind"] == "state"].count(4) == 1
     old_name = runner.invoke(args=["sync", "deliver"])  # hidden alias for one release: same output, a notice on stderr
     assert old_name.exit_code == 0 and old_name.stdout == again.stdout and "flask sync push" in old_name.stderr
 

@@ -7,9 +7,10 @@ import pytest
 from sqlalchemy import select
 
 from models import Update
-from sync.services.push import carrier_row, deliver_pending
+from sync.services.push import carrier_row, push_pending
 from sync.services.shop_poll import poll_shop_tracking
-from tests.integration.test_delivery import KEY, LINES, client_for
+from sync.services.unit_of_work import UnitOfWork
+from tests.integration.test_push import KEY, LINES, client_for
 from tests.simulator import ShopSimulator
 
 
@@ -30,8 +31,8 @@ def ship(sync, warehouse, clock, key: str = "4711", tracking: str | None = "6A11
     return bl
 
 
-def deliver(sync, client):
-    report = deliver_pending(sync.session, client, employee_id=1)
+def push(sync, client):
+    report = push_pending(UnitOfWork(sync.session), client, employee_id=1)
     sync.session.expire_all()
     return report
 
@@ -47,8 +48,8 @@ def test_the_piece_number_is_a_private_message_on_the_orders_thread(sync, wareho
     sync.settings(options__send_piece_number=True)
     shop.add_order(4711, current_state=2)
     bl = ship(sync, warehouse, clock)
-    report = deliver(sync, client_for(shop))
-    assert report.delivered == len(updates(sync)) and report.failed == 0, report.details
+    report = push(sync, client_for(shop))
+    assert report.pushed == len(updates(sync)) and report.failed == 0, report.details
     page = shop.order_page_messages(4711)
     assert [m["message"] for m in page if m["message"].startswith("Sage : document")] == [f"Sage : document {bl}"]
     assert all(m["table"] == "customer_message" and str(m["private"]) == "1" for m in page)
@@ -61,7 +62,7 @@ def test_the_piece_number_is_a_private_message_on_the_orders_thread(sync, wareho
     clock.tick()
     invoice = warehouse.transform((3, bl), 6)
     sync.run()
-    deliver(sync, client_for(shop))
+    push(sync, client_for(shop))
     assert [t["id"] for t in shop.customer_threads.values() if t["id_order"] == 4711] == [thread["id"]]  # reused
     texts = [m["message"] for m in shop.order_page_messages(4711)]
     assert texts.count(f"Sage : document {invoice}") == 1 and texts.count(f"Sage : document {bl}") == 1
@@ -72,15 +73,15 @@ def test_a_thread_the_back_office_made_is_reused_and_nothing_is_posted_twice(syn
     shop.add_order(4711, current_state=2)
     shop.back_office_add_message(4711, "Colis préparé")  # the merchant wrote first: the thread exists
     bl = ship(sync, warehouse, clock)
-    deliver(sync, client_for(shop))
+    push(sync, client_for(shop))
     assert len([t for t in shop.customer_threads.values() if t["id_order"] == 4711]) == 1
     # A worker died after posting, before remembering: the thread is read first, nothing is posted again.
     order = sync.order("4711")
     order.messages_sent = []
     for item in updates(sync):
-        item.delivery_status = "pending"
+        item.push_status = "pending"
     sync.session.commit()
-    deliver(sync, client_for(shop))
+    push(sync, client_for(shop))
     texts = [m["message"] for m in shop.order_page_messages(4711)]
     assert texts.count(f"Sage : document {bl}") == 1 and "Colis préparé" in texts
 
@@ -91,7 +92,7 @@ def test_before_1_7_7_messages_go_to_the_legacy_table(sync, warehouse, clock):
         sync.settings(options__send_piece_number=True)
         sim.add_order(4711, current_state=2)
         bl = ship(sync, warehouse, clock)
-        deliver(sync, client_for(sim))
+        push(sync, client_for(sim))
         assert [m["message"] for m in sim.order_page_messages(4711)] == [f"Sage : document {bl}"]
         assert not sim.customer_threads
     finally:
@@ -105,16 +106,16 @@ def test_a_number_typed_in_the_back_office_reaches_gescom_though_date_upd_does_n
     sync.settings(tracking__import_from_shop=True)
     shop.add_order(4711, current_state=2)
     bl = ship(sync, warehouse, clock, tracking=None)
-    deliver(sync, client_for(shop))
+    push(sync, client_for(shop))
     date_upd = shop.orders[4711]["date_upd"]
     shop.back_office_set_tracking(4711, "XY123456789FR")
     assert shop.orders[4711]["date_upd"] == date_upd  # 8.x: only order_carrier is saved
-    report = poll_shop_tracking(sync.session, sync.gescom, client_for(shop))
+    report = poll_shop_tracking(UnitOfWork(sync.session), sync.gescom, client_for(shop))
     assert report.written == 1, report
     with warehouse.engine.connect() as conn:
         value = conn.execute(select(warehouse.h.c.DO_Coord01).where(warehouse.h.c.DO_Type == 3, warehouse.h.c.DO_Piece == bl)).scalar_one()
     assert value.strip() == "XY123456789FR"
-    again = poll_shop_tracking(sync.session, sync.gescom, client_for(shop))
+    again = poll_shop_tracking(UnitOfWork(sync.session), sync.gescom, client_for(shop))
     assert again.written == 0 and not again.warnings  # no echo, nothing twice
     sync.run()
     assert [u for u in updates(sync) if "tracking" in u.changes and u.tracking_numbers == ["XY123456789FR"]] == []
@@ -127,9 +128,9 @@ def test_a_number_gescom_refuses_is_said_once_not_at_every_poll(sync, warehouse,
     bl = warehouse.documents("4711")[-1][1]
     warehouse.set_header(3, bl, DO_Coord01="SAGE-NUMBER")  # typed in Sage meanwhile, not yet read by a run
     shop.back_office_set_tracking(4711, "OTHER123")
-    first = poll_shop_tracking(sync.session, sync.gescom, client_for(shop))
+    first = poll_shop_tracking(UnitOfWork(sync.session), sync.gescom, client_for(shop))
     assert first.written == 0 and len(first.warnings) == 1 and "never overwritten" in first.warnings[0]
-    second = poll_shop_tracking(sync.session, sync.gescom, client_for(shop))
+    second = poll_shop_tracking(UnitOfWork(sync.session), sync.gescom, client_for(shop))
     assert second.warnings == []
 
 
@@ -140,8 +141,8 @@ def test_the_poll_reads_carrier_rows_in_batches_and_goes_round(sync, warehouse, 
         warehouse.create_order(str(key), LINES)
     sync.run()
     shop.requests.clear()
-    first = poll_shop_tracking(sync.session, sync.gescom, client_for(shop), limit=3, batch=2)
-    second = poll_shop_tracking(sync.session, sync.gescom, client_for(shop), limit=3, batch=2)
+    first = poll_shop_tracking(UnitOfWork(sync.session), sync.gescom, client_for(shop), limit=3, batch=2)
+    second = poll_shop_tracking(UnitOfWork(sync.session), sync.gescom, client_for(shop), limit=3, batch=2)
     assert (first.orders_seen, second.orders_seen) == (3, 3)  # 5 orders, 3 a poll: 3, then 2 and round to the first
     reads = [r for r in shop.requests if r["resource"] == "order_carriers"]
     assert len(reads) == 4 and all(r["method"] == "GET" for r in reads)
@@ -155,27 +156,27 @@ def test_a_shop_behind_a_redirect_keeps_the_update_pending_until_the_url_is_corr
     shop.add_order(4711, current_state=2)
     ship(sync, warehouse, clock)
     shop.redirect_to_https(writes_only=True)
-    report = deliver(sync, client_for(shop))
+    report = push(sync, client_for(shop))
     assert report.error and "301" in report.error and "https://" in report.error and "PRESTASHOP_URL" in report.error
-    assert {u.delivery_status for u in updates(sync)} == {"pending"}
+    assert {u.push_status for u in updates(sync)} == {"pending"}
     assert shop.carrier_rows(4711)[0]["tracking_number"] == ""
     shop.clear_faults()  # the URL corrected
-    assert deliver(sync, client_for(shop)).error is None
-    assert {u.delivery_status for u in updates(sync)} == {"delivered"}
+    assert push(sync, client_for(shop)).error is None
+    assert {u.push_status for u in updates(sync)} == {"pushed"}
     assert shop.carrier_rows(4711)[0]["tracking_number"] == "6A11111111111"
 
 
-def test_an_unknown_state_fails_once_clearly_and_the_rest_is_delivered(sync, warehouse, clock, shop):
+def test_an_unknown_state_fails_once_clearly_and_the_rest_is_pushed(sync, warehouse, clock, shop):
     sync.settings(stage_states__shipped=99)
     shop.add_order(4711, current_state=2)
     ship(sync, warehouse, clock)
-    report = deliver(sync, client_for(shop))
-    [failed] = [u for u in updates(sync) if u.delivery_status == "failed"]
-    assert failed.state_id == 99 and "state 99 does not exist in the shop" in failed.delivery_error
-    assert failed.delivery_answer["delivered"]["tracking"]["action"] == "written"
+    report = push(sync, client_for(shop))
+    [failed] = [u for u in updates(sync) if u.push_status == "failed"]
+    assert failed.state_id == 99 and "state 99 does not exist in the shop" in failed.push_error
+    assert failed.push_answer["pushed"]["tracking"]["action"] == "written"
     assert report.failed == 1 and not [h for h in shop.histories if h["id_order"] == 4711 and h["id_order_state"] == 99]
     shop.requests.clear()
-    deliver(sync, client_for(shop))
+    push(sync, client_for(shop))
     assert not [r for r in shop.requests if r["method"] == "POST"]  # never retried
 
 
@@ -183,7 +184,7 @@ def test_a_firewall_refusing_patch_is_passed_with_ps_method(sync, warehouse, clo
     shop.add_order(4711, current_state=2)
     ship(sync, warehouse, clock)
     shop.waf_block(("PUT", "PATCH"), status=403)
-    report = deliver(sync, client_for(shop))
+    report = push(sync, client_for(shop))
     assert report.error is None and report.failed == 0, report.details
     assert shop.carrier_rows(4711)[0]["tracking_number"] == "6A11111111111"
     writes = [(r["method"], r["query"].get("ps_method")) for r in shop.requests if r["resource"] == "order_carriers" and r["method"] != "GET"]
@@ -214,7 +215,7 @@ def test_an_order_whose_carrier_changed_gets_its_number_on_the_new_carriers_row(
     shop.add_order(4711, current_state=2, id_carrier=27, carriers=(30,))
     shop.orders[4711]["id_carrier"] = 30  # the second row is the order's carrier now
     ship(sync, warehouse, clock)
-    deliver(sync, client_for(shop))
+    push(sync, client_for(shop))
     by_carrier = {row["id_carrier"]: row["tracking_number"] for row in shop.carrier_rows(4711)}
     assert by_carrier == {27: "", 30: "6A11111111111"}
 
@@ -228,11 +229,11 @@ def test_a_number_that_cannot_be_written_yet_is_not_lost(sync, warehouse, clock,
     ship(sync, warehouse, clock, tracking=None)
     bl = warehouse.documents("4711")[-1][1]
     shop.back_office_set_tracking(4711, "XY123456789FR")
-    first = poll_shop_tracking(sync.session, sync.gescom, client_for(shop))
+    first = poll_shop_tracking(UnitOfWork(sync.session), sync.gescom, client_for(shop))
     assert first.written == 0 and "retried next poll" in first.warnings[0]
-    assert "retried next poll" in poll_shop_tracking(sync.session, sync.gescom, client_for(shop)).warnings[0]
+    assert "retried next poll" in poll_shop_tracking(UnitOfWork(sync.session), sync.gescom, client_for(shop)).warnings[0]
     sync.settings(tracking__header_field="DO_Coord01")
-    assert poll_shop_tracking(sync.session, sync.gescom, client_for(shop)).written == 1
+    assert poll_shop_tracking(UnitOfWork(sync.session), sync.gescom, client_for(shop)).written == 1
     with warehouse.engine.connect() as conn:
         value = conn.execute(select(warehouse.h.c.DO_Coord01).where(warehouse.h.c.DO_Type == 3, warehouse.h.c.DO_Piece == bl)).scalar_one()
     assert value.strip() == "XY123456789FR"

@@ -14,6 +14,7 @@ from sync.gescom.demo.schema import create_gescom
 from sync.gescom.demo.warehouse import Warehouse
 from sync.services.run_config import RunConfig
 from sync.services.runs import run_sync
+from sync.services.unit_of_work import UnitOfWork
 from tests.conftest import bearer
 from tests.integration.test_admin import login
 
@@ -41,7 +42,7 @@ def broken(app, clock, backend) -> str:
 
 def _run(app) -> int:
     with app.app_context():
-        run = run_sync(db.session, app.extensions["gescom"], config=RunConfig.from_mapping(app.config)).run
+        run = run_sync(UnitOfWork(db.session), app.extensions["gescom"], config=RunConfig.from_mapping(app.config)).run
         assert run.status == "succeeded", run.error
         run_id = run.id
         db.session.remove()

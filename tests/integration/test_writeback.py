@@ -38,7 +38,10 @@ MSSQL = mssql_pyodbc.dialect()
 
 
 def write(sync, key: str, number: str, **options):
-    return write_tracking(sync.session, sync.gescom, key, number, **options)
+    """Write back as an entry point does: GesCom's write, then the caller commits what the store remembers of it."""
+    result = write_tracking(sync.session, sync.gescom, key, number, **options)
+    sync.session.commit()
+    return result
 
 
 def field_of(warehouse, doc_type: int, piece: str, field: str = "DO_Coord01") -> str:

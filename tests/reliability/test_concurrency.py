@@ -1,6 +1,6 @@
-"""Concurrency on PostgreSQL: two schedulers, four delivery workers, feed readers and an acknowledger at once.
+"""Concurrency on PostgreSQL: two schedulers, four push workers, feed readers and an acknowledger at once.
 
-Promises: one run at a time; each update delivered once (one history row, one state mail per order); the
+Promises: one run at a time; each update pushed once (one history row, one state mail per order); the
 feed cursor never skips nor repeats an update, whatever is inserted or acknowledged meanwhile.
 """
 from __future__ import annotations
@@ -15,11 +15,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import SyncRun, Update
-from sync.services.push import deliver_pending
+from sync.services.push import push_pending
 from sync.store.feed import acknowledge, updates_after
 from sync.prestashop.client import PrestaShopClient
 from sync.services.run_config import RunConfig
 from sync.services.runs import RunInProgress, run_sync
+from sync.services.unit_of_work import UnitOfWork
 from tests.simulator import ShopSimulator
 
 KEY = "Q" * 32
@@ -49,17 +50,17 @@ def test_everything_at_once(sync, warehouse, clock, store_db, gescom, backend):
         with Session(store_db.engine) as session:
             while not stop.is_set():
                 try:
-                    run_sync(session, gescom, config=RunConfig(recheck_age=timedelta(0)))
+                    run_sync(UnitOfWork(session), gescom, config=RunConfig(recheck_age=timedelta(0)))
                     in_progress["runs"] += 1
                 except RunInProgress:
                     in_progress["refused"] += 1
                 time.sleep(0.01)
 
-    def deliverer():
+    def pusher():
         client = PrestaShopClient(sim.url, KEY, timeout=(5, 5), sleep=lambda s: None)
         with Session(store_db.engine) as session:
             while not stop.is_set():
-                deliver_pending(session, client)
+                push_pending(UnitOfWork(session), client)
                 time.sleep(0.01)
 
     def reader(index: int):
@@ -79,11 +80,12 @@ def test_everything_at_once(sync, warehouse, clock, store_db, gescom, backend):
                 page = updates_after(session, 0, 5)
                 if page.updates:
                     acknowledge(session, ids=[u.id for u in page.updates])
+                    session.commit()
                 session.rollback()
                 time.sleep(0.005)
 
     threads = [threading.Thread(target=guarded(scheduler)) for _ in range(2)]
-    threads += [threading.Thread(target=guarded(deliverer)) for _ in range(4)]
+    threads += [threading.Thread(target=guarded(pusher)) for _ in range(4)]
     threads += [threading.Thread(target=guarded(lambda i=i: reader(i))) for i in range(2)]
     threads.append(threading.Thread(target=guarded(acknowledger)))
     try:
@@ -100,7 +102,7 @@ def test_everything_at_once(sync, warehouse, clock, store_db, gescom, backend):
             while time.monotonic() < deadline and not errors:
                 session.expire_all()
                 shipped = session.scalars(select(Update).where(Update.stage == "shipped")).all()
-                if len(shipped) == ORDERS and all(u.delivery_status == "delivered" for u in shipped):
+                if len(shipped) == ORDERS and all(u.push_status == "pushed" for u in shipped):
                     break
                 time.sleep(0.2)
         stop.set()
@@ -113,13 +115,13 @@ def test_everything_at_once(sync, warehouse, clock, store_db, gescom, backend):
     with Session(store_db.engine) as session:
         runs = session.scalars(select(SyncRun).where(SyncRun.status == "succeeded").order_by(SyncRun.started_at)).all()
         everything = list(session.scalars(select(Update.id).order_by(Update.id)))
-        statuses = {u.delivery_status for u in session.scalars(select(Update))}
+        statuses = {u.push_status for u in session.scalars(select(Update))}
     for earlier, later in zip(runs, runs[1:]):
         assert later.started_at >= earlier.finished_at  # one run at a time
-    assert statuses == {"delivered"}  # every update, the "ordered" ones included (nothing for the shop in them)
+    assert statuses == {"pushed"}  # every update, the "ordered" ones included (nothing for the shop in them)
     for key in keys:
         states = [row["id_order_state"] for row in sim.histories if int(row["id_order"]) == int(key)]
-        assert states.count(4) == 1, (key, states)  # delivered once
+        assert states.count(4) == 1, (key, states)  # pushed once
         assert len([m for m in sim.mails if int(m["id_order"]) == int(key) and m["kind"] == "state"]) == 1
     for seen in feeds:
         assert seen == everything  # never skipped, never repeated, in order

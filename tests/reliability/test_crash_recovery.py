@@ -1,8 +1,8 @@
-"""Crash recovery: a delivery worker process SIGKILLed at random points, restarted until done.
+"""Crash recovery: a push worker process SIGKILLed at random points, restarted until done.
 
 Kill points: right after the shop applied a write and before the worker could store its result (a hook of
 the simulator kills the worker at that instant: between the tracking write and the state write, after a
-state write...), and at random moments. Whatever the seed: every update delivered, no history row or mail
+state write...), and at random moments. Whatever the seed: every update pushed, no history row or mail
 twice, nothing lost. Figures are written to benchmarks/results/reliability.json when RELIABILITY_REPORT is set.
 """
 from __future__ import annotations
@@ -51,13 +51,13 @@ def _prepare(sync, warehouse, clock, sim) -> list[int]:
     for id_order in ids:
         clock.tick()
         warehouse.transform((1, warehouse.documents(str(id_order))[0][1]), 3, header={"DO_Coord01": f"6A{id_order}2"})
-        sync.run()  # a run per order: the partial update is delivered, or not, independently of the rest
+        sync.run()  # a run per order: the partial update is pushed, or not, independently of the rest
     return ids
 
 
 def _pending(sync) -> int:
     sync.session.expire_all()
-    return len([u for u in sync.session.scalars(select(Update)) if u.delivery_status == "pending"])
+    return len([u for u in sync.session.scalars(select(Update)) if u.push_status == "pending"])
 
 
 @pytest.mark.parametrize("seed", range(SEEDS))
@@ -102,7 +102,7 @@ def test_sigkill_anywhere_loses_nothing_and_repeats_nothing(sync, warehouse, clo
             # What a restart finds: updates waiting for a retry are made due now (the test does not wait).
             sync.session.execute(update(Update).values(next_attempt_at=None))
             sync.session.commit()
-        assert _pending(sync) == 0, "every update delivered"
+        assert _pending(sync) == 0, "every update pushed"
         assert kills["after_write"] >= 1  # the crash really happened
         assert not sim.internal_errors
         for id_order in ids:
@@ -116,8 +116,8 @@ def test_sigkill_anywhere_loses_nothing_and_repeats_nothing(sync, warehouse, clo
             assert carrier["tracking_number"] == f"6A{id_order}1 6A{id_order}2"  # nothing lost
             texts = [m["message"] for m in sim.messages if int(m["id_order"]) == id_order]
             assert len(texts) == len(set(texts))  # no message twice
-        statuses = {u.delivery_status for u in sync.session.scalars(select(Update))}
-        assert statuses == {"delivered"}
+        statuses = {u.push_status for u in sync.session.scalars(select(Update))}
+        assert statuses == {"pushed"}
         if os.environ.get("RELIABILITY_REPORT"):
             _report({"seed": seed, "kills": kills, "orders": len(ids), "requests": len(sim.requests), "duplicates": 0, "lost": 0})
     finally:

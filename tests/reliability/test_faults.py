@@ -15,10 +15,11 @@ from sqlalchemy import event, func, select, text, update
 from sqlalchemy.exc import OperationalError
 
 from models import ShopOrder, Update
-from sync.services.push import deliver_pending
+from sync.services.push import push_pending
 from sync.prestashop.client import PrestaShopClient
 from sync.services.run_config import RunConfig
 from sync.services.runs import run_sync
+from sync.services.unit_of_work import UnitOfWork
 from tests.simulator import ShopSimulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,15 +64,15 @@ def test_thirty_percent_of_shop_calls_failing(sync, warehouse, clock, gescom_db)
         passes = 0
         while passes < 300:
             passes += 1
-            deliver_pending(sync.session, client, workers=4, max_orders=10**6)
+            push_pending(UnitOfWork(sync.session), client, workers=4, max_orders=10**6)
             sync.session.execute(update(Update).values(next_attempt_at=None))
             sync.session.commit()
-            if not sync.session.scalar(select(func.count()).select_from(Update).where(Update.delivery_status == "pending")):
+            if not sync.session.scalar(select(func.count()).select_from(Update).where(Update.push_status == "pending")):
                 break
         sim.fault_rate(0)
         faults = [r for r in sim.requests if r.get("fault")]
-        statuses = set(sync.session.scalars(select(Update.delivery_status)))
-        assert statuses == {"delivered"}, statuses  # nothing lost
+        statuses = set(sync.session.scalars(select(Update.push_status)))
+        assert statuses == {"pushed"}, statuses  # nothing lost
         duplicates = 0
         for i in ids:
             states = [row["id_order_state"] for row in sim.histories if int(row["id_order"]) == i]
@@ -114,7 +115,7 @@ def test_gescom_going_away_mid_run_leaves_the_store_whole_and_the_next_run_recov
 
     event.listen(gescom_db.engine, "before_cursor_execute", drop_connection)
     try:
-        result = run_sync(sync.session, sync.gescom, full=True, config=RunConfig(recheck_age=timedelta(0)))
+        result = run_sync(UnitOfWork(sync.session), sync.gescom, full=True, config=RunConfig(recheck_age=timedelta(0)))
     finally:
         event.remove(gescom_db.engine, "before_cursor_execute", drop_connection)
     assert result.run.status == "failed" and "server closed the connection" in result.run.error

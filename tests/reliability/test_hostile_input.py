@@ -11,6 +11,7 @@ from sync.gescom.demo.schema import create_gescom
 from sync.gescom.demo.warehouse import Warehouse
 from sync.services.run_config import RunConfig
 from sync.services.runs import run_sync
+from sync.services.unit_of_work import UnitOfWork
 from tests.conftest import bearer
 
 HOSTILE_NUMBERS = [
@@ -34,7 +35,7 @@ def shop(app, clock):
     piece = warehouse.create_order("4711", [("MUG", "Mug", 1)])
     warehouse.transform((1, piece), 3)
     with app.app_context():
-        run_sync(db.session, app.extensions["gescom"], config=RunConfig(recheck_age=timedelta(0)))
+        run_sync(UnitOfWork(db.session), app.extensions["gescom"], config=RunConfig(recheck_age=timedelta(0)))
         db.session.remove()
     return engine
 

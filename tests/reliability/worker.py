@@ -1,4 +1,4 @@
-"""A delivery worker process for the crash tests: delivers until nothing is due, then exits 0."""
+"""A push worker process for the crash tests: pushes until nothing is due, then exits 0."""
 from __future__ import annotations
 
 import os
@@ -7,7 +7,8 @@ import sys
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from sync.services.push import deliver_pending
+from sync.services.push import push_pending
+from sync.services.unit_of_work import UnitOfWork
 from sync.prestashop.client import PrestaShopClient
 
 
@@ -19,7 +20,7 @@ def main() -> int:
     client = PrestaShopClient(os.environ["SHOP_URL"], os.environ["SHOP_KEY"], timeout=(2, 2), sleep=lambda seconds: None)
     with Session(engine) as session:
         for _ in range(50):
-            report = deliver_pending(session, client, workers=int(os.environ.get("WORKERS", "1")))
+            report = push_pending(UnitOfWork(session), client, workers=int(os.environ.get("WORKERS", "1")))
             if report.error:
                 print(report.error, file=sys.stderr)
                 return 2

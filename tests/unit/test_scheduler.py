@@ -32,12 +32,14 @@ class FakeSession:
 
 @pytest.fixture
 def steps(monkeypatch):
-    """The services a tick calls, replaced by fakes that record each call; `fail[step]` makes one raise."""
-    calls, fail = [], {}
+    """The services a tick calls, replaced by fakes that record each call, and how many rollbacks the tick's
+    unit of work had done when it started (`seen`); `fail[step]` makes one raise."""
+    calls, fail, seen = [], {}, []
 
     def step(name, result):
-        def fake(*args, **kwargs):
+        def fake(uow, *args, **kwargs):
             calls.append((name, kwargs))
+            seen.append(uow.session.rollbacks)
             if name in fail:
                 raise fail[name]
             return result
@@ -46,9 +48,9 @@ def steps(monkeypatch):
 
     run = SimpleNamespace(id=1, status="succeeded", orders_checked=3, updates_created=2)
     monkeypatch.setattr(scheduler, "run_sync", step("run", SimpleNamespace(run=run)))
-    monkeypatch.setattr(scheduler, "deliver_pending", step("push", SimpleNamespace(delivered=2, failed=0, retry_later=0, error=None)))
+    monkeypatch.setattr(scheduler, "push_pending", step("push", SimpleNamespace(pushed=2, failed=0, retry_later=0, error=None)))
     monkeypatch.setattr(scheduler, "poll_shop_tracking", step("poll", SimpleNamespace(written=1, warnings=[])))
-    return SimpleNamespace(calls=calls, fail=fail, names=lambda: [name for name, _ in calls])
+    return SimpleNamespace(calls=calls, fail=fail, seen=seen, names=lambda: [name for name, _ in calls])
 
 
 def test_a_tick_runs_then_pushes_then_polls(steps):
@@ -58,7 +60,7 @@ def test_a_tick_runs_then_pushes_then_polls(steps):
     run_options, push_options = steps.calls[0][1], steps.calls[1][1]
     assert run_options["config"] is CONFIG and run_options["should_stop"] == stop.is_set
     assert push_options == {"employee_id": 5, "workers": 3}
-    assert session.rollbacks == 0
+    assert steps.seen == [0, 0, 0]  # each step committed its own work: nothing to roll back between them
 
 
 def test_without_a_shop_a_tick_only_runs(steps):
@@ -86,7 +88,10 @@ def test_a_failing_step_is_logged_rolled_back_and_the_others_still_happen(steps,
     session = FakeSession()
     with caplog.at_level(logging.INFO, logger=scheduler.__name__):
         scheduler.tick(session, "gescom", "shop", CONFIG, threading.Event())
-    assert steps.names() == ["run", "push", "poll"] and session.rollbacks == 1
+    assert steps.names() == ["run", "push", "poll"]
+    failed_at = steps.names().index(failing)  # the steps after the failing one start from a rolled-back transaction
+    assert steps.seen == [0] * (failed_at + 1) + [1] * (2 - failed_at)
+    assert session.rollbacks == 2  # the failing step's, then the end of the tick's unit of work
     step = {"run": "run", "push": "push", "poll": "shop poll"}[failing]
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR] == [f"{step} failed this tick"]
 
@@ -104,7 +109,7 @@ def test_a_run_in_progress_elsewhere_skips_the_run_quietly(steps, caplog):
     session = FakeSession()
     with caplog.at_level(logging.INFO, logger=scheduler.__name__):
         scheduler.tick(session, "gescom", "shop", CONFIG, threading.Event())
-    assert steps.names() == ["run", "push", "poll"] and session.rollbacks == 0
+    assert steps.names() == ["run", "push", "poll"] and steps.seen == [0, 0, 0]
     assert "a run is already in progress; skipping this tick" in caplog.messages
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
@@ -140,8 +145,8 @@ def test_a_recorded_run_is_done_in_a_thread_with_its_own_session(monkeypatch, ca
         yield session
         done.append("closed")
 
-    def execute_run(session_, gescom, run, holder, *, config):
-        done.append((session_ is session, gescom, run.id, holder, config))
+    def execute_run(uow, gescom, run, holder, *, config):
+        done.append((uow.session is session, gescom, run.id, holder, config))
         raise RuntimeError("a bug, recorded on the run")
 
     monkeypatch.setattr(scheduler, "execute_run", execute_run)

@@ -46,7 +46,7 @@ def test_a_whsec_secret_must_be_base64_of_something(secret):
 
 
 @pytest.mark.parametrize("secret", ["plain text secret", "whsec_" + base64.b64encode(b"k" * 24).decode()])
-def test_a_signed_delivery_gives_its_id(secret):
+def test_a_signed_webhook_message_gives_its_id(secret):
     assert verify(secret, headers(secret, message_id="order-1041"), BODY) == "order-1041"
 
 
@@ -67,7 +67,7 @@ def test_any_of_several_signatures_may_match():
         ({"body": b"another body"}, "webhook_signature_invalid"),
     ],
 )
-def test_a_delivery_that_cannot_be_trusted_says_why(change, code):
+def test_a_webhook_message_that_cannot_be_trusted_says_why(change, code):
     assert rejected("s", headers("s", **change)) == code
 
 
