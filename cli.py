@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import astuple
 import threading
 from functools import partial
 
@@ -14,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import gescom_of, push_options_of, run_config_of, session_in, shop_of
 from models import db
-from sync.core.settings import SettingsError
+from sync.core.settings import Settings, SettingsError
 from sync.core.stages import STAGES
 from sync.gescom.adapter import GesComError
 from sync.gescom.check import check_gescom, failed, render
@@ -26,7 +27,7 @@ from sync.services.runs import RunInProgress, RunResult, run_sync
 from sync.services.scheduler import serve, tick
 from sync.services.shop_poll import poll_shop_tracking
 from sync.services.unit_of_work import UnitOfWork
-from sync.store.base import current_settings, save_settings
+from sync.store.settings import current_settings, load_settings, save_settings
 from sync.store.keys import SCOPES, ApiKeyError, create_key, list_keys, revoke_key
 
 sync_cli = AppGroup("sync", help="Detect GesCom changes and produce shop updates.")
@@ -217,7 +218,7 @@ def demo_advance(count: int, seed: int | None):
 # --- flask shop -------------------------------------------------------------------------------------------
 
 
-def missing_permissions(allowed: dict[str, set[str]], version, settings: dict) -> dict[str, set[str]]:
+def missing_permissions(allowed: dict[str, set[str]], version, settings: Settings) -> dict[str, set[str]]:
     """Webservice permissions this set-up needs and the key lacks (`version`: the shop's ShopVersion)."""
     needed = {
         "orders": {"GET"},
@@ -226,7 +227,7 @@ def missing_permissions(allowed: dict[str, set[str]], version, settings: dict) -
         "order_states": {"GET"},
         "configurations": {"GET"},
     }
-    if any(settings["options"].values()):
+    if any(astuple(settings.options)):
         if version.order_page_reads_threads:  # 1.7.7+: the order page shows customer threads' messages
             needed.update({"customer_threads": {"GET", "POST"}, "customer_messages": {"GET", "POST"}, "customers": {"GET"}})
         else:
@@ -253,8 +254,7 @@ def shop_check():
         allowed = client.permissions()
     except ShopError as error:
         raise click.ClickException(str(error)) from None
-    settings, _ = current_settings(db.session)
-    missing = missing_permissions(allowed, version, settings)
+    missing = missing_permissions(allowed, version, load_settings(db.session))
     click.echo(f"Shop: {client.base} — PrestaShop {version.raw} ({'PATCH' if version.supports_patch else 'GET + full PUT'} for tracking numbers)")
     click.echo("Messages: " + (
         "private messages on the order's customer thread (customer_threads, customer_messages), as the order page shows them"
@@ -297,7 +297,7 @@ def gescom_check():
     """Print what the sync relies on in GesCom (tables, shadow columns, indexes, collation, isolation, rights,
     detection strategy); exit 1 when something required is missing."""
     try:
-        settings, _ = current_settings(db.session)
+        settings = load_settings(db.session)
     except SQLAlchemyError as error:
         raise click.ClickException(f"the store cannot be read (DATABASE_URL; flask db upgrade?): {getattr(error, 'orig', None) or error}") from None
     checks = check_gescom(_gescom(), settings, current_app.config)

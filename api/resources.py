@@ -9,6 +9,7 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 from sqlalchemy.exc import IntegrityError
 
+from app import run_config_of
 from models import SyncRun, db
 from sync.store import feed
 from sync.gescom.adapter import GesComError
@@ -16,7 +17,7 @@ from sync.store.idempotency import IdempotencyMismatch, body_hash, keep, replay
 from sync.services.orders import order_view
 from sync.services.choices import known_states, live_schema, tracking_fields
 from sync.prestashop.states import known_state_ids
-from sync.services.runs import RunConfig, RunInProgress, list_runs, start_run
+from sync.services.runs import RunInProgress, list_runs, start_run
 from sync.core.settings import SettingsError
 from sync.services.shop_events import find_order, record_shop_state
 from sync.store.locks import ping_store
@@ -192,7 +193,7 @@ class Runs(MethodView):
     def post(self, body):
         """Start a run now. A dry run's updates appear on the run when it has finished; none is stored."""
         body = body or {}
-        config = RunConfig.from_mapping(current_app.config)
+        config = run_config_of(current_app)
         with UnitOfWork(db.session) as uow:
             try:
                 # The run's first step (the lock taken, the run recorded) is committed by start_run through uow.

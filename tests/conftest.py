@@ -210,7 +210,7 @@ class Sync:
         self.config = RunConfig(recheck_age=timedelta(0))
 
     def settings(self, **patch):
-        from sync.store.base import save_settings
+        from sync.store.settings import save_settings
 
         document = {}
         for path, value in patch.items():

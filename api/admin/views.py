@@ -5,6 +5,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from werkzeug.exceptions import HTTPException
 
 from api.background import execute_in_background
+from app import run_config_of
 from models import SyncRun, db
 from sync.store.keys import scope_allows, touch_key, verify_key
 from sync.services.choices import known_states, live_schema, state_name
@@ -12,10 +13,10 @@ from sync.services.dashboard import connectivity, overview
 from sync.gescom.adapter import GesComError
 from sync.services.orders import find_order_keys, order_view, recently_updated
 from sync.prestashop.states import known_state_ids
-from sync.services.runs import RunConfig, RunInProgress, execute_run, list_runs, start_run
+from sync.services.runs import RunInProgress, execute_run, list_runs, start_run
 from sync.core.settings import SettingsError
 from sync.core.stages import STAGES
-from sync.store.base import VersionConflict, current_settings, save_settings
+from sync.store.settings import VersionConflict, current_settings, save_settings
 from sync.services.unit_of_work import UnitOfWork
 
 from . import _, bp, end_session, error_page, lang, safe_next, start_session
@@ -139,7 +140,7 @@ def start_run_now():
     """Like POST /api/v1/sync/runs: take the run lock, then run in a background thread."""
     with UnitOfWork(db.session) as uow:
         try:
-            run, holder = start_run(uow, config=RunConfig.from_mapping(current_app.config))  # committed: the run's first step
+            run, holder = start_run(uow, config=run_config_of(current_app))  # committed: the run's first step
         except RunInProgress:
             flash(_("runs.in_progress"), "error")
             return redirect(url_for("admin.runs"), code=303)
@@ -152,7 +153,7 @@ def start_run_now():
 @bp.post("/runs/preview")
 def preview():
     """A dry run, done within the request; its page lists what would be sent. No update is stored."""
-    config = RunConfig.from_mapping(current_app.config)
+    config = run_config_of(current_app)
     with UnitOfWork(db.session) as uow:
         try:
             run, holder = start_run(uow, dry_run=True, config=config)

@@ -29,16 +29,8 @@ class SettingsError(ValueError):
 # --- typed settings ----------------------------------------------------------------------------------------
 
 
-class _ReadAsDict:
-    """`settings["tracking"]["header_field"]` reads `settings.tracking.header_field`."""
-
-    # transitional: removed once every reader is typed
-    def __getitem__(self, key: str):
-        return getattr(self, key)
-
-
 @dataclass(frozen=True)
-class TrackingSettings(_ReadAsDict):
+class TrackingSettings:
     send: bool = True  # « Envoyer le numéro de suivi du transporteur dans la boutique »
     header_field: str | None = "DO_Coord01"  # « Champ Numéro de transporteur (document) »
     line_field: str | None = None  # « Champ Numéro de transporteur (ligne) »
@@ -47,7 +39,7 @@ class TrackingSettings(_ReadAsDict):
 
 
 @dataclass(frozen=True)
-class Options(_ReadAsDict):
+class Options:
     send_piece_number: bool = False
     send_delivery_date: bool = False
     send_delivery_details: bool = False
@@ -58,7 +50,7 @@ def _default_stage_states() -> dict[str, int | None]:
 
 
 @dataclass(frozen=True)
-class Settings(_ReadAsDict):
+class Settings:
     link_field: str = "DO_NoWeb"  # the header text column holding the shop order
     shipped_document_type: int = 3  # 2 préparation de livraison, 3 bon de livraison
     notify_customer: bool = True  # « Prévenir le client par e-mail »

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 
 from sync.core.sage import FOLLOWED_TYPES, SALES_DOMAIN
+from sync.core.settings import Settings
 from sync.gescom.catalog import DEFAULT_KEY_RULE, Catalog, KeyRule, read_catalog
 from sync.gescom.chains import CHUNK, ChainReader, LoadedChains, Nominations, Owners, chunks, parse_document
 from sync.gescom.errors import GesComBusy, GesComError, is_busy, reads_gescom, reason_of, writes_gescom
@@ -111,11 +112,11 @@ class GesCom:
             self._catalog = catalog
         return self._catalog
 
-    def key_rule(self, settings: dict) -> KeyRule:
+    def key_rule(self, settings: Settings) -> KeyRule:
         """How shop order keys compare here (the link column's collation): see `KeyRule`."""
-        return self.catalog.key_rule(self._header(), settings["link_field"])
+        return self.catalog.key_rule(self._header(), settings.link_field)
 
-    def order_key(self, value, settings: dict) -> str:
+    def order_key(self, value, settings: Settings) -> str:
         """A shop order key typed by a person or sent by a client, made the way runs make keys (KeyRule);
         with the default rule (SQL Server's French_CI_AS) when GesCom cannot be asked."""
         try:
@@ -213,10 +214,10 @@ class GesCom:
     def _line(self):
         return self.tables["F_DOCLIGNE"]
 
-    def _link(self, settings: dict):
-        return self._header().c[settings["link_field"]]
+    def _link(self, settings: Settings):
+        return self._header().c[settings.link_field]
 
-    def _chains(self, settings: dict) -> ChainReader:
+    def _chains(self, settings: Settings) -> ChainReader:
         """The chain reads for these settings (the key rule asked first, as every chain read needs it)."""
         rule = self.key_rule(settings)
         return ChainReader(self.tables, self.catalog, settings, rule)
@@ -224,22 +225,22 @@ class GesCom:
     # --- discovery and chains (chains.py) -----------------------------------------------------------------------
 
     @reads_gescom
-    def new_rows(self, conn: Connection, settings: dict, header_marq: int, line_marq: int) -> Nominations:
+    def new_rows(self, conn: Connection, settings: Settings, header_marq: int, line_marq: int) -> Nominations:
         """Shop orders touched by headers and lines created since the cbMarq high-water marks."""
         return self._chains(settings).new_rows(conn, header_marq, line_marq)
 
     @reads_gescom
-    def modified_rows(self, conn: Connection, settings: dict, since: datetime) -> Nominations:
+    def modified_rows(self, conn: Connection, settings: Settings, since: datetime) -> Nominations:
         """Shop orders touched by rows whose cbModification is `since` or later: the safety net (a scan)."""
         return self._chains(settings).modified_rows(conn, since)
 
     @reads_gescom
-    def resolve(self, conn: Connection, settings: dict, found: Nominations, owners_of: Owners | None = None) -> None:
+    def resolve(self, conn: Connection, settings: Settings, found: Nominations, owners_of: Owners | None = None) -> None:
         """Map the BC numbers and orphan documents of `found` to shop orders (added to `found.documents`)."""
         self._chains(settings).resolve(conn, found, owners_of)
 
     @reads_gescom
-    def all_documents(self, conn: Connection, settings: dict) -> Iterator[tuple[str, tuple[int, str]]]:
+    def all_documents(self, conn: Connection, settings: Settings) -> Iterator[tuple[str, tuple[int, str]]]:
         """Every sales document carrying a link value: (key, (type, piece)), streamed (a full run: one scan)."""
         yield from self._chains(settings).all_documents(conn)
 
@@ -247,7 +248,7 @@ class GesCom:
     def load(
         self,
         conn: Connection,
-        settings: dict,
+        settings: Settings,
         keys: list[str],
         known_pieces: dict[str, set[str]],
         carriers: dict[int, str],
@@ -316,7 +317,7 @@ class GesCom:
     # --- looking an order up ---------------------------------------------------------------------------------
 
     @reads_gescom
-    def keys_by_reference(self, conn: Connection, settings: dict, reference: str, limit: int = 20) -> list[str]:
+    def keys_by_reference(self, conn: Connection, settings: Settings, reference: str, limit: int = 20) -> list[str]:
         """Link values of the sales headers (types 1-7) whose DO_Ref is `reference`: the shop order reference typed
         by a person, mapped to the shop orders we follow. At most `limit`, sorted; [] when the base has no DO_Ref.
         No index exists on the header's DO_Ref in a real base: a scan, asked by a person, never by a run."""

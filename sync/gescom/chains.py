@@ -14,6 +14,7 @@ from sqlalchemy import Table, func, select, type_coerce
 from sqlalchemy.engine import Connection
 
 from sync.core.sage import FOLLOWED_TYPES, SALES_DOMAIN, DocumentType
+from sync.core.settings import Settings
 from sync.core.stages import Chain, Document, Line
 from sync.gescom.catalog import Catalog, KeyRule
 from sync.gescom.ownership import UndecidedInvoice, Verdict, invoice_origins, whose_line
@@ -82,7 +83,7 @@ class ChainReader:
     """Discovery and chain reads, as the settings name the link and tracking columns, through the catalog's shadow
     columns, with shop order keys made by the base's key rule. Built by `GesCom` for each call."""
 
-    def __init__(self, tables: dict[str, Table], catalog: Catalog, settings: dict, rule: KeyRule):
+    def __init__(self, tables: dict[str, Table], catalog: Catalog, settings: Settings, rule: KeyRule):
         self.header, self.line = tables["F_DOCENTETE"], tables["F_DOCLIGNE"]
         self.catalog = catalog
         self.settings = settings
@@ -91,7 +92,7 @@ class ChainReader:
     @property
     def link(self):
         """The header column holding the shop order's key (asked when needed: not every read uses it)."""
-        return self.header.c[self.settings["link_field"]]
+        return self.header.c[self.settings.link_field]
 
     # --- access paths a real base indexes ---------------------------------------------------------------------
 
@@ -262,8 +263,8 @@ class ChainReader:
         for label, (name, kind) in optional.items():
             if name in h.c:
                 columns[label] = type_coerce(h.c[name], kind())
-        if self.settings["tracking"]["header_field"]:
-            columns["tracking"] = type_coerce(h.c[self.settings["tracking"]["header_field"]], TextValue())
+        if self.settings.tracking.header_field:
+            columns["tracking"] = type_coerce(h.c[self.settings.tracking.header_field], TextValue())
         return [column.label(label) for label, column in columns.items()]
 
     def line_columns(self):
@@ -285,8 +286,8 @@ class ChainReader:
         for label, (name, kind) in optional.items():
             if name in dl.c:
                 columns[label] = type_coerce(dl.c[name], kind())
-        if self.settings["tracking"]["line_field"]:
-            columns["tracking"] = type_coerce(dl.c[self.settings["tracking"]["line_field"]], TextValue())
+        if self.settings.tracking.line_field:
+            columns["tracking"] = type_coerce(dl.c[self.settings.tracking.line_field], TextValue())
         return [column.label(label) for label, column in columns.items()]
 
     def load(

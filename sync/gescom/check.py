@@ -3,7 +3,7 @@
 Each check is `ok`; `warn` (the sync works, but slower than it could or with a write-back that will be refused:
 a table scan on a real base, a right not granted); `fail` (the sync cannot run as configured); or `n/a` (a
 SQL Server-only check on the demo and test bases). The companion of `flask shop check`; no Flask here: the
-caller passes the settings document and the app config.
+caller passes the settings and the app config.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection, Inspector
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql import Select
 
+from sync.core.settings import Settings
 from sync.gescom.adapter import HEADER_REQUIRED, LINE_REQUIRED, GesCom
 from sync.gescom.catalog import MODIFICATION, RELIED_ON, Catalog, KeyRule
 from sync.gescom.errors import GesComError, reason_of
@@ -46,7 +47,7 @@ class Check:
     detail: str
 
 
-def check_gescom(gescom: GesCom, settings: dict, config) -> list[Check]:
+def check_gescom(gescom: GesCom, settings: Settings, config) -> list[Check]:
     """Every check, in reading order. When the base cannot be reached, or lacks a table or column the sync
     needs, the checks stop there (what follows would only repeat the failure)."""
     checks: list[Check] = []
@@ -62,7 +63,7 @@ def check_gescom(gescom: GesCom, settings: dict, config) -> list[Check]:
             catalog, tables = gescom.catalog, gescom.tables
             checks += _shadows(catalog)
             checks += _indexes(catalog)
-            checks += _collations(catalog, tables, settings["link_field"])
+            checks += _collations(catalog, tables, settings.link_field)
             checks += _isolation(catalog, gescom.read_lock_timeout_ms)
             checks += _record_lock(conn, gescom.schema_name, settings)
             checks += _permissions(conn, gescom.schema_name, settings)
@@ -136,14 +137,14 @@ def _tables(inspector: Inspector, schema: str | None) -> tuple[list[Check], dict
     return checks, columns
 
 
-def _fields(columns: dict[str, set[str]], settings: dict) -> list[Check]:
+def _fields(columns: dict[str, set[str]], settings: Settings) -> list[Check]:
     """DO_NoWeb, and the configured link and tracking columns."""
     fields = [
-        ("link_field", "F_DOCENTETE", settings["link_field"]),
-        ("tracking.header_field", "F_DOCENTETE", settings["tracking"]["header_field"]),
-        ("tracking.line_field", "F_DOCLIGNE", settings["tracking"]["line_field"]),
+        ("link_field", "F_DOCENTETE", settings.link_field),
+        ("tracking.header_field", "F_DOCENTETE", settings.tracking.header_field),
+        ("tracking.line_field", "F_DOCLIGNE", settings.tracking.line_field),
     ]
-    checks = [_no_web(columns["F_DOCENTETE"], settings["link_field"])]
+    checks = [_no_web(columns["F_DOCENTETE"], settings.link_field)]
     return checks + [_configured(setting, table, value, columns[table]) for setting, table, value in fields if value]
 
 
@@ -277,13 +278,13 @@ def record_lock_statements(schema: str | None) -> tuple[Select, Select]:
     return exists, call
 
 
-def _record_lock(conn: Connection, schema: str | None, settings: dict) -> list[Check]:
+def _record_lock(conn: Connection, schema: str | None, settings: Settings) -> list[Check]:
     """CB_FntIsRecordLock guards the tracking write-back: a document open in Sage is not written then. The
     write-back adds it to its UPDATE whenever it exists, so a login that sees it but may not call it fails."""
     if conn.dialect.name != "mssql":
         return [Check("Record lock", RECORD_LOCK_FUNCTION, NA, SQL_SERVER_ONLY)]
     name = f"{schema or 'dbo'}.{RECORD_LOCK_FUNCTION}"
-    later = "" if settings["tracking"]["import_from_shop"] else " (matters once tracking.import_from_shop is on)"
+    later = "" if settings.tracking.import_from_shop else " (matters once tracking.import_from_shop is on)"
     exists, call = record_lock_statements(schema)
     if conn.execute(exists).scalar() is None:
         detail = f"{name} not found (or not visible to this login): the tracking write-back cannot skip a document open in Sage"
@@ -321,8 +322,8 @@ def _object_name(dialect: str, schema: str | None, table: str) -> str:
     return f"{schema or 'dbo'}.{table}"
 
 
-def _permissions(conn: Connection, schema: str | None, settings: dict) -> list[Check]:
-    writes = settings["tracking"]["import_from_shop"]
+def _permissions(conn: Connection, schema: str | None, settings: Settings) -> list[Check]:
+    writes = settings.tracking.import_from_shop
     wanted = [("F_DOCENTETE", "SELECT"), ("F_DOCLIGNE", "SELECT"), ("F_DOCENTETE", "UPDATE")]
     checks = []
     for table, privilege in wanted:

@@ -12,7 +12,7 @@ from models import ShopOrder, SyncRun, Update
 from sync.gescom.adapter import GesCom, GesComError
 from sync.prestashop.client import PrestaShopClient, ShopError
 from sync.core.stages import STAGES
-from sync.store.base import ping_store
+from sync.store.locks import ping_store
 
 
 @dataclass

@@ -23,6 +23,7 @@ from sync.store.feed import add_update, preview_of
 from sync.store.locks import acquire_lock, extend_lock, release_lock
 from sync.store.memory import load_memory, save_memory
 from sync.store.settings import current_settings
+from sync.services.run_config import RunConfig
 from sync.services.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,6 @@ MAX_SKIPPED = 1000  # skipped shop orders kept on a run (each retried by the nex
 MAX_PREVIEW = 10000  # a dry run keeps at most this many updates on its run record
 VANISHED_CHECK = datetime(1970, 1, 1)  # checked_at of an order found empty: due at once, and first
 
-
-from sync.services.run_config import RunConfig  # noqa: E402
 
 
 class RunInProgress(RuntimeError):

@@ -23,7 +23,8 @@ from sync.gescom.demo.warehouse import Warehouse
 from sync.services.run_config import RunConfig
 from sync.services.runs import LOCK_NAME, run_sync
 from sync.services.unit_of_work import UnitOfWork
-from sync.store.base import acquire_lock, current_settings, release_lock, save_settings
+from sync.store.locks import acquire_lock, release_lock
+from sync.store.settings import current_settings, save_settings
 from tests.conftest import bearer
 
 LINES = [("TSHIRT-M", "T-shirt M", 3), ("MUG", "Mug", 1)]

@@ -14,7 +14,7 @@ from sync.gescom.demo.warehouse import Warehouse
 from sync.services.run_config import RunConfig
 from sync.services.runs import run_sync
 from sync.services.unit_of_work import UnitOfWork
-from sync.store.base import acquire_lock, release_lock
+from sync.store.locks import acquire_lock, release_lock
 from sync.store.webhooks import sign
 from tests.conftest import bearer
 

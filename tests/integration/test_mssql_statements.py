@@ -12,7 +12,7 @@ from sqlalchemy.dialects.mssql import pyodbc as mssql_pyodbc
 from sqlalchemy.sql import ClauseElement
 
 from sync.gescom.adapter import GesCom
-from sync.store.base import current_settings
+from sync.store.settings import load_settings
 
 LINES = [("TSHIRT-M", "T-shirt M", 3), ("MUG", "Mug", 1)]
 MSSQL = mssql_pyodbc.dialect()
@@ -63,7 +63,7 @@ def test_every_gescom_statement_compiles_for_sql_server(sync, warehouse, gescom_
         sync.run(full=True)  # all_documents
         sync.gescom.ping()
         with sync.gescom.connect() as conn:  # the admin page's order lookup by reference
-            assert sync.gescom.keys_by_reference(conn, current_settings(sync.session)[0], "AAAAAAAAA") == ["101"]
+            assert sync.gescom.keys_by_reference(conn, load_settings(sync.session), "AAAAAAAAA") == ["101"]
     finally:
         event.remove(gescom_db.engine, "before_execute", record)
 
@@ -189,10 +189,9 @@ def test_gescom_check_statements_compile_for_sql_server():
 
     from sync.gescom.catalog import Catalog
     from sync.gescom.check import FAIL, OK, WARN, _isolation, _permissions, _record_lock
-    from sync.core.settings import default_settings
+    from sync.core.settings import Settings, TrackingSettings
 
-    settings = default_settings()
-    settings["tracking"]["import_from_shop"] = True
+    settings = Settings(tracking=TrackingSettings(import_from_shop=True))
     refused = DBAPIError("SELECT dbo.CB_FntIsRecordLock(?, ?)", None, Exception("EXECUTE permission was denied"))
     conn = _ScriptedMssqlConnection({"OBJECT_ID": 1234, "CB_FntIsRecordLock": refused, "HAS_PERMS_BY_NAME": [1, 0, 0]})
 

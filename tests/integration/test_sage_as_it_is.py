@@ -346,7 +346,7 @@ def test_sage_refusing_a_locked_record_is_document_busy_409(app, client, keys, g
     from models import db
     from sync.gescom.demo.schema import create_gescom
     from sync.gescom.demo.warehouse import Warehouse
-    from sync.store.base import save_settings
+    from sync.store.settings import save_settings
 
     with app.app_context():
         gescom = app.extensions["gescom"]

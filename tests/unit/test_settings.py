@@ -38,10 +38,11 @@ def test_a_document_round_trips_and_missing_keys_take_their_defaults():
     assert Settings().to_document() == DEFAULT_SETTINGS and list(DEFAULT_SETTINGS) == [item.name for item in fields(Settings)]
 
 
-def test_settings_are_read_as_attributes_and_for_now_as_a_document():
+def test_settings_are_read_as_attributes_only():
     settings = Settings()
-    assert settings["tracking"]["header_field"] == settings.tracking.header_field == "DO_Coord01"
-    assert settings["link_field"] == "DO_NoWeb" and settings["stage_states"]["shipped"] == 4
+    assert settings.tracking.header_field == "DO_Coord01" and settings.link_field == "DO_NoWeb"
+    with pytest.raises(TypeError):
+        settings["tracking"]  # the document's shape is read through to_document(), never by key
 
 
 @pytest.mark.parametrize(
