@@ -1,4 +1,5 @@
 """Application factory: configuration from the environment (and .env), store, GesCom adapter, API, CLI."""
+
 from __future__ import annotations
 
 import logging
@@ -27,7 +28,7 @@ def normalise_database_url(url: str) -> str:
     """Accept the usual spellings: postgres:// and postgresql:// mean psycopg 3 here."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 

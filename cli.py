@@ -1,10 +1,11 @@
 """Flask CLI: `flask sync run|push|schedule`, `flask demo init|advance`, `flask shop check|poll`, `flask gescom check`,
 `flask apikey create|list|revoke`, `flask settings show|set`. Each command calls services and prints what they did."""
+
 from __future__ import annotations
 
 import json
-from dataclasses import astuple
 import threading
+from dataclasses import astuple
 from functools import partial
 
 import click
@@ -27,8 +28,8 @@ from sync.services.runs import RunInProgress, RunResult, run_sync
 from sync.services.scheduler import serve, tick
 from sync.services.shop_poll import poll_shop_tracking
 from sync.services.unit_of_work import UnitOfWork
-from sync.store.settings import current_settings, load_settings, save_settings
 from sync.store.keys import SCOPES, ApiKeyError, create_key, list_keys, revoke_key
+from sync.store.settings import current_settings, load_settings, save_settings
 
 sync_cli = AppGroup("sync", help="Detect GesCom changes and produce shop updates.")
 demo_cli = AppGroup("demo", help="The generated demo GesCom.")
@@ -256,10 +257,14 @@ def shop_check():
         raise click.ClickException(str(error)) from None
     missing = missing_permissions(allowed, version, load_settings(db.session))
     click.echo(f"Shop: {client.base} — PrestaShop {version.raw} ({'PATCH' if version.supports_patch else 'GET + full PUT'} for tracking numbers)")
-    click.echo("Messages: " + (
-        "private messages on the order's customer thread (customer_threads, customer_messages), as the order page shows them"
-        if version.order_page_reads_threads else "private order messages (messages), as this version's order page shows them"
-    ))
+    click.echo(
+        "Messages: "
+        + (
+            "private messages on the order's customer thread (customer_threads, customer_messages), as the order page shows them"
+            if version.order_page_reads_threads
+            else "private order messages (messages), as this version's order page shows them"
+        )
+    )
     try:
         click.echo(f"Writes: {client.probe_write_method()}")
     except ShopError as error:

@@ -4,6 +4,7 @@ Environment (or .env): BIND (default 127.0.0.1:8000), WEB_CONCURRENCY (workers, 
 SYNC_SCHEDULER=off to serve the API without running the periodic sync. The master starts the one scheduler
 process (`flask sync schedule`) once it is ready and stops it when it exits: see sync/services/supervisor.py.
 """
+
 from __future__ import annotations
 
 import os

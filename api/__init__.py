@@ -3,6 +3,7 @@
 Every endpoint needs an API key but /api/v1/health, /openapi.json and /api/docs. Errors are problem documents.
 The admin web page (/admin, api/admin) is registered here too; it has its own session login.
 """
+
 from __future__ import annotations
 
 from flask import Flask, redirect, send_from_directory
@@ -43,19 +44,26 @@ def init_api(app: Flask) -> None:
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "api/docs")
     app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "/api/docs/assets/" if assets else "https://unpkg.com/swagger-ui-dist@5/")
-    app.config.setdefault("API_SPEC_OPTIONS", {
-        "info": {"description": (
-            "Shop updates detected in Sage 100 GesCom, for the PrestaShop module (pull) and integrators.\n\n"
-            "Authenticate with `Authorization: Bearer <key>` (or `X-Api-Key`). Keys are created with "
-            "`flask apikey create NAME --scope read|write|admin`. Errors are `application/problem+json` "
-            "documents with a stable `code`."
-        )},
-        "security": [{"bearerAuth": []}, {"apiKeyHeader": []}],
-        "components": {"securitySchemes": {
-            "bearerAuth": {"type": "http", "scheme": "bearer"},
-            "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
-        }},
-    })
+    app.config.setdefault(
+        "API_SPEC_OPTIONS",
+        {
+            "info": {
+                "description": (
+                    "Shop updates detected in Sage 100 GesCom, for the PrestaShop module (pull) and integrators.\n\n"
+                    "Authenticate with `Authorization: Bearer <key>` (or `X-Api-Key`). Keys are created with "
+                    "`flask apikey create NAME --scope read|write|admin`. Errors are `application/problem+json` "
+                    "documents with a stable `code`."
+                )
+            },
+            "security": [{"bearerAuth": []}, {"apiKeyHeader": []}],
+            "components": {
+                "securitySchemes": {
+                    "bearerAuth": {"type": "http", "scheme": "bearer"},
+                    "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+                }
+            },
+        },
+    )
     api.init_app(app)
     from .resources import BLUEPRINTS
 
@@ -63,6 +71,7 @@ def init_api(app: Flask) -> None:
         api.register_blueprint(blueprint)
 
     if assets:
+
         @app.get("/api/docs/assets/<path:filename>", endpoint="swagger_assets")
         def swagger_assets(filename: str):
             return send_from_directory(assets, filename, max_age=86400)

@@ -3,6 +3,7 @@
 A view's needed scope: `@requires("admin")`, else read for GET/HEAD/OPTIONS and write for the rest.
 Keys come in `Authorization: Bearer <key>` or `X-Api-Key: <key>`; they are never logged.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,16 @@ from sync.store.keys import scope_allows, touch_key, verify_key
 from .problems import ApiProblem
 
 # Endpoints anyone may call: health, the OpenAPI document and the documentation page.
-PUBLIC_ENDPOINTS = frozenset({
-    "health.Health", "api-docs.openapi_json", "api-docs.openapi_swagger_ui", "openapi_v1", "swagger_assets", "static",
-})
+PUBLIC_ENDPOINTS = frozenset(
+    {
+        "health.Health",
+        "api-docs.openapi_json",
+        "api-docs.openapi_swagger_ui",
+        "openapi_v1",
+        "swagger_assets",
+        "static",
+    }
+)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

@@ -1,4 +1,5 @@
 """A run started over HTTP goes on in a thread of the web worker, so the request answers at once."""
+
 from __future__ import annotations
 
 from functools import partial

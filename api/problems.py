@@ -1,4 +1,5 @@
 """Errors as JSON problem documents (RFC 9457) with a stable `code`, and the field at fault for bad input."""
+
 from __future__ import annotations
 
 from flask import Flask, current_app, jsonify

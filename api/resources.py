@@ -1,4 +1,5 @@
 """The /api/v1 resources: thin views that parse input, call one service, and shape the answer."""
+
 from __future__ import annotations
 
 import json
@@ -11,20 +12,20 @@ from sqlalchemy.exc import IntegrityError
 
 from app import run_config_of
 from models import SyncRun, db
-from sync.store import feed
-from sync.gescom.adapter import GesComError
-from sync.store.idempotency import IdempotencyMismatch, body_hash, keep, replay
-from sync.services.orders import order_view
-from sync.services.choices import known_states, live_schema, tracking_fields
-from sync.prestashop.states import known_state_ids
-from sync.services.runs import RunInProgress, list_runs, start_run
 from sync.core.settings import SettingsError
+from sync.gescom.adapter import GesComError
+from sync.prestashop.states import known_state_ids
+from sync.services.choices import known_states, live_schema, tracking_fields
+from sync.services.orders import order_view
+from sync.services.runs import RunInProgress, list_runs, start_run
 from sync.services.shop_events import find_order, record_shop_state
+from sync.services.unit_of_work import UnitOfWork
+from sync.services.writeback import WriteBackError, write_tracking
+from sync.store import feed
+from sync.store.idempotency import IdempotencyMismatch, body_hash, keep, replay
 from sync.store.locks import ping_store
 from sync.store.settings import VersionConflict, current_settings, save_settings
 from sync.store.webhooks import WebhookRejected, remember_webhook, verify, webhook_seen
-from sync.services.unit_of_work import UnitOfWork
-from sync.services.writeback import WriteBackError, write_tracking
 
 from .auth import requires
 from .background import execute_in_background as _execute_in_background
@@ -106,7 +107,17 @@ class Settings(MethodView):
         return document, 200, {"ETag": _etag(version)}
 
     @requires("admin")
-    @settings_blp.doc(parameters=[{"in": "header", "name": "If-Match", "required": True, "schema": {"type": "string"}, "description": "The ETag of your GET /settings, or * to overwrite."}])
+    @settings_blp.doc(
+        parameters=[
+            {
+                "in": "header",
+                "name": "If-Match",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "The ETag of your GET /settings, or * to overwrite.",
+            }
+        ]
+    )
     @settings_blp.arguments(SettingsPatchSchema(partial=True), description="Only the fields to change; nested objects are merged.")
     @settings_blp.response(200, SettingsSchema)
     @settings_blp.alt_response(412, description="The settings changed since your GET (If-Match does not match).")
@@ -127,7 +138,9 @@ class Settings(MethodView):
             raise ApiProblem(503, "gescom_unavailable", f"field names are checked against GesCom, which is unreachable: {error}") from error
         with UnitOfWork(db.session) as uow:
             try:
-                document, new_version = save_settings(uow.session, patch, schema, expected_version=expected, known_states=known_state_ids(_known_states()[1]))
+                document, new_version = save_settings(
+                    uow.session, patch, schema, expected_version=expected, known_states=known_state_ids(_known_states()[1])
+                )
             except VersionConflict as error:
                 raise ApiProblem(412, "settings_changed", str(error)) from error
             except SettingsError as error:
@@ -168,11 +181,21 @@ runs_blp = Blueprint("runs", __name__, url_prefix="/api/v1/sync/runs", descripti
 def _run_json(run: SyncRun, with_preview: bool = False) -> dict:
     duration = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
     return {
-        "id": run.id, "status": run.status, "dry_run": run.dry_run, "full": run.full,
-        "started_at": _iso(run.started_at), "finished_at": _iso(run.finished_at), "duration_seconds": duration,
-        "orders_checked": run.orders_checked, "orders_changed": run.orders_changed, "orders_skipped": run.orders_skipped,
-        "updates_created": run.updates_created, "warnings": run.warnings or [], "skipped": run.skipped or [],
-        "modified_scan": run.modified_scan, "error": run.error,
+        "id": run.id,
+        "status": run.status,
+        "dry_run": run.dry_run,
+        "full": run.full,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "duration_seconds": duration,
+        "orders_checked": run.orders_checked,
+        "orders_changed": run.orders_changed,
+        "orders_skipped": run.orders_skipped,
+        "updates_created": run.updates_created,
+        "warnings": run.warnings or [],
+        "skipped": run.skipped or [],
+        "modified_scan": run.modified_scan,
+        "error": run.error,
         "window_from": run.window_from.isoformat() if run.window_from else None,
         "updates": (run.preview if run.dry_run else None) if with_preview else None,
     }
@@ -246,7 +269,9 @@ class Acknowledge(MethodView):
 
 # --- orders --------------------------------------------------------------------------------------------------
 
-orders_blp = Blueprint("orders", __name__, url_prefix="/api/v1/orders", description="One shop order: documents, stage, timeline; tracking back to GesCom.")
+orders_blp = Blueprint(
+    "orders", __name__, url_prefix="/api/v1/orders", description="One shop order: documents, stage, timeline; tracking back to GesCom."
+)
 
 
 @orders_blp.route("/<string:order_key>")
@@ -276,8 +301,11 @@ def _tracking_answer(uow: UnitOfWork, order_key: str, number: str, source: str) 
         return 503, problem_body(503, "gescom_unavailable", str(error))
     return 200, {
         "status": "written" if result.changed else "unchanged",
-        "order_key": result.order_key, "document": result.document, "field": result.field,
-        "tracking_number": result.tracking_number, "changed": result.changed,
+        "order_key": result.order_key,
+        "document": result.document,
+        "field": result.field,
+        "tracking_number": result.tracking_number,
+        "changed": result.changed,
     }
 
 
@@ -296,7 +324,17 @@ class OrderTracking(MethodView):
     @orders_blp.alt_response(404, description="Not a shop order we follow.")
     @orders_blp.alt_response(409, description="Import from the shop is off, the GesCom field holds another number, or the document is busy.")
     @orders_blp.alt_response(422, description="The number does not fit the GesCom field, or only invoices are left.")
-    @orders_blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "required": False, "schema": {"type": "string", "maxLength": 200}, "description": "Same key and body: same answer, done once."}])
+    @orders_blp.doc(
+        parameters=[
+            {
+                "in": "header",
+                "name": "Idempotency-Key",
+                "required": False,
+                "schema": {"type": "string", "maxLength": 200},
+                "description": "Same key and body: same answer, done once.",
+            }
+        ]
+    )
     def put(self, body, order_key):
         """Write the shop's tracking number onto the order's latest GesCom document (BL, else PL, else BC; never an invoice)."""
         key = request.headers.get("Idempotency-Key", "").strip()
@@ -323,7 +361,9 @@ class OrderTracking(MethodView):
 
 # --- webhooks ------------------------------------------------------------------------------------------------
 
-webhooks_blp = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks", description="Events sent by the PrestaShop module (Standard Webhooks signatures).")
+webhooks_blp = Blueprint(
+    "webhooks", __name__, url_prefix="/api/v1/webhooks", description="Events sent by the PrestaShop module (Standard Webhooks signatures)."
+)
 EVENT_TYPES = ("order.tracking_updated", "order.status_changed")
 
 
@@ -387,16 +427,30 @@ class PrestaShopWebhook(MethodView):
             {"in": "header", "name": name, "required": True, "schema": {"type": "string"}}
             for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
         ],
-        requestBody={"required": True, "content": {"application/json": {"schema": {
-            "type": "object", "required": ["type", "data"],
-            "properties": {
-                "type": {"type": "string", "enum": list(EVENT_TYPES)},
-                "data": {"type": "object", "properties": {
-                    "order_key": {"type": "string"}, "id_order": {"type": "integer"},
-                    "tracking_number": {"type": "string"}, "state_id": {"type": "integer"}, "previous_state_id": {"type": "integer"},
-                }},
+        requestBody={
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["type", "data"],
+                        "properties": {
+                            "type": {"type": "string", "enum": list(EVENT_TYPES)},
+                            "data": {
+                                "type": "object",
+                                "properties": {
+                                    "order_key": {"type": "string"},
+                                    "id_order": {"type": "integer"},
+                                    "tracking_number": {"type": "string"},
+                                    "state_id": {"type": "integer"},
+                                    "previous_state_id": {"type": "integer"},
+                                },
+                            },
+                        },
+                    }
+                }
             },
-        }}}},
+        },
     )
     @webhooks_blp.response(200)
     @webhooks_blp.alt_response(401, description="Signature missing, invalid or stale.")

@@ -1,4 +1,5 @@
 """marshmallow schemas shared by the resources (request bodies, query strings, responses)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -82,7 +83,9 @@ class UpdateSchema(Schema):
 
 
 class FeedQuerySchema(StrictSchema):
-    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_ID), metadata={"description": "Return updates with an id above this cursor."})
+    after = fields.Integer(
+        load_default=0, validate=validate.Range(min=0, max=MAX_ID), metadata={"description": "Return updates with an id above this cursor."}
+    )
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
     include_acked = fields.Boolean(load_default=False, metadata={"description": "Also show acknowledged updates."})
 
@@ -136,10 +139,14 @@ class RunSchema(Schema):
     orders_skipped = fields.Integer()
     updates_created = fields.Integer()
     warnings = fields.List(fields.String())
-    skipped = fields.List(fields.Nested(SkippedOrderSchema), metadata={"description": "Shop orders this run could not read; the next run retries them."})
+    skipped = fields.List(
+        fields.Nested(SkippedOrderSchema), metadata={"description": "Shop orders this run could not read; the next run retries them."}
+    )
     modified_scan = fields.Boolean(metadata={"description": "Whether this run read the cbModification window (the safety-net scan)."})
     error = fields.String(allow_none=True)
-    window_from = fields.String(allow_none=True, metadata={"description": "Start of the cbModification window read, by GesCom's clock; null when the run did not scan."})
+    window_from = fields.String(
+        allow_none=True, metadata={"description": "Start of the cbModification window read, by GesCom's clock; null when the run did not scan."}
+    )
     updates = fields.List(fields.Nested(UpdateSchema), allow_none=True, metadata={"description": "A finished dry run's updates."})
 
 
@@ -182,4 +189,9 @@ class OrderViewSchema(Schema):
     checked_at = fields.String()
     documents = fields.List(fields.Dict(), allow_none=True, metadata={"description": "The order's GesCom documents now: type, piece, date, lines."})
     gescom_error = fields.String(allow_none=True)
-    timeline = fields.List(fields.Dict(), metadata={"description": "Updates (with how they went to the shop, `to_shop`: acknowledged by the module, or pushed) and events, oldest first."})
+    timeline = fields.List(
+        fields.Dict(),
+        metadata={
+            "description": "Updates (with how they went to the shop, `to_shop`: acknowledged by the module, or pushed) and events, oldest first."
+        },
+    )

@@ -9,6 +9,7 @@ an incremental run after `changed` orders moved on, and a run where the safety-n
 Needs PostgreSQL (TEST_POSTGRES_URL, default postgres@127.0.0.1:5432/test); works in a schema of its own,
 dropped afterwards. The store is SQLite in a temporary folder: only GesCom's counters matter here.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,6 +20,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import timedelta
+from functools import partial
 
 from sqlalchemy import create_engine, text, update
 from sqlalchemy.orm import Session
@@ -58,12 +60,31 @@ def counters(admin, schema: str) -> dict[str, tuple[int, int]]:
     return last or {}
 
 
+def _phase(session, engine, admin, schema: str, config, phases: list[Phase], name: str, **options):
+    """One run on the base, with PostgreSQL's scan counters read around it (appended to `phases`)."""
+    from sync.gescom.adapter import GesCom
+    from sync.services.runs import run_sync
+
+    gescom = GesCom(engine)
+    gescom.tables, gescom.catalog  # start-up work, not a run's  # noqa: B018
+    engine.dispose()
+    before = counters(admin, schema)
+    started = time.perf_counter()
+    run = run_sync(UnitOfWork(session), gescom, config=config, **options).run
+    seconds = time.perf_counter() - started
+    assert run.status == "succeeded", run.error
+    engine.dispose()  # the backends exit and flush their counts
+    after = counters(admin, schema)
+    scans = {t: after[t][0] - before[t][0] for t in TABLES}
+    index_scans = {t: after[t][1] - before[t][1] for t in TABLES}
+    phases.append(Phase(name, round(seconds, 3), scans, index_scans, run.orders_checked, run.updates_created, run.modified_scan))
+    return run
+
+
 def measure(orders: int, changed: int, url: str = PG_URL) -> dict:
     from benchmarks.generate import build, change
     from models import SyncRun, db
-    from sync.gescom.adapter import GesCom
     from sync.services.run_config import RunConfig
-    from sync.services.runs import run_sync
 
     schema = f"paths_{uuid.uuid4().hex[:10]}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
@@ -80,25 +101,7 @@ def measure(orders: int, changed: int, url: str = PG_URL) -> dict:
             conn.execute(text("ANALYZE"))
         config = RunConfig(initial_lookback=timedelta(days=3650), full_scan_interval=timedelta(hours=1))
         with Session(store) as session:
-
-            def phase(name: str, **options) -> SyncRun:
-                gescom = GesCom(engine)
-                gescom.tables, gescom.catalog  # start-up work, not a run's  # noqa: B018
-                engine.dispose()
-                before = counters(admin, schema)
-                started = time.perf_counter()
-                run = run_sync(UnitOfWork(session), gescom, config=config, **options).run
-                seconds = time.perf_counter() - started
-                assert run.status == "succeeded", run.error
-                engine.dispose()  # the backends exit and flush their counts
-                after = counters(admin, schema)
-                phases.append(Phase(
-                    name, round(seconds, 3),
-                    {t: after[t][0] - before[t][0] for t in TABLES}, {t: after[t][1] - before[t][1] for t in TABLES},
-                    run.orders_checked, run.updates_created, run.modified_scan,
-                ))
-                return run
-
+            phase = partial(_phase, session, engine, admin, schema, config, phases)
             phase("first run (looks back: scans once)")
             phase("nothing changed")
             moved = change(engine, built, changed)
@@ -130,8 +133,10 @@ def main() -> None:
     print(f"{result['lines']} lines, {result['headers']} headers, {args.orders} web orders")
     print(f"{'phase':<40} {'s':>7} {'seq F_DOCLIGNE':>15} {'seq F_DOCENTETE':>16} {'idx F_DOCLIGNE':>15} {'checked':>8} {'updates':>8} scan")
     for p in result["phases"]:
-        print(f"{p['name']:<40} {p['seconds']:>7.3f} {p['seq_scans']['F_DOCLIGNE']:>15} {p['seq_scans']['F_DOCENTETE']:>16} "
-              f"{p['index_scans']['F_DOCLIGNE']:>15} {p['orders_checked']:>8} {p['updates_created']:>8} {p['modified_scan']}")
+        print(
+            f"{p['name']:<40} {p['seconds']:>7.3f} {p['seq_scans']['F_DOCLIGNE']:>15} {p['seq_scans']['F_DOCENTETE']:>16} "
+            f"{p['index_scans']['F_DOCLIGNE']:>15} {p['orders_checked']:>8} {p['updates_created']:>8} {p['modified_scan']}"
+        )
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(result, handle, indent=2)

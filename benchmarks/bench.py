@@ -3,6 +3,7 @@
 Every measured phase runs in its own process (spawned), so its peak RSS is its own. Figures are printed as one
 table and written to benchmarks/results/latest.json; `--plot` draws run time against database size.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,8 +69,12 @@ def _run(store_url: str, gescom_url: str, full: bool = False, recheck_hours: flo
         run = result.run
         assert run.status == "succeeded", run.error
         return {
-            "seconds": elapsed, "orders_checked": run.orders_checked, "updates": run.updates_created,
-            "gescom_statements": counts["gescom"], "store_statements": counts["store"], "rss_mb": _rss_mb(),
+            "seconds": elapsed,
+            "orders_checked": run.orders_checked,
+            "updates": run.updates_created,
+            "gescom_statements": counts["gescom"],
+            "store_statements": counts["store"],
+            "rss_mb": _rss_mb(),
         }
 
 
@@ -112,7 +117,9 @@ def _baseline(store_url: str, gescom_url: str) -> dict:
     with engine.connect() as conn:
         started = time.perf_counter()
         for key, stage in known:
-            docs = conn.execute(select(header.c.DO_Type, header.c.DO_Piece, header.c.DO_Date).where(header.c.DO_Domaine == 0, header.c.DO_NoWeb == key)).all()
+            docs = conn.execute(
+                select(header.c.DO_Type, header.c.DO_Piece, header.c.DO_Date).where(header.c.DO_Domaine == 0, header.c.DO_NoWeb == key)
+            ).all()
             bc = pieces.get(key) or next((p for t, p, _ in docs if t == 1), None)
             rows = []
             if bc:  # two indexed look-ups (IDL_PIECECOM, IDL_PIECE): a fair connector, not a scan per order
@@ -130,12 +137,50 @@ def _baseline(store_url: str, gescom_url: str) -> dict:
     return {"seconds": elapsed, "orders_checked": len(known), "stage_changes": changed, "gescom_statements": statements, "rss_mb": _rss_mb()}
 
 
+def _seed_push(session, sim, updates: int) -> tuple[int, int]:
+    """Shipped shop orders in the simulator and the store, with `updates` pending updates; about one order in ten
+    has two (a partial shipment, then the rest), so that the order they are pushed in is checked too."""
+    from models import ShopOrder, Update, utcnow
+    from sync.core.memory import OrderMemory
+    from sync.store.memory import save_memory
+
+    orders = max(1, updates * 10 // 11)
+    now = utcnow()
+    for n in range(orders):
+        id_order = 200000 + n
+        sim.add_order(id_order, current_state=2)
+        order = ShopOrder(order_key=str(id_order), id_order=id_order)
+        save_memory(order, OrderMemory(stage="shipped", states_sent=(4,)))
+        session.add(order)
+    session.flush()
+    made = 0
+    for n in range(orders):
+        id_order = 200000 + n
+        numbers = [f"6A{id_order}1", f"6A{id_order}2"]
+        steps = [("partially_shipped", 3, numbers[:1])] if made < updates - orders and n % 10 == 0 else []
+        for stage, state_id, tracking in [*steps, ("shipped", 4, numbers)]:
+            session.add(
+                Update(
+                    order_key=str(id_order),
+                    id_order=id_order,
+                    stage=stage,
+                    state_id=state_id,
+                    tracking_numbers=tracking,
+                    changes=["state", "stage", "tracking"],
+                    created_at=now,
+                )
+            )
+            made += 1
+    session.commit()
+    return orders, made
+
+
 def _push(store_url: str, workers: int, latency: float, updates: int) -> dict:
     """Push `updates` state+tracking updates to the simulator; `workers` orders at a time."""
-    from sqlalchemy import create_engine, select
+    from sqlalchemy import create_engine, func, select
     from sqlalchemy.orm import Session
 
-    from models import ShopOrder, Update, db, utcnow
+    from models import Update, db
     from sync.prestashop.client import PrestaShopClient
     from sync.services.push import push_pending
     from sync.services.unit_of_work import UnitOfWork
@@ -147,31 +192,14 @@ def _push(store_url: str, workers: int, latency: float, updates: int) -> dict:
         engine = create_engine(store_url)
         db.metadata.create_all(engine)
         with Session(engine) as session:
-            orders = max(1, updates * 10 // 11)  # about one order in ten has two updates (ordering is checked)
-            now = utcnow()
-            for n in range(orders):
-                id_order = 200000 + n
-                sim.add_order(id_order, current_state=2)
-                session.add(ShopOrder(order_key=str(id_order), id_order=id_order, stage="shipped", states_sent=[4], snapshot={}, memory={}, messages_sent=[]))
-            session.flush()
-            made = 0
-            for n in range(orders):
-                id_order = 200000 + n
-                if made < updates - orders and n % 10 == 0:
-                    session.add(Update(order_key=str(id_order), id_order=id_order, stage="partially_shipped", state_id=3,
-                                       tracking_numbers=[f"6A{id_order}1"], changes=["state", "stage", "tracking"], created_at=now))
-                    made += 1
-                session.add(Update(order_key=str(id_order), id_order=id_order, stage="shipped", state_id=4,
-                                   tracking_numbers=[f"6A{id_order}1", f"6A{id_order}2"], changes=["state", "stage", "tracking"], created_at=now))
-                made += 1
-            session.commit()
+            orders, made = _seed_push(session, sim, updates)
             sim.latency = latency
             sim.reset_log()
             client = PrestaShopClient(sim.url, key, timeout=(5, 30))
             started = time.perf_counter()
             report = push_pending(UnitOfWork(session), client, workers=workers, max_orders=10**9)
             elapsed = time.perf_counter() - started
-            pushed = session.scalar(select(__import__("sqlalchemy").func.count()).select_from(Update).where(Update.push_status == "pushed"))
+            pushed = session.scalar(select(func.count()).select_from(Update).where(Update.push_status == "pushed"))
         # Order kept: every order ends in state 4, none saw 3 after 4, and each got exactly one 4.
         ordering_ok = all(
             [row["id_order_state"] for row in sim.histories if int(row["id_order"]) == 200000 + n].count(4) == 1
@@ -179,8 +207,15 @@ def _push(store_url: str, workers: int, latency: float, updates: int) -> dict:
             for n in range(orders)
         )
         return {
-            "seconds": elapsed, "updates": made, "pushed": pushed, "orders": orders, "requests": len(sim.requests),
-            "workers": workers, "latency_ms": latency * 1000, "ordering_ok": ordering_ok, "report_error": report.error,
+            "seconds": elapsed,
+            "updates": made,
+            "pushed": pushed,
+            "orders": orders,
+            "requests": len(sim.requests),
+            "workers": workers,
+            "latency_ms": latency * 1000,
+            "ordering_ok": ordering_ok,
+            "report_error": report.error,
             "rss_mb": _rss_mb(),
         }
     finally:
@@ -242,9 +277,15 @@ def prepare(workdir: Path, name: str, orders: int, changed: int, gescom_url: str
     previous = in_process(_run, store_url, g_url, True)
     changed_keys = change(create_engine(g_url), built, changed) if changed else []
     return {
-        "store_url": store_url, "gescom_url": g_url, "orders": orders, "header_rows": built.header_rows,
-        "line_rows": built.line_rows, "generate_seconds": generated, "previous_full_run": previous,
-        "changed": len(changed_keys), "since": (datetime.now() - timedelta(minutes=2)).replace(second=0, microsecond=0).isoformat(),
+        "store_url": store_url,
+        "gescom_url": g_url,
+        "orders": orders,
+        "header_rows": built.header_rows,
+        "line_rows": built.line_rows,
+        "generate_seconds": generated,
+        "previous_full_run": previous,
+        "changed": len(changed_keys),
+        "since": (datetime.now() - timedelta(minutes=2)).replace(second=0, microsecond=0).isoformat(),
     }
 
 
@@ -270,10 +311,23 @@ def feed(store_url: str, seconds: float, threads: int) -> dict:
         last = session.scalar(select(func.max(Update.id))) or 0
     port = _free_port()
     scratch = tempfile.mkdtemp(prefix="bench-feed-")
-    env = {**os.environ, "DATABASE_URL": store_url, "GESCOM_DATABASE_URL": f"sqlite:///{scratch}/none.db", "INSTANCE_PATH": scratch,
-           "SYNC_SCHEDULER": "off", "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2", "LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--access-logfile", "/dev/null", "wsgi:app"],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "DATABASE_URL": store_url,
+        "GESCOM_DATABASE_URL": f"sqlite:///{scratch}/none.db",
+        "INSTANCE_PATH": scratch,
+        "SYNC_SCHEDULER": "off",
+        "BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": "2",
+        "LOG_LEVEL": "WARNING",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--access-logfile", "/dev/null", "wsgi:app"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}/api/v1/updates"
     try:
         deadline = time.monotonic() + 30
@@ -301,7 +355,9 @@ def _wrk(url: str, key: str, seconds: float, connections: int) -> dict:
     """wrk (C, from Debian) as the loopback load generator: it leaves the CPU to the server."""
     output = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{max(1, int(seconds))}s", "--latency", "-H", f"Authorization: Bearer {key}", url],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
 
     def latency(percent: str) -> float | None:
@@ -350,7 +406,10 @@ def _python_load(url: str, key: str, seconds: float, threads: int) -> dict:
     elapsed = time.perf_counter() - started
     latencies.sort()
     return {
-        "tool": "python", "requests": len(latencies), "requests_per_second": len(latencies) / elapsed, "errors": errors[0],
+        "tool": "python",
+        "requests": len(latencies),
+        "requests_per_second": len(latencies) / elapsed,
+        "errors": errors[0],
         "p50_ms": statistics.median(latencies) * 1000 if latencies else None,
         "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000 if latencies else None,
     }
@@ -379,8 +438,13 @@ def main(argv=None) -> dict:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     figures: dict = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    "gescom": "postgresql" if args.gescom_url else "sqlite", "store": "sqlite"},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "gescom": "postgresql" if args.gescom_url else "sqlite",
+            "store": "sqlite",
+        },
         "parameters": vars(args) | {"workdir": None},
         "started": datetime.now().isoformat(timespec="seconds"),
     }
@@ -417,14 +481,23 @@ def _incremental_runs(args: argparse.Namespace, workdir: Path) -> tuple[list[dic
         baseline = in_process(_baseline, base["store_url"], base["gescom_url"])
         print("[bench]   no-change run right after…", flush=True)
         quiet = in_process(_run, base["store_url"], base["gescom_url"])
-        runs.append({
-            "orders": orders, "changed": changed, "lines": base["line_rows"], "headers": base["header_rows"],
-            "generate_seconds": base["generate_seconds"], "previous_full_run": base["previous_full_run"],
-            "ours": ours, "floor": floor, "baseline": baseline, "no_change": quiet,
-            "ours_vs_floor": ours["seconds"] / floor["seconds"] if floor["seconds"] else None,
-            "baseline_vs_ours": baseline["seconds"] / ours["seconds"] if ours["seconds"] else None,
-            "statement_budget": math.ceil(changed / 1000) * 10,
-        })
+        runs.append(
+            {
+                "orders": orders,
+                "changed": changed,
+                "lines": base["line_rows"],
+                "headers": base["header_rows"],
+                "generate_seconds": base["generate_seconds"],
+                "previous_full_run": base["previous_full_run"],
+                "ours": ours,
+                "floor": floor,
+                "baseline": baseline,
+                "no_change": quiet,
+                "ours_vs_floor": ours["seconds"] / floor["seconds"] if floor["seconds"] else None,
+                "baseline_vs_ours": baseline["seconds"] / ours["seconds"] if ours["seconds"] else None,
+                "statement_budget": math.ceil(changed / 1000) * 10,
+            }
+        )
     return runs, base["store_url"]
 
 
@@ -437,10 +510,18 @@ def _no_change_runs(args: argparse.Namespace, workdir: Path) -> list[dict]:
         base = prepare(workdir, f"quiet{lines}", orders, 0, args.gescom_url)
         quiet = [in_process(_run, base["store_url"], base["gescom_url"]) for _ in range(3)]
         best = min(quiet, key=lambda r: r["seconds"])
-        figures.append({"lines": base["line_rows"], "orders": orders, "seconds": best["seconds"],
-                        "all_seconds": [r["seconds"] for r in quiet], "gescom_statements": best["gescom_statements"],
-                        "store_statements": best["store_statements"], "rss_mb": best["rss_mb"],
-                        "full_run_seconds": base["previous_full_run"]["seconds"]})
+        figures.append(
+            {
+                "lines": base["line_rows"],
+                "orders": orders,
+                "seconds": best["seconds"],
+                "all_seconds": [r["seconds"] for r in quiet],
+                "gescom_statements": best["gescom_statements"],
+                "store_statements": best["store_statements"],
+                "rss_mb": best["rss_mb"],
+                "full_run_seconds": base["previous_full_run"]["seconds"],
+            }
+        )
     return figures
 
 
@@ -458,7 +539,11 @@ def print_table(figures: dict) -> None:
     for run in figures["runs"]:
         n = run["orders"]
         rows += [
-            (f"N={n} ours (incremental, C={run['changed']})", f"{run['ours']['seconds']:.3f} s", f"{run['ours']['gescom_statements']} GesCom stmts (budget {run['statement_budget']}), {run['ours']['rss_mb']:.0f} MB"),
+            (
+                f"N={n} ours (incremental, C={run['changed']})",
+                f"{run['ours']['seconds']:.3f} s",
+                f"{run['ours']['gescom_statements']} GesCom stmts (budget {run['statement_budget']}), {run['ours']['rss_mb']:.0f} MB",
+            ),
             (f"N={n} floor (bare SQL of the changes)", f"{run['floor']['seconds']:.3f} s", f"ours/floor = {run['ours_vs_floor']:.1f}×"),
             (f"N={n} baseline (per order)", f"{run['baseline']['seconds']:.3f} s", f"baseline/ours = {run['baseline_vs_ours']:.1f}×"),
             (f"N={n} no-change run", f"{run['no_change']['seconds'] * 1000:.1f} ms", f"{run['no_change']['gescom_statements']} GesCom stmts"),
@@ -470,7 +555,13 @@ def print_table(figures: dict) -> None:
     rows.append(("push ours", f"{push['ours']['seconds']:.2f} s", f"{push['ours']['updates']} updates, ordering ok: {push['ours']['ordering_ok']}"))
     rows.append(("push sequential", f"{push['sequential']['seconds']:.2f} s", f"speed-up {push['speedup']:.1f}×"))
     for label, result in figures["feed"].items():
-        rows.append((f"feed {label}", f"{result['requests_per_second']:.0f} req/s", f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, errors {result['errors']}"))
+        rows.append(
+            (
+                f"feed {label}",
+                f"{result['requests_per_second']:.0f} req/s",
+                f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, errors {result['errors']}",
+            )
+        )
     width = max(len(r[0]) for r in rows)
     print()
     for label, value, note in rows:

@@ -5,6 +5,7 @@ invoices), shipped, partly shipped, in preparation, ordered. `change()` then tra
 the warehouse would after the last run (partial and full BLs, PLs, invoices, grouped invoices, postings),
 stamped after T0, with tracking numbers in Entête 1 and in N° colis.
 """
+
 from __future__ import annotations
 
 import random
@@ -82,14 +83,41 @@ class _Sage:
         return f"{prefix}{self.number[prefix]:07d}"
 
     def header(self, doc_type: int, doc_piece: str, key: str, when: datetime, **extra) -> None:
-        self.headers.add({**self.HEADER_DEFAULTS, "DO_Domaine": 0, "DO_Type": doc_type, "DO_Piece": doc_piece, "DO_Date": when.replace(hour=0, minute=0, second=0),
-                          "DO_NoWeb": key, "DO_Ref": f"REF{key}"[:17], "DO_Tiers": "CWEB", "DO_Expedit": 2, "cbModification": when, **extra})
+        self.headers.add(
+            {
+                **self.HEADER_DEFAULTS,
+                "DO_Domaine": 0,
+                "DO_Type": doc_type,
+                "DO_Piece": doc_piece,
+                "DO_Date": when.replace(hour=0, minute=0, second=0),
+                "DO_NoWeb": key,
+                "DO_Ref": f"REF{key}"[:17],
+                "DO_Tiers": "CWEB",
+                "DO_Expedit": 2,
+                "cbModification": when,
+                **extra,
+            }
+        )
 
     def line(self, doc_type: int, doc_piece: str, sku: str, qty: int, when: datetime, reference: str = "", **extra) -> None:
         self.line_no += 1
-        self.lines.add({**self.LINE_DEFAULTS, "DO_Domaine": 0, "DO_Type": doc_type, "DO_Piece": doc_piece, "AR_Ref": sku, "DL_Design": f"Article {sku}",
-                        "DL_Qte": qty, "DL_QteBC": qty, "DL_Ligne": self.line_no % 100000, "DL_No": self.line_no, "DO_Ref": reference,
-                        "cbModification": when, **extra})
+        self.lines.add(
+            {
+                **self.LINE_DEFAULTS,
+                "DO_Domaine": 0,
+                "DO_Type": doc_type,
+                "DO_Piece": doc_piece,
+                "AR_Ref": sku,
+                "DL_Design": f"Article {sku}",
+                "DL_Qte": qty,
+                "DL_QteBC": qty,
+                "DL_Ligne": self.line_no % 100000,
+                "DL_No": self.line_no,
+                "DO_Ref": reference,
+                "cbModification": when,
+                **extra,
+            }
+        )
 
     def flush(self) -> None:
         self.headers.flush()
@@ -208,7 +236,7 @@ def change(engine: Engine, built: Built, count: int, *, seed: int = 2, when: dat
     posted_candidates = [o for o in built.orders if o.stage == "invoiced" and o.documents[0][0] == 6]
     chosen = rng.sample(open_orders, min(count, len(open_orders)))
     extra = count - len(chosen)
-    chosen += posted_candidates[:max(0, extra)]
+    chosen += posted_candidates[: max(0, extra)]
     changes = _warehouse_moves(chosen, rng)
     with engine.begin() as conn:
         _write_changes(conn, header, line, changes, when)
@@ -243,7 +271,9 @@ def _warehouse_moves(chosen: list[Order], rng: random.Random) -> _Changes:
             continue
         bl = new_piece("BL")
         with_header_tracking = rng.random() < 0.7
-        changes.new_headers.append({"DO_Type": 3, "DO_Piece": bl, "DO_NoWeb": order.key, "DO_Coord01": _tracking(rng) if with_header_tracking else ""})
+        changes.new_headers.append(
+            {"DO_Type": 3, "DO_Piece": bl, "DO_NoWeb": order.key, "DO_Coord01": _tracking(rng) if with_header_tracking else ""}
+        )
         for doc_type, doc_piece in order.documents:
             if doc_type in (1, 2):
                 changes.line_moves.append({"ft": doc_type, "fp": doc_piece, "tt": 3, "tp": bl, "bl": ""})
@@ -255,15 +285,19 @@ def _warehouse_moves(chosen: list[Order], rng: random.Random) -> _Changes:
 
 def _write_changes(conn, header: Table, line: Table, changes: _Changes, when: datetime) -> None:
     if changes.new_headers:
-        conn.execute(insert(header), [
-            {"DO_Domaine": 0, "DO_Date": when, "DO_Tiers": "CWEB", "DO_Expedit": 2, "cbModification": when, "DO_Coord01": "", **row}
-            for row in changes.new_headers
-        ])
+        conn.execute(
+            insert(header),
+            [
+                {"DO_Domaine": 0, "DO_Date": when, "DO_Tiers": "CWEB", "DO_Expedit": 2, "cbModification": when, "DO_Coord01": "", **row}
+                for row in changes.new_headers
+            ],
+        )
     # Rows are found the way Sage finds them, through the shadow column cbDO_Piece (IDO_TPIECE, IDL_PIECE):
     # the demo computes it as the piece's UTF-8 bytes. A predicate on DO_Piece itself would scan.
     if changes.line_moves:
         conn.execute(
-            update(line).where(line.c.DO_Domaine == 0, line.c.DO_Type == bindparam("ft"), line.c.cbDO_Piece == bindparam("fp"))
+            update(line)
+            .where(line.c.DO_Domaine == 0, line.c.DO_Type == bindparam("ft"), line.c.cbDO_Piece == bindparam("fp"))
             .values(DO_Type=bindparam("tt"), DO_Piece=bindparam("tp"), DL_PieceBL=bindparam("bl"), cbModification=when),
             [{**move, "fp": move["fp"].encode()} for move in changes.line_moves],
         )
@@ -273,11 +307,15 @@ def _write_changes(conn, header: Table, line: Table, changes: _Changes, when: da
             [{**row, "p": row["p"].encode()} for row in changes.colis],
         )
     if changes.deleted_headers:
-        conn.execute(delete(header).where(header.c.DO_Domaine == 0, header.c.DO_Type == bindparam("t"), header.c.cbDO_Piece == bindparam("p")),
-                     [{"t": t, "p": p.encode()} for t, p in changes.deleted_headers])
+        conn.execute(
+            delete(header).where(header.c.DO_Domaine == 0, header.c.DO_Type == bindparam("t"), header.c.cbDO_Piece == bindparam("p")),
+            [{"t": t, "p": p.encode()} for t, p in changes.deleted_headers],
+        )
     for table in (header, line) if changes.postings else ():
         conn.execute(
-            update(table).where(table.c.DO_Domaine == 0, table.c.DO_Type == 6, table.c.cbDO_Piece == bindparam("p")).values(DO_Type=7, cbModification=when),
+            update(table)
+            .where(table.c.DO_Domaine == 0, table.c.DO_Type == 6, table.c.cbDO_Piece == bindparam("p"))
+            .values(DO_Type=7, cbModification=when),
             [{"p": p.encode()} for p in changes.postings],
         )
 

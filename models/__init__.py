@@ -1,11 +1,12 @@
 """Our own store: settings, shop orders and what we remember of them, updates (outbox), runs, the run lock."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import false as sa_false
 from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -64,7 +65,7 @@ class ShopOrder(db.Model):
     checked_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
 
-    pieces: Mapped[list["OrderPiece"]] = relationship(back_populates="shop_order", cascade="all, delete-orphan")
+    pieces: Mapped[list[OrderPiece]] = relationship(back_populates="shop_order", cascade="all, delete-orphan")
 
     __table_args__ = (Index("ix_shop_orders_open_checked", "is_open", "checked_at"),)
 

@@ -3,6 +3,7 @@
 TEST_BACKEND=sqlite (default) or postgresql. PostgreSQL comes from TEST_POSTGRES_URL; each test gets its
 own schema (search_path), dropped afterwards. REQUIRE_POSTGRES=1 (CI) turns a missing server into a failure.
 """
+
 from __future__ import annotations
 
 import os
@@ -154,8 +155,8 @@ def clock() -> Clock:
 @pytest.fixture
 def gescom(gescom_db):
     """An empty Sage-shaped GesCom (carriers and free-field definitions only) and its adapter."""
-    from sync.gescom.demo.schema import create_gescom
     from sync.gescom.adapter import GesCom
+    from sync.gescom.demo.schema import create_gescom
 
     create_gescom(gescom_db.engine)
     return GesCom(gescom_db.engine)

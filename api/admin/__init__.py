@@ -5,6 +5,7 @@ are public. Every POST must carry the session's CSRF token (Flask-WTF's, checked
 blueprint only: the JSON API uses bearer keys). The API's key check (api/auth.py) leaves the blueprint's
 endpoints to this guard.
 """
+
 from __future__ import annotations
 
 import os
@@ -191,8 +192,12 @@ def switch_language_url(language: str) -> str:
 @bp.context_processor
 def helpers() -> dict:
     return {
-        "_": _, "lang": lang(), "when": when, "day": day,
-        "switch_language_url": switch_language_url, "LANGUAGES": LANGUAGES,
+        "_": _,
+        "lang": lang(),
+        "when": when,
+        "day": day,
+        "switch_language_url": switch_language_url,
+        "LANGUAGES": LANGUAGES,
         "signed_in": getattr(g, "admin_key", None),
     }
 

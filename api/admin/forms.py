@@ -3,6 +3,7 @@
 The controls come from the one schema of the settings document: a flag is a checkbox, a column a drop-down of
 GesCom fields, a state id a drop-down of the shop's states.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -3,6 +3,7 @@
 `t(key, lang)` gives the text; a key missing in a language falls back to French, a missing key shows itself
 (tests check that every key used by the templates exists in both languages).
 """
+
 from __future__ import annotations
 
 import re
@@ -168,7 +169,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "settings.section.options": ("Options", "Options"),
     "settings.options.intro": (
-        "Cette section permet d'activer l'envoi du numéro du document de vente et des informations de livraison de la Gestion Commerciale dans la boutique.",
+        "Cette section permet d'activer l'envoi du numéro du document de vente et des informations de livraison "
+        "de la Gestion Commerciale dans la boutique.",
         "This section turns on sending the sales document number and the delivery information from GesCom to the shop.",
     ),
     "settings.options.send_piece_number": ("Envoyer le numéro de la pièce dans la boutique", "Send the document number to the shop"),
@@ -187,8 +189,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "settings.states.intro": (
         "Le statut donné à la commande dans la boutique quand elle atteint chaque étape dans Sage. "
         "« Ne pas modifier le statut » : la boutique n'est pas touchée à cette étape.",
-        "The status the shop order gets when it reaches each stage in Sage. "
-        "“Do not change the status”: the shop is left alone at that stage.",
+        "The status the shop order gets when it reaches each stage in Sage. “Do not change the status”: the shop is left alone at that stage.",
     ),
     "settings.states.stage": ("Étape", "Stage"),
     "settings.states.state": ("Statut dans la boutique", "Status in the shop"),
@@ -209,8 +210,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "settings.link_field_help": (
         "Le champ d'entête où votre connecteur range la commande de la boutique, en général « N° commande web » (l'id_order). "
         "À choisir avant la première synchronisation.",
-        "The header field where your connector puts the shop order, usually “N° commande web” (the id_order). "
-        "Choose it before the first run.",
+        "The header field where your connector puts the shop order, usually “N° commande web” (the id_order). Choose it before the first run.",
     ),
     "settings.free_field": ("information libre", "free field"),
     # --- runs ---
@@ -218,8 +218,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "runs.intro": (
         "Une synchronisation lit ce qui a changé dans Sage et prépare les mises à jour de la boutique. "
         "Elle a lieu toute seule à intervalle régulier ; vous pouvez aussi la lancer ici.",
-        "A run reads what changed in Sage and prepares the shop's updates. It happens on its own at regular intervals; "
-        "you can also start one here.",
+        "A run reads what changed in Sage and prepares the shop's updates. It happens on its own at regular intervals; you can also start one here.",
     ),
     "runs.start": ("Lancer maintenant", "Run now"),
     "runs.start_help": ("Lance une synchronisation tout de suite.", "Starts a run right away."),
@@ -233,7 +232,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Une synchronisation est déjà en cours : réessayez dans un instant.",
         "A run is already in progress: try again in a moment.",
     ),
-    "runs.running_note": ("Une synchronisation est en cours : cette page se met à jour toute seule.", "A run is in progress: this page refreshes itself."),
+    "runs.running_note": (
+        "Une synchronisation est en cours : cette page se met à jour toute seule.",
+        "A run is in progress: this page refreshes itself.",
+    ),
     "runs.recent": ("Dernières synchronisations", "Recent runs"),
     "runs.none": ("Aucune synchronisation pour l'instant.", "No run yet."),
     "runs.col.id": ("N°", "No."),
@@ -355,14 +357,21 @@ MESSAGES: dict[str, tuple[str, str]] = {
 # Messages of sync.core.settings.validate, said in French (the English text is the validator's own).
 _ERRORS_FR: list[tuple[re.Pattern, str]] = [
     (re.compile(r"^must be true or false$"), "doit être coché ou décoché"),
-    (re.compile(r"^sending tracking numbers needs a header field or a line field$"),
-     "pour envoyer le numéro de suivi, choisissez un champ d'entête ou un champ de ligne"),
-    (re.compile(r"^must be 2 \(préparation de livraison\) or 3 \(bon de livraison\)$"),
-     "choisissez le bon de livraison ou la préparation de livraison"),
+    (
+        re.compile(r"^sending tracking numbers needs a header field or a line field$"),
+        "pour envoyer le numéro de suivi, choisissez un champ d'entête ou un champ de ligne",
+    ),
+    (
+        re.compile(r"^must be 2 \(préparation de livraison\) or 3 \(bon de livraison\)$"),
+        "choisissez le bon de livraison ou la préparation de livraison",
+    ),
     (re.compile(r"^must be a shop order state id .*$"), "choisissez un statut de la liste, ou « Ne pas modifier le statut »"),
     (re.compile(r"^unknown order state (\S+); known: (.*)$"), r"le statut \1 n'existe pas dans la boutique ; statuts connus : \2"),
     (re.compile(r"^must be the name of a (\w+) column$"), r"choisissez un champ de \1"),
-    (re.compile(r"^GesCom is unreachable: field names cannot be checked now$"), "GesCom ne répond pas : le champ ne peut pas être vérifié maintenant"),
+    (
+        re.compile(r"^GesCom is unreachable: field names cannot be checked now$"),
+        "GesCom ne répond pas : le champ ne peut pas être vérifié maintenant",
+    ),
     (re.compile(r"^'(.*)' is not a text column in (\w+)\..*$", re.S), r"« \1 » n'est pas un champ texte de \2"),
     (re.compile(r"^'(.*)' does not exist in (\w+)\..*$", re.S), r"« \1 » n'existe pas dans \2"),
 ]

@@ -1,4 +1,5 @@
 """The admin pages: each view reads its input, calls the sync/ services, and renders a template."""
+
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
@@ -7,17 +8,17 @@ from werkzeug.exceptions import HTTPException
 from api.background import execute_in_background
 from app import run_config_of
 from models import SyncRun, db
-from sync.store.keys import scope_allows, touch_key, verify_key
-from sync.services.choices import known_states, live_schema, state_name
-from sync.services.dashboard import connectivity, overview
-from sync.gescom.adapter import GesComError
-from sync.services.orders import find_order_keys, order_view, recently_updated
-from sync.prestashop.states import known_state_ids
-from sync.services.runs import RunInProgress, execute_run, list_runs, start_run
 from sync.core.settings import SettingsError
 from sync.core.stages import STAGES
-from sync.store.settings import VersionConflict, current_settings, save_settings
+from sync.gescom.adapter import GesComError
+from sync.prestashop.states import known_state_ids
+from sync.services.choices import known_states, live_schema, state_name
+from sync.services.dashboard import connectivity, overview
+from sync.services.orders import find_order_keys, order_view, recently_updated
+from sync.services.runs import RunInProgress, execute_run, list_runs, start_run
 from sync.services.unit_of_work import UnitOfWork
+from sync.store.keys import scope_allows, touch_key, verify_key
+from sync.store.settings import VersionConflict, current_settings, save_settings
 
 from . import _, bp, end_session, error_page, lang, safe_next, start_session
 from .forms import CONTROLS, LABEL_KEYS, STAGE_NAMES, control_id, flatten, patch_from_form, settings_choices, with_current
@@ -175,8 +176,13 @@ def run(run_id: int):
     for update in updates[:PREVIEW_SHOWN]:
         by_order.setdefault(update["order_key"], []).append(update)
     return render_template(
-        "admin/run.html", run=found, by_order=by_order, total=len({u["order_key"] for u in updates}),
-        shown=PREVIEW_SHOWN, state_labels=_state_labels(), active="admin.runs",
+        "admin/run.html",
+        run=found,
+        by_order=by_order,
+        total=len({u["order_key"] for u in updates}),
+        shown=PREVIEW_SHOWN,
+        state_labels=_state_labels(),
+        active="admin.runs",
     )
 
 
@@ -195,8 +201,14 @@ def orders():
         if len(matches) == 1:
             view = order_view(db.session, _gescom(), matches[0])
     return render_template(
-        "admin/orders.html", q=query, matches=matches, unfollowed=unfollowed, view=view, problem=problem,
-        recent=[] if query else recently_updated(db.session), state_labels=_state_labels(),
+        "admin/orders.html",
+        q=query,
+        matches=matches,
+        unfollowed=unfollowed,
+        view=view,
+        problem=problem,
+        recent=[] if query else recently_updated(db.session),
+        state_labels=_state_labels(),
         push=current_app.extensions.get("shop") is not None,
     )
 

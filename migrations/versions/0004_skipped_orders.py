@@ -5,13 +5,13 @@ Revises: 0003
 Create Date: 2026-12-01 11:00:00
 
 """
-from alembic import op
-import sqlalchemy as sa
 
+import sqlalchemy as sa
+from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0004'
-down_revision = '0003'
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
@@ -19,9 +19,9 @@ KEYED_TABLES = ("updates", "order_events", "webhook_events")
 
 
 def upgrade():
-    with op.batch_alter_table('sync_runs', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('skipped', sa.JSON(), server_default='[]', nullable=False))
-        batch_op.add_column(sa.Column('modified_scan', sa.Boolean(), server_default=sa.false(), nullable=False))
+    with op.batch_alter_table("sync_runs", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("skipped", sa.JSON(), server_default="[]", nullable=False))
+        batch_op.add_column(sa.Column("modified_scan", sa.Boolean(), server_default=sa.false(), nullable=False))
 
     # Shop order keys are now the link value as SQL Server compares it (trailing spaces dropped, upper case):
     # rename the keys followed so far, unless two of them become one (then both are left as they were).
@@ -30,7 +30,9 @@ def upgrade():
     wanted = {}
     for row_id, key in rows:
         wanted.setdefault(key.rstrip(" ").upper(), []).append((row_id, key))
-    tables = [name for name in KEYED_TABLES if sa.inspect(bind).has_table(name) and "order_key" in {c["name"] for c in sa.inspect(bind).get_columns(name)}]
+    tables = [
+        name for name in KEYED_TABLES if sa.inspect(bind).has_table(name) and "order_key" in {c["name"] for c in sa.inspect(bind).get_columns(name)}
+    ]
     for new, owners in wanted.items():
         if len(owners) != 1 or owners[0][1] == new:
             continue
@@ -41,6 +43,6 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('sync_runs', schema=None) as batch_op:
-        batch_op.drop_column('modified_scan')
-        batch_op.drop_column('skipped')
+    with op.batch_alter_table("sync_runs", schema=None) as batch_op:
+        batch_op.drop_column("modified_scan")
+        batch_op.drop_column("skipped")

@@ -8,6 +8,7 @@ a push wrote, a carrier value acted on) goes through the `note_â€¦`/`remember_â€
 
 Everything here is pure. sync/store/memory.py loads a memory from the stored shop order and saves it back.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace

@@ -1,4 +1,5 @@
 """Sage 100 GesCom constants, in one place (see the Sage reference, §3-§5)."""
+
 from __future__ import annotations
 
 from datetime import date, datetime

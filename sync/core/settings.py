@@ -4,6 +4,7 @@ settings document (its shape and types; the API and the admin form use it too).
 Whether the fields named are real text columns of the customer's own GesCom is checked beside the adapter
 (sync/gescom/settings_check.py): nothing reaches SQL unless it is.
 """
+
 from __future__ import annotations
 
 import copy
@@ -143,18 +144,19 @@ class _Strict(Schema):
 
 
 StageStatesSchema = _Strict.from_dict(
-    {
-        stage: StateId(metadata={"description": f"Shop order state for stage {stage}; null = « Ne pas modifier le statut »."})
-        for stage in STAGE_NAMES
-    },
+    {stage: StateId(metadata={"description": f"Shop order state for stage {stage}; null = « Ne pas modifier le statut »."}) for stage in STAGE_NAMES},
     name="StageStates",
 )
 
 
 class TrackingSettingsSchema(_Strict):
     send = Flag(metadata={"description": "« Envoyer le numéro de suivi du transporteur dans la boutique »"})
-    header_field = ColumnName("F_DOCENTETE", allow_none=True, metadata={"description": "« Champ Numéro de transporteur (document) »: a F_DOCENTETE text column."})
-    line_field = ColumnName("F_DOCLIGNE", allow_none=True, metadata={"description": "« Champ Numéro de transporteur (ligne) »: a F_DOCLIGNE text column."})
+    header_field = ColumnName(
+        "F_DOCENTETE", allow_none=True, metadata={"description": "« Champ Numéro de transporteur (document) »: a F_DOCENTETE text column."}
+    )
+    line_field = ColumnName(
+        "F_DOCLIGNE", allow_none=True, metadata={"description": "« Champ Numéro de transporteur (ligne) »: a F_DOCLIGNE text column."}
+    )
     state_on_send = StateId(metadata={"description": "« Changer le statut en »"})
     import_from_shop = Flag(metadata={"description": "« Mettre à jour le numéro de suivi dans la commande à partir de la boutique »"})
 
@@ -166,7 +168,9 @@ class OptionsSchema(_Strict):
 
 
 class SettingsSchema(_Strict):
-    link_field = ColumnName("F_DOCENTETE", metadata={"description": "F_DOCENTETE text column holding the shop order (DO_NoWeb, DO_Ref, a free field)."})
+    link_field = ColumnName(
+        "F_DOCENTETE", metadata={"description": "F_DOCENTETE text column holding the shop order (DO_NoWeb, DO_Ref, a free field)."}
+    )
     shipped_document_type = ShippingDocument(metadata={"description": "2 = préparation de livraison, 3 = bon de livraison."})
     notify_customer = Flag(metadata={"description": "« Prévenir le client par e-mail » when a state is set in the shop."})
     stage_states = ma.Nested(StageStatesSchema)
@@ -241,7 +245,9 @@ def _rule_errors(document: dict, shape_errors: dict[str, str], known_states: set
         errors["tracking.header_field"] = "sending tracking numbers needs a header field or a line field"
     if known_states is None:
         return errors
-    states = {f"stage_states.{stage}": state for stage, state in document["stage_states"].items()} if isinstance(document["stage_states"], dict) else {}
+    states = (
+        {f"stage_states.{stage}": state for stage, state in document["stage_states"].items()} if isinstance(document["stage_states"], dict) else {}
+    )
     states["tracking.state_on_send"] = tracking.get("state_on_send")
     for path, state in states.items():
         if path not in shape_errors and state is not None and state not in known_states:

@@ -3,6 +3,7 @@
 No I/O here. The GesCom adapter builds `Chain`s; the run service feeds them, with what we remembered of the
 order (`OrderMemory`, sync/core/memory.py), to `follow()`, which returns the new memory and the update to store, if any.
 """
+
 from __future__ import annotations
 
 import re
@@ -209,9 +210,9 @@ def _delivery_piece(line: Line, shipped_document_type: int) -> str:
         if line.piece_bl:
             return f"{DocumentType.BON_DE_LIVRAISON}:{line.piece_bl}"
         return line.doc_key  # invoiced straight from the order: the invoice is the delivery
-    if line.doc_type == DocumentType.BON_DE_LIVRAISON and shipped_document_type == DocumentType.PREPARATION_DE_LIVRAISON:
-        if line.piece_pl:
-            return f"{DocumentType.PREPARATION_DE_LIVRAISON}:{line.piece_pl}"
+    shipped_by_preparation = shipped_document_type == DocumentType.PREPARATION_DE_LIVRAISON
+    if line.doc_type == DocumentType.BON_DE_LIVRAISON and shipped_by_preparation and line.piece_pl:
+        return f"{DocumentType.PREPARATION_DE_LIVRAISON}:{line.piece_pl}"
     return line.doc_key
 
 
@@ -236,10 +237,7 @@ def deliveries_of(chain: Chain, documents: dict[str, dict], shipped_document_typ
                 "date": day,
                 "carrier": known.get("carrier"),
                 "tracking_numbers": _unique(list(known.get("tracking", [])) + [n for line in lines for n in split_tracking(line.tracking)]),
-                "lines": [
-                    {"sku": sku, "name": name, "quantity": plain_number(quantity)}
-                    for (sku, name), quantity in quantities.items()
-                ],
+                "lines": [{"sku": sku, "name": name, "quantity": plain_number(quantity)} for (sku, name), quantity in quantities.items()],
             }
         )
     result.sort(key=lambda d: (d["date"] or "", d["piece"]))

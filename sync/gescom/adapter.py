@@ -6,6 +6,7 @@ the one guarded write in `write.py`; `GesCom` is what the services call for all 
 the database is a parameterised statement built from reflected `Table` objects, so a configured column name
 is used only if it exists.
 """
+
 from __future__ import annotations
 
 import logging
@@ -28,9 +29,26 @@ from sync.gescom.write import LOCK_TIMEOUT_MS, RECORD_LOCK_FUNCTION, WRITABLE_TY
 
 # Some of these moved to the modules beside this one: still importable from here.
 __all__ = [
-    "CHUNK", "HEADER_OPTIONAL", "HEADER_REQUIRED", "LINE_OPTIONAL", "LINE_REQUIRED", "LOCK_TIMEOUT_MS", "READ_LOCK_TIMEOUT_MS",
-    "RECORD_LOCK_FUNCTION", "WRITABLE_TYPES", "GesCom", "GesComBusy", "GesComError", "LoadedChains", "Malformed", "Nominations",
-    "chunks", "create_gescom_engine", "is_busy", "parse_document", "reason_of",
+    "CHUNK",
+    "HEADER_OPTIONAL",
+    "HEADER_REQUIRED",
+    "LINE_OPTIONAL",
+    "LINE_REQUIRED",
+    "LOCK_TIMEOUT_MS",
+    "READ_LOCK_TIMEOUT_MS",
+    "RECORD_LOCK_FUNCTION",
+    "WRITABLE_TYPES",
+    "GesCom",
+    "GesComBusy",
+    "GesComError",
+    "LoadedChains",
+    "Malformed",
+    "Nominations",
+    "chunks",
+    "create_gescom_engine",
+    "is_busy",
+    "parse_document",
+    "reason_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -40,8 +58,15 @@ HEADER_REQUIRED = ("DO_Domaine", "DO_Type", "DO_Piece", "DO_Date", "cbMarq", "cb
 HEADER_OPTIONAL = ("DO_Provenance", "DO_Expedit", "DO_DateLivrRealisee")
 LINE_REQUIRED = ("DO_Domaine", "DO_Type", "DO_Piece", "DL_PieceBC", "AR_Ref", "DL_Qte", "cbMarq", "cbModification")
 LINE_OPTIONAL = (
-    "DL_Design", "DL_Ligne", "DL_PieceBL", "DL_PiecePL", "DL_DateBL",
-    "AR_RefCompose", "DL_TRemPied", "DL_TRemExep", "DL_NonLivre",
+    "DL_Design",
+    "DL_Ligne",
+    "DL_PieceBL",
+    "DL_PiecePL",
+    "DL_DateBL",
+    "AR_RefCompose",
+    "DL_TRemPied",
+    "DL_TRemExep",
+    "DL_NonLivre",
 )
 
 
@@ -134,8 +159,9 @@ class GesCom:
         if syslibre is not None and {"CB_File", "CB_Name", "CB_Type"} <= set(syslibre.c.keys()):
             with self.engine.connect() as conn:
                 rows = conn.execute(
-                    select(type_coerce(syslibre.c.CB_File, TextValue()), type_coerce(syslibre.c.CB_Name, TextValue()))
-                    .where(syslibre.c.CB_File.in_(list(declared)), syslibre.c.CB_Type != 0)  # type 0: deleted
+                    select(type_coerce(syslibre.c.CB_File, TextValue()), type_coerce(syslibre.c.CB_Name, TextValue())).where(
+                        syslibre.c.CB_File.in_(list(declared)), syslibre.c.CB_Type != 0
+                    )  # type 0: deleted
                 )
                 for table, name in rows:
                     declared[table].add(name)

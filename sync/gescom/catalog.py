@@ -10,6 +10,7 @@
 - **Indexes** on `cbModification` (none on a real base unless a DBA adds one) decide the detection strategy.
 - **Isolation** (SQL Server): whether SNAPSHOT is allowed and READ_COMMITTED_SNAPSHOT is on.
 """
+
 from __future__ import annotations
 
 import re
@@ -134,7 +135,13 @@ def read_shadow(table: Table, source: str, shadow: str, dialect: str) -> Shadow:
             return cast(literal(value, String()), LargeBinary())
 
     if convert is None:
-        return Shadow(table.name, source, shadow, definition, note=f"{shadow} is computed as {definition!r}, not a form we know: look-ups use {source} (a table scan)")
+        return Shadow(
+            table.name,
+            source,
+            shadow,
+            definition,
+            note=f"{shadow} is computed as {definition!r}, not a form we know: look-ups use {source} (a table scan)",
+        )
     return Shadow(table.name, source, shadow, definition, convert, note=f"{shadow} = {definition}")
 
 
@@ -189,20 +196,16 @@ def read_catalog(conn: Connection, tables: dict[str, Table], schema: str | None 
             if source in table.c:
                 catalog.shadows[(name, source)] = read_shadow(table, source, shadow, dialect)
         catalog.indexes[name] = [
-            (index["name"], tuple(column for column in index["column_names"] if column))
-            for index in inspector.get_indexes(name, schema=schema)
+            (index["name"], tuple(column for column in index["column_names"] if column)) for index in inspector.get_indexes(name, schema=schema)
         ]
     catalog.collations = _column_collations(conn, tables, schema)
     if dialect == "mssql":
         catalog.database_collation = conn.execute(text("SELECT CONVERT(nvarchar(128), DATABASEPROPERTYEX(DB_NAME(), 'Collation'))")).scalar()
-        row = conn.execute(
-            text("SELECT snapshot_isolation_state, is_read_committed_snapshot_on FROM sys.databases WHERE name = DB_NAME()")
-        ).first()
+        row = conn.execute(text("SELECT snapshot_isolation_state, is_read_committed_snapshot_on FROM sys.databases WHERE name = DB_NAME()")).first()
         if row is not None:
             catalog.snapshot_allowed = row[0] == 1
             catalog.read_committed_snapshot = bool(row[1])
     return catalog
-
 
 
 def _column_collations(conn: Connection, tables: dict[str, Table], schema: str | None) -> dict[tuple[str, str], str]:

@@ -4,6 +4,7 @@ Every read goes through an access path a real Sage base indexes: the clustered k
 columns (`cbDO_Piece`, `cbDL_PieceBC`) behind IDO_TPIECE, IDL_PIECECOM and the document/line index. Values lists
 are cut in chunks of at most `CHUNK`, so a statement never nears SQL Server's 2100-parameter limit.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
@@ -135,8 +136,10 @@ class ChainReader:
         h, dl = self.header, self.line
         header_rows = conn.execute(
             select(
-                type_coerce(self.link, TextValue()), type_coerce(h.c.DO_Type, IntValue()),
-                type_coerce(h.c.DO_Piece, TextValue()), type_coerce(h.c.cbMarq, IntValue()),
+                type_coerce(self.link, TextValue()),
+                type_coerce(h.c.DO_Type, IntValue()),
+                type_coerce(h.c.DO_Piece, TextValue()),
+                type_coerce(h.c.cbMarq, IntValue()),
             )
             .where(h.c.DO_Domaine == SALES_DOMAIN, h.c.DO_Type.in_(FOLLOWED_TYPES), header_where)
             .execution_options(stream_results=True, yield_per=CHUNK)
@@ -153,8 +156,10 @@ class ChainReader:
                 out.orphans.add((doc_type, piece))
         line_rows = conn.execute(
             select(
-                type_coerce(dl.c.DO_Type, IntValue()), type_coerce(dl.c.DO_Piece, TextValue()),
-                type_coerce(dl.c.DL_PieceBC, TextValue()), type_coerce(dl.c.cbMarq, IntValue()),
+                type_coerce(dl.c.DO_Type, IntValue()),
+                type_coerce(dl.c.DO_Piece, TextValue()),
+                type_coerce(dl.c.DL_PieceBC, TextValue()),
+                type_coerce(dl.c.cbMarq, IntValue()),
             )
             .where(dl.c.DO_Domaine == SALES_DOMAIN, dl.c.DO_Type.in_(FOLLOWED_TYPES), line_where)
             .execution_options(stream_results=True, yield_per=CHUNK)
@@ -257,8 +262,10 @@ class ChainReader:
             "key": type_coerce(self.link, TextValue()),
         }
         optional = {
-            "provenance": ("DO_Provenance", IntValue), "expedit": ("DO_Expedit", IntValue),
-            "delivered_on": ("DO_DateLivrRealisee", DayValue), "reference": ("DO_Ref", TextValue),
+            "provenance": ("DO_Provenance", IntValue),
+            "expedit": ("DO_Expedit", IntValue),
+            "delivered_on": ("DO_DateLivrRealisee", DayValue),
+            "reference": ("DO_Ref", TextValue),
         }
         for label, (name, kind) in optional.items():
             if name in h.c:
@@ -278,9 +285,15 @@ class ChainReader:
             "marq": type_coerce(dl.c.cbMarq, IntValue()),
         }
         optional = {
-            "name": ("DL_Design", TextValue), "position": ("DL_Ligne", IntValue), "piece_bl": ("DL_PieceBL", TextValue),
-            "piece_pl": ("DL_PiecePL", TextValue), "date_bl": ("DL_DateBL", DayValue), "component_of": ("AR_RefCompose", TextValue),
-            "rem_pied": ("DL_TRemPied", IntValue), "rem_exep": ("DL_TRemExep", IntValue), "not_delivered": ("DL_NonLivre", IntValue),
+            "name": ("DL_Design", TextValue),
+            "position": ("DL_Ligne", IntValue),
+            "piece_bl": ("DL_PieceBL", TextValue),
+            "piece_pl": ("DL_PiecePL", TextValue),
+            "date_bl": ("DL_DateBL", DayValue),
+            "component_of": ("AR_RefCompose", TextValue),
+            "rem_pied": ("DL_TRemPied", IntValue),
+            "rem_exep": ("DL_TRemExep", IntValue),
+            "not_delivered": ("DL_NonLivre", IntValue),
             "reference": ("DO_Ref", TextValue),
         }
         for label, (name, kind) in optional.items():
@@ -329,9 +342,13 @@ class ChainReader:
         blind = [key for key in keys if not known_documents.get(key) and not pieces[key]]
         rows = list(self.of_documents(conn, h, self.header_columns(), candidates))
         for batch in chunks(blind):
-            rows.extend(conn.execute(
-                select(*self.header_columns()).where(h.c.DO_Domaine == SALES_DOMAIN, h.c.DO_Type.in_(FOLLOWED_TYPES), self.link_matches(conn, batch))
-            ))
+            rows.extend(
+                conn.execute(
+                    select(*self.header_columns()).where(
+                        h.c.DO_Domaine == SALES_DOMAIN, h.c.DO_Type.in_(FOLLOWED_TYPES), self.link_matches(conn, batch)
+                    )
+                )
+            )
         wanted = set(keys)
         for row in rows:
             key = self.rule(row.key)

@@ -5,6 +5,7 @@ a table scan on a real base, a right not granted); `fail` (the sync cannot run a
 SQL Server-only check on the demo and test bases). The companion of `flask shop check`; no Flask here: the
 caller passes the settings and the app config.
 """
+
 from __future__ import annotations
 
 import textwrap
@@ -30,8 +31,7 @@ SQL_SERVER_ONLY = "(SQL Server only)"
 REQUIRED_TABLES = {"F_DOCENTETE": HEADER_REQUIRED, "F_DOCLIGNE": LINE_REQUIRED}
 OPTIONAL_TABLES = {
     "P_EXPEDITION": "carriers have no name and carriage lines are counted as goods",
-    "cbSysLibre": "free fields are not listed as such, and a tracking number from the shop is written back only "
-    "into DO_Coord01-04",
+    "cbSysLibre": "free fields are not listed as such, and a tracking number from the shop is written back only into DO_Coord01-04",
 }
 SECRET_QUERY_KEYS = {"odbc_connect", "password", "pwd"}
 DIALECTS = {"mssql": "SQL Server", "postgresql": "PostgreSQL", "sqlite": "SQLite"}
@@ -90,8 +90,12 @@ def render(checks: list[Check], width: int = 110) -> str:
             lines.append(section if not lines else f"\n{section}")
         prefix = f"  {LABELS[check.status]:<4}  {check.name:<{name_width}}  "
         wrapped = textwrap.wrap(
-            check.detail, width, initial_indent=prefix, subsequent_indent=" " * len(prefix),
-            break_long_words=False, break_on_hyphens=False,
+            check.detail,
+            width,
+            initial_indent=prefix,
+            subsequent_indent=" " * len(prefix),
+            break_long_words=False,
+            break_on_hyphens=False,
         )
         lines += wrapped or [prefix.rstrip()]
     counts = Counter(check.status for check in checks)
@@ -120,17 +124,32 @@ def _tables(inspector: Inspector, schema: str | None) -> tuple[list[Check], dict
     columns: dict[str, set[str]] = {}
     for name, required in REQUIRED_TABLES.items():
         if not inspector.has_table(name, schema=schema):
-            checks.append(Check(section, name, FAIL, (
-                "not found (or this login may not see it): is GESCOM_DATABASE_URL the Sage company database? "
-                "Set GESCOM_SCHEMA=dbo if the login's default schema is another one"
-            )))
+            checks.append(
+                Check(
+                    section,
+                    name,
+                    FAIL,
+                    (
+                        "not found (or this login may not see it): is GESCOM_DATABASE_URL the Sage company database? "
+                        "Set GESCOM_SCHEMA=dbo if the login's default schema is another one"
+                    ),
+                )
+            )
             continue
         columns[name] = {column["name"] for column in inspector.get_columns(name, schema=schema)}
         missing = [column for column in required if column not in columns[name]]
-        checks.append(Check(section, name, FAIL if missing else OK, (
-            f"lacks the Sage columns {', '.join(missing)}: not a Sage 100 GesCom table?" if missing
-            else f"found ({len(columns[name])} columns), with the ones the sync reads: {', '.join(required)}"
-        )))
+        checks.append(
+            Check(
+                section,
+                name,
+                FAIL if missing else OK,
+                (
+                    f"lacks the Sage columns {', '.join(missing)}: not a Sage 100 GesCom table?"
+                    if missing
+                    else f"found ({len(columns[name])} columns), with the ones the sync reads: {', '.join(required)}"
+                ),
+            )
+        )
     for name, without in OPTIONAL_TABLES.items():
         found = inspector.has_table(name, schema=schema)
         checks.append(Check(section, name, OK if found else WARN, "found" if found else f"not found or not readable: {without}"))
@@ -158,10 +177,15 @@ def _no_web(header: set[str], link_field: str) -> Check:
 def _configured(setting: str, table: str, value: str, columns: set[str]) -> Check:
     if value in columns:
         return Check("Tables and columns", setting, OK, f"{table}.{value} found")
-    return Check("Tables and columns", setting, FAIL, (
-        f"{table} has no column {value!r} (renamed or removed in Sage?): "
-        f"flask settings set {setting}=<a {table} column>, or fix the column in Sage"
-    ))
+    return Check(
+        "Tables and columns",
+        setting,
+        FAIL,
+        (
+            f"{table} has no column {value!r} (renamed or removed in Sage?): "
+            f"flask settings set {setting}=<a {table} column>, or fix the column in Sage"
+        ),
+    )
 
 
 # --- how the sync finds rows: shadow columns, indexes, collation -------------------------------------------
@@ -187,10 +211,14 @@ def _indexes(catalog: Catalog) -> list[Check]:
         checks.append(Check("Indexes", table, OK if indexes else WARN, listed or "none found"))
     missing = catalog.missing_indexes()
     for wanted in missing:
-        checks.append(Check("Indexes", "missing", WARN, (
-            f"no index led by {wanted}: the look-ups it serves read the whole table. A Sage base has one; "
-            "ask the DBA whether it was dropped"
-        )))
+        checks.append(
+            Check(
+                "Indexes",
+                "missing",
+                WARN,
+                (f"no index led by {wanted}: the look-ups it serves read the whole table. A Sage base has one; ask the DBA whether it was dropped"),
+            )
+        )
     if not missing:
         relied = [f"{_index_led_by(catalog, table, columns)} ({', '.join(columns)})" for table, wanted in RELIED_ON.items() for columns in wanted]
         checks.append(Check("Indexes", "relied on", OK, f"all present: {', '.join(relied)}"))
@@ -259,10 +287,15 @@ def _isolation(catalog: Catalog, lock_timeout_ms: int) -> list[Check]:
         Check("Isolation", names[0], OK, _on_off(rcsi)),
         Check("Isolation", names[1], OK, _on_off(snapshot)),
         Check("Isolation", names[2], OK, chain),
-        Check("Isolation", names[3], OK, (
-            "READ UNCOMMITTED: they only nominate shop orders, so they never wait behind nor block a Sage user; "
-            "the chain reads decide, from committed data"
-        )),
+        Check(
+            "Isolation",
+            names[3],
+            OK,
+            (
+                "READ UNCOMMITTED: they only nominate shop orders, so they never wait behind nor block a Sage user; "
+                "the chain reads decide, from committed data"
+            ),
+        ),
     ]
 
 
@@ -293,10 +326,7 @@ def _record_lock(conn: Connection, schema: str | None, settings: Settings) -> li
         answer = conn.execute(call).scalar()
     except SQLAlchemyError as error:
         conn.rollback()
-        detail = (
-            f"{name} exists but this login cannot call it ({reason_of(error)}): every write-back would fail. "
-            f"GRANT EXECUTE ON {name} TO <login>"
-        )
+        detail = f"{name} exists but this login cannot call it ({reason_of(error)}): every write-back would fail. GRANT EXECUTE ON {name} TO <login>"
         return [Check("Record lock", RECORD_LOCK_FUNCTION, WARN, detail + later)]
     detail = f"{name} exists and answers ({answer!r} for cbMarq 0): the write-back skips documents open in Sage"
     return [Check("Record lock", RECORD_LOCK_FUNCTION, OK, detail)]
@@ -381,17 +411,28 @@ def _modification_window(catalog: Catalog, run: RunConfig) -> Check:
         return Check("Detection strategy", name, OK, f"every run, {overlap}: both tables have an index led by cbModification ({names})")
     partly = "".join(
         f"; {table} has {', '.join(indexes)} but {', '.join(other for other in led if not led[other])} has none"
-        for table, indexes in led.items() if indexes
+        for table, indexes in led.items()
+        if indexes
     )
     if run.full_scan_interval is None:
-        return Check("Detection strategy", name, WARN, (
-            "never after the first run (SYNC_FULL_SCAN_INTERVAL=0): a change the two reads above miss (a document of "
-            f"an order no longer open, edited in Sage) is never seen{partly}"
-        ))
-    return Check("Detection strategy", name, OK, (
-        f"a safety net, at most every SYNC_FULL_SCAN_INTERVAL={_seconds(run.full_scan_interval)} seconds (0 = never), "
-        f"{overlap}: it reads both tables whole on a real base, which has no index on cbModification{partly}"
-    ))
+        return Check(
+            "Detection strategy",
+            name,
+            WARN,
+            (
+                "never after the first run (SYNC_FULL_SCAN_INTERVAL=0): a change the two reads above miss (a document of "
+                f"an order no longer open, edited in Sage) is never seen{partly}"
+            ),
+        )
+    return Check(
+        "Detection strategy",
+        name,
+        OK,
+        (
+            f"a safety net, at most every SYNC_FULL_SCAN_INTERVAL={_seconds(run.full_scan_interval)} seconds (0 = never), "
+            f"{overlap}: it reads both tables whole on a real base, which has no index on cbModification{partly}"
+        ),
+    )
 
 
 def _seconds(value: timedelta) -> int:

@@ -1,4 +1,5 @@
 """What goes wrong with GesCom, said so a person can act on it: broken (GesComError) or busy (GesComBusy)."""
+
 from __future__ import annotations
 
 import functools

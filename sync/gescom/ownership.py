@@ -6,6 +6,7 @@ whose header carries only one of their link values. A chain read asks, for each 
 header carries the order's link value (the document's owner): is this line that order's? (docs/concepts.md,
 "The document chain", steps 3 and 4.)
 """
+
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping

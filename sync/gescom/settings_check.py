@@ -2,6 +2,7 @@
 F_DOCENTETE or F_DOCLIGNE, never one of Sage's technical cb… columns, and is kept as GesCom spells it. So nothing
 reaches SQL unless it is a real column of the customer's base.
 """
+
 from __future__ import annotations
 
 import difflib

@@ -3,6 +3,7 @@
 Each reader is a column type given with `type_coerce` (no CAST reaches the SQL). A value that cannot be read
 becomes `Malformed`, and the shop order it belongs to is skipped whole rather than guessed.
 """
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -5,6 +5,7 @@ Never an invoice (types 6/7 are hashed by the anti-fraud chain), never a `cb…`
 cbModification), never a line. The outcome is the row re-read in the same transaction, never the driver's
 rowcount (Sage's AFTER UPDATE triggers make pyodbc report a wrong one).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -67,8 +68,10 @@ class HeaderWriter:
                 # The row as it stands, locked until the end of the transaction (UPDLOCK on SQL Server, FOR UPDATE on
                 # PostgreSQL): what we find after the UPDATE is then our doing, not another writer's.
                 current = select(
-                    type_coerce(h.c.DO_Domaine, IntValue()), type_coerce(h.c.DO_Type, IntValue()),
-                    type_coerce(h.c.DO_Piece, TextValue()), type_coerce(column, TextValue()),
+                    type_coerce(h.c.DO_Domaine, IntValue()),
+                    type_coerce(h.c.DO_Type, IntValue()),
+                    type_coerce(h.c.DO_Piece, TextValue()),
+                    type_coerce(column, TextValue()),
                 ).where(h.c.cbMarq == marq)  # cbMarq: the clustered key
                 identity = (SALES_DOMAIN, int(doc_type), piece)
                 before = conn.execute(current.with_hint(h, "WITH (UPDLOCK, ROWLOCK)", "mssql").with_for_update()).first()
@@ -107,8 +110,9 @@ class HeaderWriter:
         """(type, piece, value of `field`) of the sales header row `marq` as it stands now, or None if it is gone."""
         h = self.header()
         row = conn.execute(
-            select(type_coerce(h.c.DO_Type, IntValue()), type_coerce(h.c.DO_Piece, TextValue()), type_coerce(h.c[field], TextValue()))
-            .where(h.c.cbMarq == marq, h.c.DO_Domaine == SALES_DOMAIN)
+            select(type_coerce(h.c.DO_Type, IntValue()), type_coerce(h.c.DO_Piece, TextValue()), type_coerce(h.c[field], TextValue())).where(
+                h.c.cbMarq == marq, h.c.DO_Domaine == SALES_DOMAIN
+            )
         ).first()
         return None if row is None else (row[0], row[1], row[2])
 

@@ -11,6 +11,7 @@ something that is not the webservice (a host's web application firewall: no PSWS
 sent again once as a POST carrying `ps_method`, which the dispatcher accepts (recorded on 8.1.2:
 ps_method_put_via_post, ps_method_patch_via_post), and so are the later ones.
 """
+
 from __future__ import annotations
 
 import logging
@@ -128,8 +129,13 @@ class PrestaShopClient:
     def clone(self) -> PrestaShopClient:
         """A client for another thread (a requests.Session is not shared between threads)."""
         other = PrestaShopClient(
-            self.base, self.session.auth[0], timeout=self.timeout, read_attempts=self.read_attempts,
-            backoff=self.backoff, max_wait=self.max_wait, sleep=self.sleep,
+            self.base,
+            self.session.auth[0],
+            timeout=self.timeout,
+            read_attempts=self.read_attempts,
+            backoff=self.backoff,
+            max_wait=self.max_wait,
+            sleep=self.sleep,
         )
         other.version, other.method_override = self.version, self.method_override
         return other
@@ -142,8 +148,13 @@ class PrestaShopClient:
     def _send(self, method: str, resource: str, record_id: int | None, params: dict | None, body: str | None) -> requests.Response:
         headers = {"Content-Type": "text/xml; charset=utf-8"} if body is not None else None
         return self.session.request(
-            method, self._url(resource, record_id), params=params, data=body.encode("utf-8") if body is not None else None,
-            headers=headers, timeout=self.timeout, allow_redirects=False,
+            method,
+            self._url(resource, record_id),
+            params=params,
+            data=body.encode("utf-8") if body is not None else None,
+            headers=headers,
+            timeout=self.timeout,
+            allow_redirects=False,
         )
 
     def _decode(self, response: requests.Response, what: str):
@@ -158,17 +169,27 @@ class PrestaShopClient:
             try:
                 return response.json()
             except ValueError as error:
-                raise ShopAmbiguous(f"{what}: the shop answered {response.status_code} with a body that is not JSON (a module printing warnings?)", status=response.status_code, answer=response.text[:500]) from error
+                raise ShopAmbiguous(
+                    f"{what}: the shop answered {response.status_code} with a body that is not JSON (a module printing warnings?)",
+                    status=response.status_code,
+                    answer=response.text[:500],
+                ) from error
         raise self._error(response, what)
 
     def _error(self, response: requests.Response, what: str) -> ShopError:
         status = response.status_code
         if 300 <= status < 400:
             location = response.headers.get("Location") or "(no Location)"
-            hint = " (the shop wants https: use an https:// PRESTASHOP_URL)" if location.startswith("https://") and self.base.startswith("http://") else ""
+            hint = (
+                " (the shop wants https: use an https:// PRESTASHOP_URL)"
+                if location.startswith("https://") and self.base.startswith("http://")
+                else ""
+            )
             return ShopRedirect(
                 f"{what}: the shop answered {status} redirecting to {location}: set PRESTASHOP_URL to the address the "
-                f"shop answers at{hint}; nothing is sent to a redirected address", status=status, answer=location,
+                f"shop answers at{hint}; nothing is sent to a redirected address",
+                status=status,
+                answer=location,
             )
         code, message = None, (response.text or "").strip()[:300]
         try:
@@ -223,7 +244,11 @@ class PrestaShopClient:
             if not (overridable and _blocked_before_the_webservice(response)):
                 return self._decode(response, what)
             # Nothing ran: the request never reached PrestaShop. The dispatcher takes the method from ps_method.
-            log.warning("%s: answered %s by something that is not the webservice (a web firewall?): sending PUT/PATCH as POST with ps_method from now on", what, response.status_code)
+            log.warning(
+                "%s: answered %s by something that is not the webservice (a web firewall?): sending PUT/PATCH as POST with ps_method from now on",
+                what,
+                response.status_code,
+            )
             self.method_override = True
         return self._send_once(what, "POST", resource, record_id, {**(params or {}), "ps_method": method}, body)
 
@@ -285,13 +310,18 @@ class PrestaShopClient:
         if _blocked_before_the_webservice(again) or 300 <= again.status_code < 400:
             raise ShopSetupError(
                 f"{method} is refused with {response.status_code} before the webservice (a web firewall of the host?), and so is "
-                f"POST with ps_method ({again.status_code}): ask the host to let {method} and POST reach /api/", status=response.status_code,
+                f"POST with ps_method ({again.status_code}): ask the host to let {method} and POST reach /api/",
+                status=response.status_code,
             )
-        return (f"{method} is refused with {response.status_code} before the webservice (a web firewall of the host?): tracking numbers "
-                f"are sent as POST with ps_method={method}, which reaches it")
+        return (
+            f"{method} is refused with {response.status_code} before the webservice (a web firewall of the host?): tracking numbers "
+            f"are sent as POST with ps_method={method}, which reaches it"
+        )
 
     def order(self, id_order: int) -> dict | None:
-        rows = _rows(self.read("orders", params={"filter[id]": f"[{id_order}]", "display": "[id,reference,current_state,id_carrier,date_upd]"}), "orders")
+        rows = _rows(
+            self.read("orders", params={"filter[id]": f"[{id_order}]", "display": "[id,reference,current_state,id_carrier,date_upd]"}), "orders"
+        )
         return rows[0] if rows else None
 
     def orders_by_reference(self, reference: str) -> list[dict]:
@@ -304,7 +334,9 @@ class PrestaShopClient:
     def order_carriers_of(self, ids: list[int]) -> list[dict]:
         if not ids:
             return []
-        return _rows(self.read("order_carriers", params={"filter[id_order]": "[" + "|".join(map(str, ids)) + "]", "display": "full"}), "order_carriers")
+        return _rows(
+            self.read("order_carriers", params={"filter[id_order]": "[" + "|".join(map(str, ids)) + "]", "display": "full"}), "order_carriers"
+        )
 
     def set_tracking(self, carrier_row: dict, number: str, *, send_email: bool) -> dict:
         """PATCH on 8.0+, else PUT the whole row back with only tracking_number changed (PUT resets omitted fields).
@@ -326,7 +358,10 @@ class PrestaShopClient:
         return _holds(answer, "order_history", f"order {id_order}: state {state_id}", id_order=id_order, id_order_state=state_id)
 
     def latest_history(self, id_order: int) -> dict | None:
-        rows = _rows(self.read("order_histories", params={"filter[id_order]": f"[{id_order}]", "display": "full", "sort": "[id_DESC]", "limit": "1"}), "order_histories")
+        rows = _rows(
+            self.read("order_histories", params={"filter[id_order]": f"[{id_order}]", "display": "full", "sort": "[id_DESC]", "limit": "1"}),
+            "order_histories",
+        )
         return rows[0] if rows else None
 
     def add_message(self, id_order: int, text: str) -> dict:
@@ -352,7 +387,9 @@ class PrestaShopClient:
 
     def add_customer_thread(self, fields: dict) -> dict:
         answer = self.write("POST", "customer_threads", xml_document("customer_thread", fields))
-        return _holds(answer, "customer_thread", f"order {fields['id_order']}: customer thread", id_order=fields["id_order"], id_customer=fields["id_customer"])
+        return _holds(
+            answer, "customer_thread", f"order {fields['id_order']}: customer thread", id_order=fields["id_order"], id_customer=fields["id_customer"]
+        )
 
     def customer_messages(self, id_thread: int) -> list[dict]:
         return _rows(self.read("customer_messages", params={"filter[id_customer_thread]": f"[{id_thread}]", "display": "full"}), "customer_messages")
@@ -379,7 +416,9 @@ def _holds(answer, entity: str, what: str, **expected) -> dict:
         wrong = {name: record.get(name) for name, value in expected.items() if str(record.get(name, "")).strip() != str(value).strip()}
         if not wrong:
             return answer
-        raise ShopAmbiguous(f"{what}: the shop's answer holds another record ({', '.join(f'{k}={v!r}' for k, v in wrong.items())})", answer=str(answer)[:500])
+        raise ShopAmbiguous(
+            f"{what}: the shop's answer holds another record ({', '.join(f'{k}={v!r}' for k, v in wrong.items())})", answer=str(answer)[:500]
+        )
     raise ShopAmbiguous(f"{what}: the shop's answer does not hold the {entity} written", answer=str(answer)[:500])
 
 

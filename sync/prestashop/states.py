@@ -1,5 +1,6 @@
 """The shop's order states: PrestaShop's native list (see the PrestaShop reference, §6), and the configured shop's own
 list read through its client and cached."""
+
 from __future__ import annotations
 
 import logging
@@ -22,11 +23,37 @@ _NATIVE = [
     (6, ["PS_OS_CANCELED"], "Canceled", "Annulé", "order_canceled", 0, 1, 0, 0, 0, 0, 0),
     (7, ["PS_OS_REFUND"], "Refunded", "Remboursé", "refund", 1, 1, 0, 0, 0, 0, 0),
     (8, ["PS_OS_ERROR"], "Payment error", "Erreur de paiement", "payment_error", 0, 1, 0, 0, 0, 0, 0),
-    (9, ["PS_OS_OUTOFSTOCK", "PS_OS_OUTOFSTOCK_PAID"], "On backorder (paid)", "En attente de réapprovisionnement (payé)", "outofstock", 1, 1, 0, 0, 0, 1, 0),
+    (
+        9,
+        ["PS_OS_OUTOFSTOCK", "PS_OS_OUTOFSTOCK_PAID"],
+        "On backorder (paid)",
+        "En attente de réapprovisionnement (payé)",
+        "outofstock",
+        1,
+        1,
+        0,
+        0,
+        0,
+        1,
+        0,
+    ),
     (10, ["PS_OS_BANKWIRE"], "Awaiting bank wire payment", "En attente de virement bancaire", "bankwire", 0, 1, 0, 0, 0, 0, 0),
     (11, ["PS_OS_WS_PAYMENT"], "Remote payment accepted", "Paiement à distance accepté", "payment", 1, 1, 1, 0, 0, 1, 0),
     (12, ["PS_OS_OUTOFSTOCK_UNPAID"], "On backorder (not paid)", "En attente de réapprovisionnement (non payé)", "outofstock", 0, 1, 0, 0, 0, 0, 0),
-    (13, ["PS_OS_COD_VALIDATION"], "Awaiting Cash On Delivery validation", "En attente de paiement à la livraison", "cashondelivery", 0, 0, 0, 0, 0, 0, 0),
+    (
+        13,
+        ["PS_OS_COD_VALIDATION"],
+        "Awaiting Cash On Delivery validation",
+        "En attente de paiement à la livraison",
+        "cashondelivery",
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ),
 ]
 FLAGS = ("invoice", "send_email", "logable", "delivery", "shipped", "paid", "pdf_invoice")
 
@@ -36,7 +63,7 @@ NATIVE_ORDER_STATES: list[dict] = [
         "config_keys": keys,
         "name": {"en": english, "fr": french},
         "template": template,
-        **{flag: bool(value) for flag, value in zip(FLAGS, values)},
+        **{flag: bool(value) for flag, value in zip(FLAGS, values, strict=True)},
     }
     for state_id, keys, english, french, template, *values in _NATIVE
 ]
@@ -68,9 +95,21 @@ def _name(value, lang_ids: dict[str, str]) -> dict:
 class ShopStates:
     """The shop's order states (not deleted) and its PS_OS_* ids, read at most every `ttl` seconds."""
 
-    KEYS = ["PS_OS_CHEQUE", "PS_OS_PAYMENT", "PS_OS_PREPARATION", "PS_OS_SHIPPING", "PS_OS_DELIVERED", "PS_OS_CANCELED",
-            "PS_OS_REFUND", "PS_OS_ERROR", "PS_OS_OUTOFSTOCK", "PS_OS_BANKWIRE", "PS_OS_WS_PAYMENT", "PS_OS_OUTOFSTOCK_UNPAID",
-            "PS_OS_COD_VALIDATION"]
+    KEYS = [
+        "PS_OS_CHEQUE",
+        "PS_OS_PAYMENT",
+        "PS_OS_PREPARATION",
+        "PS_OS_SHIPPING",
+        "PS_OS_DELIVERED",
+        "PS_OS_CANCELED",
+        "PS_OS_REFUND",
+        "PS_OS_ERROR",
+        "PS_OS_OUTOFSTOCK",
+        "PS_OS_BANKWIRE",
+        "PS_OS_WS_PAYMENT",
+        "PS_OS_OUTOFSTOCK_UNPAID",
+        "PS_OS_COD_VALIDATION",
+    ]
 
     def __init__(self, client: PrestaShopClient, ttl: float = 600, languages: dict[str, str] | None = None):
         self.client, self.ttl = client, ttl

@@ -3,6 +3,7 @@
 Shared by the API (GET /api/v1/gescom/fields, /order-states, PATCH /settings) and the admin page, so both
 offer, and accept, the same things.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -23,11 +24,13 @@ def _pick(columns: dict[str, Column], standard: dict[str, str]) -> list[dict]:
     """The standard fields present as text columns (with Sage's labels), then the text free fields."""
     chosen = [
         {"name": name, "label": label, "width": columns[name].length, "kind": "standard"}
-        for name, label in standard.items() if name in columns and columns[name].is_text
+        for name, label in standard.items()
+        if name in columns and columns[name].is_text
     ]
     chosen += [
         {"name": column.name, "label": column.name, "width": column.length, "kind": "free"}
-        for column in columns.values() if column.free and column.is_text and not is_technical_column(column.name)
+        for column in columns.values()
+        if column.free and column.is_text and not is_technical_column(column.name)
     ]
     return chosen
 

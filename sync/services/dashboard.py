@@ -1,4 +1,5 @@
 """The admin landing page's figures: shop orders per stage, updates waiting to be pushed or failed, runs, connectivity."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,10 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import ShopOrder, SyncRun, Update
-
+from sync.core.stages import STAGES
 from sync.gescom.adapter import GesCom, GesComError
 from sync.prestashop.client import PrestaShopClient, ShopError
-from sync.core.stages import STAGES
 from sync.store.locks import ping_store
 
 

@@ -1,11 +1,11 @@
 """What we know of one shop order: its documents in GesCom now, its stage, tracking numbers and timeline."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import OrderEvent, ShopOrder, Update
-
 from sync.core.memory import tracking_numbers
 from sync.core.sage import ABBREVIATIONS
 from sync.core.settings import SettingsError
@@ -23,18 +23,20 @@ def _documents(chain) -> list[dict]:
         lines_of.setdefault(line.doc_key, []).append(line)
     documents = []
     for doc in sorted(chain.documents, key=lambda d: (d.doc_type, d.date.isoformat() if d.date else "", d.piece)):
-        documents.append({
-            "type": doc.doc_type,
-            "type_name": ABBREVIATIONS.get(doc.doc_type, str(doc.doc_type)),
-            "piece": doc.piece,
-            "date": doc.date.isoformat() if doc.date else None,
-            "carrier": doc.carrier,
-            "tracking": doc.tracking or None,
-            "lines": [
-                {"sku": line.sku, "name": line.name, "quantity": plain_number(line.quantity), "origin_piece": line.origin_piece or None}
-                for line in lines_of.get(doc.key, [])
-            ],
-        })
+        documents.append(
+            {
+                "type": doc.doc_type,
+                "type_name": ABBREVIATIONS.get(doc.doc_type, str(doc.doc_type)),
+                "piece": doc.piece,
+                "date": doc.date.isoformat() if doc.date else None,
+                "carrier": doc.carrier,
+                "tracking": doc.tracking or None,
+                "lines": [
+                    {"sku": line.sku, "name": line.name, "quantity": plain_number(line.quantity), "origin_piece": line.origin_piece or None}
+                    for line in lines_of.get(doc.key, [])
+                ],
+            }
+        )
     return documents
 
 
@@ -80,24 +82,26 @@ def _timeline(session: Session, order_key: str) -> list[dict]:
     timeline = []
     for update in session.scalars(select(Update).where(Update.order_key == order_key).order_by(Update.id)):
         entry = update.to_dict()
-        timeline.append({
-            "at": entry["created_at"],
-            "kind": "update",
-            "update": entry,
-            "to_shop": {
-                # Pull: the module acknowledged it. Push: what pushing it through the webservice gave.
-                "status": "acknowledged" if update.acked_at else "pending",
-                "acked_at": entry["acked_at"],
-                "push": {
-                    "status": update.push_status,
-                    "attempts": update.push_attempts,
-                    "error": update.push_error,
-                    "answer": update.push_answer,
-                    "pushed_at": update.pushed_at.isoformat() + "Z" if update.pushed_at else None,
-                    "next_attempt_at": update.next_attempt_at.isoformat() + "Z" if update.next_attempt_at else None,
+        timeline.append(
+            {
+                "at": entry["created_at"],
+                "kind": "update",
+                "update": entry,
+                "to_shop": {
+                    # Pull: the module acknowledged it. Push: what pushing it through the webservice gave.
+                    "status": "acknowledged" if update.acked_at else "pending",
+                    "acked_at": entry["acked_at"],
+                    "push": {
+                        "status": update.push_status,
+                        "attempts": update.push_attempts,
+                        "error": update.push_error,
+                        "answer": update.push_answer,
+                        "pushed_at": update.pushed_at.isoformat() + "Z" if update.pushed_at else None,
+                        "next_attempt_at": update.next_attempt_at.isoformat() + "Z" if update.next_attempt_at else None,
+                    },
                 },
-            },
-        })
+            }
+        )
     for event in session.scalars(select(OrderEvent).where(OrderEvent.order_key == order_key).order_by(OrderEvent.id)):
         timeline.append({"at": event.created_at.isoformat() + "Z", "kind": event.kind, "data": event.data})
     timeline.sort(key=lambda entry: entry["at"])

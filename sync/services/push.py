@@ -10,6 +10,7 @@ have is never posted at all (8.x runs hooks and stock moves for it, then answers
 Several workers may push at once: on PostgreSQL each order is claimed with SELECT ... FOR UPDATE SKIP
 LOCKED for the time of its push; on SQLite one worker pushes at a time (a lease in the store).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,7 +27,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, select
 
 from models import ShopOrder, Update, utcnow
-
+from sync.core.memory import note_messages_sent, note_shop_order, note_state_pushed, note_tracking_pushed
+from sync.core.settings import Settings
+from sync.core.stages import shop_state_rank
 from sync.prestashop.client import (
     PrestaShopClient,
     ShopAmbiguous,
@@ -35,13 +38,10 @@ from sync.prestashop.client import (
     ShopUnavailable,
     tracking_value,
 )
-from sync.core.memory import note_messages_sent, note_shop_order, note_state_pushed, note_tracking_pushed
-from sync.core.settings import Settings
-from sync.core.stages import shop_state_rank
+from sync.services.unit_of_work import UnitOfWork
 from sync.store.locks import acquire_lock, release_lock
 from sync.store.memory import change_memory, load_memory
 from sync.store.settings import load_settings
-from sync.services.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -220,8 +220,13 @@ def _push_order(session, client, order: ShopOrder, settings: Settings, now: date
         item.push_attempts += 1
         try:
             item.push_answer = _push_update(
-                client, order, item, settings, context,
-                send_state=position == last_state, send_tracking=position == last_tracking,
+                client,
+                order,
+                item,
+                settings,
+                context,
+                send_state=position == last_state,
+                send_tracking=position == last_tracking,
             )
         except ShopSetupError:
             raise
@@ -260,13 +265,18 @@ def _resolve(client: PrestaShopClient, order: ShopOrder, item: Update) -> dict:
             raise ShopError(f"no order with reference {order.order_key!r} in the shop", status=404)
         if len(matches) > 1:
             ids = ", ".join(str(m["id"]) for m in matches)
-            raise ShopError(f"reference {order.order_key!r} matches several shop orders ({ids}): one cart split in several orders; link by id_order instead", status=409)
+            raise ShopError(
+                f"reference {order.order_key!r} matches several shop orders ({ids}): one cart split in several orders; link by id_order instead",
+                status=409,
+            )
         found = matches[0]
     change_memory(order, note_shop_order, int(found["id"]))
     return found
 
 
-def _push_update(client: PrestaShopClient, order: ShopOrder, item: Update, settings: Settings, context: _Pass, *, send_state: bool, send_tracking: bool) -> dict:
+def _push_update(
+    client: PrestaShopClient, order: ShopOrder, item: Update, settings: Settings, context: _Pass, *, send_state: bool, send_tracking: bool
+) -> dict:
     texts = _messages(item)
     if not (item.state_id is not None or ("tracking" in item.changes and item.tracking_numbers) or texts):
         return {"action": "nothing for the shop", "changes": item.changes}  # e.g. a stage with no state mapped
@@ -300,7 +310,8 @@ def _push_update(client: PrestaShopClient, order: ShopOrder, item: Update, setti
         # Never posted: on 8.x an unknown state runs hooks and stock moves, then answers 500. The rest was pushed.
         raise UnknownState(
             f"order state {item.state_id} does not exist in the shop (deleted, or mapped for another shop): fix the "
-            "stage → state mapping; the state of this update is not sent, nor retried", answer=answer,
+            "stage → state mapping; the state of this update is not sent, nor retried",
+            answer=answer,
         )
     return answer
 
@@ -464,7 +475,9 @@ def _order_thread(client, id_order: int) -> int:
 
     def find() -> int | None:
         for thread in client.customer_threads(id_order):
-            if str(thread.get("id_customer")) == str(details["id_customer"]) and str(thread.get("id_shop", details.get("id_shop"))) == str(details.get("id_shop")):
+            if str(thread.get("id_customer")) == str(details["id_customer"]) and str(thread.get("id_shop", details.get("id_shop"))) == str(
+                details.get("id_shop")
+            ):
                 return int(thread["id"])
         return None
 
@@ -475,8 +488,13 @@ def _order_thread(client, id_order: int) -> int:
     if not email:
         raise ShopError(f"order {id_order}: its customer {details['id_customer']} has no e-mail the thread can carry", status=404)
     fields = {
-        "id_lang": details.get("id_lang") or 1, "id_contact": 0, "id_customer": details["id_customer"], "id_order": id_order,
-        "id_shop": details.get("id_shop") or 1, "email": email, "token": "".join(secrets.choice(THREAD_TOKEN) for _ in range(12)),
+        "id_lang": details.get("id_lang") or 1,
+        "id_contact": 0,
+        "id_customer": details["id_customer"],
+        "id_order": id_order,
+        "id_shop": details.get("id_shop") or 1,
+        "email": email,
+        "token": "".join(secrets.choice(THREAD_TOKEN) for _ in range(12)),
         "status": "open",
     }
     try:

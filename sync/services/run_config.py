@@ -1,4 +1,5 @@
 """How a run reads GesCom: windows, limits and intervals, with their defaults in one place."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping

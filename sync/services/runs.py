@@ -1,4 +1,5 @@
 """A run: read what changed in GesCom, follow each touched shop order, store the updates. One at a time."""
+
 from __future__ import annotations
 
 import logging
@@ -14,17 +15,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import OrderPiece, ShopOrder, SyncRun, Update, utcnow
-
 from sync.core.settings import Settings, SettingsError
 from sync.core.stages import Outcome, follow
 from sync.gescom.adapter import CHUNK, GesCom, GesComBusy, GesComError, LoadedChains, Nominations, chunks, parse_document
 from sync.gescom.settings_check import check_settings
+from sync.services.run_config import RunConfig
+from sync.services.unit_of_work import UnitOfWork
 from sync.store.feed import add_update, preview_of
 from sync.store.locks import acquire_lock, extend_lock, release_lock
 from sync.store.memory import load_memory, save_memory
 from sync.store.settings import current_settings
-from sync.services.run_config import RunConfig
-from sync.services.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,6 @@ MAX_WARNINGS = 200
 MAX_SKIPPED = 1000  # skipped shop orders kept on a run (each retried by the next run)
 MAX_PREVIEW = 10000  # a dry run keeps at most this many updates on its run record
 VANISHED_CHECK = datetime(1970, 1, 1)  # checked_at of an order found empty: due at once, and first
-
 
 
 class RunInProgress(RuntimeError):
@@ -218,9 +217,7 @@ def load_chains(
 def _known_pieces(session: Session, keys: list[str]) -> dict[str, set[str]]:
     """The BC numbers our store knows for each of these shop orders."""
     known: dict[str, set[str]] = {key: set() for key in keys}
-    for key, piece in session.execute(
-        select(ShopOrder.order_key, OrderPiece.piece).join(OrderPiece).where(ShopOrder.order_key.in_(keys))
-    ):
+    for key, piece in session.execute(select(ShopOrder.order_key, OrderPiece.piece).join(OrderPiece).where(ShopOrder.order_key.in_(keys))):
         known[key].add(piece)
     return known
 
@@ -291,7 +288,9 @@ def _previous_run(session: Session) -> SyncRun | None:
     ).first()
 
 
-def _discover(session: Session, gescom: GesCom, scout, run: SyncRun, settings: Settings, previous: SyncRun | None, read_at: datetime, config: RunConfig) -> tuple[Nominations, datetime]:
+def _discover(
+    session: Session, gescom: GesCom, scout, run: SyncRun, settings: Settings, previous: SyncRun | None, read_at: datetime, config: RunConfig
+) -> tuple[Nominations, datetime]:
     """Which shop orders may have changed since the previous run, read without waiting for Sage users.
 
     Every run: headers and lines created since the cbMarq high-water marks (a range of the clustered key).
@@ -322,7 +321,9 @@ def _discover(session: Session, gescom: GesCom, scout, run: SyncRun, settings: S
     return found, scanned_at
 
 
-def _run(uow: UnitOfWork, gescom: GesCom, run: SyncRun, result: RunResult, config: RunConfig, dry_run: bool, full: bool, holder: str, progress, should_stop) -> None:
+def _run(
+    uow: UnitOfWork, gescom: GesCom, run: SyncRun, result: RunResult, config: RunConfig, dry_run: bool, full: bool, holder: str, progress, should_stop
+) -> None:
     """Discover which shop orders may have changed, follow each, and move the watermarks on (not on a dry run)."""
     session = uow.session
     settings = check_settings(current_settings(session)[0], gescom.schema())
@@ -339,7 +340,9 @@ def _run(uow: UnitOfWork, gescom: GesCom, run: SyncRun, result: RunResult, confi
         run.watermark_modified, run.watermark_header_marq, run.watermark_line_marq = scanned_at, found.max_header_marq, found.max_line_marq
 
 
-def _nominated(session, gescom: GesCom, scout, settings: Settings, found: Nominations, previous: SyncRun | None, full: bool, config: RunConfig) -> dict[str, set[tuple[int, str]]]:
+def _nominated(
+    session, gescom: GesCom, scout, settings: Settings, found: Nominations, previous: SyncRun | None, full: bool, config: RunConfig
+) -> dict[str, set[tuple[int, str]]]:
     """The shop orders this run follows, in order, each with the documents that named it: every one on a full run;
     else those discovery found, those the previous run could not read, and open orders due for a re-read."""
     nominated: dict[str, set[tuple[int, str]]] = {}
@@ -382,7 +385,9 @@ class _Reading:
     carriage: set
 
 
-def _follow_all(uow: UnitOfWork, reading: _Reading, run: SyncRun, result: RunResult, nominated: dict, holder: str, config: RunConfig, progress, should_stop) -> None:
+def _follow_all(
+    uow: UnitOfWork, reading: _Reading, run: SyncRun, result: RunResult, nominated: dict, holder: str, config: RunConfig, progress, should_stop
+) -> None:
     """Follow the nominated shop orders chunk by chunk, each chunk stored (or, on a dry run, rolled back) whole."""
     keys = list(nominated)
     window = (run.window_from, run.modified_scan)
@@ -409,8 +414,15 @@ def _follow_batch(session, reading: _Reading, run: SyncRun, result: RunResult, t
     """Follow one chunk of shop orders: read their chains, remember what each concluded, store their updates."""
     orders = {order.order_key: order for order in session.scalars(select(ShopOrder).where(ShopOrder.order_key.in_(keys)))}
     loaded, known_pieces = load_chains(
-        session, reading.gescom, reading.conn, reading.settings, keys, reading.carriers, reading.carriage,
-        documents={key: nominated.get(key, set()) for key in keys}, orders=orders,
+        session,
+        reading.gescom,
+        reading.conn,
+        reading.settings,
+        keys,
+        reading.carriers,
+        reading.carriage,
+        documents={key: nominated.get(key, set()) for key in keys},
+        orders=orders,
     )
     now = utcnow()
     new_pieces: dict[str, str] = {}
@@ -438,7 +450,9 @@ def _follow_batch(session, reading: _Reading, run: SyncRun, result: RunResult, t
             result.updates.append(preview_of(update))
 
 
-def _follow_one(key: str, order: ShopOrder | None, loaded: LoadedChains, settings: Settings, tally: _Tally, documents: set) -> tuple[Outcome, int | None] | None:
+def _follow_one(
+    key: str, order: ShopOrder | None, loaded: LoadedChains, settings: Settings, tally: _Tally, documents: set
+) -> tuple[Outcome, int | None] | None:
     """What following one shop order concludes, and its id_order; None when it is skipped or not ours."""
     if key in loaded.malformed:
         tally.skip(key, loaded.malformed[key], documents)
@@ -474,9 +488,7 @@ def _record_pieces(session, orders: dict[str, ShopOrder], new_pieces: dict[str, 
     owners = {key: order.id for key, order in orders.items()}
     for order in session.scalars(select(ShopOrder).where(ShopOrder.order_key.in_(set(new_pieces.values())))):
         owners[order.order_key] = order.id
-    existing = {
-        row.piece: row for row in session.scalars(select(OrderPiece).where(OrderPiece.piece.in_(list(new_pieces))))
-    }
+    existing = {row.piece: row for row in session.scalars(select(OrderPiece).where(OrderPiece.piece.in_(list(new_pieces))))}
     for piece, key in new_pieces.items():
         if piece in existing:
             existing[piece].shop_order_id = owners[key]  # a BC number reused by Sage after a deletion

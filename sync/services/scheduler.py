@@ -3,6 +3,7 @@
 One scheduler per deployment: `flask sync schedule`, started and watched by gunicorn's master (see
 supervisor.py) or run as its own process. A run asked for over HTTP goes through `execute_in_background`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -75,7 +76,10 @@ def _run(uow: UnitOfWork, gescom: GesCom, config: RunConfig, stop: threading.Eve
 def _push(uow: UnitOfWork, shop: PrestaShopClient, employee_id: int | None, workers: int) -> None:
     report = push_pending(uow, shop, employee_id=employee_id, workers=workers)
     log.info(
-        "push: %s pushed, %s failed, %s to retry%s", report.pushed, report.failed, report.retry_later,
+        "push: %s pushed, %s failed, %s to retry%s",
+        report.pushed,
+        report.failed,
+        report.retry_later,
         f"; stopped: {report.error}" if report.error else "",
     )
 

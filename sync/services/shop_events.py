@@ -1,11 +1,11 @@
 """What the shop tells us about its orders (module webhooks): recorded in the order's timeline."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import OrderEvent, ShopOrder
-
 from sync.core.memory import note_shop_state
 from sync.core.stages import shop_state_rank
 from sync.gescom.catalog import DEFAULT_KEY_RULE

@@ -1,4 +1,5 @@
 """The shop poll: tracking numbers typed in the shop's back office, written back onto the GesCom documents."""
+
 from __future__ import annotations
 
 import logging
@@ -9,15 +10,14 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from models import ShopCursor, ShopOrder, utcnow
-
 from sync.core.memory import note_shop_tracking_seen, tracking_numbers
 from sync.core.stages import split_tracking
 from sync.gescom.adapter import GesCom, GesComError
 from sync.prestashop.client import PrestaShopClient
-from sync.store.memory import change_memory, load_memory
-from sync.store.settings import load_settings
 from sync.services.unit_of_work import UnitOfWork
 from sync.services.writeback import FieldAlreadyFilled, InvalidTrackingNumber, OnlyInvoicesLeft, UnknownOrder, WriteBackError, write_tracking
+from sync.store.memory import change_memory, load_memory
+from sync.store.settings import load_settings
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,9 @@ class PollReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def poll_shop_tracking(uow: UnitOfWork, gescom: GesCom, client: PrestaShopClient, *, limit: int = POLL_LIMIT, batch: int = CARRIER_BATCH) -> PollReport:
+def poll_shop_tracking(
+    uow: UnitOfWork, gescom: GesCom, client: PrestaShopClient, *, limit: int = POLL_LIMIT, batch: int = CARRIER_BATCH
+) -> PollReport:
     """Tracking numbers typed in the shop, written back to GesCom (never echoed back).
 
     Read from the shop orders' carrier rows, not from `orders.date_upd`: on 8.x/9.x the back office's "Edit
@@ -61,7 +63,7 @@ def poll_shop_tracking(uow: UnitOfWork, gescom: GesCom, client: PrestaShopClient
     ids = list(by_shop_id)
     for start in range(0, len(ids), batch):
         rows: dict[int, list[dict]] = {}
-        for row in client.order_carriers_of(ids[start:start + batch]):
+        for row in client.order_carriers_of(ids[start : start + batch]):
             rows.setdefault(int(row["id_order"]), []).append(row)
         for id_order, carrier_rows in rows.items():
             order = by_shop_id.get(id_order)
@@ -82,17 +84,19 @@ def poll_shop_tracking(uow: UnitOfWork, gescom: GesCom, client: PrestaShopClient
 def _pollable(session: Session, after: int, limit: int) -> list[ShopOrder]:
     """Followed shop orders that can still receive a tracking number, by our id, after `after`."""
     recent = utcnow() - POLL_RECENT
-    return list(session.scalars(
-        select(ShopOrder)
-        .where(
-            ShopOrder.id > after,
-            or_(ShopOrder.shop_id_order.is_not(None), ShopOrder.id_order.is_not(None)),
-            or_(ShopOrder.stage.is_(None), ShopOrder.stage != "cancelled"),
-            or_(ShopOrder.is_open.is_(True), ShopOrder.updated_at >= recent),
+    return list(
+        session.scalars(
+            select(ShopOrder)
+            .where(
+                ShopOrder.id > after,
+                or_(ShopOrder.shop_id_order.is_not(None), ShopOrder.id_order.is_not(None)),
+                or_(ShopOrder.stage.is_(None), ShopOrder.stage != "cancelled"),
+                or_(ShopOrder.is_open.is_(True), ShopOrder.updated_at >= recent),
+            )
+            .order_by(ShopOrder.id)
+            .limit(limit)
         )
-        .order_by(ShopOrder.id)
-        .limit(limit)
-    ))
+    )
 
 
 def _import_one(uow: UnitOfWork, gescom: GesCom, order: ShopOrder, shop_value: str, report: PollReport) -> None:
@@ -118,7 +122,9 @@ def _import_one(uow: UnitOfWork, gescom: GesCom, order: ShopOrder, shop_value: s
         report.warnings.append(f"order {order.order_key}: tracking {shop_value!r} from the shop not written to GesCom: {error}")
     except (WriteBackError, GesComError) as error:  # busy, unreadable, settings to fix, GesCom down: not lost
         uow.rollback()
-        report.warnings.append(f"order {order.order_key}: tracking {shop_value!r} from the shop not written to GesCom yet (retried next poll): {error}")
+        report.warnings.append(
+            f"order {order.order_key}: tracking {shop_value!r} from the shop not written to GesCom yet (retried next poll): {error}"
+        )
         return
     else:
         uow.commit()  # GesCom holds the number now: the store remembers it at once, whatever the rest of the poll does

@@ -6,6 +6,7 @@ lock in the store still lets only one run proceed at a time. SYNC_SCHEDULER=off:
 (the web hosts of a deployment whose scheduler runs as its own process). Standard library only: the master
 imports this module, never the app.
 """
+
 from __future__ import annotations
 
 import ctypes

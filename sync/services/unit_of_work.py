@@ -6,6 +6,7 @@ leaving the block rolls back whatever was not committed, on an exception too. Se
 service adds and flushes; a service that keeps its work in steps (a run's chunks, the push's shop orders, the shop
 poll's orders) is handed the unit of work and ends each step with `uow.commit()`.
 """
+
 from __future__ import annotations
 
 from sqlalchemy.orm import Session

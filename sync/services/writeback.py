@@ -8,6 +8,7 @@ Then it remembers the number as GesCom's, so the next run does not send it back 
 Failures are `WriteBackError`s carrying the HTTP `status` the API answers with and a stable `code`.
 GesCom unreachable raises `GesComError` (the API answers 503).
 """
+
 from __future__ import annotations
 
 import re
@@ -18,7 +19,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import OrderEvent, ShopOrder
-
 from sync.core.memory import document_holding, remember_documents, remember_tracking_from_shop
 from sync.core.sage import STANDARD_TRACKING_HEADER_FIELDS, DocumentType
 from sync.core.settings import Settings, SettingsError
@@ -125,7 +125,9 @@ def check_tracking_number(value, width: int | None, field: str) -> str:
         raise InvalidTrackingNumber(f"the tracking number has non-ASCII characters ({' '.join(map(repr, odd))}); allowed: {ALLOWED_CHARACTERS}")
     if not _ALLOWED.fullmatch(number):
         odd = sorted({c for c in number if not _ALLOWED.fullmatch(c)})
-        raise InvalidTrackingNumber(f"the tracking number has characters that are not allowed ({' '.join(map(repr, odd))}); allowed: {ALLOWED_CHARACTERS}")
+        raise InvalidTrackingNumber(
+            f"the tracking number has characters that are not allowed ({' '.join(map(repr, odd))}); allowed: {ALLOWED_CHARACTERS}"
+        )
     if len(number) > SHOP_TRACKING_LENGTH:
         raise InvalidTrackingNumber(f"the tracking number is {len(number)} characters long; the shop holds at most {SHOP_TRACKING_LENGTH}")
     if width is not None and len(number) > width:
@@ -178,11 +180,13 @@ def write_tracking(session: Session, gescom: GesCom, order_key: str, tracking_nu
     save_memory(order, memory)
     document = _ref(memory.documents[where]["type"], memory.documents[where]["piece"])
     if changed or not _told_before(session, order_key, number):
-        session.add(OrderEvent(
-            order_key=order_key,
-            kind=EVENT_KIND,
-            data={"tracking_number": number, "document": document, "field": field, "changed": changed, "source": source},
-        ))
+        session.add(
+            OrderEvent(
+                order_key=order_key,
+                kind=EVENT_KIND,
+                data={"tracking_number": number, "document": document, "field": field, "changed": changed, "source": source},
+            )
+        )
     session.flush()
     return WriteResult(order_key=order_key, document=document, field=field, tracking_number=number, changed=changed)
 
@@ -193,9 +197,7 @@ def _writable(session: Session, gescom: GesCom, order_key: str, stored: Settings
         raise ImportDisabled("importing tracking numbers from the shop is off (settings tracking.import_from_shop)")
     if not stored.tracking.header_field:
         raise NoHeaderField("no GesCom header field is configured for tracking numbers (settings tracking.header_field)")
-    order = session.scalars(
-        select(ShopOrder).where(ShopOrder.order_key == order_key).execution_options(populate_existing=True)
-    ).first()
+    order = session.scalars(select(ShopOrder).where(ShopOrder.order_key == order_key).execution_options(populate_existing=True)).first()
     if order is None:
         raise UnknownOrder(f"no shop order {order_key!r} is followed")
     schema = gescom.schema()
@@ -253,7 +255,9 @@ def _filled(order_key: str, existing: str, document: dict, field: str) -> FieldA
     return FieldAlreadyFilled(
         f"{field} of document {document['type']}:{document['piece']} (shop order {order_key}) already holds "
         f"{existing!r}: a number typed in Sage is never overwritten",
-        existing=existing, document=document, column=field,
+        existing=existing,
+        document=document,
+        column=field,
     )
 
 
@@ -284,7 +288,19 @@ def _told_before(session: Session, order_key: str, number: str) -> bool:
 
 
 __all__ = [
-    "WriteResult", "WriteBackError", "UnknownOrder", "ImportDisabled", "NoHeaderField",
-    "HeaderFieldNotWritable", "SettingsMismatch", "UnreadableOrder", "InvalidTrackingNumber", "OnlyInvoicesLeft",
-    "FieldAlreadyFilled", "DocumentBusy", "check_tracking_number", "target_document", "write_tracking",
+    "WriteResult",
+    "WriteBackError",
+    "UnknownOrder",
+    "ImportDisabled",
+    "NoHeaderField",
+    "HeaderFieldNotWritable",
+    "SettingsMismatch",
+    "UnreadableOrder",
+    "InvalidTrackingNumber",
+    "OnlyInvoicesLeft",
+    "FieldAlreadyFilled",
+    "DocumentBusy",
+    "check_tracking_number",
+    "target_document",
+    "write_tracking",
 ]

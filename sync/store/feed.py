@@ -1,5 +1,6 @@
 """The outbox of shop updates: stored by the runs, read oldest first by id (a stable cursor) in the pull feed,
 acknowledged by the module that applied them."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,14 +10,15 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models import Update, utcnow
-
 from sync.core.stages import ShopUpdate
 from sync.gescom.catalog import DEFAULT_KEY_RULE
 
 MAX_LIMIT = 500
 
 
-def add_update(session: Session, order_key: str, id_order: int | None, shop_update: ShopUpdate, *, run_id: int | None, created_at: datetime) -> Update:
+def add_update(
+    session: Session, order_key: str, id_order: int | None, shop_update: ShopUpdate, *, run_id: int | None, created_at: datetime
+) -> Update:
     """Store one update of a shop order (the one mapping from `ShopUpdate` to its row)."""
     row = Update(
         order_key=order_key,
@@ -82,15 +84,19 @@ def acknowledge(session: Session, ids: list[int] | None = None, up_to: int | Non
             result.unknown = [up_to]
     else:
         wanted = sorted(set(ids or []))
-        found = {
-            row_id: acked_at
-            for row_id, acked_at in session.execute(select(Update.id, Update.acked_at).where(Update.id.in_(wanted)))
-        } if wanted else {}
+        found = (
+            {row_id: acked_at for row_id, acked_at in session.execute(select(Update.id, Update.acked_at).where(Update.id.in_(wanted)))}
+            if wanted
+            else {}
+        )
         result.unknown = [i for i in wanted if i not in found]
         result.already_acknowledged = sum(1 for acked_at in found.values() if acked_at is not None)
         pending = [i for i, acked_at in found.items() if acked_at is None]
         if pending:
             result.acknowledged = session.execute(
-                update(Update).where(Update.id.in_(pending), Update.acked_at.is_(None)).values(acked_at=now).execution_options(synchronize_session=False)
+                update(Update)
+                .where(Update.id.in_(pending), Update.acked_at.is_(None))
+                .values(acked_at=now)
+                .execution_options(synchronize_session=False)
             ).rowcount
     return result

@@ -1,8 +1,8 @@
 """Idempotency-Key: the same key and body get the same answer; the same key with another body is refused."""
+
 from __future__ import annotations
 
 import hashlib
-
 from datetime import timedelta
 
 from sqlalchemy import delete, select
@@ -28,7 +28,9 @@ def body_hash(body: bytes) -> str:
 def replay(session: Session, key: str, endpoint: str, api_key_id: int | None, digest: str) -> tuple[int, dict] | None:
     row = session.scalar(
         select(IdempotencyKey).where(
-            IdempotencyKey.key == key, IdempotencyKey.endpoint == endpoint, IdempotencyKey.api_key_id == api_key_id,
+            IdempotencyKey.key == key,
+            IdempotencyKey.endpoint == endpoint,
+            IdempotencyKey.api_key_id == api_key_id,
             IdempotencyKey.created_at >= utcnow() - KEEP_FOR,
         )
     )

@@ -1,4 +1,5 @@
 """API keys: created with a scope, shown once, stored as a SHA-256 hash, revocable."""
+
 from __future__ import annotations
 
 import hashlib

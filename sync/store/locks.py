@@ -3,6 +3,7 @@
 Each works in a short session of its own on the caller's store: a lease is taken, extended or released at once,
 whatever the caller's transaction holds (a chunk in progress, or a session broken by a disk or network error),
 and never commits the caller's work as a side effect."""
+
 from __future__ import annotations
 
 import os

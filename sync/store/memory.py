@@ -3,12 +3,12 @@
 Only this module writes the memory columns of `ShopOrder` (a test parses the code to hold it to that): services
 load the memory, call a rule of sync/core/memory.py, and save the result.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from models import ShopOrder
-
 from sync.core.memory import OrderMemory
 
 

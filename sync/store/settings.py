@@ -1,11 +1,11 @@
 """The stored settings document: read (defaults until saved once), typed for the services, saved under a version."""
+
 from __future__ import annotations
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from models import Setting, utcnow
-
 from sync.core.settings import Settings, default_settings, merge
 from sync.gescom.settings_check import GesComSchema, check_settings
 
@@ -30,7 +30,9 @@ class VersionConflict(RuntimeError):
     """The settings changed since the editor read them."""
 
 
-def save_settings(session: Session, patch: dict, schema: GesComSchema | None, *, expected_version: int | None = None, known_states: set[int] | None = None) -> tuple[dict, int]:
+def save_settings(
+    session: Session, patch: dict, schema: GesComSchema | None, *, expected_version: int | None = None, known_states: set[int] | None = None
+) -> tuple[dict, int]:
     """Apply a partial document, check the whole, store it (the caller commits). Raises SettingsError or VersionConflict."""
     document, version = current_settings(session)
     if expected_version is not None and expected_version != version:

@@ -4,6 +4,7 @@ id.timestamp.body)>`), and the webhook messages already handled (by webhook-id: 
 The signing and the check are the reference library's (`standardwebhooks`); around it we keep our secret rule
 and our error codes, and hand it only headers it can read.
 """
+
 from __future__ import annotations
 
 import base64
@@ -34,7 +35,7 @@ def secret_key(secret: str) -> bytes:
     # that are not base64 where we want a mistyped secret to stop the start.
     if secret.startswith("whsec_"):
         try:
-            key = base64.b64decode(secret[len("whsec_"):], validate=True)
+            key = base64.b64decode(secret[len("whsec_") :], validate=True)
         except binascii.Error as error:
             raise ValueError("WEBHOOK_SECRET starts with whsec_ but the rest is not base64") from error
         if not key:

@@ -2,6 +2,7 @@
 
 No timing is asserted here: figures belong to benchmarks/results and docs/performance.md.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -48,11 +49,31 @@ def test_generated_orders_are_detected_at_the_stage_they_were_generated_in(tmp_p
 
 
 def test_every_figure_is_produced(tmp_path):
-    figures = main([
-        "--orders", "300", "--changed", "30", "--growth", "--no-change-lines", "500,1500",
-        "--push-updates", "12", "--latency-ms", "1", "--push-workers", "4",
-        "--feed-seconds", "1", "--feed-threads", "2", "--output", str(tmp_path / "latest.json"), "--workdir", str(tmp_path / "work"),
-    ])
+    figures = main(
+        [
+            "--orders",
+            "300",
+            "--changed",
+            "30",
+            "--growth",
+            "--no-change-lines",
+            "500,1500",
+            "--push-updates",
+            "12",
+            "--latency-ms",
+            "1",
+            "--push-workers",
+            "4",
+            "--feed-seconds",
+            "1",
+            "--feed-threads",
+            "2",
+            "--output",
+            str(tmp_path / "latest.json"),
+            "--workdir",
+            str(tmp_path / "work"),
+        ]
+    )
     assert len(figures["runs"]) == 2 and len(figures["no_change"]) == 2
     for run in figures["runs"]:
         for phase in ("ours", "floor", "baseline", "no_change", "previous_full_run"):

@@ -4,6 +4,7 @@ against the real app served by gunicorn, in a scratch instance directory (SQLite
 Without /usr/bin/chromium these tests are skipped, except in CI (CI=true) where that is a failure.
 `UPDATE_SCREENSHOTS=1` also rewrites the screenshots of docs/screenshots/ shown in the README.
 """
+
 from __future__ import annotations
 
 import os
@@ -46,21 +47,28 @@ def server(tmp_path_factory):
     home = tmp_path_factory.mktemp("admin-e2e")
     port = _free_port()
     env = {key: value for key, value in os.environ.items() if key not in ("SECRET_KEY", "PRESTASHOP_URL", "PRESTASHOP_API_KEY")}
-    env.update({
-        "INSTANCE_PATH": str(home / "instance"),
-        "DATABASE_URL": f"sqlite:///{home / 'store.db'}",
-        "GESCOM_DATABASE_URL": f"sqlite:///{home / 'gescom.db'}",
-        "GESCOM_SCHEMA": "",
-        "SYNC_SCHEDULER": "off",
-        "BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": "2",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "INSTANCE_PATH": str(home / "instance"),
+            "DATABASE_URL": f"sqlite:///{home / 'store.db'}",
+            "GESCOM_DATABASE_URL": f"sqlite:///{home / 'gescom.db'}",
+            "GESCOM_SCHEMA": "",
+            "SYNC_SCHEDULER": "off",
+            "BIND": f"127.0.0.1:{port}",
+            "WEB_CONCURRENCY": "2",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
     outputs = {}
-    for command in (["db", "upgrade"], ["demo", "init", "--orders", "30"], ["sync", "run"], ["demo", "advance", "--count", "12", "--seed", "3"],
-                    ["apikey", "create", "admin-e2e", "--scope", "admin"]):
+    for command in (
+        ["db", "upgrade"],
+        ["demo", "init", "--orders", "30"],
+        ["sync", "run"],
+        ["demo", "advance", "--count", "12", "--seed", "3"],
+        ["apikey", "create", "admin-e2e", "--scope", "admin"],
+    ):
         done = subprocess.run(flask + command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, f"flask {' '.join(command)} failed:\n{done.stdout}\n{done.stderr}"
         outputs[command[0]] = done.stdout
@@ -69,13 +77,21 @@ def server(tmp_path_factory):
     log = (home / "gunicorn.log").open("wb")
     master = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         assert _wait_for(lambda: _health(port) == 200 or master.poll() is not None, 30), (home / "gunicorn.log").read_text()
         assert master.poll() is None, (home / "gunicorn.log").read_text()
-        yield {"url": f"http://127.0.0.1:{port}", "key": key, "gescom": home / "gescom.db", "flask": lambda *args: subprocess.run(
-            flask + list(args), cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True)}
+        yield {
+            "url": f"http://127.0.0.1:{port}",
+            "key": key,
+            "gescom": home / "gescom.db",
+            "flask": lambda *args: subprocess.run(flask + list(args), cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True),
+        }
     finally:
         master.terminate()
         try:

@@ -4,6 +4,7 @@ Checks the deployment promises: the API answers, the master runs exactly one sch
 runs happen one at a time, a scheduler that dies is replaced, and stopping gunicorn stops the scheduler.
 Always SQLite files in a temporary directory: the developer's instance/ is never touched.
 """
+
 from __future__ import annotations
 
 import os
@@ -114,7 +115,11 @@ def served(tmp_path):
     log = log_path.open("wb")
     master = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     server = {"master": master, "port": port, "store": tmp_path / "store.db", "log": log_path, "seen": set()}
     try:

@@ -1,6 +1,7 @@
 """Runs read GesCom only through the access paths a real Sage base has (Sage reference §8.5): the clustered key
 cbMarq and the shadow-column indexes. Proved by PostgreSQL's own counters on a 50,000-line base, and by
 SQLite's query plans of every statement a run sends."""
+
 from __future__ import annotations
 
 from datetime import timedelta

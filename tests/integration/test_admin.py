@@ -1,6 +1,7 @@
 """The admin web page through the Flask test client, on the selected backend: the session guard on every admin
 route, login and logout, CSRF on every form, the settings form (same validation as the API, errors next to
 their field), runs, the preview, the order lookup and the dashboard. The browser tests are in tests/e2e."""
+
 from __future__ import annotations
 
 import os
@@ -112,7 +113,7 @@ def control(html: str, name: str) -> str:
     cid = "f-" + name.replace(".", "-").replace("_", "-")
     start = html.index(f'id="{cid}-control"')
     end = html.find('-control"', start + len(cid) + 12)
-    return unescape(html[start:end if end != -1 else len(html)])
+    return unescape(html[start : end if end != -1 else len(html)])
 
 
 # --- the guard --------------------------------------------------------------------------------------------------
@@ -138,8 +139,18 @@ def test_every_admin_route_but_login_and_static_needs_the_session(app, client, k
                 continue
             assert answer.status_code == 303, (method, path, answer.status_code)
             assert answer.headers["Location"].startswith("/admin/login"), (method, path)
-    assert {"admin.dashboard", "admin.settings", "admin.runs", "admin.start_run_now", "admin.preview", "admin.run", "admin.orders",
-            "admin.logout", "admin.login", "admin.static"} <= seen
+    assert {
+        "admin.dashboard",
+        "admin.settings",
+        "admin.runs",
+        "admin.start_run_now",
+        "admin.preview",
+        "admin.run",
+        "admin.orders",
+        "admin.logout",
+        "admin.login",
+        "admin.static",
+    } <= seen
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(SyncRun)) == 1  # no run was started by those POSTs
 
@@ -228,7 +239,11 @@ def test_secret_key_is_made_once_with_mode_0600(tmp_path, monkeypatch, store_db,
     made = create_app({"SQLALCHEMY_DATABASE_URI": store_db.url, "GESCOM_DATABASE_URL": gescom_db.url})
     assert made.config["SECRET_KEY"] == (instance / "secret_key").read_text().strip()
     monkeypatch.setenv("SECRET_KEY", "from-the-environment-" + "x" * 20)
-    assert create_app({"SQLALCHEMY_DATABASE_URI": store_db.url, "GESCOM_DATABASE_URL": gescom_db.url}).config["SECRET_KEY"].startswith("from-the-environment-")
+    assert (
+        create_app({"SQLALCHEMY_DATABASE_URI": store_db.url, "GESCOM_DATABASE_URL": gescom_db.url})
+        .config["SECRET_KEY"]
+        .startswith("from-the-environment-")
+    )
 
 
 # --- language ---------------------------------------------------------------------------------------------------
@@ -260,7 +275,10 @@ def test_every_word_the_templates_use_exists_in_both_languages():
 def test_validation_messages_are_said_in_french():
     assert settings_error("must be true or false", "fr") == "doit être coché ou décoché"
     assert settings_error("unknown order state 99; known: 1, 2", "fr") == "le statut 99 n'existe pas dans la boutique ; statuts connus : 1, 2"
-    assert settings_error("'DO_Type' is not a text column in F_DOCENTETE. Text columns that exist: A, B", "fr") == "« DO_Type » n'est pas un champ texte de F_DOCENTETE"
+    assert (
+        settings_error("'DO_Type' is not a text column in F_DOCENTETE. Text columns that exist: A, B", "fr")
+        == "« DO_Type » n'est pas un champ texte de F_DOCENTETE"
+    )
     assert settings_error("something new", "fr") == "something new"
     assert settings_error("must be true or false", "en") == "must be true or false"
 
@@ -273,13 +291,22 @@ def test_settings_page_mirrors_the_seed_screen_with_live_choices(client, keys, s
     page = client.get("/admin/settings")
     assert page.status_code == 200
     for words in (
-        "Mettre à jour les Statuts des Commandes sur la boutique", "Numéro de suivi",
-        "Envoyer le numéro de suivi du transporteur dans la boutique", "Champ Numéro de transporteur (document)",
-        "Champ Numéro de transporteur (ligne)", "Changer le statut en",
-        "Mettre à jour le numéro de suivi dans la commande à partir de la boutique", "Options",
-        "Envoyer le numéro de la pièce dans la boutique", "Envoyer la date de livraison dans la boutique",
-        "Envoyer le détail des livraisons dans la boutique", "Statuts", "Prévenir le client par e-mail",
-        "Expédiée partiellement", "Bon de livraison (BL)", "Préparation de livraison (PL)",
+        "Mettre à jour les Statuts des Commandes sur la boutique",
+        "Numéro de suivi",
+        "Envoyer le numéro de suivi du transporteur dans la boutique",
+        "Champ Numéro de transporteur (document)",
+        "Champ Numéro de transporteur (ligne)",
+        "Changer le statut en",
+        "Mettre à jour le numéro de suivi dans la commande à partir de la boutique",
+        "Options",
+        "Envoyer le numéro de la pièce dans la boutique",
+        "Envoyer la date de livraison dans la boutique",
+        "Envoyer le détail des livraisons dans la boutique",
+        "Statuts",
+        "Prévenir le client par e-mail",
+        "Expédiée partiellement",
+        "Bon de livraison (BL)",
+        "Préparation de livraison (PL)",
     ):
         assert words in unescape(page.text), words
     form = form_of(page.text)
@@ -300,7 +327,11 @@ def test_settings_page_mirrors_the_seed_screen_with_live_choices(client, keys, s
     # Each control is labelled and explained.
     for name in ("tracking.send", "tracking.header_field", "stage_states.ordered", "link_field", "shipped_document_type"):
         cid = "f-" + name.replace(".", "-").replace("_", "-")
-        assert f'for="{cid}"' in unescape(page.text) and f'id="{cid}-help"' in unescape(page.text) and f'aria-describedby="{cid}-help' in unescape(page.text)
+        assert (
+            f'for="{cid}"' in unescape(page.text)
+            and f'id="{cid}-help"' in unescape(page.text)
+            and f'aria-describedby="{cid}-help' in unescape(page.text)
+        )
 
 
 def test_saving_the_form_keeps_the_choices(app, client, keys, shop):
@@ -356,7 +387,7 @@ def test_an_error_is_shown_next_to_its_field_and_the_input_is_kept(app, client, 
             assert kept.get(name, "") == value, name
     assert kept["version"] == "0"
     with app.app_context():
-        assert current_settings(db.session) [1] == 0  # nothing saved
+        assert current_settings(db.session)[1] == 0  # nothing saved
 
 
 def test_errors_are_said_in_english_on_the_english_page(client, keys, shop):

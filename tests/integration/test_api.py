@@ -1,4 +1,5 @@
 """The REST API through the Flask test client, on the selected backend (SQLite or PostgreSQL)."""
+
 from __future__ import annotations
 
 import json
@@ -59,7 +60,9 @@ def _routes(app):
         if rule.endpoint == "static" or rule.endpoint.startswith("admin."):
             continue  # the admin pages have their own session guard: tests/integration/test_admin.py
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            path = rule.rule.replace("<int(max=2147483647):run_id>", "1").replace("<string:order_key>", "4711").replace("<path:filename>", "index.css")
+            path = (
+                rule.rule.replace("<int(max=2147483647):run_id>", "1").replace("<string:order_key>", "4711").replace("<path:filename>", "index.css")
+            )
             yield rule.rule, method, path
 
 
@@ -250,7 +253,13 @@ def test_feed_pages_and_acknowledgements(client, keys, shop):
 
 @pytest.mark.parametrize(
     "query, field",
-    [("limit=0", "query.limit"), ("limit=501", "query.limit"), ("limit=abc", "query.limit"), ("after=-1", "query.after"), ("colour=red", "query.colour")],
+    [
+        ("limit=0", "query.limit"),
+        ("limit=501", "query.limit"),
+        ("limit=abc", "query.limit"),
+        ("after=-1", "query.after"),
+        ("colour=red", "query.colour"),
+    ],
 )
 def test_feed_bad_queries(client, keys, query, field):
     response = client.get(f"/api/v1/updates?{query}", headers=bearer(keys["read"]))
@@ -377,7 +386,9 @@ def send_webhook(client, key, event: dict, *, message_id="msg_1", offset=0, secr
     raw = body if body is not None else json.dumps(event).encode()
     timestamp = int(time.time()) + offset
     signed = {"webhook-id": message_id, "webhook-timestamp": str(timestamp), "webhook-signature": sign(secret, message_id, timestamp, raw)}
-    return client.post("/api/v1/webhooks/prestashop", data=raw, headers={**bearer(key), "Content-Type": "application/json", **signed, **(headers or {})})
+    return client.post(
+        "/api/v1/webhooks/prestashop", data=raw, headers={**bearer(key), "Content-Type": "application/json", **signed, **(headers or {})}
+    )
 
 
 @pytest.fixture
@@ -418,7 +429,9 @@ def test_webhook_body_changed_after_signing_is_rejected(client, keys, shop, webh
     timestamp = int(time.time())
     headers = {"webhook-id": "m9", "webhook-timestamp": str(timestamp), "webhook-signature": sign(SECRET, "m9", timestamp, raw)}
     tampered = raw.replace(b'"state_id": 4', b'"state_id": 6')
-    response = client.post("/api/v1/webhooks/prestashop", data=tampered, headers={**bearer(keys["write"]), **headers, "Content-Type": "application/json"})
+    response = client.post(
+        "/api/v1/webhooks/prestashop", data=tampered, headers={**bearer(keys["write"]), **headers, "Content-Type": "application/json"}
+    )
     assert response.status_code == 401 and response.json["code"] == "webhook_signature_invalid"
 
 
@@ -426,7 +439,9 @@ def test_webhook_status_changed_is_recorded_and_blocks_older_states(app, client,
     admin = bearer(keys["admin"])
     client.patch("/api/v1/settings", json={"stage_states": {"partially_shipped": 3, "shipped": 4}}, headers={**admin, "If-Match": "*"})
     # The merchant marks order 4712 "Shipped" by hand in the shop, before the warehouse did anything.
-    answer = send_webhook(client, keys["write"], {"type": "order.status_changed", "data": {"order_key": "4712", "state_id": 4, "previous_state_id": 2}}, message_id="m2")
+    answer = send_webhook(
+        client, keys["write"], {"type": "order.status_changed", "data": {"order_key": "4712", "state_id": 4, "previous_state_id": 2}}, message_id="m2"
+    )
     assert answer.status_code == 200 and answer.json["status"] == "recorded"
     shop.transform((1, shop.documents("4712")[0][1]), 3, take={"MUG": 1})  # then a partial delivery in Sage
     started = client.post("/api/v1/sync/runs", json={}, headers=bearer(keys["write"]))
@@ -481,7 +496,9 @@ def test_keys_never_reach_the_logs(app, client, keys, shop, caplog):
 
 
 def test_a_body_that_is_not_json_is_refused(client, keys):
-    response = client.post("/api/v1/sync/runs", data='{"dry_run": true}', headers={**bearer(keys["write"]), "Content-Type": "application/x-www-form-urlencoded"})
+    response = client.post(
+        "/api/v1/sync/runs", data='{"dry_run": true}', headers={**bearer(keys["write"]), "Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert response.status_code == 415 and response.json["code"] == "unsupported_media_type"
 
 

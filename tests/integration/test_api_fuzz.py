@@ -2,6 +2,7 @@
 
 Every operation gets generated requests, valid and invalid, with an admin key; none may answer 5xx.
 """
+
 from __future__ import annotations
 
 import os

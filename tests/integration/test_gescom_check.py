@@ -1,11 +1,12 @@
 """`flask gescom check` on Sage-shaped bases: the demo's, and the ones a customer's DBA or a Sage upgrade leave."""
+
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import LargeBinary, create_engine, text
 
-from sync.gescom.demo.schema import HEADER_FREE_FIELDS, create_gescom
 from sync.gescom.adapter import GesCom
+from sync.gescom.demo.schema import HEADER_FREE_FIELDS, create_gescom
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 The statements are the ones a realistic scenario really executes (recorded with an engine event), so a new
 query cannot slip past this test; each adapter method that reads GesCom must have been exercised.
 """
+
 from __future__ import annotations
 
 import re
@@ -24,8 +25,7 @@ def _adapter_methods() -> set[str]:
 
 
 def test_every_gescom_statement_compiles_for_sql_server(sync, warehouse, gescom_db, clock, monkeypatch):
-    sync.settings(tracking__header_field="Ref Chronopost", tracking__line_field="Colis transporteur",
-                  options__send_delivery_details=True)
+    sync.settings(tracking__header_field="Ref Chronopost", tracking__line_field="Colis transporteur", options__send_delivery_details=True)
     called: set[str] = set()
     depth = [0]  # inside an adapter call: the warehouse's own writes use the same engine and don't count
     for name in _adapter_methods():
@@ -123,7 +123,10 @@ def _line_table_with(definition: str):
     from sqlalchemy import Column, Computed, Integer, LargeBinary, MetaData, String, Table
 
     return Table(
-        "F_DOCLIGNE", MetaData(), Column("cbMarq", Integer, primary_key=True), Column("DL_PieceBC", String(13)),
+        "F_DOCLIGNE",
+        MetaData(),
+        Column("cbMarq", Integer, primary_key=True),
+        Column("DL_PieceBC", String(13)),
         Column("cbDL_PieceBC", LargeBinary(13), Computed(definition)),
     )
 
@@ -142,14 +145,22 @@ def test_shadow_look_ups_compile_for_sql_server_as_index_seeks():
         statement = select(table.c.cbMarq).where(table.c.cbDL_PieceBC.in_([shadow.convert(value) for value in ("BC00001", "BC00002")]))
         compiled = statement.compile(dialect=MSSQL)
         sql = " ".join(str(compiled).split())
-        assert re.search(r"\[cbDL_PieceBC\] IN \(CAST\(CAST\(:param_1 AS VARCHAR\(13\)\) AS VARBINARY\(13\)\), CAST\(CAST\(:param_2 AS VARCHAR\(13\)\) AS VARBINARY\(13\)\)\)", sql), sql
+        assert re.search(
+            r"\[cbDL_PieceBC\] IN \(CAST\(CAST\(:param_1 AS VARCHAR\(13\)\) AS VARBINARY\(13\)\), "
+            r"CAST\(CAST\(:param_2 AS VARCHAR\(13\)\) AS VARBINARY\(13\)\)\)",
+            sql,
+        ), sql
         assert "BC00001" not in sql and "BC00001" in compiled.params.values()
 
 
 def test_an_unknown_shadow_definition_falls_back_to_the_text_column_and_says_so():
     from sync.gescom.catalog import read_shadow
 
-    for definition in ("(CONVERT([varbinary](13),upper([DL_PieceBC]),(0)))", "(CONVERT([varbinary](13),[DO_Piece],(0)))", "hashbytes('MD5',[DL_PieceBC])"):
+    for definition in (
+        "(CONVERT([varbinary](13),upper([DL_PieceBC]),(0)))",
+        "(CONVERT([varbinary](13),[DO_Piece],(0)))",
+        "hashbytes('MD5',[DL_PieceBC])",
+    ):
         shadow = read_shadow(_line_table_with(definition), "DL_PieceBC", "cbDL_PieceBC", "mssql")
         assert not shadow.usable and "table scan" in shadow.note and definition in shadow.note
 
@@ -187,9 +198,9 @@ class _ScriptedMssqlConnection:
 def test_gescom_check_statements_compile_for_sql_server():
     from sqlalchemy.exc import DBAPIError
 
+    from sync.core.settings import Settings, TrackingSettings
     from sync.gescom.catalog import Catalog
     from sync.gescom.check import FAIL, OK, WARN, _isolation, _permissions, _record_lock
-    from sync.core.settings import Settings, TrackingSettings
 
     settings = Settings(tracking=TrackingSettings(import_from_shop=True))
     refused = DBAPIError("SELECT dbo.CB_FntIsRecordLock(?, ?)", None, Exception("EXECUTE permission was denied"))
@@ -200,7 +211,9 @@ def test_gescom_check_statements_compile_for_sql_server():
 
     assert lock.status == WARN and "GRANT EXECUTE ON dbo.CB_FntIsRecordLock" in lock.detail and conn.rolled_back == 1
     assert [(check.name, check.status) for check in rights] == [
-        ("SELECT on F_DOCENTETE", OK), ("SELECT on F_DOCLIGNE", FAIL), ("UPDATE on F_DOCENTETE", WARN),
+        ("SELECT on F_DOCENTETE", OK),
+        ("SELECT on F_DOCLIGNE", FAIL),
+        ("UPDATE on F_DOCENTETE", WARN),
     ]
     assert "NOT granted while tracking.import_from_shop is on" in rights[2].detail
     sql = [str(statement.compile(dialect=MSSQL)) for statement in conn.sent]

@@ -1,4 +1,5 @@
 """Push mode against the PrestaShop simulator over real HTTP: exact request sequences, faults, concurrency."""
+
 from __future__ import annotations
 
 import threading
@@ -9,9 +10,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models import Update
+from sync.prestashop.client import PrestaShopClient
 from sync.services.push import push_pending
 from sync.services.unit_of_work import UnitOfWork
-from sync.prestashop.client import PrestaShopClient
 from tests.simulator import ShopSimulator
 
 KEY = "K" * 32
@@ -86,7 +87,14 @@ def test_first_shipment_with_tracking_and_state(sync, warehouse, clock, shop):
     # The "ordered" update has nothing for the shop: no request. The shipment: the order; the shop's states (once
     # a pass: the state must exist); who set its current state (2 maps to no stage: by hand?) - decided first,
     # since it says which mail goes; tracking; then the state.
-    assert calls(shop) == ["GET orders", "GET order_states", "GET order_histories", "GET order_carriers", "PATCH order_carriers", "POST order_histories"]
+    assert calls(shop) == [
+        "GET orders",
+        "GET order_states",
+        "GET order_histories",
+        "GET order_carriers",
+        "PATCH order_carriers",
+        "POST order_histories",
+    ]
     carrier = next(row for row in shop.order_carriers.values() if int(row["id_order"]) == 4711)
     assert carrier["tracking_number"] == "6A11111111111"
     assert histories(shop, 4711)[-1] == 4 and int(shop.orders[4711]["current_state"]) == 4
@@ -142,7 +150,14 @@ def test_17_mode_puts_the_whole_carrier_row_back(sync, warehouse, clock, shop17)
     ship(sync, warehouse, clock, "4711")
     shop17.reset_log()
     push(sync, client_for(shop17))
-    assert calls(shop17) == ["GET orders", "GET order_states", "GET order_histories", "GET order_carriers", "PUT order_carriers", "POST order_histories"]
+    assert calls(shop17) == [
+        "GET orders",
+        "GET order_states",
+        "GET order_histories",
+        "GET order_carriers",
+        "PUT order_carriers",
+        "POST order_histories",
+    ]
     after = next(row for row in shop17.order_carriers.values() if int(row["id_order"]) == 4711)
     assert after["tracking_number"] == "6A11111111111"
     for field in ("id_order", "id_carrier", "id_order_invoice", "weight", "shipping_cost_tax_excl", "shipping_cost_tax_incl", "date_add"):

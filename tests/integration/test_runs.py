@@ -1,4 +1,5 @@
 """Runs against a Sage-shaped GesCom (SQLite or PostgreSQL, real column names, free fields with spaces/accents)."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -49,7 +50,10 @@ def test_worked_example_through_sage(sync, warehouse, clock):
     # Tracking typed on BL headers survives them: remembered when first seen.
     assert updates["4711"]["tracking_numbers"] == ["6A11111111111", "6A22222222222"]
     assert [d["piece"] for d in updates["4711"]["deliveries"]] == [bl1, bl2]
-    assert {line["sku"]: line["quantity"] for d in updates["4711"]["deliveries"] for line in d["lines"] if d["piece"] == bl1} == {"TSHIRT-M": 2, "MUG": 1}
+    assert {line["sku"]: line["quantity"] for d in updates["4711"]["deliveries"] for line in d["lines"] if d["piece"] == bl1} == {
+        "TSHIRT-M": 2,
+        "MUG": 1,
+    }
     # The other order's lines went to the same invoice: it is followed by its BC number, not by header.
     assert updates["4712"]["stage"] == "invoiced" and updates["4712"]["tracking_numbers"] == ["6A33333333333"]
     assert all(line["sku"] == "MUG" for d in updates["4712"]["deliveries"] for line in d["lines"])
@@ -282,14 +286,20 @@ def test_batches_stay_under_sql_server_parameter_limit(sync, warehouse, gescom_d
     # 1 200 web orders in bulk (the warehouse is too slow for that many): BC header + one line each.
     now = clock()
     with gescom_db.engine.begin() as conn:
-        conn.execute(insert(warehouse.h), [
-            {"DO_Domaine": 0, "DO_Type": 1, "DO_Piece": f"BC9{n:05d}", "DO_Date": now, "DO_NoWeb": str(50000 + n), "cbModification": now}
-            for n in range(1200)
-        ])
-        conn.execute(insert(warehouse.l), [
-            {"DO_Domaine": 0, "DO_Type": 1, "DO_Piece": f"BC9{n:05d}", "AR_Ref": "MUG", "DL_Qte": 1, "DL_No": n + 1, "cbModification": now}
-            for n in range(1200)
-        ])
+        conn.execute(
+            insert(warehouse.h),
+            [
+                {"DO_Domaine": 0, "DO_Type": 1, "DO_Piece": f"BC9{n:05d}", "DO_Date": now, "DO_NoWeb": str(50000 + n), "cbModification": now}
+                for n in range(1200)
+            ],
+        )
+        conn.execute(
+            insert(warehouse.l),
+            [
+                {"DO_Domaine": 0, "DO_Type": 1, "DO_Piece": f"BC9{n:05d}", "AR_Ref": "MUG", "DL_Qte": 1, "DL_No": n + 1, "cbModification": now}
+                for n in range(1200)
+            ],
+        )
     sync.gescom.tables, sync.gescom.catalog  # reflected once, before counting: a run's own statements only
     statements: list[int] = []
 
@@ -309,7 +319,7 @@ def test_batches_stay_under_sql_server_parameter_limit(sync, warehouse, gescom_d
 def test_states_produced_once_across_many_runs(sync, warehouse, clock):
     sync.settings(stage_states__partially_shipped=4, stage_states__shipped=4, stage_states__invoiced=5)
     bc = warehouse.create_order("1", LINES)
-    for step in range(3):
+    for _ in range(3):
         clock.tick()
         sync.run()
     warehouse.transform((1, bc), 3, take={"MUG": 1})

@@ -1,6 +1,7 @@
 """Against GesCom as a real Sage base is built (Sage reference §8.5): case-insensitive text, computed shadow
 columns and only their indexes, Sage-like triggers, locks; and data a real base may hold that breaks an
 assumption. One bad order never stops a run."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -290,23 +291,25 @@ def _trigger(conn, backend: str, kind: str) -> None:
         body = {
             # The row is updated (changes() = 1), then put back: nothing written.
             "reverts": 'AFTER UPDATE OF "DO_Coord01" ON "F_DOCENTETE" FOR EACH ROW WHEN NEW."DO_Coord01" <> \'\' '
-                       'BEGIN UPDATE "F_DOCENTETE" SET "DO_Coord01" = \'\' WHERE "cbMarq" = NEW."cbMarq"; END',
+            'BEGIN UPDATE "F_DOCENTETE" SET "DO_Coord01" = \'\' WHERE "cbMarq" = NEW."cbMarq"; END',
             # The trigger writes the row itself and abandons the statement's own change: changes() = 0, written.
             "hides": 'BEFORE UPDATE OF "DO_Coord01" ON "F_DOCENTETE" FOR EACH ROW WHEN NEW."DO_Coord01" <> \'\' AND OLD."DO_Coord01" = \'\' '
-                     'BEGIN UPDATE "F_DOCENTETE" SET "DO_Coord01" = NEW."DO_Coord01" WHERE "cbMarq" = NEW."cbMarq"; SELECT RAISE(IGNORE); END',
+            'BEGIN UPDATE "F_DOCENTETE" SET "DO_Coord01" = NEW."DO_Coord01" WHERE "cbMarq" = NEW."cbMarq"; SELECT RAISE(IGNORE); END',
             "locks": 'BEFORE UPDATE OF "DO_Coord01" ON "F_DOCENTETE" FOR EACH ROW '
-                     "BEGIN SELECT RAISE(ABORT, 'Enregistrement verrouillé par un autre utilisateur (80003)'); END",
+            "BEGIN SELECT RAISE(ABORT, 'Enregistrement verrouillé par un autre utilisateur (80003)'); END",
         }[kind]
         conn.execute(text(f'CREATE TRIGGER "TG_TEST_{kind}" {body}'))
         return
     body = {
         "reverts": 'NEW."DO_Coord01" := OLD."DO_Coord01"; RETURN NEW;',
         "hides": 'IF pg_trigger_depth() = 1 THEN UPDATE "F_DOCENTETE" SET "DO_Coord01" = NEW."DO_Coord01" WHERE "cbMarq" = NEW."cbMarq"; '
-                 'RETURN NULL; END IF; RETURN NEW;',
+        "RETURN NULL; END IF; RETURN NEW;",
         "locks": "RAISE EXCEPTION 'Enregistrement verrouillé par un autre utilisateur (80003)';",
     }[kind]
-    conn.execute(text(f'CREATE FUNCTION tg_test_{kind}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body} END $$'))
-    conn.execute(text(f'CREATE TRIGGER "TG_TEST_{kind}" BEFORE UPDATE OF "DO_Coord01" ON "F_DOCENTETE" FOR EACH ROW EXECUTE FUNCTION tg_test_{kind}()'))
+    conn.execute(text(f"CREATE FUNCTION tg_test_{kind}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body} END $$"))
+    conn.execute(
+        text(f'CREATE TRIGGER "TG_TEST_{kind}" BEFORE UPDATE OF "DO_Coord01" ON "F_DOCENTETE" FOR EACH ROW EXECUTE FUNCTION tg_test_{kind}()')
+    )
 
 
 def _coord01(warehouse, piece: str) -> str:
@@ -373,7 +376,11 @@ def test_a_down_payment_invoice_does_not_ship_an_order(sync, warehouse, gescom_d
     clock.tick()
     with gescom_db.engine.begin() as conn:  # a payment recorded against the order: a facture d'acompte
         conn.execute(insert(warehouse.h).values(DO_Domaine=0, DO_Type=6, DO_Piece="FA00099", DO_NoWeb="4711", DO_Provenance=4, DO_Date=clock.now))
-        conn.execute(insert(warehouse.l).values(DO_Domaine=0, DO_Type=6, DO_Piece="FA00099", AR_Ref="ACOMPTE", DL_Design="Acompte commande web", DL_Qte=1, DL_No=990))
+        conn.execute(
+            insert(warehouse.l).values(
+                DO_Domaine=0, DO_Type=6, DO_Piece="FA00099", AR_Ref="ACOMPTE", DL_Design="Acompte commande web", DL_Qte=1, DL_No=990
+            )
+        )
     updates = sync.new_updates()
     assert sync.order("4711").stage == "ordered"
     assert all(u["stage"] == "ordered" and u["piece"] != "FA00099" for u in updates)

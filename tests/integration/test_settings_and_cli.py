@@ -1,4 +1,5 @@
 """Settings validated against the reflected GesCom schema; the CLI; migrations; the health endpoint."""
+
 from __future__ import annotations
 
 import json
@@ -138,7 +139,9 @@ def test_demo_is_never_created_on_sql_server(runner, app):
 
 def test_settings_set_and_show(runner, app):
     assert runner.invoke(args=["demo", "init", "--orders", "5"]).exit_code == 0
-    result = runner.invoke(args=["settings", "set", "tracking.header_field=Ref Chronopost", "stage_states.invoiced=5", "options.send_piece_number=true"])
+    result = runner.invoke(
+        args=["settings", "set", "tracking.header_field=Ref Chronopost", "stage_states.invoiced=5", "options.send_piece_number=true"]
+    )
     assert result.exit_code == 0, result.output
     shown = runner.invoke(args=["settings", "show"])
     document = json.loads(shown.stdout)
@@ -185,7 +188,9 @@ def test_settings_assignments_make_a_nested_patch():
     from cli import settings_patch
 
     assert settings_patch(("tracking.header_field=Ref Chronopost", "stage_states.invoiced=5", "tracking.send=false", "notify_customer=null")) == {
-        "tracking": {"header_field": "Ref Chronopost", "send": False}, "stage_states": {"invoiced": 5}, "notify_customer": None,
+        "tracking": {"header_field": "Ref Chronopost", "send": False},
+        "stage_states": {"invoiced": 5},
+        "notify_customer": None,
     }
     with pytest.raises(click.BadParameter):
         settings_patch(("tracking.send",))
@@ -226,8 +231,14 @@ def test_migration_0004_makes_stored_keys_compare_like_sql_server(app, store_db)
         upgrade(revision="0003")
         with db.engine.begin() as conn:
             for key in ("khwtqzxnb ", "4711", "dup", "DUP"):
-                conn.execute(text("INSERT INTO shop_orders (order_key, state_rank, states_sent, snapshot, memory, is_open, vanished_runs, first_seen_at, checked_at, updated_at) "
-                                  "VALUES (:k, -1, '[]', '{}', '{}', true, 0, '2026-01-01', '2026-01-01', '2026-01-01')"), {"k": key})
+                conn.execute(
+                    text(
+                        "INSERT INTO shop_orders (order_key, state_rank, states_sent, snapshot, memory, is_open, vanished_runs, "
+                        "first_seen_at, checked_at, updated_at) "
+                        "VALUES (:k, -1, '[]', '{}', '{}', true, 0, '2026-01-01', '2026-01-01', '2026-01-01')"
+                    ),
+                    {"k": key},
+                )
             conn.execute(text("INSERT INTO updates (order_key, changes, created_at) VALUES ('khwtqzxnb ', '[]', '2026-01-01')"))
         upgrade()
         with db.engine.connect() as conn:
@@ -254,27 +265,43 @@ def test_migration_0006_says_push_and_keeps_every_value(app, store_db):
         upgrade(revision="0005")
         with db.engine.begin() as conn:
             for status, attempts, error, answer, at in [*rows, ("pending", 0, None, None, None)]:
-                conn.execute(text("INSERT INTO updates (order_key, changes, created_at, delivery_status, delivery_attempts, delivery_error, delivery_answer, delivered_at) "
-                                  "VALUES ('4711', '[]', '2026-01-01', :s, :n, :e, :a, :t)"), {"s": status, "n": attempts, "e": error, "a": answer, "t": at})
+                conn.execute(
+                    text(
+                        "INSERT INTO updates (order_key, changes, created_at, "
+                        "delivery_status, delivery_attempts, delivery_error, delivery_answer, delivered_at) "
+                        "VALUES ('4711', '[]', '2026-01-01', :s, :n, :e, :a, :t)"
+                    ),
+                    {"s": status, "n": attempts, "e": error, "a": answer, "t": at},
+                )
             conn.execute(text("DELETE FROM updates WHERE id = 4"))  # the highest id: never given again
             conn.execute(text("INSERT INTO sync_locks (name, holder) VALUES ('delivery', 'worker-1')"))
         upgrade()
         columns = {column["name"] for column in inspect(db.engine).get_columns("updates")}
-        assert {"push_status", "push_attempts", "push_error", "push_answer", "pushed_at"} <= columns and not columns & {"delivery_status", "delivered_at"}
+        assert {"push_status", "push_attempts", "push_error", "push_answer", "pushed_at"} <= columns and not columns & {
+            "delivery_status",
+            "delivered_at",
+        }
         assert "ix_updates_push" in {index["name"] for index in inspect(db.engine).get_indexes("updates")}
         with db.engine.begin() as conn:
             found = conn.execute(text("SELECT push_status, push_attempts, push_error, push_answer, pushed_at FROM updates ORDER BY id")).all()
             assert [(s, n, e, json.loads(a) if isinstance(a, str) else a, str(t)[:19] if t else None) for s, n, e, a, t in found] == [
-                ("pushed", 1, None, {"id_order": 7}, "2026-01-02 10:00:00"), (*rows[1][:3], {"error": "x"}, None), rows[2],
+                ("pushed", 1, None, {"id_order": 7}, "2026-01-02 10:00:00"),
+                (*rows[1][:3], {"error": "x"}, None),
+                rows[2],
             ]
             assert list(conn.execute(text("SELECT name FROM sync_locks")).scalars()) == ["push"]
-            new_id = conn.execute(text("INSERT INTO updates (order_key, changes, created_at) VALUES ('4711', '[]', '2026-01-03') RETURNING id")).scalar()
+            new_id = conn.execute(
+                text("INSERT INTO updates (order_key, changes, created_at) VALUES ('4711', '[]', '2026-01-03') RETURNING id")
+            ).scalar()
             assert new_id == 5 and conn.execute(text("SELECT push_status, push_attempts FROM updates WHERE id = 5")).one() == ("pending", 0)
         downgrade(revision="0005")
         with db.engine.connect() as conn:
             statuses = conn.execute(text("SELECT delivery_status, delivery_attempts, delivered_at FROM updates ORDER BY id")).all()
             assert [(s, n, str(t)[:19] if t else None) for s, n, t in statuses] == [
-                ("delivered", 1, "2026-01-02 10:00:00"), ("failed", 2, None), ("pending", 0, None), ("pending", 0, None),
+                ("delivered", 1, "2026-01-02 10:00:00"),
+                ("failed", 2, None),
+                ("pending", 0, None),
+                ("pending", 0, None),
             ]
             assert list(conn.execute(text("SELECT name FROM sync_locks")).scalars()) == ["delivery"]
         upgrade()

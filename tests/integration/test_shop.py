@@ -1,4 +1,5 @@
 """The configured shop through the app: shop check, the shop's states, the tracking poll, sync run pushing."""
+
 from __future__ import annotations
 
 from datetime import timedelta

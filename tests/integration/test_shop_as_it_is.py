@@ -1,6 +1,7 @@
 """Push mode against PrestaShop as a real shop behaves (the simulator reproduces the 8.1.2 recordings):
 messages the order page shows, tracking typed in the back office, redirects, firewalls, unknown states,
 orders with several carrier rows."""
+
 from __future__ import annotations
 
 import pytest
@@ -218,7 +219,6 @@ def test_an_order_whose_carrier_changed_gets_its_number_on_the_new_carriers_row(
     push(sync, client_for(shop))
     by_carrier = {row["id_carrier"]: row["tracking_number"] for row in shop.carrier_rows(4711)}
     assert by_carrier == {27: "", 30: "6A11111111111"}
-
 
 
 def test_a_number_that_cannot_be_written_yet_is_not_lost(sync, warehouse, clock, shop):

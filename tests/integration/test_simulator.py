@@ -3,6 +3,7 @@
 Plain `requests` calls, no middleware code: what is proven here is what other tests may rely on when they
 point the middleware at a ShopSimulator.
 """
+
 from __future__ import annotations
 
 import base64
@@ -69,13 +70,13 @@ def history_body(id_order: int, state: int) -> str:
 
 # --- authentication and permissions (§2.2) ---------------------------------------------------------------
 
+
 def test_no_key_is_a_bare_401_text_with_the_basic_realm(sim):
     response = requests.get(sim.api_url + "orders")
     assert response.status_code == 401
     assert response.text == "401 Unauthorized"
     assert response.headers["WWW-Authenticate"] == REALM
-    assert REALM == ('Basic realm="Welcome to PrestaShop Webservice, please enter the authentication key as the '
-                     'login. No password required."')
+    assert REALM == ('Basic realm="Welcome to PrestaShop Webservice, please enter the authentication key as the login. No password required."')
     assert "PSWS-Version" not in response.headers
 
 
@@ -140,7 +141,13 @@ def test_resource_list_with_per_method_permissions(sim, sim17):
     carriers = api.find("order_carriers")
     assert carriers.get("{http://www.w3.org/1999/xlink}href") == sim.api_url + "order_carriers"
     assert {m: carriers.get(m) for m in ("get", "put", "post", "patch", "delete", "head")} == {
-        "get": "true", "put": "true", "post": "false", "patch": "true", "delete": "false", "head": "true"}
+        "get": "true",
+        "put": "true",
+        "post": "false",
+        "patch": "true",
+        "delete": "false",
+        "head": "true",
+    }
     assert api.find("order_histories").get("post") == "true"
     assert api.find("products") is None  # only what the key may use
     as_json = ws(sim).get(sim.api_url)  # recorded on 8.1.2 (root_json): a PHP error, empty 500
@@ -151,6 +158,7 @@ def test_resource_list_with_per_method_permissions(sim, sim17):
 
 
 # --- output formats (§2.3) ------------------------------------------------------------------------------
+
 
 def test_json_shapes(sim):
     session = ws(sim)
@@ -230,6 +238,7 @@ def test_content_sha1_and_304(sim):
 
 # --- query parameters (§2.4) ------------------------------------------------------------------------------
 
+
 def test_filters(sim):
     sim.add_order(1003, reference="QWERTYUIO", current_state=4)
     sim.add_order(1004, reference="QWERTYUIO", current_state=6)
@@ -280,8 +289,9 @@ def test_date_filters_need_date_1(sim):
     assert code == 32 and "This filter does not exist" in message
     sort = session.get(sim.api_url + "orders", params={"sort": "[date_upd_ASC]"})
     assert sort.status_code == 400 and error_of(sort)[0] == 38
-    answer = session.get(sim.api_url + "orders", params={
-        "date": "1", "filter[date_upd]": f">[{since}]", "display": "[id,date_upd]", "sort": "[date_upd_ASC,id_ASC]"})
+    answer = session.get(
+        sim.api_url + "orders", params={"date": "1", "filter[date_upd]": f">[{since}]", "display": "[id,date_upd]", "sort": "[date_upd_ASC,id_ASC]"}
+    )
     assert [row["id"] for row in answer.json()["orders"]] == [1002]
 
 
@@ -301,10 +311,10 @@ def test_sort_and_limit(sim):
 
 def test_configurations_and_order_states_and_carriers(sim):
     session = ws(sim)
-    config = session.get(sim.api_url + "configurations", params={
-        "filter[name]": "[PS_OS_SHIPPING|PS_OS_DELIVERED|PS_OS_CANCELED]", "display": "[name,value]"}).json()
-    assert {row["name"]: row["value"] for row in config["configurations"]} == {
-        "PS_OS_SHIPPING": "4", "PS_OS_DELIVERED": "5", "PS_OS_CANCELED": "6"}
+    config = session.get(
+        sim.api_url + "configurations", params={"filter[name]": "[PS_OS_SHIPPING|PS_OS_DELIVERED|PS_OS_CANCELED]", "display": "[name,value]"}
+    ).json()
+    assert {row["name"]: row["value"] for row in config["configurations"]} == {"PS_OS_SHIPPING": "4", "PS_OS_DELIVERED": "5", "PS_OS_CANCELED": "6"}
     assert sim.configuration["PS_OS_OUTOFSTOCK_PAID"] == sim.configuration["PS_OS_OUTOFSTOCK"] == "9"
     sim.add_state("Retour en cours", template="", deleted=1)
     sim.add_state({1: "Prepared by the ERP", 2: "Préparé par l'ERP"}, send_email=1, template="preparation")
@@ -363,13 +373,16 @@ def test_shipping_number_is_the_first_carrier_row(sim):
 
 # --- order_carriers writes: PUT full replacement, PATCH (§2.5, §3.3) -----------------------------------
 
+
 def test_put_is_a_full_replacement(sim):
     row = carrier_row(sim, 1001)
     assert row["id_order_invoice"] > 0 and row["weight"] == "1.200000"
     before = row["date_add"]
     sim.clock = lambda: datetime(2030, 1, 2, 3, 4, 5)
-    response = ws(sim).put(sim.api_url + f"order_carriers/{row['id']}", data=body(
-        "order_carrier", id=row["id"], id_order=1001, id_carrier=27, tracking_number="6A12345678901"))
+    response = ws(sim).put(
+        sim.api_url + f"order_carriers/{row['id']}",
+        data=body("order_carrier", id=row["id"], id_order=1001, id_carrier=27, tracking_number="6A12345678901"),
+    )
     assert response.status_code == 200
     answer = response.json()["order_carrier"]
     assert answer["tracking_number"] == "6A12345678901"
@@ -426,8 +439,7 @@ def test_put_id_rules(sim):
 
 def test_patch_applies_only_the_fields_sent(sim):
     row = dict(carrier_row(sim, 1001))
-    response = ws(sim).patch(sim.api_url + f"order_carriers/{row['id']}",
-                             data=body("order_carrier", id=row["id"], tracking_number="6A12345678901"))
+    response = ws(sim).patch(sim.api_url + f"order_carriers/{row['id']}", data=body("order_carrier", id=row["id"], tracking_number="6A12345678901"))
     assert response.status_code == 200
     assert response.json()["order_carrier"]["weight"] == "1.200000"
     assert sim.order_carriers[row["id"]] == {**row, "tracking_number": "6A12345678901"}
@@ -447,8 +459,11 @@ def test_patch_is_not_a_method_in_1_7(sim17):
 
 def test_ps_method_override(sim):
     row = carrier_row(sim, 1001)
-    response = ws(sim).post(sim.api_url + "order_carriers", params={"ps_method": "PUT", "sendemail": "0"},
-                            data=body("order_carrier", id=row["id"], id_order=1001, id_carrier=27, tracking_number="WAF1"))
+    response = ws(sim).post(
+        sim.api_url + "order_carriers",
+        params={"ps_method": "PUT", "sendemail": "0"},
+        data=body("order_carrier", id=row["id"], id_order=1001, id_carrier=27, tracking_number="WAF1"),
+    )
     assert response.status_code == 200 and row["tracking_number"] == "WAF1"
     assert sim.requests[-1]["method"] == "POST" and sim.requests[-1]["effective_method"] == "PUT"
     lower = ws(sim).post(sim.api_url + "order_carriers", params={"ps_method": "put"}, data=body("order_carrier", id=1))
@@ -460,8 +475,10 @@ def test_tracking_number_validation(sim):
     row = carrier_row(sim, 1001)
 
     def put(number: str) -> requests.Response:
-        return session.patch(sim.api_url + f"order_carriers/{row['id']}",
-                             data=f"<prestashop><order_carrier><id>{row['id']}</id><tracking_number>{number}</tracking_number></order_carrier></prestashop>")
+        return session.patch(
+            sim.api_url + f"order_carriers/{row['id']}",
+            data=f"<prestashop><order_carrier><id>{row['id']}</id><tracking_number>{number}</tracking_number></order_carrier></prestashop>",
+        )
 
     refused = put("6A1;6A2")
     assert refused.status_code == 400
@@ -483,14 +500,18 @@ def test_sendemail_on_order_carriers_mails_in_transit_every_time(sim):
     row = carrier_row(sim, 1001)
     session = ws(sim)
     for _ in range(2):
-        response = session.patch(sim.api_url + f"order_carriers/{row['id']}", params={"sendemail": "1"},
-                                 data=body("order_carrier", id=row["id"], tracking_number="6A12345678901"))
+        response = session.patch(
+            sim.api_url + f"order_carriers/{row['id']}",
+            params={"sendemail": "1"},
+            data=body("order_carrier", id=row["id"], tracking_number="6A12345678901"),
+        )
         assert response.status_code == 200
     assert [m["kind"] for m in sim.mails] == ["in_transit", "in_transit"]  # no same-number check
     assert sim.mails[0]["template"] == "in_transit" and sim.mails[0]["tracking_number"] == "6A12345678901"
     assert sim.mails[0]["followup"].endswith("code=6A12345678901")
-    session.patch(sim.api_url + f"order_carriers/{row['id']}", params={"sendemail": "0"},
-                  data=body("order_carrier", id=row["id"], tracking_number="6A2"))
+    session.patch(
+        sim.api_url + f"order_carriers/{row['id']}", params={"sendemail": "0"}, data=body("order_carrier", id=row["id"], tracking_number="6A2")
+    )
     assert len(sim.mails) == 2
 
 
@@ -498,14 +519,18 @@ def test_in_transit_mail_needs_a_carrier_url_from_8_1_only(sim, sim17):
     for shop in (sim, sim17):
         shop.orders[1001]["id_carrier"] = 1  # click and collect: no tracking URL
         row = carrier_row(shop, 1001)
-        response = ws(shop).put(shop.api_url + f"order_carriers/{row['id']}", params={"sendemail": "1"},
-                                data=body("order_carrier", id=row["id"], id_order=1001, id_carrier=1, tracking_number="X1"))
+        response = ws(shop).put(
+            shop.api_url + f"order_carriers/{row['id']}",
+            params={"sendemail": "1"},
+            data=body("order_carrier", id=row["id"], id_order=1001, id_carrier=1, tracking_number="X1"),
+        )
         assert response.status_code == 200
     assert sim.mails == []
     assert [m["kind"] for m in sim17.mails] == ["in_transit"] and sim17.mails[0]["followup"] == ""
 
 
 # --- order_histories (§3.2, §5) --------------------------------------------------------------------------
+
 
 def test_order_histories_have_no_same_state_guard(sim):
     session = ws(sim)
@@ -563,8 +588,9 @@ def test_order_histories_list(sim):
     session = ws(sim)
     session.post(sim.api_url + "order_histories", data=history_body(1001, 3))
     session.post(sim.api_url + "order_histories", data=history_body(1001, 4))
-    latest = session.get(sim.api_url + "order_histories", params={
-        "filter[id_order]": "[1001]", "display": "full", "sort": "[id_DESC]", "limit": "1"}).json()
+    latest = session.get(
+        sim.api_url + "order_histories", params={"filter[id_order]": "[1001]", "display": "full", "sort": "[id_DESC]", "limit": "1"}
+    ).json()
     assert [(h["id_order_state"], h["id_employee"]) for h in latest["order_histories"]] == [(4, 0)]
     every = session.get(sim.api_url + "order_histories", params={"filter[id_order]": "[1001]"}).json()
     assert len(every["order_histories"]) == 3
@@ -577,8 +603,11 @@ def test_set_state_by_hand(sim):
     assert sim.mails[-1]["kind"] == "state" and sim.mails[-1]["source"] == "back_office"
     with pytest.raises(ValueError):
         sim.set_state_by_hand(1001, 4)  # the BO refuses the current state
-    rows = ws(sim).get(sim.api_url + "order_histories", params={"filter[id_order]": "[1001]", "display": "full",
-                                                                 "sort": "[id_DESC]", "limit": "1"}).json()
+    rows = (
+        ws(sim)
+        .get(sim.api_url + "order_histories", params={"filter[id_order]": "[1001]", "display": "full", "sort": "[id_DESC]", "limit": "1"})
+        .json()
+    )
     assert rows["order_histories"][0]["id_employee"] == 3
 
 
@@ -599,8 +628,17 @@ def test_add_order_defaults(sim):
     assert order["current_state"] == 2
     rows = sim.carrier_rows(1100)
     assert len(rows) == 1 and rows[0]["id_carrier"] == 27 and rows[0]["weight"] == "1.200000"
-    assert set(rows[0]) == {"id", "id_order", "id_carrier", "id_order_invoice", "weight", "shipping_cost_tax_excl",
-                            "shipping_cost_tax_incl", "tracking_number", "date_add"}
+    assert set(rows[0]) == {
+        "id",
+        "id_order",
+        "id_carrier",
+        "id_order_invoice",
+        "weight",
+        "shipping_cost_tax_excl",
+        "shipping_cost_tax_incl",
+        "tracking_number",
+        "date_add",
+    }
     assert [h for h in sim.histories if h["id_order"] == 1100][0]["id_employee"] == 0
 
 
@@ -622,8 +660,7 @@ def test_order_carrier_writes_leave_the_order_date_upd_an_order_patch_moves_it(s
     at(sim, "2030-01-02 10:00:00")
     session, row = ws(sim), carrier_row(sim, 1001)
     session.patch(sim.api_url + f"order_carriers/{row['id']}", data=body("order_carrier", id=row["id"], tracking_number="6A1"))
-    session.post(sim.api_url + "order_carriers", params={"ps_method": "PATCH"},
-                 data=body("order_carrier", id=row["id"], tracking_number="6A2"))
+    session.post(sim.api_url + "order_carriers", params={"ps_method": "PATCH"}, data=body("order_carrier", id=row["id"], tracking_number="6A2"))
     assert row["tracking_number"] == "6A2" and order["date_upd"] == OLD
     answer = session.patch(sim.api_url + "orders/1001", data=body("order", id=1001, shipping_number="6A3"))
     assert answer.status_code == 200
@@ -668,8 +705,7 @@ def test_customer_threads_and_messages_over_the_webservice(sim):
     session = ws(sim)
     sim.orders[1001]["date_upd"] = OLD
     at(sim, "2030-01-02 10:00:00")
-    fields = {"id_lang": 1, "id_contact": 0, "id_customer": 1, "id_order": 1001, "id_shop": 1,
-              "email": sim.customers[1]["email"], "status": "open"}
+    fields = {"id_lang": 1, "id_contact": 0, "id_customer": 1, "id_order": 1001, "id_shop": 1, "email": sim.customers[1]["email"], "status": "open"}
     missing = session.post(sim.api_url + "customer_threads", data=body("customer_thread", **fields))
     assert missing.status_code == 400 and error_of(missing) == (41, 'parameter "token" required')
     thread = session.post(sim.api_url + "customer_threads", data=body("customer_thread", token="middlewaretoken01", **fields))
@@ -678,8 +714,9 @@ def test_customer_threads_and_messages_over_the_webservice(sim):
     assert answer["id"] == "1" and answer["token"] == "middlewaretoken01" and "id_contact" not in answer
     assert sim.customer_threads[1]["token"] == "middlewareto"  # varchar(12)
     at(sim, "2030-01-02 10:00:05")
-    note = session.post(sim.api_url + "customer_messages", data=body(
-        "customer_message", id_customer_thread=1, id_employee=1, message="Colis 2/2 : 6A2", private=1))
+    note = session.post(
+        sim.api_url + "customer_messages", data=body("customer_message", id_customer_thread=1, id_employee=1, message="Colis 2/2 : 6A2", private=1)
+    )
     assert note.status_code == 201 and note.json()["customer_message"]["private"] == "1"
     assert sim.customer_threads[1]["date_upd"] == "2030-01-02 10:00:00" and sim.orders[1001]["date_upd"] == OLD
     listed = session.get(sim.api_url + "customer_threads", params={"filter[id_order]": "[1001]", "display": "full"}).json()
@@ -695,8 +732,10 @@ def test_the_order_page_lists_the_threads_of_the_order_and_its_customer_only(sim
     """order-page-messages.md: the back office re-uses the order's thread (email + shop + order), creates one
     otherwise; a thread without the order's customer and the legacy `message` table are not shown."""
     ws(sim).post(sim.api_url + "messages", data=body("message", id_order=1001, message="legacy", private=1))
-    ws(sim).post(sim.api_url + "customer_threads", data=body(
-        "customer_thread", id_lang=1, id_contact=0, id_customer=0, id_order=1001, id_shop=1, token="x" * 12, status="open"))
+    ws(sim).post(
+        sim.api_url + "customer_threads",
+        data=body("customer_thread", id_lang=1, id_contact=0, id_customer=0, id_order=1001, id_shop=1, token="x" * 12, status="open"),
+    )
     ws(sim).post(sim.api_url + "customer_messages", data=body("customer_message", id_customer_thread=1, message="hidden"))
     at(sim, "2030-01-02 10:00:00")
     first = sim.back_office_add_message(1001, "first")
@@ -705,16 +744,25 @@ def test_the_order_page_lists_the_threads_of_the_order_and_its_customer_only(sim
     assert first["id_customer_thread"] == second["id_customer_thread"] == 2  # created once, then re-used
     thread = sim.customer_threads[2]
     assert (thread["id_contact"], thread["id_customer"], thread["status"], len(thread["token"])) == (0, 1, "open", 12)
-    assert [(m["message"], m["private"], m["efirstname"]) for m in sim.order_page_messages(1001)] == [
-        ("second", 0, "Admin"), ("first", 1, "Admin")]
+    assert [(m["message"], m["private"], m["efirstname"]) for m in sim.order_page_messages(1001)] == [("second", 0, "Admin"), ("first", 1, "Admin")]
     assert [m["template"] for m in sim.mails] == ["order_merchant_comment"]  # the public one is mailed
 
 
 def test_the_order_page_before_1_7_7_reads_the_legacy_messages():
     shop = ShopSimulator(version="1.7.6.9", key=KEY)
     shop.add_order(1)
-    shop.messages.append({"id": 1, "id_cart": 0, "id_order": 1, "id_customer": 1, "id_employee": 1,
-                          "message": "legacy", "private": 1, "date_add": "2030-01-01 00:00:00"})
+    shop.messages.append(
+        {
+            "id": 1,
+            "id_cart": 0,
+            "id_order": 1,
+            "id_customer": 1,
+            "id_employee": 1,
+            "message": "legacy",
+            "private": 1,
+            "date_add": "2030-01-01 00:00:00",
+        }
+    )
     assert [m["message"] for m in shop.order_page_messages(1)] == ["legacy"]
 
 
@@ -722,7 +770,11 @@ def test_order_carriers_of_several_orders_and_an_order_with_two_rows(sim):
     sim.add_order(1003, id_carrier=27, carriers=(28,), tracking_number="FIRST")
     rows = ws(sim).get(sim.api_url + "order_carriers", params={"filter[id_order]": "[1001|1002|1003]", "display": "full"}).json()
     assert [(r["id_order"], r["id_carrier"], r["tracking_number"]) for r in rows["order_carriers"]] == [
-        (1001, 27, ""), (1002, 27, "6A00000000002"), (1003, 27, "FIRST"), (1003, 28, "")]
+        (1001, 27, ""),
+        (1002, 27, "6A00000000002"),
+        (1003, 27, "FIRST"),
+        (1003, 28, ""),
+    ]
     assert ws(sim).get(sim.api_url + "orders/1003").json()["order"]["shipping_number"] == "FIRST"
 
 
@@ -735,11 +787,11 @@ def test_tracking_numbers_over_64_characters_are_refused_from_9():
 
 # --- the host in front of PrestaShop ----------------------------------------------------------------------------
 
+
 def test_redirect_to_https_answers_before_prestashop(sim):
     sim.redirect_to_https(writes_only=True)
     assert ws(sim).get(sim.api_url + "orders").status_code == 200
-    moved = ws(sim).post(sim.api_url + "order_histories", params={"sendemail": "1"}, data=history_body(1001, 4),
-                         allow_redirects=False)
+    moved = ws(sim).post(sim.api_url + "order_histories", params={"sendemail": "1"}, data=history_body(1001, 4), allow_redirects=False)
     assert moved.status_code == 301 and "PSWS-Version" not in moved.headers
     assert moved.headers["Location"] == f"https://127.0.0.1:{sim.port}/api/order_histories?sendemail=1"
     assert sim.orders[1001]["current_state"] == 2 and sim.requests[-1]["fault"] == "redirect"
@@ -757,12 +809,14 @@ def test_waf_refuses_put_and_patch_not_a_post_with_ps_method(sim):
         assert refused.status_code == status and refused.headers["Content-Type"].startswith("text/html")
         assert "PSWS-Version" not in refused.headers and "<html>" in refused.text and row["tracking_number"] == ""
     assert refused.headers["Allow"] == "GET,POST,HEAD"
-    passed = ws(sim).post(sim.api_url + f"order_carriers/{row['id']}", params={"ps_method": "PATCH"},
-                          data=body("order_carrier", id=row["id"], tracking_number="W2"))
+    passed = ws(sim).post(
+        sim.api_url + f"order_carriers/{row['id']}", params={"ps_method": "PATCH"}, data=body("order_carrier", id=row["id"], tracking_number="W2")
+    )
     assert passed.status_code == 200 and row["tracking_number"] == "W2"
 
 
 # --- faults -----------------------------------------------------------------------------------------------
+
 
 def test_fault_500_before_applies_nothing(sim):
     sim.fail_next("POST", "order_histories", "500")
@@ -782,8 +836,9 @@ def test_fault_500_after_commit_keeps_the_row_but_no_mail(sim):
     assert sim.mails == []
     sim.fail_next("PATCH", "order_carriers", "500_after_commit")
     row = carrier_row(sim, 1001)
-    response = ws(sim).patch(sim.api_url + f"order_carriers/{row['id']}", params={"sendemail": "1"},
-                             data=body("order_carrier", id=row["id"], tracking_number="6A5"))
+    response = ws(sim).patch(
+        sim.api_url + f"order_carriers/{row['id']}", params={"sendemail": "1"}, data=body("order_carrier", id=row["id"], tracking_number="6A5")
+    )
     assert response.status_code == 500 and row["tracking_number"] == "6A5" and sim.mails == []
 
 
@@ -885,13 +940,22 @@ def test_stop_is_prompt_with_a_pending_timeout():
 
 # --- log, concurrency ---------------------------------------------------------------------------------------
 
+
 def test_request_log(sim):
     session = ws(sim)
     session.get(sim.api_url + "order_carriers", params={"filter[id_order]": "[1001]", "display": "full"})
     session.post(sim.api_url + "order_histories", params={"sendemail": "0"}, data=history_body(1001, 4))
     get, post = sim.requests[-2:]
-    assert get == {**get, "method": "GET", "path": "/api/order_carriers", "resource": "order_carriers", "id": None,
-                   "query": {"filter[id_order]": "[1001]", "display": "full"}, "body": "", "status": 200}
+    assert get == {
+        **get,
+        "method": "GET",
+        "path": "/api/order_carriers",
+        "resource": "order_carriers",
+        "id": None,
+        "query": {"filter[id_order]": "[1001]", "display": "full"},
+        "body": "",
+        "status": 200,
+    }
     assert post["method"] == "POST" and post["path"] == "/api/order_histories" and post["body"] == history_body(1001, 4)
     assert post["query"] == {"sendemail": "0"} and post["status"] == 201
     session.get(sim.api_url + "orders/1001")

@@ -21,6 +21,7 @@ What guards what:
 The clock is pinned to each exchange's recorded instant (db_utc_now, else Access-Time, in PS_TIMEZONE), so a
 moved date shows as a different second as it did in the recording.
 """
+
 from __future__ import annotations
 
 import base64
@@ -85,8 +86,10 @@ def test_the_back_office_after_the_run_as_recorded(replay):
     assert (five["total_shipping_tax_incl"], five["total_paid_tax_incl"]) == ("0.000000", "18.900000")
     assert sim.carrier_rows(5)[0]["tracking_number"] == "TRK-BO-0005"
 
-    threads = [(t["id"], t["id_order"], t["id_customer"], t["id_contact"], t["email"], t["status"], t["date_add"], t["date_upd"])
-               for t in sim.customer_threads.values()]
+    threads = [
+        (t["id"], t["id_order"], t["id_customer"], t["id_contact"], t["email"], t["status"], t["date_add"], t["date_upd"])
+        for t in sim.customer_threads.values()
+    ]
     assert threads == [
         (1, 2, 2, 0, "pub@prestashop.com", "open", "2026-12-01 11:10:21", "2026-12-01 11:10:21"),
         (2, 3, 2, 0, "pub@prestashop.com", "open", "2026-12-01 11:10:24", "2026-12-01 11:10:24"),
@@ -95,20 +98,24 @@ def test_the_back_office_after_the_run_as_recorded(replay):
     ]
     tokens = [t["token"] for t in sim.customer_threads.values()]
     assert tokens[:3] == ["Ab3dEf6hIj9k", "middlewareto", "Zx9yWv8uTs7r"] and re.fullmatch(r"[A-Za-z0-9]{12}", tokens[3])
-    assert [(m["id"], m["id_customer_thread"], m["id_employee"], m["message"], m["private"], m["date_add"])
-            for m in sim.customer_messages.values()] == [
+    assert [
+        (m["id"], m["id_customer_thread"], m["id_employee"], m["message"], m["private"], m["date_add"]) for m in sim.customer_messages.values()
+    ] == [
         (1, 1, 1, "Colis expedie, suivi TRK-PATCH-0002", 1, "2026-12-01 11:10:23"),
         (2, 1, 1, "Second message (public)", 0, "2026-12-01 11:10:24"),
         (3, 3, 1, "Message on a thread without id_customer (order 4)", 1, "2026-12-01 11:10:24"),
         (4, 4, 1, "BO private note order 5", 1, "2026-12-01 11:10:39"),
         (5, 1, 1, "BO private note order 2", 1, "2026-12-01 11:10:41"),
     ]
-    assert [(m["id"], m["id_order"], m["id_customer"], m["id_employee"], m["message"], m["private"], m["date_add"])
-            for m in sim.messages] == [(1, 2, 2, 1, "Legacy message for order 2", 1, "2026-12-01 11:10:26")]
+    assert [(m["id"], m["id_order"], m["id_customer"], m["id_employee"], m["message"], m["private"], m["date_add"]) for m in sim.messages] == [
+        (1, 2, 2, 1, "Legacy message for order 2", 1, "2026-12-01 11:10:26")
+    ]
 
     def page(id_order):
-        return [(r["id"], r["message"], r["private"], r["id_employee"], r["efirstname"], r["cfirstname"], r["date_add"])
-                for r in sim.order_page_messages(id_order)]
+        return [
+            (r["id"], r["message"], r["private"], r["id_employee"], r["efirstname"], r["cfirstname"], r["date_add"])
+            for r in sim.order_page_messages(id_order)
+        ]
 
     assert page(2) == [
         (5, "BO private note order 2", 1, 1, "Admin", "John", "2026-12-01 11:10:41"),
@@ -121,6 +128,7 @@ def test_the_back_office_after_the_run_as_recorded(replay):
 
 
 # --- replaying one exchange ------------------------------------------------------------------------------------
+
 
 class _Clock:
     """Pins the simulator's clock (shop-local time) to a recorded instant."""
@@ -164,13 +172,14 @@ def _send(sim: ShopSimulator, request: dict) -> requests.Response:
     headers = {}
     for name, value in request["headers"].items():
         if name == "Authorization":
-            credentials = value[len("Basic "):].replace("<wrong-key>", WRONG_KEY).replace("<key>", KEY)
+            credentials = value[len("Basic ") :].replace("<wrong-key>", WRONG_KEY).replace("<key>", KEY)
             value = "Basic " + base64.b64encode(credentials.encode()).decode()
         headers[name] = value
     params = [(name, value.replace("<key>", KEY)) for name, value in request["query"].items()]
     body = request["body"].replace(RECORDED_BASE, sim.api_url).encode() if request["body"] is not None else None
-    return requests.request(request["method"], sim.url.rstrip("/") + request["path"], params=params, headers=headers,
-                            data=body, allow_redirects=False, timeout=10)
+    return requests.request(
+        request["method"], sim.url.rstrip("/") + request["path"], params=params, headers=headers, data=body, allow_redirects=False, timeout=10
+    )
 
 
 def _response_differs(sim: ShopSimulator, exchange: dict, response: requests.Response) -> list[str]:
@@ -190,8 +199,9 @@ def _response_differs(sim: ShopSimulator, exchange: dict, response: requests.Res
         problems.append("Content-Sha1 is not the body's sha1")
     if ("Content-Length" in response.headers) != ("Content-Length" in headers) and (method == "HEAD" or "Content-Length" in headers):
         problems.append(f"Content-Length: {response.headers.get('Content-Length')!r}, recorded {headers.get('Content-Length')!r}")
-    return problems + _bodies_differ(headers.get("Content-Type") or "", recorded["body"].replace(RECORDED_BASE, sim.api_url),
-                                     response.content.decode("utf-8"))
+    return problems + _bodies_differ(
+        headers.get("Content-Type") or "", recorded["body"].replace(RECORDED_BASE, sim.api_url), response.content.decode("utf-8")
+    )
 
 
 def _bodies_differ(content_type: str, recorded: str, body: str) -> list[str]:
@@ -240,6 +250,7 @@ def _xml_differs(path: str, recorded: ET.Element, got: ET.Element) -> list[str]:
 
 # --- the simulator's tables, read as the recording's SQL reads them -------------------------------------------
 
+
 def _query(sim: ShopSimulator, clock: _Clock, sql: str) -> list[dict]:
     utc_now = clock.now.replace(tzinfo=PARIS).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     with sim.lock:
@@ -257,15 +268,26 @@ def _text(value):
 def _orders_carriers(sim, utc_now, id_order):
     order = sim.orders[id_order]
     history = [h["id"] for h in sim.histories if h["id_order"] == id_order]
-    return [{
-        "id_order": str(id_order), "current_state": _text(order["current_state"]), "date_upd": order["date_upd"],
-        "valid": _text(order["valid"]), "invoice_number": _text(order["invoice_number"]),
-        "invoice_date": order["invoice_date"], "delivery_number": _text(order["delivery_number"]),
-        "delivery_date": order["delivery_date"], "id_order_carrier": _text(row and row["id"]),
-        "id_carrier": _text(row and row["id_carrier"]), "tracking_number": row and row["tracking_number"],
-        "id_order_invoice": _text(row and row["id_order_invoice"]), "history_rows": str(len(history)),
-        "last_history_id": _text(max(history, default=None)), "db_utc_now": utc_now,
-    } for row in sim.carrier_rows(id_order) or [None]]
+    return [
+        {
+            "id_order": str(id_order),
+            "current_state": _text(order["current_state"]),
+            "date_upd": order["date_upd"],
+            "valid": _text(order["valid"]),
+            "invoice_number": _text(order["invoice_number"]),
+            "invoice_date": order["invoice_date"],
+            "delivery_number": _text(order["delivery_number"]),
+            "delivery_date": order["delivery_date"],
+            "id_order_carrier": _text(row and row["id"]),
+            "id_carrier": _text(row and row["id_carrier"]),
+            "tracking_number": row and row["tracking_number"],
+            "id_order_invoice": _text(row and row["id_order_invoice"]),
+            "history_rows": str(len(history)),
+            "last_history_id": _text(max(history, default=None)),
+            "db_utc_now": utc_now,
+        }
+        for row in sim.carrier_rows(id_order) or [None]
+    ]
 
 
 def _history_count(sim, utc_now):
@@ -274,28 +296,47 @@ def _history_count(sim, utc_now):
 
 def _orders_threads(sim, utc_now, id_order):
     threads = sorted((t for t in sim.customer_threads.values() if t["id_order"] == id_order), key=lambda t: t["id"])
-    return [{
-        "id_order": str(id_order), "order_date_upd": sim.orders[id_order]["date_upd"],
-        "id_customer_thread": _text(t and t["id"]), "id_customer": _text(t and t["id_customer"]),
-        "id_contact": _text(t and t["id_contact"]), "token": t and t["token"], "status": t and t["status"],
-        "thread_date_add": t and t["date_add"], "thread_date_upd": t and t["date_upd"],
-        "thread_messages": str(len(sim.thread_messages(t["id"])) if t else 0), "db_utc_now": utc_now,
-    } for t in threads or [None]]
+    return [
+        {
+            "id_order": str(id_order),
+            "order_date_upd": sim.orders[id_order]["date_upd"],
+            "id_customer_thread": _text(t and t["id"]),
+            "id_customer": _text(t and t["id_customer"]),
+            "id_contact": _text(t and t["id_contact"]),
+            "token": t and t["token"],
+            "status": t and t["status"],
+            "thread_date_add": t and t["date_add"],
+            "thread_date_upd": t and t["date_upd"],
+            "thread_messages": str(len(sim.thread_messages(t["id"])) if t else 0),
+            "db_utc_now": utc_now,
+        }
+        for t in threads or [None]
+    ]
 
 
 def _threads(sim, utc_now):
-    return [{"id_customer_thread": str(t["id"]), "id_order": str(t["id_order"]), "token": t["token"]}
-            for t in sorted(sim.customer_threads.values(), key=lambda t: t["id"])]
+    return [
+        {"id_customer_thread": str(t["id"]), "id_order": str(t["id_order"]), "token": t["token"]}
+        for t in sorted(sim.customer_threads.values(), key=lambda t: t["id"])
+    ]
 
 
 def _orders_messages(sim, utc_now, id_order):
     messages = [m for m in sim.messages if m["id_order"] == id_order]
-    return [{
-        "id_order": str(id_order), "order_date_upd": sim.orders[id_order]["date_upd"], "id_message": _text(m and m["id"]),
-        "id_customer": _text(m and m["id_customer"]), "id_employee": _text(m and m["id_employee"]),
-        "message": m and m["message"], "private": _text(m and m["private"]), "message_date_add": m and m["date_add"],
-        "db_utc_now": utc_now,
-    } for m in messages or [None]]
+    return [
+        {
+            "id_order": str(id_order),
+            "order_date_upd": sim.orders[id_order]["date_upd"],
+            "id_message": _text(m and m["id"]),
+            "id_customer": _text(m and m["id_customer"]),
+            "id_employee": _text(m and m["id_employee"]),
+            "message": m and m["message"],
+            "private": _text(m and m["private"]),
+            "message_date_add": m and m["date_add"],
+            "db_utc_now": utc_now,
+        }
+        for m in messages or [None]
+    ]
 
 
 _READERS = (
@@ -310,9 +351,12 @@ _READERS = (
 def _rows_differ(what: str, recorded: list[dict], rows: list[dict]) -> list[str]:
     if len(recorded) != len(rows) or any(list(a) != list(b) for a, b in zip(recorded, rows)):
         return [f"{what}: {rows}, recorded {recorded}"]
-    return [f"{what} row {i} {key}: {row[key]!r}, recorded {expected[key]!r}"
-            for i, (expected, row) in enumerate(zip(recorded, rows)) for key in expected
-            if _shape(expected[key]) != _shape(row[key])]
+    return [
+        f"{what} row {i} {key}: {row[key]!r}, recorded {expected[key]!r}"
+        for i, (expected, row) in enumerate(zip(recorded, rows))
+        for key in expected
+        if _shape(expected[key]) != _shape(row[key])
+    ]
 
 
 def _moves_differ(recorded_before, recorded_after, before, after) -> list[str]:

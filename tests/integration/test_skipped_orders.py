@@ -1,6 +1,7 @@
 """A shop order a run cannot read, next to one it can, on the selected backend: the run says which and why in the
 API, on the admin run page and in `flask sync run`, and each says whether the run read the cbModification window
 (the safety-net scan). The reading itself is tested in tests/integration/test_runs.py."""
+
 from __future__ import annotations
 
 from html import unescape
@@ -84,7 +85,9 @@ def test_the_run_page_lists_the_skipped_order_escaped_and_linked(app, client, ke
     assert f'<a href="/admin/orders?q={quote(BROKEN)}">&lt;B&gt;&amp;&#34;7</a>' in page
     assert "<B>" not in page  # escaped everywhere, in the warnings too
     assert f"<code>1:{broken}</code>" in page
-    assert "Balayage de sécurité (cbModification)" in unescape(page) and 'oui <span class="help-inline">modifications lues depuis le' in unescape(page)
+    assert "Balayage de sécurité (cbModification)" in unescape(page) and 'oui <span class="help-inline">modifications lues depuis le' in unescape(
+        page
+    )
 
     second = _run(app)
     page = client.get(f"/admin/runs/{second}?lang=en").text

@@ -1,5 +1,6 @@
 """The scheduler process of a gunicorn master: started, replaced when it dies, stopped on exit (with a stand-in
 command: the real one is checked end to end in tests/e2e/test_serve.py)."""
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """The caller owns the transaction: what commits together, what is written apart, on the selected backend."""
+
 from __future__ import annotations
 
 import logging

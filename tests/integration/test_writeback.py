@@ -4,6 +4,7 @@ Idempotency choice: a repeat of a request already served answers changed=False a
 event; an event is recorded when GesCom was written, or the first time the shop tells a number GesCom
 already showed (typed in Sage meanwhile).
 """
+
 from __future__ import annotations
 
 import re
@@ -15,8 +16,8 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.dml import Update as UpdateStatement
 
 from models import OrderEvent, ShopOrder
-from sync.gescom.adapter import GesCom, GesComError
 from sync.core.memory import tracking_numbers
+from sync.gescom.adapter import GesCom, GesComError
 from sync.services.writeback import (
     DocumentBusy,
     FieldAlreadyFilled,
@@ -92,7 +93,11 @@ def test_number_written_onto_the_bl_is_not_sent_back_and_survives_the_invoice(sy
 
     result = write(sync, "4711", f"  {NUMBER} ")
     assert (result.order_key, result.document, result.field, result.tracking_number, result.changed) == (
-        "4711", {"type": 3, "piece": bl}, "DO_Coord01", NUMBER, True,
+        "4711",
+        {"type": 3, "piece": bl},
+        "DO_Coord01",
+        NUMBER,
+        True,
     )
     assert field_of(warehouse, 3, bl) == NUMBER
     order = sync.order("4711")
@@ -546,8 +551,8 @@ def test_sql_server_checks_sage_record_lock_when_the_function_exists(gescom):
     lookup = conn.sent[1].compile(dialect=MSSQL)
     assert "dbo.CB_FntIsRecordLock" in lookup.params.values()
     assert "WITH (UPDLOCK, ROWLOCK)" in texts[2] and "[cbMarq] = " in texts[2]
-    for text in (texts[3], texts[8]):
-        assert "dbo.CB_FntIsRecordLock(" in text and "[F_DOCENTETE].[cbMarq]) = " in text
+    for statement in (texts[3], texts[8]):
+        assert "dbo.CB_FntIsRecordLock(" in statement and "[F_DOCENTETE].[cbMarq]) = " in statement
     assert conn.transactions == ["committed", "committed"]
 
     without = GesCom(gescom.engine)

@@ -3,6 +3,7 @@
 Promises: one run at a time; each update pushed once (one history row, one state mail per order); the
 feed cursor never skips nor repeats an update, whatever is inserted or acknowledged meanwhile.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,12 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import SyncRun, Update
-from sync.services.push import push_pending
-from sync.store.feed import acknowledge, updates_after
 from sync.prestashop.client import PrestaShopClient
+from sync.services.push import push_pending
 from sync.services.run_config import RunConfig
 from sync.services.runs import RunInProgress, run_sync
 from sync.services.unit_of_work import UnitOfWork
+from sync.store.feed import acknowledge, updates_after
 from tests.simulator import ShopSimulator
 
 KEY = "Q" * 32
@@ -44,6 +45,7 @@ def test_everything_at_once(sync, warehouse, clock, store_db, gescom, backend):
             except BaseException as error:  # surfaced below
                 errors.append(error)
                 stop.set()
+
         return run
 
     def scheduler():

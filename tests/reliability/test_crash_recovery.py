@@ -5,6 +5,7 @@ the simulator kills the worker at that instant: between the tracking write and t
 state write...), and at random moments. Whatever the seed: every update pushed, no history row or mail
 twice, nothing lost. Figures are written to benchmarks/results/reliability.json when RELIABILITY_REPORT is set.
 """
+
 from __future__ import annotations
 
 import json
@@ -72,8 +73,9 @@ def test_sigkill_anywhere_loses_nothing_and_repeats_nothing(sync, warehouse, clo
         for attempt in range(40):
             if _pending(sync) == 0:
                 break
-            process = subprocess.Popen([sys.executable, "-m", "tests.reliability.worker"], cwd=ROOT, env=env,
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            process = subprocess.Popen(
+                [sys.executable, "-m", "tests.reliability.worker"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
             if attempt == 0:
                 mode = "after_write"  # every seed kills at least once, right after a write the shop applied
             else:

@@ -3,6 +3,7 @@
 CHAOS_UPDATES (default 200) sets the size of the 30 %-faults run; RELIABILITY_REPORT=1 records figures in
 benchmarks/results/reliability.json (docs/reliability.md quotes them).
 """
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,8 @@ from sqlalchemy import event, func, select, text, update
 from sqlalchemy.exc import OperationalError
 
 from models import ShopOrder, Update
-from sync.services.push import push_pending
 from sync.prestashop.client import PrestaShopClient
+from sync.services.push import push_pending
 from sync.services.run_config import RunConfig
 from sync.services.runs import run_sync
 from sync.services.unit_of_work import UnitOfWork
@@ -48,14 +49,37 @@ def test_thirty_percent_of_shop_calls_failing(sync, warehouse, clock, gescom_db)
         now = clock()
         ids = [60000 + n for n in range(CHAOS_UPDATES)]
         with gescom_db.engine.begin() as conn:  # shipped orders in bulk: a BL each, with its tracking number
-            conn.execute(insert(warehouse.h), [
-                {"DO_Domaine": 0, "DO_Type": 3, "DO_Piece": f"BL8{i}", "DO_Date": now, "DO_NoWeb": str(i), "DO_Coord01": f"6A{i}", "cbModification": now}
-                for i in ids
-            ])
-            conn.execute(insert(warehouse.l), [
-                {"DO_Domaine": 0, "DO_Type": 3, "DO_Piece": f"BL8{i}", "DL_PieceBC": f"BC8{i}", "AR_Ref": "MUG", "DL_Qte": 1, "DL_No": n + 1, "cbModification": now}
-                for n, i in enumerate(ids)
-            ])
+            conn.execute(
+                insert(warehouse.h),
+                [
+                    {
+                        "DO_Domaine": 0,
+                        "DO_Type": 3,
+                        "DO_Piece": f"BL8{i}",
+                        "DO_Date": now,
+                        "DO_NoWeb": str(i),
+                        "DO_Coord01": f"6A{i}",
+                        "cbModification": now,
+                    }
+                    for i in ids
+                ],
+            )
+            conn.execute(
+                insert(warehouse.l),
+                [
+                    {
+                        "DO_Domaine": 0,
+                        "DO_Type": 3,
+                        "DO_Piece": f"BL8{i}",
+                        "DL_PieceBC": f"BC8{i}",
+                        "AR_Ref": "MUG",
+                        "DL_Qte": 1,
+                        "DL_No": n + 1,
+                        "cbModification": now,
+                    }
+                    for n, i in enumerate(ids)
+                ],
+            )
         for i in ids:
             sim.add_order(i, current_state=2)
         sync.run()
@@ -84,9 +108,18 @@ def test_thirty_percent_of_shop_calls_failing(sync, warehouse, clock, gescom_db)
             assert int(sim.orders[i]["current_state"]) == 4
         assert duplicates == 0
         assert len(faults) > CHAOS_UPDATES * 0.5  # the faults really happened
-        _record("shop_faults", {"updates": len(ids), "requests": len(sim.requests), "faults_injected": len(faults),
-                                "passes": passes, "duplicates": duplicates, "lost": 0,
-                                "by_kind": {kind: sum(1 for r in faults if r["fault"] == kind) for kind in ALL_FAULTS}})
+        _record(
+            "shop_faults",
+            {
+                "updates": len(ids),
+                "requests": len(sim.requests),
+                "faults_injected": len(faults),
+                "passes": passes,
+                "duplicates": duplicates,
+                "lost": 0,
+                "by_kind": {kind: sum(1 for r in faults if r["fault"] == kind) for kind in ALL_FAULTS},
+            },
+        )
     finally:
         sim.stop()
 
@@ -97,14 +130,20 @@ def test_gescom_going_away_mid_run_leaves_the_store_whole_and_the_next_run_recov
     now = clock()
     count = 2500  # three chunks of at most 1000 orders
     with gescom_db.engine.begin() as conn:
-        conn.execute(insert(warehouse.h), [
-            {"DO_Domaine": 0, "DO_Type": 1, "DO_Piece": f"BC7{n:05d}", "DO_Date": now, "DO_NoWeb": str(70000 + n), "cbModification": now}
-            for n in range(count)
-        ])
-        conn.execute(insert(warehouse.l), [
-            {"DO_Domaine": 0, "DO_Type": 1, "DO_Piece": f"BC7{n:05d}", "AR_Ref": "MUG", "DL_Qte": 1, "DL_No": n + 1, "cbModification": now}
-            for n in range(count)
-        ])
+        conn.execute(
+            insert(warehouse.h),
+            [
+                {"DO_Domaine": 0, "DO_Type": 1, "DO_Piece": f"BC7{n:05d}", "DO_Date": now, "DO_NoWeb": str(70000 + n), "cbModification": now}
+                for n in range(count)
+            ],
+        )
+        conn.execute(
+            insert(warehouse.l),
+            [
+                {"DO_Domaine": 0, "DO_Type": 1, "DO_Piece": f"BC7{n:05d}", "AR_Ref": "MUG", "DL_Qte": 1, "DL_No": n + 1, "cbModification": now}
+                for n in range(count)
+            ],
+        )
     sync.gescom.tables  # reflected before the fault is armed
     seen = [0]
 

@@ -1,4 +1,5 @@
 """Hostile input: nothing a client sends makes the API fail or reach GesCom unchecked."""
+
 from __future__ import annotations
 
 from datetime import timedelta

@@ -1,4 +1,5 @@
 """A push worker process for the crash tests: pushes until nothing is due, then exits 0."""
+
 from __future__ import annotations
 
 import os
@@ -7,9 +8,9 @@ import sys
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
+from sync.prestashop.client import PrestaShopClient
 from sync.services.push import push_pending
 from sync.services.unit_of_work import UnitOfWork
-from sync.prestashop.client import PrestaShopClient
 
 
 def main() -> int:

@@ -18,6 +18,7 @@ reference says (each also commented where it is made):
 * `add_order` logs no mail (the order confirmation is outside the sync);
 * faults: see ShopSimulator.fail_next, redirect_to_https, waf_block.
 """
+
 from .server import CHAOS_KINDS, FAULT_KINDS, REALM, ShopSimulator, WsError
 
 __all__ = ["ShopSimulator", "FAULT_KINDS", "CHAOS_KINDS", "REALM", "WsError"]

@@ -5,6 +5,7 @@
 
 Prints the base URL and the key, then serves until Ctrl-C.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,7 @@ from .server import ShopSimulator
 
 
 def _ids(text: str) -> list[int]:
-    """"1001-1300", "5,7,9-12" → ids."""
+    """ "1001-1300", "5,7,9-12" → ids."""
     ids: list[int] = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         low, _, high = part.partition("-")
@@ -35,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", default="", help='orders to create, e.g. "1001-1300" (state 2, one carrier row each)')
     parser.add_argument("--languages", default="1,2", help="language ids (1 = en, 2 = fr)")
     parser.add_argument("--seed", type=int, default=None, help="seed for the order references")
-    parser.add_argument("--recorded", action="store_true",
-                        help="start from the recorded PrestaShop 8.1.2 shop (orders 1-5; ignores --version, --languages)")
+    parser.add_argument(
+        "--recorded", action="store_true", help="start from the recorded PrestaShop 8.1.2 shop (orders 1-5; ignores --version, --languages)"
+    )
     parser.add_argument("--quiet", action="store_true", help="do not log requests")
     args = parser.parse_args(argv)
 
@@ -46,8 +48,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.recorded:
         sim = ShopSimulator.recorded_8_1_2(key=key, host=args.host, port=args.port, seed=args.seed)
     else:
-        sim = ShopSimulator(version=args.version, key=key, languages=[int(x) for x in args.languages.split(",") if x.strip()],
-                            host=args.host, port=args.port, seed=args.seed)
+        sim = ShopSimulator(
+            version=args.version,
+            key=key,
+            languages=[int(x) for x in args.languages.split(",") if x.strip()],
+            host=args.host,
+            port=args.port,
+            seed=args.seed,
+        )
     for id_order in _ids(args.orders):
         sim.add_order(id_order)
     sim.verbose = not args.quiet

@@ -1,6 +1,7 @@
 """Injected faults: the webservice's own (a PHP error before or after the commit, §2.6 / §5.4), the network's
 (timeouts, resets) and the host's in front of PrestaShop (rate limit, an http → https redirect, a web application
 firewall that refuses PUT/PATCH, §9 item 14)."""
+
 from __future__ import annotations
 
 import random
@@ -12,8 +13,10 @@ AFTER_COMMIT = {"500_after_commit", "timeout", "reset_after_commit"}
 CHAOS_KINDS = ("500", "500_after_commit", "reset", "reset_after_commit", "429", "503")
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
-_APACHE_PAGE = ('<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n<title>{status} {title}</title>\n'
-                "</head><body>\n<h1>{title}</h1>\n<p>{text}</p>\n</body></html>\n")
+_APACHE_PAGE = (
+    '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n<title>{status} {title}</title>\n'
+    "</head><body>\n<h1>{title}</h1>\n<p>{text}</p>\n</body></html>\n"
+)
 
 
 class HostAnswer:
@@ -33,8 +36,7 @@ class Faults:
         self._redirect: dict | None = None
         self._waf: dict | None = None
 
-    def fail_next(self, method: str, resource: str, kind: str, *, times: int = 1, retry_after: float = 1,
-                  delay: float = 3.0) -> None:
+    def fail_next(self, method: str, resource: str, kind: str, *, times: int = 1, retry_after: float = 1, delay: float = 3.0) -> None:
         """The next `times` requests matching method (after any ps_method override) and resource fail.
 
         "*" matches any method / resource. Faults are checked after authentication and permissions, in the
@@ -51,11 +53,18 @@ class Faults:
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; one of {FAULT_KINDS}")
         with self.lock:
-            self._faults.append({"method": method.upper(), "resource": resource, "kind": kind, "remaining": int(times),
-                                 "retry_after": retry_after, "delay": float(delay)})
+            self._faults.append(
+                {
+                    "method": method.upper(),
+                    "resource": resource,
+                    "kind": kind,
+                    "remaining": int(times),
+                    "retry_after": retry_after,
+                    "delay": float(delay),
+                }
+            )
 
-    def fault_rate(self, probability: float, kinds=CHAOS_KINDS, seed: int = 0, *, delay: float = 3.0,
-                   retry_after: float = 1) -> None:
+    def fault_rate(self, probability: float, kinds=CHAOS_KINDS, seed: int = 0, *, delay: float = 3.0, retry_after: float = 1) -> None:
         """Random faults on every request (after fail_next ones); 0 disables. Deterministic for a seed and
         a request sequence."""
         for kind in kinds:
@@ -65,8 +74,13 @@ class Faults:
             if not probability:
                 self._chaos = None
             else:
-                self._chaos = {"p": float(probability), "kinds": tuple(kinds), "rng": random.Random(seed),
-                               "delay": float(delay), "retry_after": retry_after}
+                self._chaos = {
+                    "p": float(probability),
+                    "kinds": tuple(kinds),
+                    "rng": random.Random(seed),
+                    "delay": float(delay),
+                    "retry_after": retry_after,
+                }
 
     def redirect_to_https(self, *, writes_only: bool = False, status: int = 301) -> None:
         """The host answers `status` with `Location: https://…` (same host, path and query), as an http → https
@@ -96,18 +110,18 @@ class Faults:
             redirect, waf = self._redirect, self._waf
         if redirect and (not redirect["writes_only"] or http_method in WRITE_METHODS):
             location = f"https://{host}{raw_path}"
-            body = _APACHE_PAGE.format(status=redirect["status"], title="Moved Permanently",
-                                       text=f'The document has moved <a href="{location}">here</a>.')
-            return HostAnswer(redirect["status"], body, {"Location": location,
-                                                         "Content-Type": "text/html; charset=iso-8859-1"})
+            body = _APACHE_PAGE.format(
+                status=redirect["status"], title="Moved Permanently", text=f'The document has moved <a href="{location}">here</a>.'
+            )
+            return HostAnswer(redirect["status"], body, {"Location": location, "Content-Type": "text/html; charset=iso-8859-1"})
         if waf and http_method in waf["methods"]:
             if waf["status"] == 405:
-                body = _APACHE_PAGE.format(status=405, title="Method Not Allowed",
-                                           text=f"The requested method {http_method} is not allowed for this URL.")
+                body = _APACHE_PAGE.format(
+                    status=405, title="Method Not Allowed", text=f"The requested method {http_method} is not allowed for this URL."
+                )
                 headers = {"Allow": "GET,POST,HEAD", "Content-Type": "text/html; charset=iso-8859-1"}
             else:
-                body = _APACHE_PAGE.format(status=403, title="Forbidden",
-                                           text="You don't have permission to access this resource.")
+                body = _APACHE_PAGE.format(status=403, title="Forbidden", text="You don't have permission to access this resource.")
                 headers = {"Content-Type": "text/html; charset=iso-8859-1"}
             return HostAnswer(waf["status"], body, headers)
         return None
@@ -121,8 +135,13 @@ class Faults:
                 return dict(fault)
         chaos = self._chaos
         if chaos and chaos["rng"].random() < chaos["p"]:
-            return {"kind": chaos["rng"].choice(chaos["kinds"]), "delay": chaos["delay"],
-                    "retry_after": chaos["retry_after"], "method": method, "resource": resource}
+            return {
+                "kind": chaos["rng"].choice(chaos["kinds"]),
+                "delay": chaos["delay"],
+                "retry_after": chaos["retry_after"],
+                "method": method,
+                "resource": resource,
+            }
         return None
 
     def fault_before(self, ctx, fault: dict):
@@ -130,15 +149,19 @@ class Faults:
         kind = fault["kind"]
         if kind == "500":
             # webserviceErrorHandler: E_ERROR → code 2 (a warning would be code 3, a notice 5).
-            return self.error_response(ctx, WsError(500, 2, "[PHP Error #1] Simulated error raised by a module before "
-                                                            "anything was saved (modules/simulated/simulated.php, line 42)"))
+            return self.error_response(
+                ctx,
+                WsError(
+                    500, 2, "[PHP Error #1] Simulated error raised by a module before anything was saved (modules/simulated/simulated.php, line 42)"
+                ),
+            )
         if kind == "503":
             ctx.authenticated = False  # isActivated() runs before authentication: PSWS-Version 0
-            return self.error_response(ctx, WsError(503, 22, "The PrestaShop webservice is disabled. Please activate "
-                                                              "it in the PrestaShop Back Office"))
+            return self.error_response(
+                ctx, WsError(503, 22, "The PrestaShop webservice is disabled. Please activate it in the PrestaShop Back Office")
+            )
         if kind == "429":
-            return Response(429, b"Too Many Requests\n", "text/plain; charset=utf-8",
-                            {"Retry-After": str(fault["retry_after"])})
+            return Response(429, b"Too Many Requests\n", "text/plain; charset=utf-8", {"Retry-After": str(fault["retry_after"])})
         if kind == "reset":
             response = Response(0)
             response.reset = True
@@ -148,4 +171,3 @@ class Faults:
             response.delay = fault["delay"]
             return response
         raise AssertionError(kind)
-

@@ -1,5 +1,6 @@
 """PHP, MySQL and PrestaShop helpers the simulated webservice behaves by: casts, truthiness, Validate::*, the
 "did you mean" suggestion, the $_GET array syntax. Each says which PrestaShop or PHP behaviour it copies."""
+
 from __future__ import annotations
 
 import re

@@ -1,5 +1,6 @@
 """One webservice request, its answer, and the two ways PrestaShop fails: a webservice error document (WsError) or
 a PHP fatal error that leaves an empty 500 (PhpFatal)."""
+
 from __future__ import annotations
 
 import time
@@ -8,8 +9,7 @@ import time
 class WsError(Exception):
     """A webservice error answer: status and one or more (code, message), rendered as <errors> or {"errors"}."""
 
-    def __init__(self, status: int, code: int, message: str, headers: dict | None = None,
-                 more: tuple[tuple[int, str], ...] = ()):
+    def __init__(self, status: int, code: int, message: str, headers: dict | None = None, more: tuple[tuple[int, str], ...] = ()):
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers or {}
         self.errors = [(code, message), *more]

@@ -1,5 +1,6 @@
 """GET and HEAD: which records, in what order, typed as PHP holds them (WebserviceRequest::executeEntityGetAndHead,
 manageFilters, SQLUtils). Mixed into ShopSimulator."""
+
 from __future__ import annotations
 
 import re
@@ -53,8 +54,7 @@ class Reads:
         associations = {}
         for assoc in res.associations:
             items = hooks.associations[assoc.name](self, record)
-            associations[assoc.name] = [{f.name: self.loaded_value(f, item.get(f.name)) for f in assoc.fields}
-                                        for item in items]
+            associations[assoc.name] = [{f.name: self.loaded_value(f, item.get(f.name)) for f in assoc.fields} for item in items]
         return Entity(values, associations)
 
     def _text(self, f: Field, value) -> str | dict:
@@ -86,8 +86,11 @@ class Reads:
         match = re.match(r"^\[(.*)\]$", display)
         names = [f.name for f in res.fields]
         if not match:
-            raise WsError(400, 36, "The 'display' syntax is wrong. You can set 'full' or '[field_1,field_2,field_3,...]'. "
-                                   "These are available: " + ", ".join(names))
+            raise WsError(
+                400,
+                36,
+                "The 'display' syntax is wrong. You can set 'full' or '[field_1,field_2,field_3,...]'. These are available: " + ", ".join(names),
+            )
         wanted = []
         for part in match.group(1).split(","):
             name = part.split("[")[0].strip()
@@ -117,9 +120,13 @@ class Reads:
         schema = ctx.params.get("schema")
         if schema is not None:
             if schema not in ("blank", "synopsis"):
-                raise WsError(400, 28, "Please select a schema of type 'synopsis' to get the whole schema informations "
-                                       "(which fields are required, which kind of content...) or 'blank' to get an "
-                                       "empty schema to fill before using POST request")
+                raise WsError(
+                    400,
+                    28,
+                    "Please select a schema of type 'synopsis' to get the whole schema informations "
+                    "(which fields are required, which kind of content...) or 'blank' to get an "
+                    "empty schema to fill before using POST request",
+                )
             return self.ok(ctx, 200, schema_body(out, res, schema))
         records = [r for r in self._records(res) if self._in_shop(ctx, res, r)]
         records = self._filter_sort_limit(ctx, res, records)
@@ -157,7 +164,7 @@ class Reads:
         records = [r for r, _ in views]
         if bounds is not None:
             offset, count = max(bounds[0], 0), max(bounds[1], 0)
-            records = records[offset:offset + count]
+            records = records[offset : offset + count]
         return records
 
     # SQLUtils::getSQLRetrieveFilter semantics (§2.4 filter syntax), evaluated in Python with MySQL-like
@@ -246,14 +253,21 @@ def _sorts(res: Resource, sort, available: list[str], i18n: list[str]) -> list[t
         return sorts
     sort = sort if isinstance(sort, str) else ""
     match = re.match(r"^\[(.*)\]$", sort)
-    for item in (match.group(1).split(",") if match else [sort]):
+    for item in match.group(1).split(",") if match else [sort]:
         name, _, direction = item.rpartition("_")
         if not name or direction.upper() not in ("ASC", "DESC"):
-            raise WsError(400, 37, 'The "sort" value has to be formed as this example: "field_ASC" or '
-                                   '\'[field_1_DESC,field_2_ASC,field_3_ASC,...]\' ("field" has to be an available field)')
+            raise WsError(
+                400,
+                37,
+                'The "sort" value has to be formed as this example: "field_ASC" or '
+                "'[field_1_DESC,field_2_ASC,field_3_ASC,...]' (\"field\" has to be an available field)",
+            )
         if name not in available and name not in i18n:
-            raise WsError(400, 38, "Unable to filter by this field. However, these are available: "
-                                   + ", ".join(available) + ", for i18n fields:" + ", ".join(i18n))
+            raise WsError(
+                400,
+                38,
+                "Unable to filter by this field. However, these are available: " + ", ".join(available) + ", for i18n fields:" + ", ".join(i18n),
+            )
         sorts.append((res.field(name), direction.upper() == "DESC"))
     return sorts
 

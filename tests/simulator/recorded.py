@@ -2,9 +2,11 @@
 the run"), built from the recording's own answers where they show it: the orders and their rows
 (orders_full_json), the order_carrier rows (order_carriers_by_order_json), the order states in the order the shop
 lists them (order_states_full_json), PS_OS_SHIPPING's configuration row (configuration_ps_os_shipping_json), the
-key's permissions and the shop name (root_xml). The rest is the README's description of the clean demo data. recordings/prestashop-8.1.2/ is a copy of the
-project's shared reference folder of that name, kept beside the simulator so that its tests run anywhere.
+key's permissions and the shop name (root_xml). The rest is the README's description of the clean demo data.
+recordings/prestashop-8.1.2/ is a copy of the project's shared reference folder of that name, kept beside the
+simulator so that its tests run anywhere.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,8 +46,7 @@ def recorded_8_1_2(cls, key: str, **options):
     # (to 8), as the db_effect counts show (history_rows, last_history_id); only order 2's row is read back
     # (order_histories_by_order_json).
     for history_id, id_order, state in ((1, 1, 1), (2, 2, 1), (3, 3, 1), (4, 4, 1), (5, 5, 10), (6, 1, 6), (7, 3, 8)):
-        sim.histories.append({"id": history_id, "id_order": id_order, "id_order_state": state, "id_employee": 0,
-                              "date_add": INSTALLED_AT})
+        sim.histories.append({"id": history_id, "id_order": id_order, "id_order_state": state, "id_employee": 0, "date_add": INSTALLED_AT})
     return sim
 
 
@@ -54,8 +55,7 @@ def _states(sim, rows: list[dict]) -> None:
     sim.states.clear()
     for row in rows:
         flags = {name: php_int(value) for name, value in row.items() if name not in ("id", "name", "template", "module_name", "color")}
-        sim.add_state(row["name"], id=row["id"], template=row["template"], module_name=row["module_name"],
-                      color=row["color"], **flags)
+        sim.add_state(row["name"], id=row["id"], template=row["template"], module_name=row["module_name"], color=row["color"], **flags)
 
 
 def _carriers(sim) -> None:
@@ -69,11 +69,21 @@ def _carriers(sim) -> None:
 
 def _order(sim, answer: dict, carrier_row: dict) -> None:
     fields = {f.name: f for f in RESOURCES["orders"].fields}
-    order = {name: (php_int(value) if fields[name].kind in ("bool", "int") else value)
-             for name, value in answer.items() if name in fields and not fields[name].getter}
+    order = {
+        name: (php_int(value) if fields[name].kind in ("bool", "int") else value)
+        for name, value in answer.items()
+        if name in fields and not fields[name].getter
+    }
     sim.orders[order["id"]] = order
     sim.order_details[order["id"]] = [dict(row) for row in answer["associations"]["order_rows"]]
     # README: order_carrier id = order id; every demo row is like order 2's.
-    sim.add_order_carrier(order["id"], order["id_carrier"], id=order["id"], id_order_invoice=0,
-                          weight=carrier_row["weight"], shipping_cost_tax_excl=carrier_row["shipping_cost_tax_excl"],
-                          shipping_cost_tax_incl=carrier_row["shipping_cost_tax_incl"], date_add=order["date_add"])
+    sim.add_order_carrier(
+        order["id"],
+        order["id_carrier"],
+        id=order["id"],
+        id_order_invoice=0,
+        weight=carrier_row["weight"],
+        shipping_cost_tax_excl=carrier_row["shipping_cost_tax_excl"],
+        shipping_cost_tax_incl=carrier_row["shipping_cost_tax_incl"],
+        date_add=order["date_add"],
+    )

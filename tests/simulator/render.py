@@ -4,10 +4,12 @@ schemas, errors and the resource list, byte for byte as the recorded 8.1.2 shop 
 An entity is what PHP would hold: `values` maps a field to its PHP value (int, str, None; a dict per language for
 multilingual fields), `associations` maps an association name to its items (lists of such dicts).
 """
+
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from xml.sax.saxutils import quoteattr
 
 from .php import cdata, php_falsy
@@ -40,8 +42,7 @@ class Output:
 
 
 def xml_document(inner: str) -> str:
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n<prestashop xmlns:xlink="http://www.w3.org/1999/xlink">\n'
-            + inner + "</prestashop>\n")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n<prestashop xmlns:xlink="http://www.w3.org/1999/xlink">\n' + inner + "</prestashop>\n"
 
 
 def php_json(content) -> str:
@@ -53,12 +54,12 @@ def errors_body(out: Output, errors: list[tuple[int, str]]) -> str:
     """Recorded: auth_wrong_key (two errors in one document) and auth_wrong_key_json."""
     if out.json:
         return php_json({"errors": [{"code": code, "message": message} for code, message in errors]})
-    inner = "".join(f"<error>\n<code>{cdata(code)}</code>\n<message>{cdata(message)}</message>\n</error>\n"
-                    for code, message in errors)
+    inner = "".join(f"<error>\n<code>{cdata(code)}</code>\n<message>{cdata(message)}</message>\n</error>\n" for code, message in errors)
     return xml_document(f"<errors>\n{inner}</errors>\n")
 
 
 # --- records -----------------------------------------------------------------------------------------------
+
 
 def _xml_text(out: Output, value) -> str:
     text = "" if value is None else str(value)
@@ -85,8 +86,9 @@ def _xml_field(out: Output, f: Field, value, *, schema: str | None = None, in_as
         content = _xml_text(out, "" if schema else value)
     if schema == "synopsis":
         size = f.size_in(out.version)
-        attrs += (' required="true"' if f.required else "") + (f' maxSize="{size}"' if size else "") + (
-            f' format="{f.validate}"' if f.validate else "")
+        attrs += (
+            (' required="true"' if f.required else "") + (f' maxSize="{size}"' if size else "") + (f' format="{f.validate}"' if f.validate else "")
+        )
     return f"<{f.name}{attrs}>{content}</{f.name}>\n"
 
 
@@ -94,24 +96,24 @@ def _xml_associations(out: Output, res: Resource, entity: Entity, schema: str | 
     parts = ""
     for assoc in res.associations:
         items = [{}] if schema else entity.associations.get(assoc.name, [])
-        attrs = "" if schema == "blank" else f' nodeType="{assoc.node}"' + (
-            f' api="{assoc.api}"' if assoc.api else ' virtualEntity="true"')
+        attrs = "" if schema == "blank" else f' nodeType="{assoc.node}"' + (f' api="{assoc.api}"' if assoc.api else ' virtualEntity="true"')
         if not items:  # WebserviceOutputBuilder closes an empty association at once (core source, not recorded)
             parts += f"<{assoc.name}{attrs}/>\n"
             continue
         body = ""
         for item in items:
             link = f' xlink:href="{out.ws_url}{assoc.api}/{item["id"]}"' if assoc.api and not schema else ""
-            body += f"\t<{assoc.node}{link}>\n" + "".join(
-                "\t" + _xml_field(out, f, item.get(f.name), schema=schema, in_association=True) for f in assoc.fields
-            ) + f"\t</{assoc.node}>\n"
+            body += (
+                f"\t<{assoc.node}{link}>\n"
+                + "".join("\t" + _xml_field(out, f, item.get(f.name), schema=schema, in_association=True) for f in assoc.fields)
+                + f"\t</{assoc.node}>\n"
+            )
         parts += f"<{assoc.name}{attrs}>\n{body}</{assoc.name}>\n"
     return f"<associations>\n{parts}</associations>\n"
 
 
 def _xml_entity(out: Output, res: Resource, entity: Entity, fields) -> str:
-    inner = "".join("\t" + _xml_field(out, f, entity.values.get(f.name)) for f in res.fields
-                    if fields == "full" or f.name in fields)
+    inner = "".join("\t" + _xml_field(out, f, entity.values.get(f.name)) for f in res.fields if fields == "full" or f.name in fields)
     if res.associations and fields == "full":
         inner += _xml_associations(out, res, entity)
     return f"<{res.node}>\n{inner}</{res.node}>\n"
@@ -131,8 +133,7 @@ def _json_assoc(out: Output, assoc: Association, items: list[dict]) -> list[dict
 
 
 def _json_entity(out: Output, res: Resource, entity: Entity, fields) -> dict:
-    record = {f.name: _json_value(out, f, entity.values.get(f.name)) for f in res.fields
-              if fields == "full" or f.name in fields}
+    record = {f.name: _json_value(out, f, entity.values.get(f.name)) for f in res.fields if fields == "full" or f.name in fields}
     if res.associations and fields == "full":
         associations = {a.name: _json_assoc(out, a, entity.associations.get(a.name, [])) for a in res.associations}
         associations = {name: items for name, items in associations.items() if items}
@@ -157,8 +158,7 @@ def records_body(out: Output, res: Resource, entities: list[Entity], fields, *, 
             return php_json({res.name: records})
         return php_json({res.node: records[-1] or []})  # an all-falsy record is an empty PHP array: []
     if fields == "minimum":
-        inner = "".join(f'<{res.node} id="{e.values["id"]}" xlink:href="{out.ws_url}{res.name}/{e.values["id"]}"/>\n'
-                        for e in entities)
+        inner = "".join(f'<{res.node} id="{e.values["id"]}" xlink:href="{out.ws_url}{res.name}/{e.values["id"]}"/>\n' for e in entities)
     else:
         inner = "".join(_xml_entity(out, res, e, fields) for e in entities)
     return xml_document(inner if single else f"<{res.name}>\n{inner}</{res.name}>\n")
@@ -169,8 +169,7 @@ def schema_body(out: Output, res: Resource, kind: str) -> str:
     if out.json:
         empty = Entity({f.name: "" for f in res.fields}, {a.name: [{"id": ""}] for a in res.associations})
         return records_body(out, res, [empty], "full", single=True)
-    inner = "".join("\t" + _xml_field(out, f, "", schema=kind) for f in res.fields
-                    if not (kind == "synopsis" and f.name == "id"))
+    inner = "".join("\t" + _xml_field(out, f, "", schema=kind) for f in res.fields if not (kind == "synopsis" and f.name == "id"))
     if res.associations:
         inner += _xml_associations(out, res, Entity({}), schema=kind)
     return xml_document(f"<{res.node}>\n{inner}</{res.node}>\n")
@@ -182,9 +181,10 @@ def resource_list_body(out: Output, shop_name: str, permissions: dict[str, set[s
     body = f"<api shopName={quoteattr(shop_name)}>\n"
     for name in sorted(n for n in PS_RESOURCES if n in permissions):
         allowed = {m.upper() for m in permissions[name]}
-        attrs = f' xlink:href="{out.ws_url}{name}"' + "".join(
-            f' {m}="{"true" if m.upper() in allowed else "false"}"' for m in methods)
-        body += (f"<{name}{attrs}>\n<description{attrs}>\n{PS_RESOURCES[name][0]}</description>\n"
-                 f'<schema xlink:href="{out.ws_url}{name}?schema=blank" type="blank"/>\n'
-                 f'<schema xlink:href="{out.ws_url}{name}?schema=synopsis" type="synopsis"/>\n</{name}>\n')
+        attrs = f' xlink:href="{out.ws_url}{name}"' + "".join(f' {m}="{"true" if m.upper() in allowed else "false"}"' for m in methods)
+        body += (
+            f"<{name}{attrs}>\n<description{attrs}>\n{PS_RESOURCES[name][0]}</description>\n"
+            f'<schema xlink:href="{out.ws_url}{name}?schema=blank" type="blank"/>\n'
+            f'<schema xlink:href="{out.ws_url}{name}?schema=synopsis" type="synopsis"/>\n</{name}>\n'
+        )
     return xml_document(body + "</api>\n")

@@ -15,6 +15,7 @@ recordings/prestashop-8.1.2/transcripts.jsonl (checked by tests/integration/test
 "date_upd.md row N" / "order-page-messages.md" the measurements beside it, "§" a section of the webservice
 reference (prestashop-webservice.md); "Simulator choice" marks what neither says.
 """
+
 from __future__ import annotations
 
 import io
@@ -46,8 +47,18 @@ class ShopSimulator(Webservice, Faults, Shop):
     and the shop's switches are attributes; every request is logged in `requests`. All request handling
     runs under `lock`."""
 
-    def __init__(self, version: str = "8.1.5", key: str = "A" * 32, languages=(1, 2), *, shop_name: str = "Sim",
-                 host: str = "127.0.0.1", port: int = 0, seed: int | None = None, timezone: str | None = None):
+    def __init__(
+        self,
+        version: str = "8.1.5",
+        key: str = "A" * 32,
+        languages=(1, 2),
+        *,
+        shop_name: str = "Sim",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: int | None = None,
+        timezone: str | None = None,
+    ):
         Shop.__init__(self, version, languages, shop_name=shop_name, seed=seed, timezone=timezone)
         self._init_faults()
         self.key = key
@@ -68,7 +79,7 @@ class ShopSimulator(Webservice, Faults, Shop):
         self._connections: set = set()
 
     @classmethod
-    def recorded_8_1_2(cls, key: str = "A" * 32, **options) -> "ShopSimulator":
+    def recorded_8_1_2(cls, key: str = "A" * 32, **options) -> ShopSimulator:
         """The shop the 8.1.2 recording starts from (recorded.py): orders 1-5 of customer 2, carrier 2
         without a tracking URL, the recorded key's permissions, PS_TIMEZONE Europe/Paris."""
         from .recorded import recorded_8_1_2
@@ -96,7 +107,7 @@ class ShopSimulator(Webservice, Faults, Shop):
 
     # --- lifecycle -----------------------------------------------------------------------------------------
 
-    def start(self) -> "ShopSimulator":
+    def start(self) -> ShopSimulator:
         if self._server is not None:
             return self
         self._stopping.clear()
@@ -104,8 +115,7 @@ class ShopSimulator(Webservice, Faults, Shop):
         server.sim = self  # type: ignore[attr-defined]
         self._server = server
         self.port = server.server_address[1]
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"shop-simulator-{self.port}", daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"shop-simulator-{self.port}", daemon=True)
         self._thread.start()
         return self
 
@@ -127,7 +137,7 @@ class ShopSimulator(Webservice, Faults, Shop):
         if self._thread is not None:
             self._thread.join(timeout=2)
 
-    def __enter__(self) -> "ShopSimulator":
+    def __enter__(self) -> ShopSimulator:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -151,8 +161,7 @@ class ShopSimulator(Webservice, Faults, Shop):
 
     def requests_to(self, resource: str, method: str | None = None) -> list[dict]:
         with self.lock:
-            return [r for r in self.requests if r["resource"] == resource
-                    and (method is None or r["effective_method"] == method.upper())]
+            return [r for r in self.requests if r["resource"] == resource and (method is None or r["effective_method"] == method.upper())]
 
     # --- HTTP entry point ----------------------------------------------------------------------------------
 
@@ -160,13 +169,12 @@ class ShopSimulator(Webservice, Faults, Shop):
         with self.lock:
             (self._connections.add if add else self._connections.discard)(connection)
 
-    def _serve(self, handler: "_Handler") -> None:
+    def _serve(self, handler: _Handler) -> None:
         ctx = Ctx()
         try:
             raw_body = handler.read_body()
         except WsError as error:
-            handler.send(Response(error.status, (error.message + "\n").encode(), "text/plain; charset=utf-8",
-                                  {"Connection": "close"}), None)
+            handler.send(Response(error.status, (error.message + "\n").encode(), "text/plain; charset=utf-8", {"Connection": "close"}), None)
             return
         split = urlsplit(handler.path)
         pairs = parse_qsl(split.query, keep_blank_values=True)
@@ -174,9 +182,18 @@ class ShopSimulator(Webservice, Faults, Shop):
         ctx.http_method = ctx.method = handler.command
         ctx.body = raw_body.decode("utf-8", errors="replace")
         ctx.params = php_params(pairs)
-        entry = {"method": handler.command, "path": split.path, "resource": None, "id": None, "query": dict(pairs),
-                 "body": ctx.body, "effective_method": handler.command, "status": None, "fault": None,
-                 "time": time.time()}
+        entry = {
+            "method": handler.command,
+            "path": split.path,
+            "resource": None,
+            "id": None,
+            "query": dict(pairs),
+            "body": ctx.body,
+            "effective_method": handler.command,
+            "status": None,
+            "fault": None,
+            "time": time.time(),
+        }
         match = re.fullmatch(r"/api(?:/(.*))?", path)
         if match:
             segments = (match.group(1) or "").split("/")
@@ -186,8 +203,7 @@ class ShopSimulator(Webservice, Faults, Shop):
             entry["id"] = int(ctx.url_id) if ctx.url_id.isdigit() else (ctx.url_id or None)
         with self.lock:
             self.requests.append(entry)
-        host_answer = self.host_answer(handler.command, handler.headers.get("Host") or f"{self.host}:{self.port}",
-                                       handler.path)
+        host_answer = self.host_answer(handler.command, handler.headers.get("Host") or f"{self.host}:{self.port}", handler.path)
         if host_answer is not None:  # the web server answered: PrestaShop never ran
             with self.lock:
                 entry["status"], entry["fault"] = host_answer.status, "redirect" if host_answer.status < 400 else "waf"
@@ -224,6 +240,7 @@ class ShopSimulator(Webservice, Faults, Shop):
 # ------------------------------------------------------------------------------------------------------------
 # HTTP plumbing
 # ------------------------------------------------------------------------------------------------------------
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -265,7 +282,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):
         if self.sim.verbose:
-            sys.stderr.write("%s - %s\n" % (self.address_string(), format % args))
+            sys.stderr.write(f"{self.address_string()} - {format % args}\n")
 
     def read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
@@ -290,7 +307,7 @@ class _Handler(BaseHTTPRequestHandler):
             size = int(length)
         except ValueError:
             self.close_connection = True
-            raise WsError(400, 0, "Bad Content-Length")
+            raise WsError(400, 0, "Bad Content-Length") from None
         if size > MAX_BODY or size < 0:
             self.close_connection = True
             raise WsError(413, 0, "Request Entity Too Large")
@@ -326,8 +343,14 @@ class _Handler(BaseHTTPRequestHandler):
         body = response.body or b""
         status = response.status
         local_sha1 = self.headers.get("Local-Content-Sha1")
-        if (ctx is not None and status == 200 and body and self.command in ("GET", "HEAD") and local_sha1
-                and local_sha1 == response.headers.get("Content-Sha1")):
+        if (
+            ctx is not None
+            and status == 200
+            and body
+            and self.command in ("GET", "HEAD")
+            and local_sha1
+            and local_sha1 == response.headers.get("Content-Sha1")
+        ):
             status, body = 304, b""  # §2.6: unchanged content
         try:
             self.send_response(status)

@@ -5,6 +5,7 @@ Where a behaviour comes from: "recorded" names an exchange of recordings/prestas
 "date_upd.md row N" / "order-page-messages.md" the measurements beside it, "§" a section of the webservice
 reference (prestashop-webservice.md). 1.7 and 9.x, which were not recorded, follow the reference.
 """
+
 from __future__ import annotations
 
 import random
@@ -22,8 +23,7 @@ class Shop(ShopResources):
     `order_carriers`, `histories`, `messages` (legacy), `customer_threads`, `customer_messages`, `customers`,
     `employees`, `states`, `carriers`, `configuration`; what it would mail goes to `mails`."""
 
-    def __init__(self, version: str = "8.1.5", languages=(1, 2), *, shop_name: str = "Sim", seed: int | None = None,
-                 timezone: str | None = None):
+    def __init__(self, version: str = "8.1.5", languages=(1, 2), *, shop_name: str = "Sim", seed: int | None = None, timezone: str | None = None):
         self.version = version
         self.languages = tuple(int(lang) for lang in languages)
         self.shop_name = shop_name
@@ -42,8 +42,9 @@ class Shop(ShopResources):
             self._add_native_state(*row)
         self.carriers: dict[int, dict] = {}
         for carrier_id, reference, name, url, deleted, delay_en, delay_fr, cost_excl, cost_incl in CARRIERS:
-            self.add_carrier(carrier_id, name, url, id_reference=reference, deleted=deleted,
-                             delay={1: delay_en, 2: delay_fr}, shipping_cost=(cost_excl, cost_incl))
+            self.add_carrier(
+                carrier_id, name, url, id_reference=reference, deleted=deleted, delay={1: delay_en, 2: delay_fr}, shipping_cost=(cost_excl, cost_incl)
+            )
         self.customers: dict[int, dict] = {}
         self.employees: dict[int, dict] = {1: {"id": 1, "firstname": "Admin", "lastname": "Admin"}}
         self.orders: dict[int, dict] = {}

@@ -1,6 +1,7 @@
 """The webservice request: format, ps_method, authentication and permissions in the order the core checks them
 (dispatcher, then WebserviceRequest::fetch), dispatch to reads and writes, the answer's headers. Mixed into
 ShopSimulator with Reads and Writes."""
+
 from __future__ import annotations
 
 import base64
@@ -93,8 +94,7 @@ class Webservice(Reads, Writes):
         # Recorded (auth_wrong_key): an unknown 32-character key is both not active (20) and without permission
         # (21), two errors in one answer; a known key switched off has its permissions, so only 20.
         if key != self.key:
-            raise WsError(401, 20, "Authentification key is not active", www,
-                          more=((21, "No permission for this authentication key"),))
+            raise WsError(401, 20, "Authentification key is not active", www, more=((21, "No permission for this authentication key"),))
         if not self.key_active:
             raise WsError(401, 20, "Authentification key is not active", www)
         if not self.permissions:
@@ -128,8 +128,7 @@ class Webservice(Reads, Writes):
         resource = ctx.resource
         if resource:
             if resource not in PS_RESOURCES:
-                raise WsError(400, 27, did_you_mean(f'Resource of type "{resource}" does not exists', resource,
-                                                    sorted(PS_RESOURCES)))
+                raise WsError(400, 27, did_you_mean(f'Resource of type "{resource}" does not exists', resource, sorted(PS_RESOURCES)))
             if resource not in self.permissions:
                 raise WsError(401, 26, f'Resource of type "{resource}" is not allowed with this authentication key')
         valid = {"GET", "PUT", "POST", "DELETE", "HEAD"} | ({"PATCH"} if self.supports_patch else set())
@@ -195,8 +194,7 @@ class Webservice(Reads, Writes):
         return self.get(ctx, res)
 
     def output(self, ctx: Ctx) -> Output:
-        return Output(ctx.json, ctx.ws_url, ctx.languages or list(self.languages), self.version_tuple,
-                      display_in_query="display" in ctx.params)
+        return Output(ctx.json, ctx.ws_url, ctx.languages or list(self.languages), self.version_tuple, display_in_query="display" in ctx.params)
 
     def ok(self, ctx: Ctx, status: int, content: str | None) -> Response:
         if content is None:  # GET of an unknown id: 404 with an empty body and no content type (§2.6)

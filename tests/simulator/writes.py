@@ -1,6 +1,7 @@
 """POST / PUT / PATCH (WebserviceRequest::saveEntityFromXml, reference §2.5): the body read into the object as PHP
 fills it, validated, then handed to the resource's own save (resources/, through HOOKS). Mixed into ShopSimulator.
 """
+
 from __future__ import annotations
 
 from xml.etree import ElementTree as ET
@@ -20,9 +21,10 @@ class Writes:
             if "unbound prefix" in str(error):
                 # libxml only warns about an undeclared prefix (e.g. xlink:href fed back without the root's
                 # xmlns:xlink); the warning becomes a webservice error and nothing is saved (§2.6).
-                raise WsError(500, 3, "[PHP Warning #2] SimpleXMLElement::__construct(): namespace error : "
-                                      f"Namespace prefix is not defined ({error})")
-            raise WsError(500, 127, f"XML error : {error}\nXML length : {len(ctx.body)}\nOriginal XML : {ctx.body}")
+                raise WsError(
+                    500, 3, f"[PHP Warning #2] SimpleXMLElement::__construct(): namespace error : Namespace prefix is not defined ({error})"
+                ) from None
+            raise WsError(500, 127, f"XML error : {error}\nXML length : {len(ctx.body)}\nOriginal XML : {ctx.body}") from None
         elements = [child for child in root if isinstance(child.tag, str) and not child.tag.startswith("{")]
         ids = [php_int(text) for text in (_child_text(e, "id") for e in elements) if text not in (None, "")]
         if ctx.method in ("PUT", "PATCH"):
@@ -113,7 +115,7 @@ class Writes:
         if f.kind == "date":
             return value if value not in (None, "") else self.now()
         text = "" if value is None else str(value)
-        return text[:f.column] if f.column else text
+        return text[: f.column] if f.column else text
 
     def _row(self, res: Resource, obj: dict) -> dict:
         return {f.name: self._stored(f, obj.get(f.name)) for f in res.fields if f.name != "id" and not f.getter}

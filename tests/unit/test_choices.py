@@ -1,9 +1,10 @@
 """What the settings may be set to (shared by the API and the admin page), from a hand-made GesCom schema."""
+
 from __future__ import annotations
 
-from sync.services.choices import known_states, link_fields, state_name, tracking_fields
-from sync.prestashop.states import NATIVE_ORDER_STATES
 from sync.gescom.settings_check import Column, GesComSchema
+from sync.prestashop.states import NATIVE_ORDER_STATES
+from sync.services.choices import known_states, link_fields, state_name, tracking_fields
 
 SCHEMA = GesComSchema(
     header={
@@ -24,14 +25,18 @@ SCHEMA = GesComSchema(
 def test_tracking_fields_are_the_standard_ones_present_then_the_text_free_fields():
     fields = tracking_fields(SCHEMA)
     assert [(f["name"], f["label"], f["kind"]) for f in fields["header"]] == [
-        ("DO_Coord01", "Entête 1", "standard"), ("DO_Coord03", "Entête 3", "standard"), ("Ref Chronopost", "Ref Chronopost", "free"),
+        ("DO_Coord01", "Entête 1", "standard"),
+        ("DO_Coord03", "Entête 3", "standard"),
+        ("Ref Chronopost", "Ref Chronopost", "free"),
     ]
     assert [f["name"] for f in fields["line"]] == ["Colis"]  # no DL_NoColis in this base
 
 
 def test_link_fields_skip_what_the_base_lacks_and_never_offer_technical_or_non_text_columns():
     assert [(f["name"], f["label"]) for f in link_fields(SCHEMA)] == [
-        ("DO_NoWeb", "N° commande web"), ("DO_Ref", "Référence"), ("Ref Chronopost", "Ref Chronopost"),
+        ("DO_NoWeb", "N° commande web"),
+        ("DO_Ref", "Référence"),
+        ("Ref Chronopost", "Ref Chronopost"),
     ]
 
 

@@ -1,4 +1,5 @@
 """`flask gescom check`'s words: the key rule said with examples, the summary, the URL printed without secrets."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -22,12 +23,15 @@ def test_the_key_rule_in_words_follows_the_collation():
 
 
 def test_render_groups_by_section_and_sums_up():
-    text = render([
-        Check("Tables", "F_DOCENTETE", OK, "found"),
-        Check("Tables", "F_DOCLIGNE", FAIL, "not found"),
-        Check("Isolation", "chain reads", NA, "(SQL Server only)"),
-        Check("Indexes", "missing", WARN, "word " * 40),
-    ], width=60)
+    text = render(
+        [
+            Check("Tables", "F_DOCENTETE", OK, "found"),
+            Check("Tables", "F_DOCLIGNE", FAIL, "not found"),
+            Check("Isolation", "chain reads", NA, "(SQL Server only)"),
+            Check("Indexes", "missing", WARN, "word " * 40),
+        ],
+        width=60,
+    )
     lines = text.splitlines()
     assert lines[:3] == ["Tables", "  ok    F_DOCENTETE  found", "  FAIL  F_DOCLIGNE   not found"]
     assert "  n/a   chain reads  (SQL Server only)" in lines
@@ -54,7 +58,10 @@ def test_a_sql_server_column_without_its_own_collation_says_it_has_the_database_
 
     header = Table("F_DOCENTETE", MetaData(), Column("DO_Piece", String(13)), Column("DO_NoWeb", String(17, collation="French_CI_AI")))
     line = Table("F_DOCLIGNE", MetaData(), Column("DO_Piece", String(13)), Column("DL_PieceBC", String(13)))
-    checks = {check.name: check.detail for check in _collations(Catalog("mssql", database_collation="French_CI_AS"), {"F_DOCENTETE": header, "F_DOCLIGNE": line}, "DO_NoWeb")}
+    checks = {
+        check.name: check.detail
+        for check in _collations(Catalog("mssql", database_collation="French_CI_AS"), {"F_DOCENTETE": header, "F_DOCLIGNE": line}, "DO_NoWeb")
+    }
     assert checks["F_DOCENTETE.DO_NoWeb"] == "French_CI_AI"
     assert checks["F_DOCLIGNE.DL_PieceBC"] == "French_CI_AS (the database's default)"
     assert checks["shop order keys"].startswith("case-insensitive, accent-insensitive (French_CI_AI): ")

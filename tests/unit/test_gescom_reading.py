@@ -1,5 +1,6 @@
 """How shop order keys compare (the base's collation), whose a line of a grouped document is, and the isolation
 each kind of GesCom read asks for on SQL Server (no SQL Server runs here: a recording stand-in for the connection)."""
+
 from __future__ import annotations
 
 import pytest
@@ -34,7 +35,6 @@ def test_a_case_sensitive_or_binary_collation_keeps_the_case():
     assert not KeyRule.from_collation(None, "mssql").case_sensitive  # Sage installs its bases case-insensitive
     assert not KeyRule.from_collation("NOCASE", "sqlite").case_sensitive
     assert not KeyRule.from_collation("sage_ci_as", "postgresql").case_sensitive
-
 
 
 # --- whose line: the lines of a document whose header carries the order's link value ---------------------------
@@ -89,18 +89,22 @@ def test_several_unknown_bcs_are_told_apart_by_the_header_reference():
     assert invoice_origins("4711", "FA001", lines, "REF7", claimed={}, decided=set()) == {"BC007"}
 
 
-@pytest.mark.parametrize("header_reference, lines", [
-    ("", [("BC007", "REF7"), ("BC008", "REF8")]),  # no reference on the header
-    ("REF7", [("BC007", ""), ("BC008", "")]),  # none on the lines (or F_DOCLIGNE has no DO_Ref)
-    ("REF9", [("BC007", "REF7"), ("BC008", "REF8")]),  # a reference of neither
-    ("REF7", [("BC007", "REF7"), ("BC008", "REF7")]),  # the reference of both
-])
+@pytest.mark.parametrize(
+    "header_reference, lines",
+    [
+        ("", [("BC007", "REF7"), ("BC008", "REF8")]),  # no reference on the header
+        ("REF7", [("BC007", ""), ("BC008", "")]),  # none on the lines (or F_DOCLIGNE has no DO_Ref)
+        ("REF9", [("BC007", "REF7"), ("BC008", "REF8")]),  # a reference of neither
+        ("REF7", [("BC007", "REF7"), ("BC008", "REF7")]),  # the reference of both
+    ],
+)
 def test_several_unknown_bcs_that_nothing_tells_apart_are_not_guessed(header_reference, lines):
     with pytest.raises(UndecidedInvoice) as caught:
         invoice_origins("4711", "FA001", lines, header_reference, claimed={}, decided=set())
     assert str(caught.value) == (
         "invoice FA001 groups lines of several orders we have not seen (BC007, BC008) and nothing tells which are this order's"
     )
+
 
 class _Dialect:
     name = "mssql"

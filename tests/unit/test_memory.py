@@ -1,4 +1,5 @@
 """What we remember of a shop order: each rule of sync/core/memory.py, and the mapping to the stored row."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -50,8 +51,14 @@ def test_tracking_numbers_in_first_seen_order_and_who_holds_one():
 def test_a_run_records_the_state_it_produced_and_what_it_saw():
     memory = OrderMemory(stage="ordered", state_rank=1, states_sent=(2,), shop_tracking="6A1")
     after = remember_run(
-        memory, stage="shipped", current_stage="shipped", state=(4, 10), snapshot={"tracking_numbers": ["6A1"]},
-        documents={"3:BL1": bl()}, vanished_runs=0, is_open=True,
+        memory,
+        stage="shipped",
+        current_stage="shipped",
+        state=(4, 10),
+        snapshot={"tracking_numbers": ["6A1"]},
+        documents={"3:BL1": bl()},
+        vanished_runs=0,
+        is_open=True,
     )
     assert (after.stage, after.current_stage, after.state_rank, after.states_sent) == ("shipped", "shipped", 10, (2, 4))
     assert after.snapshot == {"tracking_numbers": ["6A1"]} and after.documents == {"3:BL1": bl()}
@@ -132,9 +139,20 @@ def test_what_the_poll_and_the_push_note():
 
 def test_the_stored_row_holds_every_part_of_the_memory():
     memory = OrderMemory(
-        stage="shipped", current_stage="ordered", state_rank=10, states_sent=(4, 12), snapshot={"piece": "BL1"},
-        documents={"3:BL1": bl()}, vanished_runs=1, is_open=False, shop_state_id=5, shop_id_order=4711,
-        shop_state_pushed=4, shop_tracking="6A1", shop_tracking_seen="XY1", messages_sent=("f1",),
+        stage="shipped",
+        current_stage="ordered",
+        state_rank=10,
+        states_sent=(4, 12),
+        snapshot={"piece": "BL1"},
+        documents={"3:BL1": bl()},
+        vanished_runs=1,
+        is_open=False,
+        shop_state_id=5,
+        shop_id_order=4711,
+        shop_state_pushed=4,
+        shop_tracking="6A1",
+        shop_tracking_seen="XY1",
+        messages_sent=("f1",),
     )
     order = ShopOrder(order_key="4711")
     save_memory(order, memory)

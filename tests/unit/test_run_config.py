@@ -1,4 +1,5 @@
 """How a run reads GesCom, from the app's configuration: RunConfig's defaults are the only ones."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -14,11 +15,19 @@ def test_an_empty_configuration_gives_the_defaults():
 
 def test_each_key_becomes_its_field_in_its_unit():
     config = RunConfig.from_mapping(
-        {"SYNC_OVERLAP_SECONDS": 30, "SYNC_RECHECK_LIMIT": "50", "SYNC_RECHECK_AGE": 0, "SYNC_INITIAL_LOOKBACK_DAYS": 3,
-         "SYNC_FULL_SCAN_INTERVAL": 90}
+        {
+            "SYNC_OVERLAP_SECONDS": 30,
+            "SYNC_RECHECK_LIMIT": "50",
+            "SYNC_RECHECK_AGE": 0,
+            "SYNC_INITIAL_LOOKBACK_DAYS": 3,
+            "SYNC_FULL_SCAN_INTERVAL": 90,
+        }
     )
     assert config == RunConfig(
-        overlap=timedelta(seconds=30), recheck_limit=50, recheck_age=timedelta(0), initial_lookback=timedelta(days=3),
+        overlap=timedelta(seconds=30),
+        recheck_limit=50,
+        recheck_age=timedelta(0),
+        initial_lookback=timedelta(days=3),
         full_scan_interval=timedelta(seconds=90),
     )
 

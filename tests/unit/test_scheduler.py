@@ -1,4 +1,5 @@
 """One scheduler tick with fakes: a run, then the push and the shop poll, each isolated; the loop around it."""
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """Typed settings and the one schema of the settings document (the checks against GesCom are in the integration tests)."""
+
 from __future__ import annotations
 
 from dataclasses import fields
@@ -58,7 +59,11 @@ def test_settings_are_read_as_attributes_only():
         ({"colour": "blue"}, "colour", "unknown setting; known: link_field, shipped_document_type, notify_customer, stage_states, tracking, options"),
         ({"options": {"send_all": True}}, "options.send_all", "unknown setting; known: send_piece_number, send_delivery_date, send_delivery_details"),
         ({"tracking": "DO_Coord01"}, "tracking", "must be an object"),
-        ({"tracking": {"header_field": None, "line_field": None}}, "tracking.header_field", "sending tracking numbers needs a header field or a line field"),
+        (
+            {"tracking": {"header_field": None, "line_field": None}},
+            "tracking.header_field",
+            "sending tracking numbers needs a header field or a line field",
+        ),
     ],
 )
 def test_each_problem_is_named_by_its_field(document, path, message):

@@ -1,4 +1,5 @@
 """Pure stage logic: the Sage reference's worked example (§6.5) and every rule of `follow()`."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -62,8 +63,10 @@ def t1() -> Chain:
 def t2() -> Chain:
     """Remainder shipped in BL00023: the BC header is gone."""
     return Chain(
-        documents=[doc(3, "BL00017", date(2024, 5, 3), tracking="6A11111111111", carrier="Colissimo"),
-                   doc(3, "BL00023", date(2024, 5, 6), tracking="6A22222222222", carrier="Colissimo")],
+        documents=[
+            doc(3, "BL00017", date(2024, 5, 3), tracking="6A11111111111", carrier="Colissimo"),
+            doc(3, "BL00023", date(2024, 5, 6), tracking="6A22222222222", carrier="Colissimo"),
+        ],
         lines=[
             line(3, "BL00017", "MUG", origin="BC00042"),
             line(3, "BL00017", qty=2, origin="BC00042"),
@@ -113,7 +116,10 @@ def test_worked_example_updates_in_sequence():
     assert invoiced.tracking_numbers == ["6A11111111111", "6A22222222222"]
     assert [d["piece"] for d in invoiced.deliveries] == ["BL00017", "BL00023"]
     assert invoiced.deliveries[0] == {
-        "piece": "BL00017", "date": "2024-05-03", "carrier": "Colissimo", "tracking_numbers": ["6A11111111111"],
+        "piece": "BL00017",
+        "date": "2024-05-03",
+        "carrier": "Colissimo",
+        "tracking_numbers": ["6A11111111111"],
         "lines": [{"sku": "MUG", "name": "Mug", "quantity": 1}, {"sku": "TSHIRT-M", "name": "Tshirt-M", "quantity": 2}],
     }
     assert set(invoiced.changes) == {"state", "stage", "piece"}
@@ -237,7 +243,11 @@ def test_state_on_send_applies_when_tracking_is_first_sent():
 
 def test_a_later_stage_state_still_follows_the_tracking_state():
     settings = configured(stage_states={"shipped": 4, "invoiced": 5}, tracking={"state_on_send": 12})
-    outcome = follow(Chain(documents=[doc(1, "BC1"), doc(3, "BL1", tracking="6A1")], lines=[line(1, "BC1", "MUG"), line(3, "BL1", origin="BC1")]), OrderMemory(), settings)
+    outcome = follow(
+        Chain(documents=[doc(1, "BC1"), doc(3, "BL1", tracking="6A1")], lines=[line(1, "BC1", "MUG"), line(3, "BL1", origin="BC1")]),
+        OrderMemory(),
+        settings,
+    )
     assert outcome.update.stage == "partially_shipped" and outcome.update.state_id == 12
     shipped = follow(shipped_chain("6A1"), outcome.memory, settings)
     assert shipped.update.state_id == 4
@@ -339,5 +349,7 @@ def test_a_down_payment_invoice_ships_nothing_and_is_not_the_orders_piece():
     assert deliveries_of(chain, {}, 3) == []
     outcome = follow(chain, OrderMemory(), settings)
     assert outcome.update.stage == "ordered" and outcome.update.piece is None
-    shipped = replace(chain, lines=[line(3, "BL00001", qty=3, origin="BC00042"), line(6, "FA00099", sku="ACOMPTE")], documents=[doc(3, "BL00001"), acompte])
+    shipped = replace(
+        chain, lines=[line(3, "BL00001", qty=3, origin="BC00042"), line(6, "FA00099", sku="ACOMPTE")], documents=[doc(3, "BL00001"), acompte]
+    )
     assert stage_of(shipped) is Stage.SHIPPED  # the BL ships it, not the down payment

@@ -5,6 +5,7 @@ Under sync/, api/ and cli.py a store transaction ends only through a unit of wor
 of their own (`own`) that leases and a key's last use are written in; ending a read on a GesCom connection
 (`conn`, `scout`). sync/gescom/ keeps GesCom's own transactions (the guarded write) and cannot reach our store.
 """
+
 from __future__ import annotations
 
 import ast

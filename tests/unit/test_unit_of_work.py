@@ -1,4 +1,5 @@
 """The unit of work: commit when the work stands; leaving the block rolls back the rest, on an error too."""
+
 from __future__ import annotations
 
 import pytest

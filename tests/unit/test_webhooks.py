@@ -1,5 +1,6 @@
 """Standard Webhooks signing around the reference library: our secret rule, our error codes, lenient parsing of
 the signature list."""
+
 from __future__ import annotations
 
 import base64

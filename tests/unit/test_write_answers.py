@@ -1,4 +1,5 @@
 """A write counts only when the shop's answer holds the record written; a 3xx is never followed."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,13 +13,16 @@ def test_an_answer_holding_the_record_written_is_taken():
     assert _holds(answer, "order_history", "x", id_order=4, id_order_state=3) is answer
 
 
-@pytest.mark.parametrize("answer", [
-    {},  # a 2xx with an empty body
-    {"order_history": {"id_order": "4", "id_order_state": 3}},  # no id: nothing was created
-    {"order_history": {"id": "10", "id_order": "4", "id_order_state": 2}},  # another record
-    {"order": {"id": "4"}},  # another resource
-    "<html>Proxy</html>",
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {},  # a 2xx with an empty body
+        {"order_history": {"id_order": "4", "id_order_state": 3}},  # no id: nothing was created
+        {"order_history": {"id": "10", "id_order": "4", "id_order_state": 2}},  # another record
+        {"order": {"id": "4"}},  # another resource
+        "<html>Proxy</html>",
+    ],
+)
 def test_anything_else_is_ambiguous(answer):
     with pytest.raises(ShopAmbiguous):
         _holds(answer, "order_history", "x", id_order=4, id_order_state=3)

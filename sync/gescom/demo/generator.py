@@ -3,6 +3,7 @@
 Tracking numbers are typed in "Entête 1" (DO_Coord01) of most delivery notes, in "N° colis" (DL_NoColis) of
 the lines for some, and in the header free field "Ref Chronopost" for Chronopost parcels, as in real bases.
 """
+
 from __future__ import annotations
 
 import random
@@ -17,10 +18,18 @@ from sync.gescom.demo.schema import create_gescom
 from sync.gescom.demo.warehouse import Warehouse
 
 CATALOGUE = [
-    ("TSHIRT-M", "T-shirt coton bio taille M"), ("TSHIRT-L", "T-shirt coton bio taille L"), ("MUG", "Mug céramique 33 cl"),
-    ("SWEAT-S", "Sweat à capuche taille S"), ("CASQ-BT", "Casque Bluetooth"), ("CAHIER-A5", "Cahier A5 ligné"),
-    ("STYLO-BLEU", "Stylo bille bleu (lot de 10)"), ("GOURDE-75", "Gourde inox 75 cl"), ("SAC-TOTE", "Sac cabas toile"),
-    ("AFFICHE-A3", "Affiche illustrée A3"), ("BOUGIE-FIGUE", "Bougie parfumée figue"), ("THE-VERT", "Thé vert bio 100 g"),
+    ("TSHIRT-M", "T-shirt coton bio taille M"),
+    ("TSHIRT-L", "T-shirt coton bio taille L"),
+    ("MUG", "Mug céramique 33 cl"),
+    ("SWEAT-S", "Sweat à capuche taille S"),
+    ("CASQ-BT", "Casque Bluetooth"),
+    ("CAHIER-A5", "Cahier A5 ligné"),
+    ("STYLO-BLEU", "Stylo bille bleu (lot de 10)"),
+    ("GOURDE-75", "Gourde inox 75 cl"),
+    ("SAC-TOTE", "Sac cabas toile"),
+    ("AFFICHE-A3", "Affiche illustrée A3"),
+    ("BOUGIE-FIGUE", "Bougie parfumée figue"),
+    ("THE-VERT", "Thé vert bio 100 g"),
 ]
 FIRST_KEY = 1001
 
@@ -130,8 +139,9 @@ def advance(engine: Engine, count: int = 20, seed: int | None = None, now: datet
     header = Table("F_DOCENTETE", metadata, autoload_with=engine)
     with engine.connect() as conn:
         rows = conn.execute(
-            select(header.c.DO_Type, header.c.DO_Piece, header.c.DO_NoWeb, header.c.DO_Expedit)
-            .where(header.c.DO_Domaine == 0, header.c.DO_NoWeb != "", header.c.DO_Type.in_((1, 2, 3, 6)))
+            select(header.c.DO_Type, header.c.DO_Piece, header.c.DO_NoWeb, header.c.DO_Expedit).where(
+                header.c.DO_Domaine == 0, header.c.DO_NoWeb != "", header.c.DO_Type.in_((1, 2, 3, 6))
+            )
         ).all()
         keys = conn.execute(select(header.c.DO_NoWeb).where(header.c.DO_NoWeb != "").distinct()).scalars()
         last_key = max((int(key) for key in keys if key.strip().isdigit()), default=FIRST_KEY)

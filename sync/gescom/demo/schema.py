@@ -17,6 +17,7 @@ the way a real Sage base is built (Sage reference §8.5), so the demo never flat
 
 Wide rows on purpose: the adapter must pick its columns among many, never rely on ordinals.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import (
@@ -108,10 +109,15 @@ def _text(name: str, length: int) -> Column:
 
 def _technical() -> list[Column]:
     return [
-        Column("cbCreateur", String(4), nullable=False, server_default=""), Column("cbModification", DateTime),
-        Column("cbReplication", Integer, server_default="0"), Column("cbFlag", SmallInteger, server_default="0"),
-        Column("cbCreation", DateTime), Column("cbHash", LargeBinary(32)), Column("cbHashVersion", SmallInteger),
-        Column("cbHashDate", DateTime), Column("cbHashOrder", Integer),
+        Column("cbCreateur", String(4), nullable=False, server_default=""),
+        Column("cbModification", DateTime),
+        Column("cbReplication", Integer, server_default="0"),
+        Column("cbFlag", SmallInteger, server_default="0"),
+        Column("cbCreation", DateTime),
+        Column("cbHash", LargeBinary(32)),
+        Column("cbHashVersion", SmallInteger),
+        Column("cbHashDate", DateTime),
+        Column("cbHashOrder", Integer),
     ]
 
 
@@ -120,7 +126,9 @@ def _indexes(table: Table) -> None:
         Index(name, *(table.c[column] for column in columns), unique=name in UNIQUE_INDEXES)
 
 
-def header_table(metadata: MetaData, free_fields: dict[str, int | None] = HEADER_FREE_FIELDS, piece_length: int = 13, dialect: str = "sqlite") -> Table:
+def header_table(
+    metadata: MetaData, free_fields: dict[str, int | None] = HEADER_FREE_FIELDS, piece_length: int = 13, dialect: str = "sqlite"
+) -> Table:
     d = _Dialect(dialect)
 
     def _text(name: str, length: int) -> Column:
@@ -128,31 +136,102 @@ def header_table(metadata: MetaData, free_fields: dict[str, int | None] = HEADER
 
     free = [(_text(name, length) if length else _when(name)) for name, length in free_fields.items()]
     columns = [
-        _small("DO_Domaine"), _small("DO_Type"), _text("DO_Piece", piece_length), _when("DO_Date"), _text("DO_Ref", 17),
-        _text("DO_Tiers", 17), _text("CO_No", 10), _small("DO_Period"), _small("DO_Devise"), _money("DO_Cours"),
-        Column("DE_No", Integer, nullable=False, server_default="0"), Column("LI_No", Integer, nullable=False, server_default="0"),
-        _text("CT_NumPayeur", 17), _small("DO_Expedit"), _small("DO_NbFacture"), _small("DO_BLFact"), _small("DO_TxEscompte"),
-        _small("DO_Reliquat"), _small("DO_Imprim"), _text("CA_Num", 13), _text("DO_Coord01", 25), _text("DO_Coord02", 25),
+        _small("DO_Domaine"),
+        _small("DO_Type"),
+        _text("DO_Piece", piece_length),
+        _when("DO_Date"),
+        _text("DO_Ref", 17),
+        _text("DO_Tiers", 17),
+        _text("CO_No", 10),
+        _small("DO_Period"),
+        _small("DO_Devise"),
+        _money("DO_Cours"),
+        Column("DE_No", Integer, nullable=False, server_default="0"),
+        Column("LI_No", Integer, nullable=False, server_default="0"),
+        _text("CT_NumPayeur", 17),
+        _small("DO_Expedit"),
+        _small("DO_NbFacture"),
+        _small("DO_BLFact"),
+        _small("DO_TxEscompte"),
+        _small("DO_Reliquat"),
+        _small("DO_Imprim"),
+        _text("CA_Num", 13),
+        _text("DO_Coord01", 25),
+        _text("DO_Coord02", 25),
         *free[:1],  # free fields sit among the standard columns in a real base
-        _text("DO_Coord03", 25), _text("DO_Coord04", 25), _text("DO_Souche", 4), _when("DO_DateLivr"), _small("DO_Condition"),
-        _small("DO_Tarif"), _small("DO_Colisage"), _small("DO_TypeColis"), _small("DO_Transaction"), _small("DO_Langue"),
-        _small("DO_Ecart"), _small("DO_Regime"), _text("N_CatCompta", 4), _small("DO_Ventile"), _text("AB_No", 10),
-        _when("DO_DebutAbo"), _when("DO_FinAbo"), _when("DO_DebutPeriod"), _when("DO_FinPeriod"), _text("CG_Num", 13),
-        _small("DO_Statut"), _text("DO_Heure", 9), _text("CA_No", 10), _text("CO_NoCaissier", 10), _small("DO_Transfere"),
-        _small("DO_Cloture"), _text("DO_NoWeb", 17), _small("DO_Attente"), _small("DO_Provenance"), _text("CA_NumIFRS", 13),
-        _small("MR_No"), _small("DO_TypeFrais"), _money("DO_ValFrais"), _small("DO_TypeLigneFrais"), _small("DO_TypeFranco"),
+        _text("DO_Coord03", 25),
+        _text("DO_Coord04", 25),
+        _text("DO_Souche", 4),
+        _when("DO_DateLivr"),
+        _small("DO_Condition"),
+        _small("DO_Tarif"),
+        _small("DO_Colisage"),
+        _small("DO_TypeColis"),
+        _small("DO_Transaction"),
+        _small("DO_Langue"),
+        _small("DO_Ecart"),
+        _small("DO_Regime"),
+        _text("N_CatCompta", 4),
+        _small("DO_Ventile"),
+        _text("AB_No", 10),
+        _when("DO_DebutAbo"),
+        _when("DO_FinAbo"),
+        _when("DO_DebutPeriod"),
+        _when("DO_FinPeriod"),
+        _text("CG_Num", 13),
+        _small("DO_Statut"),
+        _text("DO_Heure", 9),
+        _text("CA_No", 10),
+        _text("CO_NoCaissier", 10),
+        _small("DO_Transfere"),
+        _small("DO_Cloture"),
+        _text("DO_NoWeb", 17),
+        _small("DO_Attente"),
+        _small("DO_Provenance"),
+        _text("CA_NumIFRS", 13),
+        _small("MR_No"),
+        _small("DO_TypeFrais"),
+        _money("DO_ValFrais"),
+        _small("DO_TypeLigneFrais"),
+        _small("DO_TypeFranco"),
         *free[1:3],
-        _money("DO_ValFranco"), _small("DO_TypeLigneFranco"), _money("DO_Taxe1"), _small("DO_TypeTaux1"), _small("DO_TypeTaxe1"),
-        _money("DO_Taxe2"), _small("DO_TypeTaux2"), _small("DO_TypeTaxe2"), _money("DO_Taxe3"), _small("DO_TypeTaux3"),
-        _small("DO_TypeTaxe3"), _small("DO_MajCpta"), _text("DO_Motif", 69), _text("CT_NumCentrale", 17), _text("DO_Contact", 35),
-        _small("DO_FactureElec"), _small("DO_TypeTransac"), _when("DO_DateLivrRealisee"), _when("DO_DateExpedition"),
-        _text("DO_FactureFrs", 35), _text("DO_PieceOrig", piece_length), _small("DO_EStatut"), _small("DO_Valide"),
-        _small("DO_DocType"), _small("DO_TypeCalcul"), _money("DO_TotalHT"), _money("DO_TotalHTNet"), _money("DO_TotalTTC"),
-        _money("DO_NetAPayer"), _money("DO_MontantRegle"), _text("DO_RefExterne", 51),
+        _money("DO_ValFranco"),
+        _small("DO_TypeLigneFranco"),
+        _money("DO_Taxe1"),
+        _small("DO_TypeTaux1"),
+        _small("DO_TypeTaxe1"),
+        _money("DO_Taxe2"),
+        _small("DO_TypeTaux2"),
+        _small("DO_TypeTaxe2"),
+        _money("DO_Taxe3"),
+        _small("DO_TypeTaux3"),
+        _small("DO_TypeTaxe3"),
+        _small("DO_MajCpta"),
+        _text("DO_Motif", 69),
+        _text("CT_NumCentrale", 17),
+        _text("DO_Contact", 35),
+        _small("DO_FactureElec"),
+        _small("DO_TypeTransac"),
+        _when("DO_DateLivrRealisee"),
+        _when("DO_DateExpedition"),
+        _text("DO_FactureFrs", 35),
+        _text("DO_PieceOrig", piece_length),
+        _small("DO_EStatut"),
+        _small("DO_Valide"),
+        _small("DO_DocType"),
+        _small("DO_TypeCalcul"),
+        _money("DO_TotalHT"),
+        _money("DO_TotalHTNet"),
+        _money("DO_TotalTTC"),
+        _money("DO_NetAPayer"),
+        _money("DO_MontantRegle"),
+        _text("DO_RefExterne", 51),
         *free[3:],
         Column("cbMarq", Integer, primary_key=True, autoincrement=True),
-        d.shadow("cbDO_Piece", "DO_Piece", piece_length + 1), d.shadow("cbDO_Tiers", "DO_Tiers", 18),
-        d.shadow("cbDO_PieceOrig", "DO_PieceOrig", piece_length + 1), d.shadow("cbDO_FactureFrs", "DO_FactureFrs", 36),
+        d.shadow("cbDO_Piece", "DO_Piece", piece_length + 1),
+        d.shadow("cbDO_Tiers", "DO_Tiers", 18),
+        d.shadow("cbDO_PieceOrig", "DO_PieceOrig", piece_length + 1),
+        d.shadow("cbDO_FactureFrs", "DO_FactureFrs", 36),
         *_technical(),
     ]
     table = Table("F_DOCENTETE", metadata, *columns)
@@ -168,25 +247,70 @@ def line_table(metadata: MetaData, free_fields: dict[str, int | None] = LINE_FRE
 
     free = [(_text(name, length) if length else _when(name)) for name, length in free_fields.items()]
     columns = [
-        _small("DO_Domaine"), _small("DO_Type"), _text("CT_Num", 17), _text("DO_Piece", piece_length), _when("DL_DatePL"),
-        Column("DL_Ligne", Integer, nullable=False, server_default="0"), _when("DO_Date"), _text("DL_PieceBC", piece_length),
-        _text("DL_PieceBL", piece_length), _text("DL_PiecePL", piece_length), _text("DL_PieceDE", piece_length), _when("DL_DateBC"),
-        _when("DL_DateBL"), _when("DL_DateDE"), _text("DO_Ref", 17), _small("DL_TNomencl"), _small("DL_TRemPied"),
-        _small("DL_TRemExep"), _text("AR_Ref", 19), _text("DL_Design", 69), _money("DL_Qte"), _money("DL_QteBC"),
-        _money("DL_QteBL"), _money("DL_QtePL"), _money("DL_QteDE"), _money("DL_PoidsNet"), _money("DL_PoidsBrut"),
+        _small("DO_Domaine"),
+        _small("DO_Type"),
+        _text("CT_Num", 17),
+        _text("DO_Piece", piece_length),
+        _when("DL_DatePL"),
+        Column("DL_Ligne", Integer, nullable=False, server_default="0"),
+        _when("DO_Date"),
+        _text("DL_PieceBC", piece_length),
+        _text("DL_PieceBL", piece_length),
+        _text("DL_PiecePL", piece_length),
+        _text("DL_PieceDE", piece_length),
+        _when("DL_DateBC"),
+        _when("DL_DateBL"),
+        _when("DL_DateDE"),
+        _text("DO_Ref", 17),
+        _small("DL_TNomencl"),
+        _small("DL_TRemPied"),
+        _small("DL_TRemExep"),
+        _text("AR_Ref", 19),
+        _text("DL_Design", 69),
+        _money("DL_Qte"),
+        _money("DL_QteBC"),
+        _money("DL_QteBL"),
+        _money("DL_QtePL"),
+        _money("DL_QteDE"),
+        _money("DL_PoidsNet"),
+        _money("DL_PoidsBrut"),
         *free[:1],
-        _money("DL_Remise01REM_Valeur"), _small("DL_Remise01REM_Type"), _money("DL_PrixUnitaire"), _money("DL_PUBC"),
-        _money("DL_Taxe1"), _money("DL_PUTTC"), _money("DL_MontantHT"), _money("DL_MontantTTC"), _small("DL_MvtStock"),
-        _text("AF_RefFourniss", 19), _text("EU_Enumere", 35), _money("EU_Qte"), _small("DL_TTC"),
-        Column("DE_No", Integer, nullable=False, server_default="0"), _small("DL_NoRef"), _small("DL_TypePL"),
-        _money("DL_PUDevise"), _money("DL_PUDeviseTTC"), _when("DO_DateLivr"), _text("CA_Num", 13), _money("DL_Frais"),
-        _small("DL_Valorise"), _text("AR_RefCompose", 19), _small("DL_NonLivre"), _text("AC_RefClient", 19),
-        _money("DL_MontantHTNet"), _text("DL_NoColis", 19), Column("DL_No", Integer, nullable=False, server_default="0"),
+        _money("DL_Remise01REM_Valeur"),
+        _small("DL_Remise01REM_Type"),
+        _money("DL_PrixUnitaire"),
+        _money("DL_PUBC"),
+        _money("DL_Taxe1"),
+        _money("DL_PUTTC"),
+        _money("DL_MontantHT"),
+        _money("DL_MontantTTC"),
+        _small("DL_MvtStock"),
+        _text("AF_RefFourniss", 19),
+        _text("EU_Enumere", 35),
+        _money("EU_Qte"),
+        _small("DL_TTC"),
+        Column("DE_No", Integer, nullable=False, server_default="0"),
+        _small("DL_NoRef"),
+        _small("DL_TypePL"),
+        _money("DL_PUDevise"),
+        _money("DL_PUDeviseTTC"),
+        _when("DO_DateLivr"),
+        _text("CA_Num", 13),
+        _money("DL_Frais"),
+        _small("DL_Valorise"),
+        _text("AR_RefCompose", 19),
+        _small("DL_NonLivre"),
+        _text("AC_RefClient", 19),
+        _money("DL_MontantHTNet"),
+        _text("DL_NoColis", 19),
+        Column("DL_No", Integer, nullable=False, server_default="0"),
         *free[1:],
         Column("cbMarq", Integer, primary_key=True, autoincrement=True),
-        d.shadow("cbDO_Piece", "DO_Piece", piece_length + 1), d.shadow("cbDL_PieceBC", "DL_PieceBC", piece_length + 1),
-        d.shadow("cbDL_PieceBL", "DL_PieceBL", piece_length + 1), d.shadow("cbDL_PiecePL", "DL_PiecePL", piece_length + 1),
-        d.shadow("cbDL_PieceDE", "DL_PieceDE", piece_length + 1), d.shadow("cbDO_Ref", "DO_Ref", 18),
+        d.shadow("cbDO_Piece", "DO_Piece", piece_length + 1),
+        d.shadow("cbDL_PieceBC", "DL_PieceBC", piece_length + 1),
+        d.shadow("cbDL_PieceBL", "DL_PieceBL", piece_length + 1),
+        d.shadow("cbDL_PiecePL", "DL_PiecePL", piece_length + 1),
+        d.shadow("cbDL_PieceDE", "DL_PieceDE", piece_length + 1),
+        d.shadow("cbDO_Ref", "DO_Ref", 18),
         d.shadow("cbAR_Ref", "AR_Ref", 20),
         *_technical(),
     ]
@@ -197,28 +321,47 @@ def line_table(metadata: MetaData, free_fields: dict[str, int | None] = LINE_FRE
 
 def expedition_table(metadata: MetaData) -> Table:
     return Table(
-        "P_EXPEDITION", metadata,
-        Column("cbIndice", SmallInteger, nullable=False), _text("E_Intitule", 35), _text("E_Mode", 3), _text("AR_Ref", 19),
-        _small("E_TypeFrais"), _money("E_ValFrais"), _small("E_TypeLigneFrais"), _small("E_TypeFranco"), _money("E_ValFranco"),
-        _small("E_TypeLigneFranco"), _small("E_TypeCalcul"), Column("cbMarq", Integer, primary_key=True, autoincrement=True),
+        "P_EXPEDITION",
+        metadata,
+        Column("cbIndice", SmallInteger, nullable=False),
+        _text("E_Intitule", 35),
+        _text("E_Mode", 3),
+        _text("AR_Ref", 19),
+        _small("E_TypeFrais"),
+        _money("E_ValFrais"),
+        _small("E_TypeLigneFrais"),
+        _small("E_TypeFranco"),
+        _money("E_ValFranco"),
+        _small("E_TypeLigneFranco"),
+        _small("E_TypeCalcul"),
+        Column("cbMarq", Integer, primary_key=True, autoincrement=True),
     )
 
 
 def syslibre_table(metadata: MetaData) -> Table:
     return Table(
-        "cbSysLibre", metadata,
-        Column("CB_File", String(128), nullable=False), Column("CB_Name", String(128), nullable=False),
-        Column("CB_Pos", SmallInteger, nullable=False), Column("CB_Type", SmallInteger, nullable=False),
-        Column("CB_Len", SmallInteger, nullable=False), Column("CB_Flag", SmallInteger, server_default="0"),
-        Column("CB_Formule", String(255), server_default=""), Column("CB_Creator", String(4), server_default=""),
+        "cbSysLibre",
+        metadata,
+        Column("CB_File", String(128), nullable=False),
+        Column("CB_Name", String(128), nullable=False),
+        Column("CB_Pos", SmallInteger, nullable=False),
+        Column("CB_Type", SmallInteger, nullable=False),
+        Column("CB_Len", SmallInteger, nullable=False),
+        Column("CB_Flag", SmallInteger, server_default="0"),
+        Column("CB_Formule", String(255), server_default=""),
+        Column("CB_Creator", String(4), server_default=""),
         Column("cbMarq", Integer, primary_key=True, autoincrement=True),
     )
 
 
 def current_piece_table(metadata: MetaData) -> Table:
     return Table(
-        "F_DOCCURRENTPIECE", metadata,
-        _small("DC_Domaine"), _small("DC_IdCol"), _small("DC_Souche"), _text("DC_Piece", 13),
+        "F_DOCCURRENTPIECE",
+        metadata,
+        _small("DC_Domaine"),
+        _small("DC_IdCol"),
+        _small("DC_Souche"),
+        _text("DC_Piece", 13),
         Column("cbMarq", Integer, primary_key=True, autoincrement=True),
     )
 
@@ -236,13 +379,13 @@ def _prepare(conn, dialect: str) -> None:
     """What the engine needs before the tables: PostgreSQL's CI collation and immutable shadow function."""
     if dialect != "postgresql":
         return
-    conn.execute(text(
-        f'CREATE COLLATION IF NOT EXISTS "{PG_COLLATION}" (provider = icu, locale = \'fr-FR-u-ks-level2\', deterministic = false)'
-    ))
-    conn.execute(text(
-        f"CREATE OR REPLACE FUNCTION {PG_SHADOW_FUNCTION}(value text) RETURNS bytea "
-        "LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT convert_to(value, 'UTF8') $$"
-    ))
+    conn.execute(text(f"CREATE COLLATION IF NOT EXISTS \"{PG_COLLATION}\" (provider = icu, locale = 'fr-FR-u-ks-level2', deterministic = false)"))
+    conn.execute(
+        text(
+            f"CREATE OR REPLACE FUNCTION {PG_SHADOW_FUNCTION}(value text) RETURNS bytea "
+            "LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT convert_to(value, 'UTF8') $$"
+        )
+    )
 
 
 def _triggers(conn, dialect: str) -> None:
@@ -253,20 +396,24 @@ def _triggers(conn, dialect: str) -> None:
         name = f"TG_CBUPD_{table}"
         if dialect == "sqlite":
             conn.execute(text(f'DROP TRIGGER IF EXISTS "{name}"'))
-            conn.execute(text(
-                f'CREATE TRIGGER "{name}" AFTER UPDATE ON "{table}" FOR EACH ROW '
-                'WHEN NEW."cbModification" IS OLD."cbModification" '
-                f'BEGIN UPDATE "{table}" SET "cbModification" = strftime(\'%Y-%m-%d %H:%M:00.000000\', \'now\', \'localtime\', \'+30 seconds\') '
-                'WHERE "cbMarq" = NEW."cbMarq"; END'
-            ))
+            conn.execute(
+                text(
+                    f'CREATE TRIGGER "{name}" AFTER UPDATE ON "{table}" FOR EACH ROW '
+                    'WHEN NEW."cbModification" IS OLD."cbModification" '
+                    f"BEGIN UPDATE \"{table}\" SET \"cbModification\" = strftime('%Y-%m-%d %H:%M:00.000000', 'now', 'localtime', '+30 seconds') "
+                    'WHERE "cbMarq" = NEW."cbMarq"; END'
+                )
+            )
         elif dialect == "postgresql":
-            conn.execute(text(
-                "CREATE OR REPLACE FUNCTION sage_cbupd() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                'IF pg_trigger_depth() = 1 AND NEW."cbModification" IS NOT DISTINCT FROM OLD."cbModification" THEN '
-                "EXECUTE format('UPDATE %I.%I SET \"cbModification\" = date_trunc(''minute'', localtimestamp + interval ''30 seconds'') "
-                "WHERE \"cbMarq\" = $1', TG_TABLE_SCHEMA, TG_TABLE_NAME) USING NEW.\"cbMarq\"; "
-                "END IF; RETURN NULL; END $$"
-            ))
+            conn.execute(
+                text(
+                    "CREATE OR REPLACE FUNCTION sage_cbupd() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                    'IF pg_trigger_depth() = 1 AND NEW."cbModification" IS NOT DISTINCT FROM OLD."cbModification" THEN '
+                    "EXECUTE format('UPDATE %I.%I SET \"cbModification\" = date_trunc(''minute'', localtimestamp + interval ''30 seconds'') "
+                    'WHERE "cbMarq" = $1\', TG_TABLE_SCHEMA, TG_TABLE_NAME) USING NEW."cbMarq"; '
+                    "END IF; RETURN NULL; END $$"
+                )
+            )
             conn.execute(text(f'CREATE TRIGGER "{name}" AFTER UPDATE ON "{table}" FOR EACH ROW EXECUTE FUNCTION sage_cbupd()'))
 
 

@@ -6,6 +6,7 @@ left (or flags it DO_Reliquat = 1). Only DO_Ref, DO_NoWeb, customer, carrier are
 whether Sage copies Entête 1-4 is not established, so we assume the worst for the middleware: it does not.
 Every write stamps cbModification like Sage's smalldatetime (rounded to the nearest minute).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -86,28 +87,60 @@ class Warehouse:
         with self.engine.begin() as conn:
             piece = self._next_piece(conn, DocumentType.BON_DE_COMMANDE)
             values = {
-                "DO_Domaine": 0, "DO_Type": 1, "DO_Piece": piece, "DO_Date": when.replace(hour=0, minute=0, second=0, microsecond=0),
-                "DO_Ref": reference[:17], "DO_Tiers": "CWEB", "DO_NoWeb": key, "DO_Expedit": carrier, "DO_Statut": 2,
-                "DO_Heure": when.strftime("000%H%M%S"), "DO_DateLivr": EMPTY_DATE, "DO_DateLivrRealisee": EMPTY_DATE,
-                "DO_DateExpedition": EMPTY_DATE, "cbCreateur": "WEB ", "cbModification": stamp, "cbCreation": when,
+                "DO_Domaine": 0,
+                "DO_Type": 1,
+                "DO_Piece": piece,
+                "DO_Date": when.replace(hour=0, minute=0, second=0, microsecond=0),
+                "DO_Ref": reference[:17],
+                "DO_Tiers": "CWEB",
+                "DO_NoWeb": key,
+                "DO_Expedit": carrier,
+                "DO_Statut": 2,
+                "DO_Heure": when.strftime("000%H%M%S"),
+                "DO_DateLivr": EMPTY_DATE,
+                "DO_DateLivrRealisee": EMPTY_DATE,
+                "DO_DateExpedition": EMPTY_DATE,
+                "cbCreateur": "WEB ",
+                "cbModification": stamp,
+                "cbCreation": when,
                 **(header or {}),
             }
             conn.execute(insert(self.h).values(**{k: v for k, v in values.items() if k in self.h.c}))
-            number = self._next_line_no(conn)
             rows = [(sku, name, quantity) for sku, name, quantity in lines]
             if carrier in self.carriage and self.carriage[carrier]:
                 rows.append((self.carriage[carrier], "Frais de port", 1))
             if comment:
                 rows.append(("", comment, 0))
-            for position, (sku, name, quantity) in enumerate(rows, start=1):
-                conn.execute(insert(self.l).values(
-                    DO_Domaine=0, DO_Type=1, DO_Piece=piece, CT_Num="CWEB", DL_Ligne=position * 1000, DO_Date=values["DO_Date"],
-                    DO_Ref=reference[:17], AR_Ref=sku, DL_Design=name[:69], DL_Qte=Decimal(str(quantity)), DL_QteBC=Decimal(str(quantity)),
-                    DL_DateBC=values["DO_Date"], DL_DateBL=EMPTY_DATE, DL_DatePL=EMPTY_DATE, DL_No=number,
-                    cbCreateur="WEB ", cbModification=stamp, cbCreation=when,
-                ))
-                number += 1
+            self._insert_order_lines(conn, piece, values["DO_Date"], rows, reference=reference, stamp=stamp, when=when)
         return piece
+
+    def _insert_order_lines(self, conn, piece: str, day: datetime, rows: list, *, reference: str, stamp, when: datetime) -> None:
+        """The bon de commande's lines, numbered as Sage does (DL_Ligne by 1000, DL_No across the base)."""
+        number = self._next_line_no(conn)
+        for position, (sku, name, quantity) in enumerate(rows, start=1):
+            conn.execute(
+                insert(self.l).values(
+                    DO_Domaine=0,
+                    DO_Type=1,
+                    DO_Piece=piece,
+                    CT_Num="CWEB",
+                    DL_Ligne=position * 1000,
+                    DO_Date=day,
+                    DO_Ref=reference[:17],
+                    AR_Ref=sku,
+                    DL_Design=name[:69],
+                    DL_Qte=Decimal(str(quantity)),
+                    DL_QteBC=Decimal(str(quantity)),
+                    DL_DateBC=day,
+                    DL_DateBL=EMPTY_DATE,
+                    DL_DatePL=EMPTY_DATE,
+                    DL_No=number,
+                    cbCreateur="WEB ",
+                    cbModification=stamp,
+                    cbCreation=when,
+                )
+            )
+            number += 1
 
     def transform(
         self,
@@ -137,9 +170,19 @@ class Warehouse:
             day = when.replace(hour=0, minute=0, second=0, microsecond=0)
             values = {name: getattr(first, name) for name in COPIED_HEADER_FIELDS if name in self.h.c}
             values.update(
-                DO_Domaine=0, DO_Type=target_type, DO_Piece=piece, DO_Date=day, DO_Statut=2, DO_Heure=when.strftime("000%H%M%S"),
-                DO_DateLivr=EMPTY_DATE, DO_DateLivrRealisee=EMPTY_DATE, DO_DateExpedition=EMPTY_DATE,
-                cbCreateur="USR1", cbModification=stamp, cbCreation=when, **(header or {}),
+                DO_Domaine=0,
+                DO_Type=target_type,
+                DO_Piece=piece,
+                DO_Date=day,
+                DO_Statut=2,
+                DO_Heure=when.strftime("000%H%M%S"),
+                DO_DateLivr=EMPTY_DATE,
+                DO_DateLivrRealisee=EMPTY_DATE,
+                DO_DateExpedition=EMPTY_DATE,
+                cbCreateur="USR1",
+                cbModification=stamp,
+                cbCreation=when,
+                **(header or {}),
             )
             conn.execute(insert(self.h).values(**{k: v for k, v in values.items() if k in self.h.c}))
             number = self._next_line_no(conn)
@@ -174,7 +217,11 @@ class Warehouse:
             is_goods = line.cbMarq in wanted
             moved = wanted[line.cbMarq] if is_goods else (line.DL_Qte if emptied or not reliquat else Decimal(0))
             target_values = {
-                "DO_Type": target_type, "DO_Piece": piece, "DO_Date": day, "cbModification": stamp, **provenance,
+                "DO_Type": target_type,
+                "DO_Piece": piece,
+                "DO_Date": day,
+                "cbModification": stamp,
+                **provenance,
                 **({"DL_PieceBC": source_piece} if doc_type == DocumentType.BON_DE_COMMANDE and not line.DL_PieceBC else {}),
                 **line_values.get(line.AR_Ref, {}),
             }
@@ -208,7 +255,9 @@ class Warehouse:
         with self.engine.begin() as conn:
             for table in (self.h, self.l):
                 conn.execute(
-                    update(table).where(table.c.DO_Domaine == 0, table.c.DO_Type == 6, table.c.DO_Piece == piece).values(DO_Type=7, cbModification=stamp)
+                    update(table)
+                    .where(table.c.DO_Domaine == 0, table.c.DO_Type == 6, table.c.DO_Piece == piece)
+                    .values(DO_Type=7, cbModification=stamp)
                 )
 
     def delete(self, doc_type: int, piece: str) -> None:

@@ -10,6 +10,7 @@ same in 1.7 and 9.x, reference §3.2, §3.3): a state change (rows 1-3, order_hi
 order itself (row 8, orders.py) do; an order_carriers write (rows 5-7, order_carriers.py) and any message or
 thread (rows 11-15: messages.py, customer_threads.py, customer_messages.py) do not.
 """
+
 from __future__ import annotations
 
 from ..shopdata import RESOURCES
@@ -29,8 +30,18 @@ from .registry import Hooks, missing_hooks
 
 HOOKS: dict[str, Hooks] = {
     name: hooks
-    for module in (orders, order_carriers, order_histories, order_states, carriers, configurations, customers,
-                   messages, customer_threads, customer_messages)
+    for module in (
+        orders,
+        order_carriers,
+        order_histories,
+        order_states,
+        carriers,
+        configurations,
+        customers,
+        messages,
+        customer_threads,
+        customer_messages,
+    )
     for name, hooks in module.HOOKS.items()
 }
 
@@ -38,9 +49,18 @@ if missing_hooks(HOOKS, RESOURCES):  # a resource added to shopdata.py without i
     raise ImportError("simulator resources without hooks: " + "; ".join(missing_hooks(HOOKS, RESOURCES)))
 
 
-class ShopResources(orders.Orders, order_carriers.OrderCarriers, order_histories.OrderHistories,
-                    order_states.OrderStates, carriers.Carriers, configurations.Configurations, customers.Customers,
-                    messages.Messages, customer_threads.CustomerThreads, customer_messages.CustomerMessages):
+class ShopResources(
+    orders.Orders,
+    order_carriers.OrderCarriers,
+    order_histories.OrderHistories,
+    order_states.OrderStates,
+    carriers.Carriers,
+    configurations.Configurations,
+    customers.Customers,
+    messages.Messages,
+    customer_threads.CustomerThreads,
+    customer_messages.CustomerMessages,
+):
     """Every resource's own behaviour, mixed into the shop."""
 
 

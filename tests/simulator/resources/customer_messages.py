@@ -10,6 +10,7 @@ shows since 1.7.7. What a real 8.1.2 shop does with them:
   if needed, moves no date_upd, and mails the customer a public one (date_upd.md rows 13-14,
   order-page-messages.md).
 """
+
 from __future__ import annotations
 
 from ..protocol import Ctx
@@ -24,8 +25,7 @@ class CustomerMessages:
         return row
 
     def thread_messages(self, id_thread: int) -> list[dict]:
-        return sorted((m for m in self.customer_messages.values() if m["id_customer_thread"] == id_thread),
-                      key=lambda m: m["id"])
+        return sorted((m for m in self.customer_messages.values() if m["id_customer_thread"] == id_thread), key=lambda m: m["id"])
 
     def _save_customer_message(self, ctx: Ctx, existing, obj: dict) -> dict:
         """CustomerMessage::add (recorded: customer_message_post_private, customer_message_post_xml): the
@@ -36,8 +36,7 @@ class CustomerMessages:
 
     # --- the back office -----------------------------------------------------------------------------------
 
-    def back_office_add_message(self, id_order: int, message: str, *, private: bool = True,
-                                id_employee: int = 1) -> dict:
+    def back_office_add_message(self, id_order: int, message: str, *, private: bool = True, id_employee: int = 1) -> dict:
         """The order page's "send message" (AddOrderCustomerMessageCommand), recorded on 8.1.2
         (order-page-messages.md, date_upd.md rows 13-14): the thread found by customer email + shop + order is
         re-used, else one is created (id_contact 0, the order's customer, shop and language, status open, a random
@@ -50,13 +49,32 @@ class CustomerMessages:
             now = self.now()
             if thread is None:
                 thread = self._open_order_thread(order, email, now)
-            row = self.add_customer_message({
-                "id_employee": id_employee, "id_customer_thread": thread["id"], "ip_address": "", "message": message,
-                "file_name": "", "user_agent": "", "private": int(private), "date_add": now, "date_upd": now, "read": 0})
+            row = self.add_customer_message(
+                {
+                    "id_employee": id_employee,
+                    "id_customer_thread": thread["id"],
+                    "ip_address": "",
+                    "message": message,
+                    "file_name": "",
+                    "user_agent": "",
+                    "private": int(private),
+                    "date_add": now,
+                    "date_upd": now,
+                    "read": 0,
+                }
+            )
             if not private:
-                self.mails.append({"id_order": id_order, "template": "order_merchant_comment", "kind": "message",
-                                   "message": message, "id_lang": order["id_lang"], "source": "back_office",
-                                   "date_add": now})
+                self.mails.append(
+                    {
+                        "id_order": id_order,
+                        "template": "order_merchant_comment",
+                        "kind": "message",
+                        "message": message,
+                        "id_lang": order["id_lang"],
+                        "source": "back_office",
+                        "date_add": now,
+                    }
+                )
             return row
 
     def order_page_messages(self, id_order: int) -> list[dict]:
@@ -71,11 +89,19 @@ class CustomerMessages:
             if self.version_tuple[:3] < (1, 7, 7):
                 rows = self._legacy_page_messages(id_order)
             else:
-                threads = {t["id"] for t in self.customer_threads.values()
-                           if t["id_order"] == id_order and t["id_customer"] == order["id_customer"]}
-                rows = [{"id": m["id"], "table": "customer_message", "message": m["message"], "private": m["private"],
-                         "id_employee": m["id_employee"], "date_add": m["date_add"]}
-                        for m in self.customer_messages.values() if m["id_customer_thread"] in threads]
+                threads = {t["id"] for t in self.customer_threads.values() if t["id_order"] == id_order and t["id_customer"] == order["id_customer"]}
+                rows = [
+                    {
+                        "id": m["id"],
+                        "table": "customer_message",
+                        "message": m["message"],
+                        "private": m["private"],
+                        "id_employee": m["id_employee"],
+                        "date_add": m["date_add"],
+                    }
+                    for m in self.customer_messages.values()
+                    if m["id_customer_thread"] in threads
+                ]
             for row in rows:
                 row["efirstname"] = self.employees.get(row["id_employee"], {}).get("firstname")
                 row["cfirstname"] = customer.get("firstname")

@@ -9,6 +9,7 @@ real 8.1.2 shop does with them:
 * the back office's "send message" re-uses the thread found by customer email + shop + order, else opens one
   (date_upd.md rows 13-14): back_office_add_message in customer_messages.py.
 """
+
 from __future__ import annotations
 
 import string
@@ -29,17 +30,29 @@ class CustomerThreads:
     def _order_thread(self, order: dict, email: str) -> dict | None:
         """The thread the back office re-uses for an order: same customer email, shop and order
         (order-page-messages.md)."""
-        return next((t for t in self.customer_threads.values() if t["email"] == email
-                     and t["id_shop"] == order["id_shop"] and t["id_order"] == order["id"]), None)
+        return next(
+            (t for t in self.customer_threads.values() if t["email"] == email and t["id_shop"] == order["id_shop"] and t["id_order"] == order["id"]),
+            None,
+        )
 
     def _open_order_thread(self, order: dict, email: str, now: str) -> dict:
         """The thread the back office opens (date_upd.md row 14): id_contact 0, the order's customer, shop and
         language, status open, a random 12-character token."""
-        return self.add_thread({
-            "id_lang": order["id_lang"], "id_shop": order["id_shop"], "id_customer": order["id_customer"],
-            "id_order": order["id"], "id_product": 0, "id_contact": 0, "email": email,
-            "token": "".join(self.rng.choice(THREAD_TOKEN) for _ in range(12)), "status": "open",
-            "date_add": now, "date_upd": now})
+        return self.add_thread(
+            {
+                "id_lang": order["id_lang"],
+                "id_shop": order["id_shop"],
+                "id_customer": order["id_customer"],
+                "id_order": order["id"],
+                "id_product": 0,
+                "id_contact": 0,
+                "email": email,
+                "token": "".join(self.rng.choice(THREAD_TOKEN) for _ in range(12)),
+                "status": "open",
+                "date_add": now,
+                "date_upd": now,
+            }
+        )
 
     def _save_thread(self, ctx: Ctx, existing, obj: dict) -> dict:
         """CustomerThread::add (recorded: customer_thread_post; token cut to 12 by its column,

@@ -7,6 +7,7 @@
 
 Simulator choice (not recorded): a message for an unknown order is refused, 400 code 85.
 """
+
 from __future__ import annotations
 
 from ..protocol import Ctx, WsError
@@ -29,9 +30,18 @@ class Messages:
 
     def _legacy_page_messages(self, id_order: int) -> list[dict]:
         """The order page's Messages panel before 1.7.7 (reference §9 15b): the order's legacy messages."""
-        return [{"id": m["id"], "table": "message", "message": m["message"], "private": m["private"],
-                 "id_employee": m["id_employee"], "date_add": m["date_add"]}
-                for m in self.messages if m["id_order"] == id_order]
+        return [
+            {
+                "id": m["id"],
+                "table": "message",
+                "message": m["message"],
+                "private": m["private"],
+                "id_employee": m["id_employee"],
+                "date_add": m["date_add"],
+            }
+            for m in self.messages
+            if m["id_order"] == id_order
+        ]
 
 
 HOOKS = {"messages": Hooks(rows=lambda shop: shop.messages, save=Messages._save_message)}

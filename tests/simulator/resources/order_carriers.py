@@ -11,6 +11,7 @@ shop does with them:
 * The back office's "edit shipping" (date_upd.md rows 9-10): with the same carrier only the row's number
   changes; another carrier moves the order's carrier, its shipping totals and its date_upd.
 """
+
 from __future__ import annotations
 
 from ..php import mysql_decimal
@@ -20,16 +21,30 @@ from .registry import Hooks
 
 
 class OrderCarriers:
-    def add_order_carrier(self, id_order: int, id_carrier: int = 27, *, tracking_number: str = "",
-                          id_order_invoice: int = 0, weight: str = "1.200000", shipping_cost_tax_excl: str = "6.580000",
-                          shipping_cost_tax_incl: str = "7.900000", date_add: str | None = None,
-                          id: int | None = None) -> dict:
+    def add_order_carrier(
+        self,
+        id_order: int,
+        id_carrier: int = 27,
+        *,
+        tracking_number: str = "",
+        id_order_invoice: int = 0,
+        weight: str = "1.200000",
+        shipping_cost_tax_excl: str = "6.580000",
+        shipping_cost_tax_incl: str = "7.900000",
+        date_add: str | None = None,
+        id: int | None = None,
+    ) -> dict:
         """Another order_carriers row (legacy multi-shipping, §3.3); add_order already creates the first one."""
         with self.lock:
             row = {
-                "id": id or max(self.order_carriers, default=0) + 1, "id_order": id_order, "id_carrier": id_carrier,
-                "id_order_invoice": id_order_invoice, "weight": weight, "shipping_cost_tax_excl": shipping_cost_tax_excl,
-                "shipping_cost_tax_incl": shipping_cost_tax_incl, "tracking_number": tracking_number,
+                "id": id or max(self.order_carriers, default=0) + 1,
+                "id_order": id_order,
+                "id_carrier": id_carrier,
+                "id_order_invoice": id_order_invoice,
+                "weight": weight,
+                "shipping_cost_tax_excl": shipping_cost_tax_excl,
+                "shipping_cost_tax_incl": shipping_cost_tax_incl,
+                "tracking_number": tracking_number,
                 "date_add": date_add or self.now(),
             }
             self.order_carriers[row["id"]] = row
@@ -49,10 +64,18 @@ class OrderCarriers:
             # Skipped since 8.1.x when the carrier has no URL (PR #32535, §0; recorded:
             # order_carrier_put_full_sendemail on "My carrier", which has none).
             return
-        self.mails.append({"id_order": order["id"], "template": "in_transit", "kind": "in_transit",
-                           "tracking_number": row["tracking_number"],
-                           "followup": self._followup(order, row["tracking_number"]),
-                           "id_lang": order.get("id_lang", 1), "source": source, "date_add": self.now()})
+        self.mails.append(
+            {
+                "id_order": order["id"],
+                "template": "in_transit",
+                "kind": "in_transit",
+                "tracking_number": row["tracking_number"],
+                "followup": self._followup(order, row["tracking_number"]),
+                "id_lang": order.get("id_lang", 1),
+                "source": source,
+                "date_add": self.now(),
+            }
+        )
 
     def _save_order_carrier(self, ctx: Ctx, existing: dict, obj: dict) -> dict:
         """OrderCarrier::updateWs: the row is saved, then the in_transit mail if sendemail (no same-number check,
@@ -108,8 +131,7 @@ class OrderCarriers:
         order["total_shipping_tax_incl"] = row["shipping_cost_tax_incl"] = carrier["shipping_cost_tax_incl"]
         order["total_shipping_tax_excl"] = row["shipping_cost_tax_excl"] = carrier["shipping_cost_tax_excl"]
         order["total_shipping"] = carrier["shipping_cost_tax_incl"]
-        for name, delta in (("total_paid_tax_incl", delta_incl), ("total_paid", delta_incl),
-                            ("total_paid_tax_excl", delta_excl)):
+        for name, delta in (("total_paid_tax_incl", delta_incl), ("total_paid", delta_incl), ("total_paid_tax_excl", delta_excl)):
             order[name] = mysql_decimal(float(order[name]) + delta)
 
 

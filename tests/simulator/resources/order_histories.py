@@ -12,6 +12,7 @@
   order_history_post_order_999, order_history_post_state_999; date_upd.md row 4).
 * The back office's state change (§5.3) refuses the order's current state and always mails.
 """
+
 from __future__ import annotations
 
 from ..php import php_int
@@ -46,8 +47,13 @@ class OrderHistories:
                 self.next_delivery += 1
             order["delivery_date"] = now
         order["date_upd"] = now
-        history = {"id": self.next_history_id(), "id_order": order["id"], "id_order_state": state_id,
-                   "id_employee": int(id_employee or 0), "date_add": now}
+        history = {
+            "id": self.next_history_id(),
+            "id_order": order["id"],
+            "id_order_state": state_id,
+            "id_employee": int(id_employee or 0),
+            "date_add": now,
+        }
         self.histories.append(history)  # step 11
         if send_mail:
             self._state_mail(order, state, source)
@@ -59,9 +65,19 @@ class OrderHistories:
         if not state["send_email"] or not template:  # empty template = no mail even with send_email=1 (§3.4)
             return
         tracking = self.shipping_number(order)  # read at send time (§5.1 step 11)
-        self.mails.append({"id_order": order["id"], "template": template, "kind": "state", "state_id": state["id"],
-                           "tracking_number": tracking, "followup": self._followup(order, tracking), "id_lang": lang,
-                           "source": source, "date_add": self.now()})
+        self.mails.append(
+            {
+                "id_order": order["id"],
+                "template": template,
+                "kind": "state",
+                "state_id": state["id"],
+                "tracking_number": tracking,
+                "followup": self._followup(order, tracking),
+                "id_lang": lang,
+                "source": source,
+                "date_add": self.now(),
+            }
+        )
 
     def set_state_by_hand(self, id_order: int, state_id: int, id_employee: int = 1) -> dict:
         """What a merchant does on the BO order page (§5.3): refused when the order already has that state,
@@ -81,8 +97,9 @@ class OrderHistories:
         id_order, state_id = php_int(obj["id_order"]), php_int(obj["id_order_state"])
         if id_order not in self.orders or state_id not in self.states:
             raise PhpFatal()
-        history = self.change_state(self.orders[id_order], state_id, id_employee=php_int(obj.get("id_employee") or 0),
-                                    send_mail=self._mails_go(ctx), source="webservice")
+        history = self.change_state(
+            self.orders[id_order], state_id, id_employee=php_int(obj.get("id_employee") or 0), send_mail=self._mails_go(ctx), source="webservice"
+        )
         obj["id_order_state"] = state_id  # changeIdOrderState casts it: an int in JSON (recorded)
         return self._added(RESOURCES["order_histories"], obj, history)
 

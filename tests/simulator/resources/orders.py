@@ -10,6 +10,7 @@
 Simulator choices: orders are restricted to the shop context (`id_shop`) in lists and details (§11 leaves it
 open); `add_order` logs no mail (the order confirmation is outside the sync); POST and PUT are not simulated.
 """
+
 from __future__ import annotations
 
 import string
@@ -23,10 +24,21 @@ ZERO_DATE = "0000-00-00 00:00:00"
 
 
 class Orders:
-    def add_order(self, id_order: int | None = None, reference: str | None = None, current_state: int = 2,
-                  id_carrier: int = 27, id_customer: int = 1, tracking_number: str = "", id_shop: int = 1, *,
-                  id_lang: int = 1, date_add: str | None = None, carriers: tuple[int, ...] = (),
-                  rows: list[dict] | None = None) -> dict:
+    def add_order(
+        self,
+        id_order: int | None = None,
+        reference: str | None = None,
+        current_state: int = 2,
+        id_carrier: int = 27,
+        id_customer: int = 1,
+        tracking_number: str = "",
+        id_shop: int = 1,
+        *,
+        id_lang: int = 1,
+        date_add: str | None = None,
+        carriers: tuple[int, ...] = (),
+        rows: list[dict] | None = None,
+    ) -> dict:
         """An order as validateOrder leaves it: one order_carriers row (plus one per id in `carriers`, legacy
         multi-shipping, §3.3), one initial history row (id_employee 0), its product rows.
 
@@ -54,30 +66,69 @@ class Orders:
                 order["delivery_number"], order["delivery_date"] = self.next_delivery, now
                 self.next_delivery += 1
             for position, carrier_id in enumerate((id_carrier, *carriers)):
-                self.add_order_carrier(id_order, carrier_id, tracking_number=tracking_number if not position else "",
-                                       id_order_invoice=invoice if not position else 0, date_add=now)
-            self.histories.append({"id": self.next_history_id(), "id_order": id_order,
-                                   "id_order_state": current_state, "id_employee": 0, "date_add": now})
+                self.add_order_carrier(
+                    id_order,
+                    carrier_id,
+                    tracking_number=tracking_number if not position else "",
+                    id_order_invoice=invoice if not position else 0,
+                    date_add=now,
+                )
+            self.histories.append(
+                {"id": self.next_history_id(), "id_order": id_order, "id_order_state": current_state, "id_employee": 0, "date_add": now}
+            )
             return order
 
-    def _new_order(self, id_order: int, reference: str | None, current_state: int, id_carrier: int,
-                   id_customer: int, id_shop: int, id_lang: int, now: str) -> dict:
+    def _new_order(
+        self, id_order: int, reference: str | None, current_state: int, id_carrier: int, id_customer: int, id_shop: int, id_lang: int, now: str
+    ) -> dict:
         """The orders row validateOrder writes, before any invoice or delivery number."""
         return {
-            "id": id_order, "id_address_delivery": 1, "id_address_invoice": 1, "id_cart": id_order,
-            "id_currency": 1, "id_lang": id_lang, "id_customer": id_customer, "id_carrier": id_carrier,
-            "current_state": current_state, "module": "ps_wirepayment", "invoice_number": 0,
-            "invoice_date": ZERO_DATE, "delivery_number": 0, "delivery_date": ZERO_DATE,
-            "valid": int(self.states[current_state]["logable"]), "date_add": now, "date_upd": now, "note": "", "id_shop_group": 1,
-            "id_shop": id_shop, "secure_key": self.customers[id_customer]["secure_key"], "payment": "Bank wire",
-            "recyclable": 0, "gift": 0, "gift_message": "", "mobile_theme": 0, "total_discounts": "0.000000",
-            "total_discounts_tax_incl": "0.000000", "total_discounts_tax_excl": "0.000000",
-            "total_paid": "42.900000", "total_paid_tax_incl": "42.900000", "total_paid_tax_excl": "35.750000",
-            "total_paid_real": "0.000000", "total_products": "29.000000", "total_products_wt": "35.000000",
-            "total_shipping": "7.900000", "total_shipping_tax_incl": "7.900000",
-            "total_shipping_tax_excl": "6.580000", "carrier_tax_rate": "20.000", "total_wrapping": "0.000000",
-            "total_wrapping_tax_incl": "0.000000", "total_wrapping_tax_excl": "0.000000", "round_mode": 2,
-            "round_type": 2, "conversion_rate": "1.000000", "reference": reference or self._reference(),
+            "id": id_order,
+            "id_address_delivery": 1,
+            "id_address_invoice": 1,
+            "id_cart": id_order,
+            "id_currency": 1,
+            "id_lang": id_lang,
+            "id_customer": id_customer,
+            "id_carrier": id_carrier,
+            "current_state": current_state,
+            "module": "ps_wirepayment",
+            "invoice_number": 0,
+            "invoice_date": ZERO_DATE,
+            "delivery_number": 0,
+            "delivery_date": ZERO_DATE,
+            "valid": int(self.states[current_state]["logable"]),
+            "date_add": now,
+            "date_upd": now,
+            "note": "",
+            "id_shop_group": 1,
+            "id_shop": id_shop,
+            "secure_key": self.customers[id_customer]["secure_key"],
+            "payment": "Bank wire",
+            "recyclable": 0,
+            "gift": 0,
+            "gift_message": "",
+            "mobile_theme": 0,
+            "total_discounts": "0.000000",
+            "total_discounts_tax_incl": "0.000000",
+            "total_discounts_tax_excl": "0.000000",
+            "total_paid": "42.900000",
+            "total_paid_tax_incl": "42.900000",
+            "total_paid_tax_excl": "35.750000",
+            "total_paid_real": "0.000000",
+            "total_products": "29.000000",
+            "total_products_wt": "35.000000",
+            "total_shipping": "7.900000",
+            "total_shipping_tax_incl": "7.900000",
+            "total_shipping_tax_excl": "6.580000",
+            "carrier_tax_rate": "20.000",
+            "total_wrapping": "0.000000",
+            "total_wrapping_tax_incl": "0.000000",
+            "total_wrapping_tax_excl": "0.000000",
+            "round_mode": 2,
+            "round_type": 2,
+            "conversion_rate": "1.000000",
+            "reference": reference or self._reference(),
         }
 
     def _reference(self) -> str:
@@ -85,10 +136,21 @@ class Orders:
 
     def _product_row(self, id_order: int) -> dict:
         detail_id = max((row["id"] for rows in self.order_details.values() for row in rows), default=0) + 1
-        return {"id": detail_id, "product_id": 1, "product_attribute_id": 0, "product_quantity": 1,
-                "product_name": "Simulated product", "product_reference": "SIM-1", "product_ean13": "",
-                "product_isbn": "", "product_upc": "", "product_price": "29.000000", "id_customization": 0,
-                "unit_price_tax_incl": "35.000000", "unit_price_tax_excl": "29.000000"}
+        return {
+            "id": detail_id,
+            "product_id": 1,
+            "product_attribute_id": 0,
+            "product_quantity": 1,
+            "product_name": "Simulated product",
+            "product_reference": "SIM-1",
+            "product_ean13": "",
+            "product_isbn": "",
+            "product_upc": "",
+            "product_price": "29.000000",
+            "id_customization": 0,
+            "unit_price_tax_incl": "35.000000",
+            "unit_price_tax_excl": "29.000000",
+        }
 
     def _new_invoice(self, order: dict, now: str) -> int:
         """Order::setInvoice: the next invoice number and its date (the first invoice state, or validateOrder)."""

@@ -1,5 +1,6 @@
 """What a resource module tells the generic webservice (reads.py, writes.py) about its resource: where its rows
 are and what is special in reading or writing them. Every callable takes the simulator as its first argument."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
