@@ -48,7 +48,7 @@ class ShopOrder(db.Model):
     # Last shop-facing snapshot put into an update (tracking numbers, piece, delivery date, deliveries).
     snapshot: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
     # What GesCom showed per document ("type:piece" -> tracking, date, carrier), kept after headers vanish.
-    memory: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    documents: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
     is_open: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     # The state the shop says the order is in (from its webhooks).
     shop_state_id: Mapped[int | None] = mapped_column(Integer)

@@ -22,7 +22,7 @@ def load_memory(order: ShopOrder | None) -> OrderMemory:
         state_rank=order.state_rank,
         states_sent=tuple(order.states_sent or ()),
         snapshot=dict(order.snapshot or {}),
-        documents=dict(order.memory or {}),
+        documents=dict(order.documents or {}),
         vanished_runs=order.vanished_runs,
         is_open=order.is_open,
         shop_state_id=order.shop_state_id,
@@ -41,7 +41,7 @@ def save_memory(order: ShopOrder, memory: OrderMemory) -> None:
     order.state_rank = memory.state_rank
     order.states_sent = list(memory.states_sent)
     order.snapshot = memory.snapshot
-    order.memory = memory.documents
+    order.documents = memory.documents
     order.vanished_runs = memory.vanished_runs
     order.is_open = memory.is_open
     order.shop_state_id = memory.shop_state_id

@@ -10,7 +10,7 @@ import click
 import pytest
 from sqlalchemy import create_engine, inspect, select
 
-from models import SyncRun, db
+from models import ShopOrder, SyncRun, db
 from sync.core.settings import DEFAULT_SETTINGS, Settings, SettingsError, merge
 from sync.gescom.settings_check import check_settings
 from sync.services.run_config import RunConfig
@@ -304,6 +304,37 @@ def test_migration_0006_says_push_and_keeps_every_value(app, store_db):
                 ("pending", 0, None),
             ]
             assert list(conn.execute(text("SELECT name FROM sync_locks")).scalars()) == ["delivery"]
+        upgrade()
+
+
+def test_migration_0007_names_the_documents_column_and_keeps_what_it_holds(app, store_db):
+    """What each document showed, stored before 0007 in shop_orders.memory, is in shop_orders.documents after it,
+    and back in memory after the downgrade."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import text
+
+    seen = {"3:BL00017": {"type": 3, "piece": "BL00017", "tracking": ["6A1"], "seq": 1}}
+    with app.app_context():
+        db.metadata.drop_all(db.engine)
+        upgrade(revision="0006")
+        with db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO shop_orders (order_key, state_rank, states_sent, snapshot, memory, is_open, vanished_runs, "
+                    "first_seen_at, checked_at, updated_at) "
+                    "VALUES ('4711', 7, '[4]', '{}', :m, true, 0, '2026-01-01', '2026-01-01', '2026-01-01')"
+                ),
+                {"m": json.dumps(seen)},
+            )
+        upgrade()
+        assert "memory" not in {column["name"] for column in inspect(db.engine).get_columns("shop_orders")}
+        order = db.session.scalars(select(ShopOrder)).one()
+        assert order.documents == seen and order.state_rank == 7
+        db.session.rollback()
+        downgrade(revision="0006")
+        with db.engine.connect() as conn:
+            stored = conn.execute(text("SELECT memory FROM shop_orders")).scalar()
+            assert (json.loads(stored) if isinstance(stored, str) else stored) == seen
         upgrade()
 
 

@@ -101,7 +101,7 @@ def test_number_written_onto_the_bl_is_not_sent_back_and_survives_the_invoice(sy
     )
     assert field_of(warehouse, 3, bl) == NUMBER
     order = sync.order("4711")
-    assert order.memory[f"3:{bl}"]["tracking"] == [NUMBER] and order.memory[f"3:{bl}"]["from_shop"] == [NUMBER]
+    assert order.documents[f"3:{bl}"]["tracking"] == [NUMBER] and order.documents[f"3:{bl}"]["from_shop"] == [NUMBER]
     assert order.snapshot["tracking_numbers"] == [NUMBER]
     assert events(sync, "4711") == [
         {"tracking_number": NUMBER, "document": {"type": 3, "piece": bl}, "field": "DO_Coord01", "changed": True, "source": "api"}
@@ -118,7 +118,7 @@ def test_number_written_onto_the_bl_is_not_sent_back_and_survives_the_invoice(sy
     assert invoiced["stage"] == "invoiced" and "tracking" not in invoiced["changes"]
     assert invoiced["tracking_numbers"] == [NUMBER]
     assert invoiced["deliveries"][0]["tracking_numbers"] == [NUMBER]
-    assert tracking_numbers(sync.order("4711").memory) == [NUMBER]
+    assert tracking_numbers(sync.order("4711").documents) == [NUMBER]
 
 
 def test_written_onto_the_bc_when_nothing_left_yet(sync, warehouse, clock):
@@ -149,7 +149,7 @@ def test_target_is_the_latest_bl_not_the_bc_left_as_reliquat(sync, warehouse, cl
     assert write(sync, "20", "SECOND2").document == {"type": 3, "piece": bl2}
     assert (field_of(warehouse, 1, bc), field_of(warehouse, 3, bl1), field_of(warehouse, 3, bl2)) == ("", "FIRST1", "SECOND2")
     assert sync.new_updates() == []
-    assert tracking_numbers(sync.order("20").memory) == ["FIRST1", "SECOND2"]
+    assert tracking_numbers(sync.order("20").documents) == ["FIRST1", "SECOND2"]
 
 
 def test_target_is_the_preparation_when_there_is_no_bl(sync, warehouse, clock):
@@ -168,7 +168,7 @@ def test_a_document_the_runs_have_not_seen_yet_is_remembered_with_the_next_seq(s
     clock.tick()
     bl = warehouse.transform((1, bc), 3)  # no run since
     assert write(sync, "22", NUMBER).document == {"type": 3, "piece": bl}
-    memory = sync.order("22").memory
+    memory = sync.order("22").documents
     assert memory[f"3:{bl}"]["seq"] > memory[f"1:{bc}"]["seq"] and memory[f"3:{bl}"]["tracking"] == [NUMBER]
     [shipped] = sync.new_updates()
     assert shipped["stage"] == "shipped" and "tracking" not in shipped["changes"] and shipped["tracking_numbers"] == [NUMBER]

@@ -156,7 +156,7 @@ def test_the_stored_row_holds_every_part_of_the_memory():
     )
     order = ShopOrder(order_key="4711")
     save_memory(order, memory)
-    assert order.memory == {"3:BL1": bl()} and order.states_sent == [4, 12] and order.messages_sent == ["f1"]
+    assert order.documents == {"3:BL1": bl()} and order.states_sent == [4, 12] and order.messages_sent == ["f1"]
     assert load_memory(order) == memory
     assert load_memory(None) == OrderMemory()
     changed = change_memory(order, note_state_pushed, 12)

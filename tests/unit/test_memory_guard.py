@@ -16,8 +16,8 @@ MAPPING = Path("sync/store/memory.py")
 NOT_READ = {"tests", ".venv", ".git"}
 # The benchmark generator's own `Order` records (what it built in GesCom) have a `stage` too; no ShopOrder there.
 NOT_SHOP_ORDERS = {Path("benchmarks/generate.py")}
-# The columns of ShopOrder that hold an OrderMemory (its documents live in the column `memory`).
-MEMORY_COLUMNS = {"memory" if item.name == "documents" else item.name for item in fields(OrderMemory)}
+# The columns of ShopOrder that hold an OrderMemory: one per field, of the same name.
+MEMORY_COLUMNS = {item.name for item in fields(OrderMemory)}
 
 
 def _targets(node: ast.AST):
@@ -65,7 +65,7 @@ def _sources():
 
 def test_the_memory_columns_are_the_order_memory():
     assert MEMORY_COLUMNS.issubset(ShopOrder.__table__.columns.keys())
-    assert MEMORY_COLUMNS.issuperset({"stage", "states_sent", "memory", "shop_tracking_seen", "messages_sent"})
+    assert MEMORY_COLUMNS.issuperset({"stage", "states_sent", "documents", "shop_tracking_seen", "messages_sent"})
 
 
 def test_only_the_mapping_writes_a_shop_orders_memory():
@@ -86,7 +86,7 @@ order.state_rank += 1
 order.vanished_runs: int = 0
 first.shop_tracking, (second.messages_sent, other) = "6A1", ([], 1)
 setattr(order, "snapshot", {})
-row = models.ShopOrder(order_key="4711", states_sent=[4], memory={})
+row = models.ShopOrder(order_key="4711", states_sent=[4], documents={})
 order.updated_at = now  # not a memory column
 run.status = "succeeded"
 ShopCursor(value="1")
@@ -99,5 +99,5 @@ ShopCursor(value="1")
         "<source>:5 writes messages_sent",
         "<source>:6 writes snapshot",
         "<source>:7 writes states_sent",
-        "<source>:7 writes memory",
+        "<source>:7 writes documents",
     ]
