@@ -354,7 +354,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "doc.7": ("Facture comptabilisée", "Posted invoice"),
 }
 
-# Messages of sync.core.settings.validate, said in French (the English text is the validator's own).
+# Messages of check_settings (sync/gescom/settings_check.py, with the rules of sync/core/settings.py), said in French
+# (the English text is the validator's own).
 _ERRORS_FR: list[tuple[re.Pattern, str]] = [
     (re.compile(r"^must be true or false$"), "doit être coché ou décoché"),
     (
@@ -386,7 +387,7 @@ def t(key: str, lang: str = DEFAULT_LANGUAGE, /, **values) -> str:
 
 
 def settings_error(message: str, lang: str) -> str:
-    """A validation message of sync.core.settings in the page's language (unknown ones as they are)."""
+    """A message of check_settings (sync/gescom/settings_check.py) in the page's language (unknown ones as they are)."""
     if lang != "fr":
         return message
     for pattern, french in _ERRORS_FR:

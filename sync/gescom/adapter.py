@@ -123,7 +123,7 @@ class GesCom:
 
     @property
     def catalog(self) -> Catalog:
-        """Shadow columns and their definitions, indexes, isolation options (gescom_catalog), read once."""
+        """Shadow columns and their definitions, indexes, isolation options (catalog.py), read once."""
         if self._catalog is None:
             tables = self.tables
             try:
