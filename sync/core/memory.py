@@ -57,7 +57,7 @@ def remember_documents(documents: dict[str, dict], seen: dict[str, dict]) -> dic
 def tracking_numbers(documents: dict[str, dict]) -> list[str]:
     """Every tracking number of the order, in the order first seen, each once."""
     ordered = sorted(documents.values(), key=lambda value: value.get("seq", 0))
-    return _unique(number for value in ordered for number in value.get("tracking", []))
+    return unique(number for value in ordered for number in value.get("tracking", []))
 
 
 def document_holding(documents: dict[str, dict], number: str) -> str | None:
@@ -68,7 +68,7 @@ def document_holding(documents: dict[str, dict], number: str) -> str | None:
     return None
 
 
-def _unique(values) -> list:
+def unique(values) -> list:
     """Each value once, in first-seen order, blanks dropped."""
     return list(dict.fromkeys(value for value in values if value))
 
@@ -129,7 +129,7 @@ def remember_tracking_from_shop(memory: OrderMemory, seen: dict[str, dict], wher
     entry = dict(remember_documents(memory.documents, seen)[where])
     if number not in entry.get("tracking", []):
         entry["tracking"] = [*entry.get("tracking", []), number]
-    entry["from_shop"] = _unique([*memory.documents.get(where, {}).get("from_shop", []), number])
+    entry["from_shop"] = unique([*memory.documents.get(where, {}).get("from_shop", []), number])
     documents = {key: dict(value) for key, value in memory.documents.items()}
     documents[where] = entry
     return replace(memory, documents=documents, snapshot=_snapshot_with(memory.snapshot, entry, number, shipped_document_type))
@@ -147,7 +147,7 @@ def _snapshot_with(snapshot: dict, entry: dict, number: str, shipped_document_ty
             old = delivery.get("tracking_numbers") or []
             if delivery.get("piece") == entry["piece"] and number not in old:
                 ordered = [n for n in entry["tracking"] if n == number or n in old]
-                delivery = {**delivery, "tracking_numbers": _unique([*ordered, *old])}
+                delivery = {**delivery, "tracking_numbers": unique([*ordered, *old])}
             deliveries.append(delivery)
         snapshot["deliveries"] = deliveries
     return snapshot

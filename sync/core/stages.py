@@ -14,7 +14,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from sync.core.memory import OrderMemory, remember_documents, remember_run, tracking_numbers
+from sync.core.memory import OrderMemory, remember_documents, remember_run, tracking_numbers, unique
 from sync.core.sage import DOWN_PAYMENT_PROVENANCE, INVOICE_TYPES, RETURN_PROVENANCES, RETURN_TYPES, DocumentType
 
 if TYPE_CHECKING:
@@ -175,15 +175,6 @@ def split_tracking(value: str | None) -> list[str]:
     return [part.strip() for part in _SEPARATORS.split(value) if part.strip()]
 
 
-def _unique(values) -> list:
-    """Each value once, in first-seen order, blanks dropped."""
-    seen: dict = {}
-    for value in values:
-        if value and value not in seen:
-            seen[value] = None
-    return list(seen)
-
-
 def observe(chain: Chain) -> dict[str, dict]:
     """What each present document shows now: its tracking numbers (header field + its lines), date, carrier."""
     seen: dict[str, dict] = {}
@@ -198,7 +189,7 @@ def observe(chain: Chain) -> dict[str, dict]:
     for line in sorted(chain.lines, key=lambda line: (line.doc_key, line.position, line.marq)):
         entry = seen.get(line.doc_key)
         if entry is not None:
-            entry["tracking"] = _unique(entry["tracking"] + split_tracking(line.tracking))
+            entry["tracking"] = unique(entry["tracking"] + split_tracking(line.tracking))
     return seen
 
 
@@ -236,7 +227,7 @@ def deliveries_of(chain: Chain, documents: dict[str, dict], shipped_document_typ
                 "piece": key.split(":", 1)[1],
                 "date": day,
                 "carrier": known.get("carrier"),
-                "tracking_numbers": _unique(list(known.get("tracking", [])) + [n for line in lines for n in split_tracking(line.tracking)]),
+                "tracking_numbers": unique(list(known.get("tracking", [])) + [n for line in lines for n in split_tracking(line.tracking)]),
                 "lines": [{"sku": sku, "name": name, "quantity": plain_number(quantity)} for (sku, name), quantity in quantities.items()],
             }
         )
