@@ -38,6 +38,7 @@ from sync.prestashop.client import (
     ShopUnavailable,
     tracking_value,
 )
+from sync.prestashop.messages import shop_texts
 from sync.services.unit_of_work import UnitOfWork
 from sync.store.locks import acquire_lock, release_lock
 from sync.store.memory import change_memory, load_memory
@@ -249,6 +250,9 @@ def _push_order(session, client, order: ShopOrder, settings: Settings, now: date
             continue
         item.push_status, item.push_error, item.pushed_at, item.next_attempt_at = "pushed", None, utcnow(), None
         report.pushed += 1
+        for warning in item.push_answer.get("warnings", []):
+            log.warning("order %s: update %s pushed with a warning: %s", order.order_key, item.id, warning)
+            report.details.append(f"order {order.order_key}: update {item.id} pushed with a warning: {warning}")
 
 
 def _resolve(client: PrestaShopClient, order: ShopOrder, item: Update) -> dict:
@@ -306,6 +310,10 @@ def _push_update(
             answer["state"] = decision
     if texts:
         answer["messages"] = _push_messages(client, order, id_order, texts, context.employee_id)
+        # A message the shop refuses is reported, never a reason to fail the state or tracking number above.
+        refused = answer["messages"].get("refused", [])
+        if refused:
+            answer["warnings"] = [f"message not accepted by the shop, not sent again: {entry['error']}" for entry in refused]
     if unknown_state:
         # Never posted: on 8.x an unknown state runs hooks and stock moves, then answers 500. The rest was pushed.
         raise UnknownState(
@@ -416,44 +424,86 @@ def _messages(item: Update) -> list[str]:
 def _push_messages(client, order: ShopOrder, id_order: int, texts: list[str], employee_id: int | None) -> dict:
     """Post each message the order does not have yet, where the shop's order page shows it. The shop is read
     first: a message posted by a worker that died before it could record it is found there, not posted again."""
-    sent: list[str] = []  # fingerprints of the messages found in the shop, or posted, now
     fingerprints = {text: hashlib.sha256(f"{id_order}\n{text}".encode()).hexdigest()[:32] for text in texts}
     todo = [text for text in texts if fingerprints[text] not in load_memory(order).messages_sent]
-    posted, skipped = 0, len(texts) - len(todo)
-    where = "none"
-    if todo:
+    result: dict = {"posted": 0, "already_sent": len(texts) - len(todo), "where": "none"}
+    if not todo:
+        return result
+    try:
         board = _MessageBoard.of(client, id_order, employee_id)
-        where = board.where
         present = board.texts()
-        for text in todo:
-            if text in present:
-                skipped += 1
-            else:
-                try:
-                    board.post(text)
-                except ShopAmbiguous:
-                    if text not in board.texts():
-                        change_memory(order, note_messages_sent, sent)
-                        raise
-                posted += 1
-            sent.append(fingerprints[text])
+    except ShopError as error:
+        if not _refusal(error):
+            raise
+        # No thread can hold them (e.g. a customer without e-mail): given up, and remembered so.
+        change_memory(order, note_messages_sent, [fingerprints[text] for text in todo])
+        return {**result, "refused": [_refused(text, error) for text in todo]}
+    result["where"] = board.where
+    sent: list[str] = []  # fingerprints of the messages found in the shop, posted, or refused for good, now
+    refused: list[dict] = []
+    for text in todo:
+        try:
+            posted = _post_parts(board, board.shaped(text), present)
+        except ShopError as error:
+            if not _refusal(error):
+                change_memory(order, note_messages_sent, sent)
+                raise
+            refused.append(_refused(text, error))  # the shop will refuse it again: not retried, never sent twice
+        else:
+            result["posted"] += posted
+            result["already_sent"] += 0 if posted else 1
+        sent.append(fingerprints[text])
     change_memory(order, note_messages_sent, sent)
-    return {"posted": posted, "already_sent": skipped, "where": where}
+    if refused:
+        result["refused"] = refused
+    return result
+
+
+def _post_parts(board: _MessageBoard, parts: list[str], present: set[str]) -> int:
+    """Post the parts of one message the shop does not show yet; how many were posted."""
+    posted = 0
+    for part in parts:
+        if part in present:
+            continue
+        try:
+            board.post(part)
+        except ShopAmbiguous:
+            if part not in board.texts():
+                raise
+        present.add(part)
+        posted += 1
+    return posted
+
+
+def _refusal(error: ShopError) -> bool:
+    """A refusal the same message would get again (400 validation, 404): not a set-up error, nor a retry."""
+    return error.permanent and not isinstance(error, ShopSetupError)
+
+
+def _refused(text: str, error: ShopError) -> dict:
+    shown = text if len(text) <= 200 else text[:200] + "…"
+    return {"text": shown, "error": str(error), "status": error.status, "code": error.code}
 
 
 class _MessageBoard:
     """Where the order page shows private notes: 1.7.7+ (8, 9) list the customer_message rows of the order's
     customer_thread (recorded on 8.1.2: order-page-messages.md); 1.7.0-1.7.6 the legacy `message` table."""
 
-    def __init__(self, client, id_order: int, employee_id: int | None, thread: int | None):
+    def __init__(self, client, id_order: int, employee_id: int | None, thread: int | None, version: tuple[int, ...]):
         self.client, self.id_order, self.employee_id, self.thread = client, id_order, employee_id, thread
+        self.version = version
         self.where = f"customer_thread {thread}" if thread is not None else "messages"
 
     @classmethod
     def of(cls, client, id_order: int, employee_id: int | None) -> _MessageBoard:
-        if not client.detect_version().order_page_reads_threads:
-            return cls(client, id_order, employee_id, None)
-        return cls(client, id_order, employee_id, _order_thread(client, id_order))
+        version = client.detect_version()
+        if not version.order_page_reads_threads:
+            return cls(client, id_order, employee_id, None, version.parts)
+        return cls(client, id_order, employee_id, _order_thread(client, id_order), version.parts)
+
+    def shaped(self, text: str) -> list[str]:
+        """`text` as this shop's validator takes it (sync/prestashop/messages.py): cleaned, in parts if too long."""
+        return shop_texts(text, self.version, legacy=self.thread is None)
 
     def texts(self) -> set[str]:
         rows = self.client.customer_messages(self.thread) if self.thread is not None else self.client.messages(self.id_order)

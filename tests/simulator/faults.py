@@ -7,8 +7,9 @@ from __future__ import annotations
 import random
 
 from .protocol import Response, WsError
+from .shopdata import RESOURCES
 
-FAULT_KINDS = ("500", "500_after_commit", "timeout", "timeout_before", "reset", "reset_after_commit", "429", "503")
+FAULT_KINDS = ("500", "500_after_commit", "timeout", "timeout_before", "reset", "reset_after_commit", "429", "503", "refuse")
 AFTER_COMMIT = {"500_after_commit", "timeout", "reset_after_commit"}
 CHAOS_KINDS = ("500", "500_after_commit", "reset", "reset_after_commit", "429", "503")
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -36,7 +37,9 @@ class Faults:
         self._redirect: dict | None = None
         self._waf: dict | None = None
 
-    def fail_next(self, method: str, resource: str, kind: str, *, times: int = 1, retry_after: float = 1, delay: float = 3.0) -> None:
+    def fail_next(
+        self, method: str, resource: str, kind: str, *, times: int = 1, retry_after: float = 1, delay: float = 3.0, field: str = "message"
+    ) -> None:
         """The next `times` requests matching method (after any ps_method override) and resource fail.
 
         "*" matches any method / resource. Faults are checked after authentication and permissions, in the
@@ -48,6 +51,8 @@ class Faults:
           reset / reset_after_commit   connection closed (RST) without any answer, before / after applying
           429                 nothing applied, host rate limit with Retry-After: retry_after
           503                 nothing applied, webservice-style 503 code 22
+          refuse              nothing applied, 400 code 85 "Property <Class>-><field> is not valid", the answer
+                              ObjectModel validation gives (a validator stricter than the simulated one)
         After-commit kinds only replace a successful answer: a request the shop refuses (4xx) gets its
         normal answer (the fault is used up all the same)."""
         if kind not in FAULT_KINDS:
@@ -61,6 +66,7 @@ class Faults:
                     "remaining": int(times),
                     "retry_after": retry_after,
                     "delay": float(delay),
+                    "field": field,
                 }
             )
 
@@ -160,6 +166,10 @@ class Faults:
             return self.error_response(
                 ctx, WsError(503, 22, "The PrestaShop webservice is disabled. Please activate it in the PrestaShop Back Office")
             )
+        if kind == "refuse":
+            res = RESOURCES.get(ctx.resource)
+            prop = self._property(res, fault.get("field", "message")) if res else f"{ctx.resource}->{fault.get('field', 'message')}"
+            return self.error_response(ctx, WsError(400, 85, f'Validation error: "Property {prop} is not valid"'))
         if kind == "429":
             return Response(429, b"Too Many Requests\n", "text/plain; charset=utf-8", {"Retry-After": str(fault["retry_after"])})
         if kind == "reset":

@@ -76,6 +76,34 @@ _FLOAT = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$")
 _EMAIL = re.compile(r"^[a-z0-9!#$%&'*+/=?^`{}|~_-]+[.a-z0-9!#$%&'*+/=?^`{}|~_-]*@[a-z0-9]+(?:[.]?[_a-z0-9-])*\.[a-z0-9]+$", re.I)
 
 
+# Validate::isCleanHtml (1.7, 8 and 9 alike), PS_ALLOW_HTML_IFRAME off: its event list, its patterns and their
+# flags `ims`. PHP matches bytes without the u modifier: \s and the case-folding are ASCII (re.ASCII). An event
+# name is refused before `=` anywhere in the text, inside a tag or not, and `script:` with any prefix.
+_EVENTS = (
+    "onmousedown|onmousemove|onmmouseup|onmouseover|onmouseout|onload|onunload|onfocus|onblur|onchange"
+    "|onsubmit|ondblclick|onclick|onkeydown|onkeyup|onkeypress|onmouseenter|onmouseleave|onerror|onselect|onreset|onabort|ondragdrop"
+    "|onresize|onactivate|onafterprint|onmoveend|onafterupdate|onbeforeactivate|onbeforecopy|onbeforecut|onbeforedeactivate"
+    "|onbeforeeditfocus|onbeforepaste|onbeforeprint|onbeforeunload|onbeforeupdate|onmove|onbounce|oncellchange|oncontextmenu"
+    "|oncontrolselect|oncopy|oncut|ondataavailable|ondatasetchanged|ondatasetcomplete|ondeactivate|ondrag|ondragend|ondragenter"
+    "|onmousewheel|ondragleave|ondragover|ondragstart|ondrop|onerrorupdate|onfilterchange|onfinish|onfocusin|onfocusout"
+    "|onhashchange|onhelp|oninput|onlosecapture|onmessage|onmouseup|onmovestart|onoffline|ononline|onpaste|onpropertychange"
+    "|onreadystatechange|onresizeend|onresizestart|onrowenter|onrowexit|onrowsdelete|onrowsinserted|onscroll|onsearch"
+    "|onselectionchange|onselectstart|onstart|onstop"
+)
+_PHP_IMS = re.I | re.M | re.S | re.ASCII
+_UNCLEAN_HTML = (
+    re.compile(r"<[\s]*script", _PHP_IMS),
+    re.compile(r"(" + _EVENTS + r")[\s]*=", _PHP_IMS),
+    re.compile(r".*script\:", _PHP_IMS),
+    re.compile(r"<[\s]*(i?frame|form|input|embed|object)", _PHP_IMS),
+)
+
+
+def is_clean_html(value: str) -> bool:
+    """Validate::isCleanHtml($html, $allow_iframe = false)."""
+    return not any(pattern.search(value) for pattern in _UNCLEAN_HTML)
+
+
 def _is_date(value: str) -> bool:
     match = _DATE.match(value)
     if not match:
@@ -93,7 +121,7 @@ VALIDATORS = {
     "isTrackingNumber": lambda v: bool(_TRACKING.match(v)),
     "isDate": _is_date,
     "isBool": lambda v: bool(re.match(r"^(0|1)$", v)),
-    "isCleanHtml": lambda v: not re.search(r"<\s*(script|iframe|form|input|embed|object)\b|\bon\w+\s*=|javascript:", v, re.I),
+    "isCleanHtml": lambda v: is_clean_html(v),
     "isEmail": lambda v: bool(_EMAIL.match(v)),
     "isGenericName": lambda v: not re.search(r"[<>={}]", v),
     "isIp2Long": lambda v: bool(re.match(r"^-?[0-9]+$", v)),

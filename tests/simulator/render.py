@@ -87,7 +87,9 @@ def _xml_field(out: Output, f: Field, value, *, schema: str | None = None, in_as
     if schema == "synopsis":
         size = f.size_in(out.version)
         attrs += (
-            (' required="true"' if f.required else "") + (f' maxSize="{size}"' if size else "") + (f' format="{f.validate}"' if f.validate else "")
+            (' required="true"' if f.required else "")
+            + (f' maxSize="{size}"' if size else "")
+            + (f' format="{f.validate_in(out.version)}"' if f.validate_in(out.version) else "")
         )
     return f"<{f.name}{attrs}>{content}</{f.name}>\n"
 

@@ -27,9 +27,21 @@ class Field:
     getter: bool = False  # virtual field with a custom getter: displayed, not filterable (§2.4, code 34)
     setter: bool = False  # a getter field that can be written (orders.shipping_number, §3.1)
     decimals: int = 6  # float fields: decimal(20,6) unless said otherwise
+    # Later ObjectModel definitions: from a version on, other values of `validate` / `size` ((name, value) pairs).
+    changes: tuple[tuple[tuple[int, ...], tuple[tuple[str, object], ...]], ...] = ()
+
+    def _in(self, name: str, version: tuple[int, ...]):
+        value = getattr(self, name)
+        for since, values in self.changes:
+            if version >= since:
+                value = dict(values).get(name, value)
+        return value
 
     def size_in(self, version: tuple[int, ...]) -> int | None:
-        return self.size if version >= self.size_since else None
+        return self._in("size", version) if version >= self.size_since else None
+
+    def validate_in(self, version: tuple[int, ...]) -> str | None:
+        return self._in("validate", version)
 
 
 @dataclass(frozen=True)
@@ -254,7 +266,8 @@ RESOURCES: dict[str, Resource] = {
                 _f("date_upd", "date"),
             ),
         ),
-        # Recorded: schema_synopsis_messages, messages_by_order_json.
+        # Recorded: schema_synopsis_messages, messages_by_order_json. Message::$definition is the same from 1.7 to 9
+        # (core source): isCleanHtml, 1600 characters (Tools::strlen, characters).
         Resource(
             "messages",
             "message",
@@ -304,7 +317,16 @@ RESOURCES: dict[str, Resource] = {
                 _f("id_employee", validate="isUnsignedId", xlink="employees"),
                 _f("id_customer_thread", xlink="customer_threads"),
                 _f("ip_address", "str", validate="isIp2Long", size=15),
-                _f("message", "str", required=True, size=16777216),
+                # 1.7 (core source): isCleanHtml; 8.x declares no validator (recorded synopsis: no format, maxSize
+                # 16777216); 9.x's core validates with isCleanHtml again, size LIMIT_MEDIUMTEXT_UTF8_MB4 (not recorded).
+                _f(
+                    "message",
+                    "str",
+                    required=True,
+                    validate="isCleanHtml",
+                    size=16777216,
+                    changes=(((8,), (("validate", None),)), ((9,), (("validate", "isCleanHtml"), ("size", 4194303)))),
+                ),
                 _f("file_name", "str"),
                 _f("user_agent", "str"),
                 _f("private", "bool", validate="isBool"),

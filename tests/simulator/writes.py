@@ -82,7 +82,8 @@ class Writes:
         return self.entity(res, record, values=obj)
 
     def _validate(self, res: Resource, obj: dict) -> None:
-        """ObjectModel::validateFields: the first failing field, in definition order (code 85). On 8.x the
+        """ObjectModel::validateFields: the first failing field, in definition order (code 85); within a field,
+        ObjectModel::validateField checks the size (Tools::strlen: characters) before the validator. On 8.x the
         message goes through the translator, which escapes it (recorded: "OrderCarrier-&gt;tracking_number");
         1.7 shows "->" (reference §4.7)."""
         for f in res.fields:
@@ -91,15 +92,20 @@ class Writes:
             value = obj.get(f.name)
             text = "" if value is None else str(value)
             prop = self._property(res, f.name)
-            size = f.size_in(self.version_tuple)
+            size, validate = f.size_in(self.version_tuple), f.validate_in(self.version_tuple)
             if f.required and text == "":
                 raise WsError(400, 85, f'Validation error: "Property {prop} is empty"')
             if text == "":
                 continue
-            if f.validate and not VALIDATORS[f.validate](text):
-                raise WsError(400, 85, f'Validation error: "Property {prop} is not valid"')
             if size and len(text) > size:
-                raise WsError(400, 85, f'Validation error: "Property {prop} length ({len(text)}) must be between 0 and {size}"')
+                # The 1.7+ wording (ObjectModel::validateField, core source; not recorded).
+                raise WsError(
+                    400,
+                    85,
+                    f'Validation error: "The length of property {prop} is currently {len(text)} chars. It must be between 0 and {size} chars."',
+                )
+            if validate and not VALIDATORS[validate](text):
+                raise WsError(400, 85, f'Validation error: "Property {prop} is not valid"')
 
     def _property(self, res: Resource, name: str) -> str:
         prop = f"{res.class_name}->{name}"
