@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-import os
-import socket
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from models import OrderPiece, ShopOrder, SyncRun, Update, utcnow
@@ -22,7 +21,7 @@ from sync.gescom.settings_check import check_settings
 from sync.services.run_config import RunConfig
 from sync.services.unit_of_work import UnitOfWork
 from sync.store.feed import add_update, preview_of
-from sync.store.locks import acquire_lock, extend_lock, release_lock
+from sync.store.locks import acquire_lock, extend_lock, new_holder, release_lock
 from sync.store.memory import load_memory, save_memory
 from sync.store.settings import current_settings
 
@@ -33,6 +32,12 @@ MAX_WARNINGS = 200
 MAX_SKIPPED = 1000  # skipped shop orders kept on a run (each retried by the next run)
 MAX_PREVIEW = 10000  # a dry run keeps at most this many updates on its run record
 VANISHED_CHECK = datetime(1970, 1, 1)  # checked_at of an order found empty: due at once, and first
+
+# Runs of this process that ended while the store refused to record their end or to take their lock back (broken at
+# that moment): run id -> (lock holder, why its end went unrecorded, or None when only its lock is left to give back).
+# Settled by this process's next run (it takes the lock over) or by the retry of a background run (`settle_run`).
+_unsettled: dict[int, tuple[str, str | None]] = {}
+_unsettled_guard = threading.Lock()
 
 
 class RunInProgress(RuntimeError):
@@ -93,13 +98,11 @@ def start_run(uow: UnitOfWork, *, dry_run: bool = False, full: bool = False, con
     Returns the run and the lock holder's name, to hand to `execute_run` (possibly in another thread).
     """
     session = uow.session
-    holder = f"{socket.gethostname()}:{os.getpid()}:{utcnow().isoformat()}"
+    holder = new_holder()
     if not acquire_lock(session, LOCK_NAME, holder, config.lock_ttl):
         raise RunInProgress("a run is already in progress")
     try:
-        # Runs left "running" by a process that died are over: the lock says nobody else is running.
-        for stale in session.scalars(select(SyncRun).where(SyncRun.status == "running")):
-            stale.status, stale.finished_at, stale.error = "interrupted", stale.finished_at or utcnow(), "the process running it stopped"
+        settled = _close_stale_runs(session)
         run = SyncRun(status="running", dry_run=dry_run, full=full, warnings=[])
         session.add(run)
         uow.commit()
@@ -107,7 +110,67 @@ def start_run(uow: UnitOfWork, *, dry_run: bool = False, full: bool = False, con
         uow.rollback()
         release_lock(session, LOCK_NAME, holder)
         raise
+    _forget_unsettled(settled)
     return run, holder
+
+
+def _close_stale_runs(session: Session) -> list[int]:
+    """Runs left "running" are over (the lock says nobody else runs): failed with the reason when this process knows
+    why their end went unrecorded, else interrupted. Returns the ids of this process's unsettled runs, settled by this."""
+    with _unsettled_guard:
+        reasons = {run_id: why for run_id, (_holder, why) in _unsettled.items()}
+    for stale in session.scalars(select(SyncRun).where(SyncRun.status == "running")):
+        status, why = ("failed", reasons[stale.id]) if reasons.get(stale.id) else ("interrupted", "the process running it stopped")
+        stale.status, stale.finished_at, stale.error = status, stale.finished_at or utcnow(), why
+    return list(reasons)
+
+
+def _remember_unsettled(run_id: int, holder: str, why: str | None) -> None:
+    if why is not None:
+        log.error("run %s: %s", run_id, why)
+    with _unsettled_guard:
+        _unsettled[run_id] = (holder, why)
+
+
+def _forget_unsettled(run_ids: list[int]) -> None:
+    with _unsettled_guard:
+        for run_id in run_ids:
+            _unsettled.pop(run_id, None)
+
+
+def is_unsettled(run_id: int) -> bool:
+    """Whether this run of this process ended without the store recording its end or taking its lock back."""
+    with _unsettled_guard:
+        return run_id in _unsettled
+
+
+def settle_run(uow: UnitOfWork, run_id: int) -> bool:
+    """Give back the lock of a run of this process the store refused to end (a no-op when it was taken over since),
+    and record the run failed with the reason. True once done; raises or returns False while the store refuses."""
+    with _unsettled_guard:
+        holder, why = _unsettled.get(run_id, (None, None))
+    if holder is None:
+        return True
+    released = release_lock(uow.session, LOCK_NAME, holder)  # first: the lock matters most, any next run records the end
+    if why is not None:
+        run = uow.session.get(SyncRun, run_id)
+        if run is not None and run.status == "running":
+            run.status, run.error, run.finished_at = "failed", why, utcnow()
+            uow.commit()
+    if released:
+        _forget_unsettled([run_id])
+    return released
+
+
+def abandon_run(uow: UnitOfWork, run_id: int, holder: str, why: str) -> None:
+    """A recorded run that cannot go on: recorded failed with `why` and its lock given back, or, when the store
+    refuses, remembered for later (`settle_run`, or this process's next run)."""
+    _remember_unsettled(run_id, holder, why)
+    try:
+        uow.rollback()
+        settle_run(uow, run_id)
+    except Exception as error:  # the store refuses: remembered above, recorded later
+        log.warning("run %s: its end is recorded later: %s", run_id, first_line(error))
 
 
 def execute_run(
@@ -120,37 +183,58 @@ def execute_run(
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> RunResult:
-    """Do the run `start_run` recorded, each chunk committed through `uow`, then release its lock. See `run_sync`."""
-    result = RunResult(run=run)
+    """Do the run `start_run` recorded, each chunk committed through `uow`, then release its lock. See `run_sync`.
+    A run whose end the store refuses to record is remembered, and recorded failed with the reason later."""
+    run_id = inspect(run).identity[0]  # known without asking the store, which may be broken by the end
+    result, recorded = RunResult(run=run), False
     try:
-        try:
-            _run(uow, gescom, run, result, config, run.dry_run, run.full, holder, progress, should_stop)
-            run.status = "succeeded"
-            if run.dry_run:
-                run.preview = result.updates[:MAX_PREVIEW]
-                if len(result.updates) > MAX_PREVIEW:
-                    run.warnings = [*(run.warnings or []), f"preview cut to the first {MAX_PREVIEW} of {len(result.updates)} updates"]
-        except RunStopped as error:
-            uow.rollback()
-            run.status, run.error = "interrupted", str(error)
-        except (GesComError, SettingsError) as error:
-            uow.rollback()
-            run.status, run.error = "failed", _explain(error, uow.session, gescom)
-            log.warning("run %s failed: %s", run.id, run.error)
-        except Exception as error:  # recorded, then re-raised: a bug must be visible, not swallowed
-            uow.rollback()
-            run.status, run.error = "failed", f"{error.__class__.__name__}: {error}"
-            run.finished_at = utcnow()
-            uow.commit()
-            raise
+        failure = _conclude(uow, gescom, run, result, holder, config, progress, should_stop)
         run.finished_at = utcnow()
         uow.commit()
+        recorded = True
+        if failure is not None:
+            raise failure  # recorded, then re-raised: a bug must be visible, not swallowed
         return result
+    except Exception as error:
+        if not recorded:
+            _remember_unsettled(run_id, holder, f"the run could not record its end: {first_line(error)}")
+        raise
     finally:
         try:
             uow.rollback()  # nothing half-done is left in the session while the lock goes back
         finally:
-            release_lock(uow.session, LOCK_NAME, holder)  # in a session of its own: even when this one is broken
+            # In a session of its own. When the store refuses, the lock is taken over by this process's next run, or
+            # given back by `settle_run`: remembered for it.
+            if not release_lock(uow.session, LOCK_NAME, holder) and recorded:
+                _remember_unsettled(run_id, holder, None)
+
+
+def _conclude(uow: UnitOfWork, gescom: GesCom, run: SyncRun, result: RunResult, holder: str, config: RunConfig, progress, should_stop):
+    """Do the run and say on its record how it ended (not committed); returns an unexpected error, to raise once recorded."""
+    try:
+        _run(uow, gescom, run, result, config, run.dry_run, run.full, holder, progress, should_stop)
+        run.status = "succeeded"
+        if run.dry_run:
+            run.preview = result.updates[:MAX_PREVIEW]
+            if len(result.updates) > MAX_PREVIEW:
+                run.warnings = [*(run.warnings or []), f"preview cut to the first {MAX_PREVIEW} of {len(result.updates)} updates"]
+    except RunStopped as error:
+        uow.rollback()
+        run.status, run.error = "interrupted", str(error)
+    except (GesComError, SettingsError) as error:
+        uow.rollback()
+        run.status, run.error = "failed", _explain(error, uow.session, gescom)
+        log.warning("run %s failed: %s", run.id, run.error)
+    except Exception as error:
+        uow.rollback()
+        run.status, run.error = "failed", f"{error.__class__.__name__}: {error}"
+        return error
+    return None
+
+
+def first_line(error: BaseException) -> str:
+    """An error in one line: SQLAlchemy's carry the statement and its parameters on the next ones."""
+    return (str(error).splitlines() or [""])[0] or error.__class__.__name__
 
 
 def run_sync(

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
@@ -20,7 +21,7 @@ from sync.gescom.adapter import GesCom
 from sync.prestashop.client import PrestaShopClient, ShopError
 from sync.services.push import push_pending
 from sync.services.run_config import RunConfig
-from sync.services.runs import RunInProgress, execute_run, run_sync
+from sync.services.runs import RunInProgress, abandon_run, execute_run, first_line, is_unsettled, run_sync, settle_run
 from sync.services.shop_poll import poll_shop_tracking
 from sync.services.unit_of_work import UnitOfWork
 
@@ -130,10 +131,55 @@ def execute_in_background(
     def target() -> None:
         with open_session() as session, UnitOfWork(session) as uow:
             try:
-                execute_run(uow, gescom, session.get(SyncRun, run_id), holder, config=config)
-            except Exception:  # recorded on the run by execute_run; the thread must not die loudly
+                execute_run(uow, gescom, _recorded_run(uow, run_id, holder), holder, config=config)
+            except Exception:  # recorded on the run by execute_run, or remembered when the store refused; logged only
                 log.exception("run %s failed", run_id)
+        _settle(open_session, run_id, patience=config.lock_ttl)
 
     thread = threading.Thread(target=target, name=f"sync-run-{run_id}", daemon=True)
-    thread.start()
+    try:
+        thread.start()
+    except BaseException as error:  # no thread to run it (the process is out of threads): the run ends here
+        with open_session() as session, UnitOfWork(session) as uow:
+            abandon_run(uow, run_id, holder, f"the run could not start: {error}")
+        raise
     return thread
+
+
+def _recorded_run(uow: UnitOfWork, run_id: int, holder: str) -> SyncRun:
+    """The run `start_run` recorded; when its record cannot be read, the run is abandoned and its lock given back."""
+    try:
+        run = uow.session.get(SyncRun, run_id)
+        if run is None:
+            raise LookupError(f"no run {run_id} in the store")
+    except Exception as error:
+        abandon_run(uow, run_id, holder, f"the run could not start: {first_line(error)}")
+        raise
+    return run
+
+
+def _settle(
+    open_session: Callable[[], AbstractContextManager[Session]],
+    run_id: int,
+    *,
+    patience: timedelta,
+    first_wait: float = 0.5,
+    longest_wait: float = 10.0,
+) -> bool:
+    """When the store refused to record the end of this run or to take its lock back, retry (waits doubling up to
+    `longest_wait`) until it is done, so that other processes need not wait for the lock's expiry.
+    Gives up after `patience` (the lock has expired by then). Returns whether nothing is left to record."""
+    deadline, wait = time.monotonic() + patience.total_seconds(), first_wait
+    while is_unsettled(run_id):
+        try:
+            with open_session() as session, UnitOfWork(session) as uow:
+                if settle_run(uow, run_id):
+                    log.info("run %s settled: its end recorded, its lock given back", run_id)
+                    return True
+        except Exception as error:  # the store still refuses: the next try may find it healed
+            log.warning("run %s: its end or its lock still refused by the store: %s", run_id, first_line(error))
+        if time.monotonic() + wait > deadline:
+            return False
+        time.sleep(wait)
+        wait = min(wait * 2, longest_wait)
+    return True
