@@ -227,3 +227,16 @@ class ShopCursor(db.Model):
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     value: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+
+class AdminSession(db.Model):
+    """A session of the admin page: the browser's cookie holds a random token, this row only its SHA-256. Logging out
+    or the key's revocation ends it; it lasts ADMIN_SESSION_HOURS at most, and ends sooner when left idle."""
+
+    __tablename__ = "admin_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=False, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)

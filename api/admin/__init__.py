@@ -1,33 +1,47 @@
 """The admin web page under /admin: server-rendered (Jinja), French first, behind a session opened with an admin key.
 
 Every endpoint of the blueprint goes through `guard` (default deny): only the login page and the static files
-are public. Every POST must carry the session's CSRF token (Flask-WTF's, checked by the guard for this
-blueprint only: the JSON API uses bearer keys). The API's key check (api/auth.py) leaves the blueprint's
-endpoints to this guard.
+are public. A session is a row of our store (sync/store/admin_sessions.py); the signed cookie holds only its
+random token, the CSRF token and the language, so logging out or revoking the key ends it for every copy of the
+cookie. Every POST must carry the session's CSRF token (Flask-WTF's, checked by the guard for this blueprint
+only: the JSON API uses bearer keys). The API's key check (api/auth.py) leaves the blueprint's endpoints to
+this guard.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tempfile
 import time
-from datetime import datetime, timezone
-from urllib.parse import urlsplit
+from datetime import datetime, timedelta, timezone
 
-from flask import Blueprint, Flask, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, current_app, g, has_request_context, redirect, render_template, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
+from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from limits import parse_many
+from sqlalchemy.exc import SQLAlchemyError
 
+from api.ratelimit import limiter
 from models import db
-from sync.store.keys import active_key, scope_allows
+from sync.services.unit_of_work import UnitOfWork
+from sync.store import admin_sessions as stored
+from sync.store.keys import scope_allows
 
 from .i18n import DEFAULT_LANGUAGE, LANGUAGES, t
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates", static_folder="static")
 
 PUBLIC_ENDPOINTS = frozenset({"admin.login", "admin.static"})
-SESSION_MAX_AGE = 12 * 3600  # seconds a login lasts, however active
+SESSION_TOKEN = "admin_session"  # the cookie's entry holding the session's random token
+SESSION_HOURS = 12  # a login lasts this long at most, however active (ADMIN_SESSION_HOURS)
+SESSION_IDLE_MINUTES = 60  # and ends sooner after this long without a request (ADMIN_SESSION_IDLE_MINUTES; 0: never)
+LOGIN_LIMIT = "10 per minute"  # failed logins per client address (ADMIN_LOGIN_LIMIT)
 SECRET_FILE = "secret_key"
+# `next` after login: a path of the admin, in printable ASCII but the backslash (browsers read "\" as "/").
+LOCAL_ADMIN_PATH = re.compile(r"/admin(?:[/?#][\x21-\x5b\x5d-\x7e]*)?")
 
 csrf = CSRFProtect()
 
@@ -72,38 +86,72 @@ def _(key: str, /, **values) -> str:
     return t(key, lang(), **values)
 
 
-def start_session(key_row) -> None:
-    """A fresh session for this key: new CSRF token, the language kept."""
+class SessionCookie(SecureCookieSessionInterface):
+    """Flask's signed cookie, marked Secure on every HTTPS request (as ProxyFix shows it behind a trusted proxy),
+    and on every request with SESSION_COOKIE_SECURE."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(super().get_cookie_secure(app) or (has_request_context() and request.is_secure))
+
+
+def session_lifetime() -> stored.Lifetime:
+    config = current_app.config
+    idle = config["ADMIN_SESSION_IDLE_MINUTES"]
+    return stored.Lifetime(timedelta(hours=config["ADMIN_SESSION_HOURS"]), timedelta(minutes=idle) if idle > 0 else None)
+
+
+def _fresh_cookie(token: str | None) -> None:
+    """A new cookie: the session's token (or none), a new CSRF token, the language kept."""
     language = session.get("lang")
     session.clear()  # Flask-WTF's raw token ("csrf_token") with it: the next page makes a new one
     g.pop("csrf_token", None)  # and not the signed one it may have made earlier in this request
-    session.update(admin_key_id=key_row.id, admin_key_name=key_row.name, admin_since=int(time.time()))
+    if token:
+        session[SESSION_TOKEN] = token
     if language:
         session["lang"] = language
+
+
+def start_session(key_row) -> None:
+    """Sign this key in: a session row in the store, its token in a fresh cookie."""
+    with UnitOfWork(db.session) as uow:
+        token = stored.open_session(uow.session, key_row.id, session_lifetime())
+        uow.commit()
+    _fresh_cookie(token)
 
 
 def end_session() -> None:
-    language = session.get("lang")
-    session.clear()
-    if language:
-        session["lang"] = language
+    """Sign out: the session's row ended (every copy of the cookie with it), the cookie emptied."""
+    if SESSION_TOKEN in session:
+        with UnitOfWork(db.session) as uow:
+            stored.end_session(uow.session, session.get(SESSION_TOKEN))
+            uow.commit()
+    _fresh_cookie(None)
+
+
+def _record_seen(session_id: str) -> None:
+    # Apart from the request's transaction: a store that cannot take the write (read-only, locked) still shows the page.
+    try:
+        with UnitOfWork(db.session).another() as uow:
+            stored.mark_seen(uow.session, session_id)
+            uow.commit()
+    except SQLAlchemyError as error:
+        current_app.logger.warning("the admin session's last request is not recorded: %s", error)
 
 
 def _signed_in_key():
-    """The admin key of this session while it is valid: not revoked, still admin, login not too old."""
-    key_id, since = session.get("admin_key_id"), session.get("admin_since")
-    if not isinstance(key_id, int) or not isinstance(since, int) or time.time() - since > SESSION_MAX_AGE:
+    """The admin key of this cookie's session while the session holds (see sync/store/admin_sessions.py)."""
+    found = stored.live_session(db.session, session.get(SESSION_TOKEN), session_lifetime())
+    if found is None or not scope_allows(found[1].scope, "admin"):
         return None
-    row = active_key(db.session, key_id)
-    return row if row is not None and scope_allows(row.scope, "admin") else None
+    if stored.needs_seen(found[0]):
+        _record_seen(found[0].id)
+    return found[1]
 
 
 def safe_next(target: str | None) -> str:
-    """Where to go after login: a page of the admin only (never another site)."""
-    if target:
-        parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and parts.path.startswith("/admin") and "\\" not in target:
-            return target
+    """Where to go after login: a page of the admin only; anything else (another site, CR/LF, a backslash) goes to the dashboard."""
+    if isinstance(target, str) and LOCAL_ADMIN_PATH.fullmatch(target):
+        return target
     return url_for("admin.dashboard")
 
 
@@ -120,8 +168,8 @@ def guard():
     if request.endpoint not in PUBLIC_ENDPOINTS:
         g.admin_key = _signed_in_key()
         if g.admin_key is None:
-            expired = "admin_key_id" in session
-            end_session()
+            expired = SESSION_TOKEN in session
+            _fresh_cookie(None)
             target = request.full_path.rstrip("?") if request.method == "GET" else None
             return redirect(url_for("admin.login", next=target, expired=1 if expired else None), code=303)
     csrf.protect()  # every POST, the login form's too; raises CSRFError
@@ -131,6 +179,15 @@ def guard():
 @bp.errorhandler(CSRFError)
 def csrf_refused(error: CSRFError):
     return error_page(400, "error.csrf")
+
+
+@bp.errorhandler(RateLimitExceeded)
+def too_many_logins(error: RateLimitExceeded):
+    """429 on the page's own error page, saying when to try again (Retry-After too)."""
+    current = limiter.current_limit
+    wait = max(1, int(current.reset_at - time.time())) if current is not None else 60
+    page = render_template("admin/error.html", status=429, message=_("error.too_many", seconds=wait))
+    return page, 429, {"Retry-After": str(wait)}
 
 
 @bp.after_request
@@ -209,10 +266,20 @@ def init_admin(app: Flask) -> None:
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     if not app.config.get("SESSION_COOKIE_SAMESITE"):
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.session_interface = SessionCookie()
+    app.config.setdefault("ADMIN_SESSION_HOURS", SESSION_HOURS)
+    app.config.setdefault("ADMIN_SESSION_IDLE_MINUTES", SESSION_IDLE_MINUTES)
+    app.config.setdefault("ADMIN_LOGIN_LIMIT", LOGIN_LIMIT)
+    if app.config["ADMIN_SESSION_HOURS"] < 1 or app.config["ADMIN_SESSION_IDLE_MINUTES"] < 0:
+        raise RuntimeError("ADMIN_SESSION_HOURS must be at least 1, ADMIN_SESSION_IDLE_MINUTES at least 0")
+    try:
+        parse_many(app.config["ADMIN_LOGIN_LIMIT"])
+    except ValueError:
+        raise RuntimeError(f"ADMIN_LOGIN_LIMIT must read like '10 per minute', not {app.config['ADMIN_LOGIN_LIMIT']!r}") from None
     # Checked by `guard`, after the sign-in check, on this blueprint only: not on every view of the app.
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
     # A form stays valid as long as a login can last (Flask-WTF's default is an hour).
-    app.config.setdefault("WTF_CSRF_TIME_LIMIT", SESSION_MAX_AGE)
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", app.config["ADMIN_SESSION_HOURS"] * 3600)
     csrf.init_app(app)  # also gives templates `csrf_token()`
     from . import views  # noqa: F401  (routes register on bp)
 

@@ -49,6 +49,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "This form has expired or does not come from this page. Reload the page and try again.",
     ),
     "error.not_found": ("Cette page n'existe pas.", "This page does not exist."),
+    "error.too_many": (
+        "Trop de tentatives de connexion depuis cette adresse : réessayez dans {seconds} s.",
+        "Too many sign-in attempts from this address: try again in {seconds} s.",
+    ),
     "error.unexpected": (
         "Une erreur inattendue s'est produite ; elle a été consignée dans le journal.",
         "An unexpected error occurred; it was logged.",

@@ -6,6 +6,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from werkzeug.exceptions import HTTPException
 
 from api.background import execute_in_background
+from api.ratelimit import limiter
 from app import run_config_of
 from models import SyncRun, db
 from sync.core.settings import SettingsError
@@ -38,7 +39,16 @@ def _state_labels() -> dict[int, str]:
 # --- signing in and out ----------------------------------------------------------------------------------------
 
 
+def _login_limit() -> str:
+    return current_app.config["ADMIN_LOGIN_LIMIT"]
+
+
+def _refused(response) -> bool:
+    return response.status_code == 401
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"], deduct_when=_refused)  # wrong keys count; past the limit, 429
 def login():
     problem = None
     if request.method == "POST":

@@ -338,6 +338,45 @@ def test_migration_0007_names_the_documents_column_and_keeps_what_it_holds(app, 
         upgrade()
 
 
+def test_migration_0008_adds_admin_sessions_that_go_with_their_key(app, store_db):
+    """0008 makes admin_sessions (a session's rows go when its key is deleted); the downgrade drops it, keys kept."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import text
+
+    with app.app_context():
+        db.metadata.drop_all(db.engine)
+        upgrade(revision="0007")
+        assert "admin_sessions" not in inspect(db.engine).get_table_names()
+        upgrade(revision="0008")
+        columns = {column["name"]: column["nullable"] for column in inspect(db.engine).get_columns("admin_sessions")}
+        assert columns == {"id": False, "api_key_id": False, "created_at": False, "last_seen_at": False, "expires_at": False, "ended_at": True}
+        assert [index["column_names"] for index in inspect(db.engine).get_indexes("admin_sessions")] == [["api_key_id"]]
+        with db.engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO api_keys (id, name, key_hash, prefix, scope, created_at) VALUES (1, 'a', :h, 'sgps_abcd', 'admin', '2026-01-01')"),
+                {"h": "0" * 64},
+            )
+            for key_id, name in ((1, "a"), (1, "b")):
+                conn.execute(
+                    text(
+                        "INSERT INTO admin_sessions (id, api_key_id, created_at, last_seen_at, expires_at) "
+                        "VALUES (:id, :k, '2026-01-01', '2026-01-01', '2026-01-02')"
+                    ),
+                    {"id": name * 64, "k": key_id},
+                )
+            conn.execute(text("DELETE FROM api_keys WHERE id = 1"))
+            assert conn.execute(text("SELECT COUNT(*) FROM admin_sessions")).scalar() == 0
+            conn.execute(
+                text("INSERT INTO api_keys (id, name, key_hash, prefix, scope, created_at) VALUES (2, 'b', :h, 'sgps_efgh', 'read', '2026-01-01')"),
+                {"h": "1" * 64},
+            )
+        downgrade(revision="0007")
+        assert "admin_sessions" not in inspect(db.engine).get_table_names()
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT name FROM api_keys")).scalars().all() == ["b"]
+        upgrade()
+
+
 def test_health_reports_both_databases(client, app, tmp_path):
     from sync.gescom.demo.schema import create_gescom
 
