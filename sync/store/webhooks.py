@@ -102,8 +102,17 @@ def webhook_seen(session: Session, webhook_id: str) -> WebhookEvent | None:
     return session.get(WebhookEvent, webhook_id)
 
 
-def remember_webhook(session: Session, webhook_id: str, kind: str, order_key: str | None, status: int, answer: dict) -> None:
-    """Record a handled webhook message, in the caller's transaction with what handling it stored. Raises
-    IntegrityError when the same message was recorded concurrently: the caller then rolls back its handling."""
-    session.add(WebhookEvent(id=webhook_id, type=kind[:60], order_key=order_key, status=status, response=answer))
+def claim_webhook(session: Session, webhook_id: str, kind: str) -> WebhookEvent:
+    """Record the webhook-id before handling the message, in the caller's transaction, which will hold what the
+    handling stores: a concurrent delivery of the same message waits here on the webhook-id (its primary key) until
+    that transaction ends, then fails with IntegrityError (recorded) or goes on (rolled back: not handled)."""
+    record = WebhookEvent(id=webhook_id, type=kind[:60], status=0, response={})  # the answer is not known yet
+    session.add(record)
+    session.flush()
+    return record
+
+
+def remember_webhook(session: Session, record: WebhookEvent, order_key: str | None, status: int, answer: dict) -> None:
+    """The answer given to the claimed webhook message, in the same transaction: a repeat gets it as `first_answer`."""
+    record.order_key, record.status, record.response = order_key, status, answer
     session.flush()

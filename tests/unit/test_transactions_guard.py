@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 READ = ("sync", "api", "cli.py")
 UNIT_OF_WORK = "sync/services/unit_of_work.py"
 GESCOM = "sync/gescom"  # GesCom's transactions only: checked below never to import the store
-OWN_SESSIONS = {"sync/store/locks.py", "sync/store/keys.py"}  # leases, a key's last use: written at once, apart
+# Leases, a key's last use, an Idempotency-Key's claim: written at once, apart.
+OWN_SESSIONS = {"sync/store/locks.py", "sync/store/keys.py", "sync/store/idempotency.py"}
 GESCOM_READS = {"conn", "scout"}  # GesCom connections whose read transaction a service ends between steps
 ENDINGS = {"commit", "rollback", "begin"}  # `with session.begin():` commits at its end too
 
