@@ -14,11 +14,13 @@ from flask_migrate import Migrate
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from models import db
-from sync.gescom.adapter import GesCom, create_gescom_engine
+from sync.gescom.adapter import GesCom, GesComLimits, create_gescom_engine
 from sync.services.run_config import CONFIG_KEYS as RUN_CONFIG_KEYS
 from sync.services.run_config import RunConfig
+from sync.store.health import bound_waits
 
 ROOT = Path(__file__).resolve().parent
 migrate = Migrate()
@@ -42,6 +44,15 @@ def _env_int(name: str, default: int) -> int:
         raise RuntimeError(f"{name} must be a whole number of seconds or items, not {value!r}") from None
 
 
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise RuntimeError(f"{name} must be 1 or 0 (true/false, yes/no, on/off), not {value!r}")
+    return value in ("1", "true", "yes", "on")
+
+
 def load_config(instance_path: str) -> dict:
     """Every setting that comes from the environment, with its default (a run's: see RunConfig)."""
     return {
@@ -52,12 +63,28 @@ def load_config(instance_path: str) -> dict:
             os.environ.get("GESCOM_DATABASE_URL") or f"sqlite:///{os.path.join(instance_path, 'demo-gescom.db')}"
         ),
         "GESCOM_SCHEMA": os.environ.get("GESCOM_SCHEMA") or None,
+        # Waiting on others (seconds): GesCom's connect, statement and pool waits, the store's lock waits.
+        "GESCOM_CONNECT_TIMEOUT": _env_int("GESCOM_CONNECT_TIMEOUT", 5),
+        "GESCOM_QUERY_TIMEOUT": _env_int("GESCOM_QUERY_TIMEOUT", 60),
+        "GESCOM_POOL_SIZE": _env_int("GESCOM_POOL_SIZE", 2),
+        "GESCOM_MAX_OVERFLOW": _env_int("GESCOM_MAX_OVERFLOW", 1),
+        "GESCOM_POOL_TIMEOUT": _env_int("GESCOM_POOL_TIMEOUT", 5),
+        "STORE_BUSY_TIMEOUT": _env_int("STORE_BUSY_TIMEOUT", 10),
         "SYNC_INTERVAL": _env_int("SYNC_INTERVAL", 60),
         # How a run reads GesCom: only what the environment sets; RunConfig holds the defaults.
         **{key: _env_int(key, 0) for key in RUN_CONFIG_KEYS if os.environ.get(key, "").strip()},
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "WEBHOOK_SECRET": os.environ.get("WEBHOOK_SECRET") or None,
         "SECRET_KEY": os.environ.get("SECRET_KEY") or None,  # signs the admin page's session; else <instance>/secret_key
+        # The admin page's cookie: Secure on every HTTPS request anyway (api/admin), on plain HTTP too with this on.
+        "SESSION_COOKIE_SECURE": _env_flag("SESSION_COOKIE_SECURE", False),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "ADMIN_SESSION_HOURS": _env_int("ADMIN_SESSION_HOURS", 12),
+        "ADMIN_SESSION_IDLE_MINUTES": _env_int("ADMIN_SESSION_IDLE_MINUTES", 60),
+        "ADMIN_LOGIN_LIMIT": os.environ.get("ADMIN_LOGIN_LIMIT") or "10 per minute",
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI") or "memory://",  # per worker process
+        "TRUSTED_PROXIES": _env_int("TRUSTED_PROXIES", 0),  # reverse proxies in front, whose X-Forwarded-* are believed
         "PRESTASHOP_URL": os.environ.get("PRESTASHOP_URL") or None,
         "PRESTASHOP_API_KEY": os.environ.get("PRESTASHOP_API_KEY") or None,
         "PRESTASHOP_TIMEOUT": _env_int("PRESTASHOP_TIMEOUT", 30),
@@ -69,10 +96,9 @@ def load_config(instance_path: str) -> dict:
 
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record):
-    # Several processes share the SQLite files (web workers, scheduler, CLI): wait for locks, don't fail.
+    # How long each engine waits for another's lock is its own: the store's STORE_BUSY_TIMEOUT, GesCom's connect timeout.
     if type(dbapi_connection).__module__.startswith("sqlite3"):
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout = 30000")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 
@@ -84,6 +110,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_mapping(load_config(app.instance_path))
     if test_config:
         app.config.update(test_config)
+    if app.config["TRUSTED_PROXIES"] > 0:
+        # Client address, scheme and host as the proxies saw them: rate limits, the Secure cookie and URLs follow.
+        proxies = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     if app.config.get("WEBHOOK_SECRET"):
@@ -94,8 +124,12 @@ def create_app(test_config: dict | None = None) -> Flask:
         except ValueError as error:
             raise RuntimeError(f"WEBHOOK_SECRET: {error}") from None
     db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            bound_waits(engine, app.config["STORE_BUSY_TIMEOUT"])
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
-    app.extensions["gescom"] = GesCom(create_gescom_engine(app.config["GESCOM_DATABASE_URL"]), app.config["GESCOM_SCHEMA"])
+    gescom_engine = create_gescom_engine(app.config["GESCOM_DATABASE_URL"], GesComLimits.from_config(app.config))
+    app.extensions["gescom"] = GesCom(gescom_engine, app.config["GESCOM_SCHEMA"])
     app.extensions["run_config"] = RunConfig.from_mapping(app.config)
     configure_shop(app)
 

@@ -11,6 +11,7 @@ from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Api
 
 from .auth import init_auth
+from .limits import init_limits
 from .problems import register_error_handlers
 
 api = Api()
@@ -81,7 +82,10 @@ def init_api(app: Flask) -> None:
         return redirect("/openapi.json", code=308)
 
     from .admin import init_admin
+    from .ratelimit import init_ratelimit
 
+    init_ratelimit(app)  # one limiter for the app: the admin login now, the API later
     init_admin(app)  # /admin: its own session guard (api/admin), not API keys
     init_auth(app)
+    init_limits(app)  # bodies read within the limit whatever their encoding; checked once the key is, before any view
     register_error_handlers(app)

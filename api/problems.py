@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from flask import Flask, current_app, jsonify
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from sync.gescom.adapter import GesComError
+from sync.store.health import unavailable as store_unavailable
+
+STORE_RETRY_AFTER = 5  # seconds: a locked store is usually free again by then
 
 # Stable codes for HTTP errors raised by Flask/werkzeug/webargs themselves.
 HTTP_CODES = {
@@ -108,6 +112,14 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(GesComError)
     def gescom_down(error: GesComError):
         return problem_response(problem_body(503, "gescom_unavailable", str(error)))
+
+    @app.errorhandler(DBAPIError)
+    def store_down(error: DBAPIError):
+        if not store_unavailable(error):
+            return unexpected(error)
+        current_app.logger.warning("the store cannot answer or write: %s", error.orig)
+        detail = "the store cannot answer or take this write now (locked, read-only or unreachable): try again later"
+        return problem_response(problem_body(503, "store_unavailable", detail), {"Retry-After": str(STORE_RETRY_AFTER)})
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

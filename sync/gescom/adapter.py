@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import MetaData, String, Table, create_engine, func, literal, select, type_coerce
+from sqlalchemy import MetaData, String, Table, func, literal, select, type_coerce
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 
@@ -22,6 +22,7 @@ from sync.core.sage import FOLLOWED_TYPES, SALES_DOMAIN
 from sync.core.settings import Settings
 from sync.gescom.catalog import DEFAULT_KEY_RULE, Catalog, KeyRule, read_catalog
 from sync.gescom.chains import CHUNK, ChainReader, LoadedChains, Nominations, Owners, chunks, parse_document
+from sync.gescom.engine import GesComLimits, create_gescom_engine
 from sync.gescom.errors import GesComBusy, GesComError, is_busy, reads_gescom, reason_of, writes_gescom
 from sync.gescom.settings_check import Column, GesComSchema
 from sync.gescom.values import IntValue, Malformed, StampValue, TextValue
@@ -41,6 +42,7 @@ __all__ = [
     "GesCom",
     "GesComBusy",
     "GesComError",
+    "GesComLimits",
     "LoadedChains",
     "Malformed",
     "Nominations",
@@ -68,14 +70,6 @@ LINE_OPTIONAL = (
     "DL_TRemExep",
     "DL_NonLivre",
 )
-
-
-def create_gescom_engine(url: str) -> Engine:
-    """An engine for the Sage base; pool_pre_ping so a restarted SQL Server does not fail the next run."""
-    options: dict = {"pool_pre_ping": True}
-    if url.startswith("mssql"):
-        options["fast_executemany"] = False
-    return create_engine(url, **options)
 
 
 class GesCom:

@@ -12,7 +12,7 @@ from models import ShopOrder, SyncRun, Update
 from sync.core.stages import STAGES
 from sync.gescom.adapter import GesCom, GesComError
 from sync.prestashop.client import PrestaShopClient, ShopError
-from sync.store.locks import ping_store
+from sync.store.health import check_store
 
 
 @dataclass
@@ -62,11 +62,8 @@ def overview(session: Session) -> Overview:
 
 def connectivity(session: Session, gescom: GesCom, shop: PrestaShopClient | None) -> Connectivity:
     """Whether our store, GesCom and the shop (when configured) answer now; one quick try each."""
-    try:
-        ping_store(session)
-        store = Check(True)
-    except Exception as error:  # any driver error means "down" here
-        store = Check(False, str(error).splitlines()[0] if str(error) else error.__class__.__name__)
+    found = check_store(session.get_bind())  # reads and writes: a store that only reads is not "ok"
+    store = Check(found["ok"], None if found["ok"] else f"{found['status']}: {found['error']}")
     try:
         gescom.ping()
         gescom_check = Check(True)

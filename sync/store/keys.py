@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
@@ -12,12 +14,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from models import ApiKey, utcnow
+from sync.store.health import waits_at_most
 
 log = logging.getLogger(__name__)
 
 SCOPES = ("read", "write", "admin")  # each includes the ones before it
 KEY_PREFIX = "sgps_"
 USE_RECORDED_EVERY = 60  # seconds: last_used_at is written at most this often per key
+USE_WAIT = 0.25  # seconds recording a key's use waits for a lock: a locked store slows no answer more
 
 
 class ApiKeyError(ValueError):
@@ -60,24 +64,32 @@ def verify_key(session: Session, key: str) -> ApiKey | None:
     return session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None)))
 
 
-def touch_key(engine: Engine, row: ApiKey) -> None:
-    """Record that this key was used now (at most once a minute), in a short transaction of its own: never the
-    request's, and never its failure. A store that cannot take the write (read-only, locked) is logged."""
+@dataclass(frozen=True)
+class KeyUse:
+    """What `touch_key` needs of a key, taken while the request's session holds its row: recording the use later
+    never reloads the row (which a broken store could not)."""
+
+    id: int
+    prefix: str
+    last_used_at: datetime | None
+
+    @classmethod
+    def of(cls, row: ApiKey) -> KeyUse:
+        return cls(row.id, row.prefix, row.last_used_at)
+
+
+def touch_key(engine: Engine, row: ApiKey | KeyUse, wait: float = USE_WAIT) -> None:
+    """Record that this key was used now (at most once a minute), in a short transaction of its own that waits at
+    most `wait` seconds for a lock: never the request's, nor its failure. A store that cannot take it is logged."""
     now = utcnow()
     if row.last_used_at is not None and (now - row.last_used_at).total_seconds() <= USE_RECORDED_EVERY:
         return
     try:
-        with Session(engine) as own:
+        with engine.connect() as own, waits_at_most(own, wait):
             own.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
             own.commit()
     except SQLAlchemyError as error:
         log.warning("when API key %s… was last used is not recorded: %s", row.prefix, error)
-
-
-def active_key(session: Session, key_id: int) -> ApiKey | None:
-    """The key with this id while it is not revoked: an admin session made with it ends when it is revoked."""
-    row = session.get(ApiKey, key_id)
-    return row if row is not None and row.revoked_at is None else None
 
 
 def list_keys(session: Session) -> list[ApiKey]:
