@@ -20,35 +20,13 @@ from sqlalchemy import select
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from models import OrderEvent, db
-from sync.gescom.demo.schema import create_gescom
-from sync.gescom.demo.warehouse import Warehouse
-from sync.services.run_config import RunConfig
-from sync.services.runs import run_sync
-from sync.services.unit_of_work import UnitOfWork
 from sync.store.webhooks import sign
 from tests.conftest import bearer
+from tests.integration.test_api import SECRET, shop  # noqa: F401 - the fixture: 4711 partly delivered, 4712 ordered, one run done
 
-SECRET = "whsec_" + "c2VjcmV0LWZvci10ZXN0cy1vbmx5LTEyMzQ1Njc4OTA="
 NUMBER = "6A12345678901"
 AT_ONCE_PUT = 50
 AT_ONCE_WEBHOOK = 20
-
-
-@pytest.fixture
-def shop(app, clock):
-    """Order 4711 partly delivered (a BL to write on), 4712 only ordered; both followed after one run."""
-    engine = app.extensions["gescom"].engine
-    create_gescom(engine)
-    warehouse = Warehouse(engine, clock)
-    clock.tick(-10)
-    first = warehouse.create_order("4711", [("TSHIRT-M", "T-shirt M", 3), ("MUG", "Mug", 1)])
-    warehouse.create_order("4712", [("MUG", "Mug", 2)])
-    clock.tick(10)
-    warehouse.transform((1, first), 3, take={"MUG": 1})
-    with app.app_context():
-        run_sync(UnitOfWork(db.session), app.extensions["gescom"], config=RunConfig(recheck_age=timedelta(0)))
-        db.session.remove()
-    return warehouse
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -131,7 +109,7 @@ def count_gescom_writes(gescom, monkeypatch) -> dict:
     return counted
 
 
-def test_one_idempotency_key_sent_fifty_times_at_once(app, keys, shop, server, monkeypatch):
+def test_one_idempotency_key_sent_fifty_times_at_once(app, keys, shop, server, monkeypatch):  # noqa: F811 - the imported fixture
     app.test_client().patch("/api/v1/settings", json={"tracking": {"import_from_shop": True}}, headers={**bearer(keys["admin"]), "If-Match": "*"})
     writes = count_gescom_writes(app.extensions["gescom"], monkeypatch)
     headers = {**bearer(keys["write"]), "Idempotency-Key": "order-4711-parcel-1"}
@@ -165,7 +143,7 @@ def signed_webhook(key: str, message_id: str, event: dict) -> tuple[bytes, dict]
     return raw, {**bearer(key), "webhook-id": message_id, "webhook-timestamp": str(timestamp), "webhook-signature": signature}
 
 
-def test_one_webhook_id_delivered_twenty_times_at_once(app, keys, shop, server):
+def test_one_webhook_id_delivered_twenty_times_at_once(app, keys, shop, server):  # noqa: F811 - the imported fixture
     app.config["WEBHOOK_SECRET"] = SECRET
     event = {"type": "order.status_changed", "data": {"order_key": "4712", "state_id": 4, "previous_state_id": 2}}
     raw, headers = signed_webhook(keys["write"], "msg_state", event)
@@ -180,7 +158,7 @@ def test_one_webhook_id_delivered_twenty_times_at_once(app, keys, shop, server):
     assert again[0] == 200 and again[1]["status"] == "duplicate" and again[1]["first_answer"]["status"] == "recorded"
 
 
-def test_one_tracking_webhook_delivered_twenty_times_at_once(app, keys, shop, server, monkeypatch):
+def test_one_tracking_webhook_delivered_twenty_times_at_once(app, keys, shop, server, monkeypatch):  # noqa: F811 - the imported fixture
     """The webhook that writes GesCom: written once, one timeline event, the other deliveries `duplicate`."""
     app.config["WEBHOOK_SECRET"] = SECRET
     app.test_client().patch("/api/v1/settings", json={"tracking": {"import_from_shop": True}}, headers={**bearer(keys["admin"]), "If-Match": "*"})
@@ -230,7 +208,7 @@ def claims(app) -> list[tuple[str, int]]:
     return found
 
 
-def test_a_request_in_progress_is_answered_409_and_a_dead_ones_claim_is_taken_over(app, client, keys, shop):
+def test_a_request_in_progress_is_answered_409_and_a_dead_ones_claim_is_taken_over(app, client, keys, shop):  # noqa: F811 - the imported fixture
     from sync.store.idempotency import TAKE_OVER_AFTER
 
     client.patch("/api/v1/settings", json={"tracking": {"import_from_shop": True}}, headers={**bearer(keys["admin"]), "If-Match": "*"})
@@ -246,7 +224,7 @@ def test_a_request_in_progress_is_answered_409_and_a_dead_ones_claim_is_taken_ov
     assert claims(app) == [("working", 0), ("dead", 200)]
 
 
-def test_a_failure_removes_the_claim_so_a_retry_really_tries_again(app, client, keys, shop, monkeypatch):
+def test_a_failure_removes_the_claim_so_a_retry_really_tries_again(app, client, keys, shop, monkeypatch):  # noqa: F811 - the imported fixture
     import api.resources
 
     client.patch("/api/v1/settings", json={"tracking": {"import_from_shop": True}}, headers={**bearer(keys["admin"]), "If-Match": "*"})
