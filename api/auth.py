@@ -1,15 +1,19 @@
 """API keys on every endpoint but the public ones, checked before any view runs (default deny).
 
 A view's needed scope: `@requires("admin")`, else read for GET/HEAD/OPTIONS and write for the rest.
-Keys come in `Authorization: Bearer <key>` or `X-Api-Key: <key>`; they are never logged.
+Keys come in `Authorization: Bearer <key>` or `X-Api-Key: <key>`; they are never logged. Each worker remembers
+a checked key for API_KEY_CACHE_SECONDS (`KeyCache`): a key revoked elsewhere is refused at most that much later.
 """
 
 from __future__ import annotations
 
+import math
+import os
+
 from flask import Flask, after_this_request, current_app, g, request
 
 from models import db
-from sync.store.keys import KeyUse, scope_allows, touch_key, verify_key
+from sync.store.keys import CACHE_SECONDS, KeyCache, KeyGrant, KeyUse, check_key, scope_allows, touch_key
 
 from .problems import ApiProblem
 
@@ -59,27 +63,46 @@ def authenticate():
     key = presented_key()
     if key is None:
         raise ApiProblem(401, "unauthorized", "send an API key: Authorization: Bearer <key> (or X-Api-Key)", headers=challenge)
-    row = verify_key(db.session, key)
-    if row is None:
+    cache = current_app.extensions["api_key_cache"]
+    checked = check_key(db.session, key, cache)
+    if checked is None:
         raise ApiProblem(401, "invalid_api_key", "this API key is unknown or revoked", headers=challenge)
-    _touch_after_the_view(row)
+    key_hash, grant = checked
+    _touch_after_the_view(grant, key_hash, cache)
     needed = _needed_scope(current_app.view_functions[endpoint], request.method)
-    if not scope_allows(row.scope, needed):
-        raise ApiProblem(403, "insufficient_scope", f"this endpoint needs a key with scope {needed!r}; this key has {row.scope!r}")
-    g.api_key = row
+    if not scope_allows(grant.scope, needed):
+        raise ApiProblem(403, "insufficient_scope", f"this endpoint needs a key with scope {needed!r}; this key has {grant.scope!r}")
+    g.api_key = grant
     return None
 
 
-def _touch_after_the_view(row) -> None:
+def _touch_after_the_view(grant: KeyGrant, key_hash: str, cache: KeyCache) -> None:
     """Record the key's use once the view is done, in a short transaction of its own: the request never writes
     for it, and a store that cannot take the write (read-only, locked) delays the answer a quarter second at most."""
-    engine, use = db.engine, KeyUse.of(row)
+    engine, use = db.engine, KeyUse.of(grant)
 
     @after_this_request
     def record_use(response):
-        touch_key(engine, use)  # logs its own failure, never raises it
+        when = touch_key(engine, use)  # logs its own failure, never raises it
+        if when is not None:
+            cache.used(key_hash, when)  # this worker's next requests need not write it again
         return response
 
 
+def _cache_seconds(app: Flask) -> float:
+    """API_KEY_CACHE_SECONDS, from the app's configuration or else the environment; 0 turns the cache off."""
+    value = app.config.get("API_KEY_CACHE_SECONDS")
+    if value is None:
+        text = os.environ.get("API_KEY_CACHE_SECONDS", "").strip()
+        try:
+            value = float(text) if text else CACHE_SECONDS
+        except ValueError:
+            raise RuntimeError(f"API_KEY_CACHE_SECONDS must be a number of seconds, not {text!r}") from None
+    if not 0 <= value < math.inf:  # nan and inf too: a revoked key must be refused some time
+        raise RuntimeError(f"API_KEY_CACHE_SECONDS must be 0 (off) or a finite number of seconds, not {value!r}")
+    return value
+
+
 def init_auth(app: Flask) -> None:
+    app.extensions["api_key_cache"] = KeyCache(_cache_seconds(app))
     app.before_request(authenticate)

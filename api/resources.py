@@ -44,6 +44,7 @@ from .schemas import (
     SettingsSchema,
     TrackingRequestSchema,
     TrackingResultSchema,
+    dump_feed_page,
 )
 
 PROBLEM = {"content_type": "application/problem+json"}
@@ -236,12 +237,14 @@ updates_blp = Blueprint("updates", __name__, url_prefix="/api/v1/updates", descr
 
 @updates_blp.route("")
 class Updates(MethodView):
-    @updates_blp.arguments(FeedQuerySchema, location="query", unknown=RAISE)
+    @updates_blp.arguments(FeedQuerySchema(), location="query", unknown=RAISE)  # one instance: webargs builds one per request from a class
     @updates_blp.response(200, FeedPageSchema)
     def get(self, query):
         """Updates oldest first, after the cursor. Apply them, then acknowledge them."""
-        page = feed.updates_after(db.session, query["after"], query["limit"], query["include_acked"])
-        return {"updates": page.updates, "next": page.next, "has_more": page.has_more}
+        page = feed.update_rows_after(db.session, query["after"], query["limit"], query["include_acked"])
+        # FeedPageSchema documents the answer; dump_feed_page gives the same JSON without marshmallow (tested equal),
+        # and a Response goes out as it is.
+        return current_app.json.response(dump_feed_page(page.rows, page.next, page.has_more))
 
 
 @updates_blp.route("/ack")
@@ -358,7 +361,7 @@ class OrderTracking(MethodView):
 def _claim_key(uow: UnitOfWork, key: str, body: dict):
     """This request's claim on its Idempotency-Key, or the answer stored for it; a problem for another body or while
     the same request is being worked on."""
-    digest, api_key_id = body_hash(json.dumps(body, sort_keys=True).encode()), g.api_key.id  # read before the rollback expires it
+    digest, api_key_id = body_hash(json.dumps(body, sort_keys=True).encode()), g.api_key.id
     # The request's read transaction ends first, giving its connection back: the claim takes one of its own, and
     # many requests at once each holding one while waiting for another would empty the pool.
     uow.rollback()

@@ -5,10 +5,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from dataclasses import dataclass
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -22,6 +26,8 @@ SCOPES = ("read", "write", "admin")  # each includes the ones before it
 KEY_PREFIX = "sgps_"
 USE_RECORDED_EVERY = 60  # seconds: last_used_at is written at most this often per key
 USE_WAIT = 0.25  # seconds recording a key's use waits for a lock: a locked store slows no answer more
+CACHE_SECONDS = 10  # API_KEY_CACHE_SECONDS's default: a key revoked elsewhere is refused at most this much later
+CACHE_SIZE = 1000  # active keys remembered per process at most (a shop has a handful)
 
 
 class ApiKeyError(ValueError):
@@ -65,6 +71,89 @@ def verify_key(session: Session, key: str) -> ApiKey | None:
 
 
 @dataclass(frozen=True)
+class KeyGrant:
+    """What a checked key may do, as the API needs it per request (cached by `KeyCache`)."""
+
+    id: int
+    scope: str
+    prefix: str
+    last_used_at: datetime | None
+
+
+# The key check of every API request, built once: the statement is the same each time.
+_ACTIVE_KEY = select(ApiKey.id, ApiKey.scope, ApiKey.prefix, ApiKey.last_used_at).where(
+    ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None)
+)
+
+
+class KeyCache:
+    """Active keys checked lately, per process: key hash -> `KeyGrant` for `seconds`, at most `size` of them.
+    A key revoked in this process is forgotten at once (`revoke_key`); elsewhere within `seconds`."""
+
+    _all: weakref.WeakSet[KeyCache] = weakref.WeakSet()  # every cache of the process, for revoke_key
+
+    def __init__(self, seconds: float = CACHE_SECONDS, size: int = CACHE_SIZE, clock: Callable[[], float] = time.monotonic):
+        self.seconds, self.size, self.clock = seconds, size, clock
+        self._grants: dict[str, tuple[float, KeyGrant]] = {}  # key hash -> (expiry by `clock`, grant)
+        self._lock = threading.Lock()
+        KeyCache._all.add(self)
+
+    def get(self, key_hash: str) -> KeyGrant | None:
+        with self._lock:
+            entry = self._grants.get(key_hash)
+            if entry is None:
+                return None
+            if entry[0] <= self.clock():
+                del self._grants[key_hash]
+                return None
+            return entry[1]
+
+    def put(self, key_hash: str, grant: KeyGrant, read_at: float) -> None:
+        """Remember a grant read from the store at `read_at` (taken before the read: the bound holds from there)."""
+        if self.seconds <= 0:
+            return
+        with self._lock:
+            if len(self._grants) >= self.size and key_hash not in self._grants:
+                now = self.clock()
+                for stale in [h for h, (expiry, _) in self._grants.items() if expiry <= now] or [next(iter(self._grants))]:
+                    del self._grants[stale]
+            self._grants[key_hash] = (read_at + self.seconds, grant)
+
+    def used(self, key_hash: str, when: datetime) -> None:
+        """The key's use was recorded at `when`: the next requests need not record it again for a minute."""
+        with self._lock:
+            entry = self._grants.get(key_hash)
+            if entry is not None:
+                self._grants[key_hash] = (entry[0], replace(entry[1], last_used_at=when))
+
+    def forget(self, key_hash: str) -> None:
+        with self._lock:
+            self._grants.pop(key_hash, None)
+
+    @classmethod
+    def forget_everywhere(cls, key_hash: str) -> None:
+        for cache in list(cls._all):
+            cache.forget(key_hash)
+
+
+def check_key(session: Session, key: str, cache: KeyCache) -> tuple[str, KeyGrant] | None:
+    """The key's hash and what it may do, from the cache or else the store; None for an unknown or revoked key.
+    Only reads; unknown keys are not cached (a key just created works at once)."""
+    if not key or len(key) > 200:
+        return None
+    key_hash = hash_key(key)
+    grant = cache.get(key_hash)
+    if grant is None:
+        read_at = cache.clock()
+        row = session.execute(_ACTIVE_KEY, {"key_hash": key_hash}).first()
+        if row is None:
+            return None
+        grant = KeyGrant(*row)
+        cache.put(key_hash, grant, read_at)
+    return key_hash, grant
+
+
+@dataclass(frozen=True)
 class KeyUse:
     """What `touch_key` needs of a key, taken while the request's session holds its row: recording the use later
     never reloads the row (which a broken store could not)."""
@@ -74,22 +163,25 @@ class KeyUse:
     last_used_at: datetime | None
 
     @classmethod
-    def of(cls, row: ApiKey) -> KeyUse:
+    def of(cls, row: ApiKey | KeyGrant) -> KeyUse:
         return cls(row.id, row.prefix, row.last_used_at)
 
 
-def touch_key(engine: Engine, row: ApiKey | KeyUse, wait: float = USE_WAIT) -> None:
+def touch_key(engine: Engine, row: ApiKey | KeyUse, wait: float = USE_WAIT) -> datetime | None:
     """Record that this key was used now (at most once a minute), in a short transaction of its own that waits at
-    most `wait` seconds for a lock: never the request's, nor its failure. A store that cannot take it is logged."""
+    most `wait` seconds for a lock: never the request's, nor its failure. A store that cannot take it is logged.
+    Returns when the use was recorded, None when it was not (not due, or failed)."""
     now = utcnow()
     if row.last_used_at is not None and (now - row.last_used_at).total_seconds() <= USE_RECORDED_EVERY:
-        return
+        return None
     try:
         with engine.connect() as own, waits_at_most(own, wait):
             own.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
             own.commit()
     except SQLAlchemyError as error:
         log.warning("when API key %s… was last used is not recorded: %s", row.prefix, error)
+        return None
+    return now
 
 
 def list_keys(session: Session) -> list[ApiKey]:
@@ -103,4 +195,5 @@ def revoke_key(session: Session, name: str) -> ApiKey:
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         session.flush()
+    KeyCache.forget_everywhere(row.key_hash)  # this process's requests refuse it at once; other processes within their cache's time
     return row
