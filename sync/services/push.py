@@ -7,8 +7,9 @@ has, so a push repeated after a crash or an ambiguous failure changes nothing tw
 when the order already has it, and never over a later state the merchant set by hand; a state the shop does not
 have is never posted at all (8.x runs hooks and stock moves for it, then answers 500).
 
-Several workers may push at once: on PostgreSQL each order is claimed with SELECT ... FOR UPDATE SKIP
-LOCKED for the time of its push; on SQLite one worker pushes at a time (a lease in the store).
+Several workers may push at once: a worker claims a batch of shop orders in one store round trip (on PostgreSQL
+with SELECT ... FOR UPDATE SKIP LOCKED, held until the batch is committed; on SQLite one process pushes at a time,
+a lease in the store) and commits their results together.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from sync.store.settings import load_settings
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "push"
+BATCH = 8  # shop orders claimed per store round trip and committed together: fewer round trips, short row locks
 FIRST_RETRY = timedelta(seconds=30)
 LAST_RETRY = timedelta(hours=1)
 THREAD_TOKEN = string.ascii_letters + string.digits  # customer_thread.token: 12 characters, as the back office makes
@@ -97,28 +99,28 @@ def _backoff(attempts: int) -> timedelta:
 
 
 class _Claims:
-    """Orders being pushed by this process's workers (SQLite has no SKIP LOCKED; PostgreSQL also locks rows)."""
+    """What this pass's workers have claimed: an id cursor they share, so no shop order is claimed twice in a pass
+    (SQLite has no SKIP LOCKED; on PostgreSQL the claimed rows are also locked against other processes)."""
 
-    def __init__(self, max_orders: int):
+    def __init__(self, max_orders: int, batch: int):
         self.lock = threading.Lock()
-        self.ids: set[int] = set()
+        self.after = 0
         self.left = max_orders
+        self.batch = max(1, batch)
 
-    def take(self, order_id: int) -> bool:
-        with self.lock:
-            if order_id in self.ids or self.left <= 0:
-                return False
-            self.ids.add(order_id)
-            self.left -= 1
-            return True
-
-    def snapshot(self) -> list[int]:
-        with self.lock:
-            return list(self.ids)
-
-    def exhausted(self) -> bool:
-        with self.lock:
-            return self.left <= 0
+    def claim(self, session, postgres: bool) -> list[ShopOrder]:
+        """The next due shop orders after the cursor, up to a batch, in id order."""
+        with self.lock:  # one claim at a time in this process: each moves the cursor past what it took
+            if self.left <= 0:
+                return []
+            due = exists().where(Update.order_key == ShopOrder.order_key, _due(utcnow()))
+            query = select(ShopOrder).where(ShopOrder.id > self.after, due).order_by(ShopOrder.id).limit(min(self.batch, self.left))
+            if postgres:
+                query = query.with_for_update(skip_locked=True, of=ShopOrder)
+            orders = list(session.scalars(query))
+            if orders:
+                self.after, self.left = orders[-1].id, self.left - len(orders)
+            return orders
 
 
 def push_pending(
@@ -129,11 +131,12 @@ def push_pending(
     employee_id: int | None = None,
     worker: str | None = None,
     workers: int = 1,
+    batch: int = BATCH,
 ) -> PushReport:
     """Push the due updates of up to `max_orders` shop orders, `workers` orders at a time (each order's
     updates stay in order, by one worker). Never raises for a shop failure: a set-up error (key, permissions,
-    webservice off) stops the pass and is reported in `error`. Each shop order's results are committed as it is
-    done: through `uow`, or, for `workers` > 1, through a unit of work of each worker's own (`uow.another()`)."""
+    webservice off) stops the pass and is reported in `error`. A worker claims up to `batch` orders at a time and
+    commits their results together: through `uow`, or, for `workers` > 1, a unit of work of its own (`uow.another()`)."""
     session = uow.session
     report = PushReport()
     worker = worker or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
@@ -142,7 +145,7 @@ def push_pending(
     if not postgres and not acquire_lock(session, LOCK_NAME, worker, timedelta(minutes=10)):
         report.details.append("another push is running")
         return report
-    claims, merge_lock, stop = _Claims(max_orders), threading.Lock(), threading.Event()
+    claims, merge_lock, stop = _Claims(max_orders, batch), threading.Lock(), threading.Event()
     context = _Pass(employee_id, _ShopStates(client))
     try:
         if workers <= 1:
@@ -175,44 +178,57 @@ class _Pass:
 
 
 def _work(uow: UnitOfWork, client, settings, postgres, claims: _Claims, report: PushReport, merge_lock, stop, context: _Pass) -> None:
-    session = uow.session
-    while not stop.is_set() and not claims.exhausted():
-        now = utcnow()
-        conditions = [exists().where(Update.order_key == ShopOrder.order_key, _due(now))]
-        taken = claims.snapshot()
-        if taken:
-            conditions.append(ShopOrder.id.not_in(taken))
-        query = select(ShopOrder).where(*conditions).order_by(ShopOrder.id).limit(1)
-        if postgres:
-            query = query.with_for_update(skip_locked=True, of=ShopOrder)
-        order = session.scalars(query).first()
-        if order is None:
+    while not stop.is_set():
+        orders = claims.claim(uow.session, postgres)
+        if not orders:
             uow.rollback()
             return
-        if not claims.take(order.id):
-            uow.rollback()
-            continue  # another worker of this process took it meanwhile
-        this_order = PushReport()
-        try:
-            _push_order(session, client, order, settings, now, this_order, context)
-        except ShopSetupError as error:
-            uow.rollback()
-            with merge_lock:
+        done, error = _push_batch(uow.session, client, orders, settings, context, stop)
+        if error is not None and not isinstance(error, ShopSetupError):
+            try:
+                uow.commit()  # what the shop already has for the orders done before it is kept
+            except Exception:
+                log.exception("push: the results of the orders done before a failure could not be stored")
+            raise error
+        uow.commit()  # ends the claim on these orders; only now do their counts stand
+        with merge_lock:
+            for this_order in done:
+                report.orders += 1
+                report.pushed += this_order.pushed
+                report.failed += this_order.failed
+                report.retry_later += this_order.retry_later
+                report.details += this_order.details
+            if error is not None:
                 report.error = str(error)
+        if error is not None:
             stop.set()
             log.error("push stopped: %s", error)
             return
-        uow.commit()  # ends the claim on this order; only now do its counts stand
-        with merge_lock:
-            report.orders += 1
-            report.pushed += this_order.pushed
-            report.failed += this_order.failed
-            report.retry_later += this_order.retry_later
-            report.details += this_order.details
 
 
-def _push_order(session, client, order: ShopOrder, settings: Settings, now: datetime, report: PushReport, context: _Pass) -> None:
-    updates = list(session.scalars(select(Update).where(Update.order_key == order.order_key, Update.push_status == "pending").order_by(Update.id)))
+def _push_batch(session, client, orders: list[ShopOrder], settings, context: _Pass, stop) -> tuple[list[PushReport], Exception | None]:
+    """Push a claimed batch order after order; at a failure, the orders before it stand and its own changes go."""
+    keys = [order.order_key for order in orders]
+    updates: dict[str, list[Update]] = {key: [] for key in keys}
+    for item in session.scalars(select(Update).where(Update.order_key.in_(keys), Update.push_status == "pending").order_by(Update.id)):
+        updates[item.order_key].append(item)
+    done: list[PushReport] = []
+    for order in orders:
+        if stop.is_set():
+            break  # another worker found the shop's set-up broken: the rest of the batch waits for the next pass
+        this_order = PushReport()
+        try:
+            _push_order(client, order, updates[order.order_key], settings, utcnow(), this_order, context)
+        except Exception as error:
+            # Nothing of a half-done order is kept, as when it had a transaction of its own (nothing is flushed yet).
+            for stale in (order, *updates[order.order_key]):
+                session.expire(stale)
+            return done, error
+        done.append(this_order)
+    return done, None
+
+
+def _push_order(client, order: ShopOrder, updates: list[Update], settings: Settings, now: datetime, report: PushReport, context: _Pass) -> None:
     # Each update carries the order's whole snapshot: of several pending ones, only the latest state and the
     # latest tracking numbers matter (an old state pushed late would move the shop backwards).
     last_state = max((position for position, item in enumerate(updates) if item.state_id is not None), default=-1)
