@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import LargeBinary, String, Table, Text, cast, func, inspect, literal, text
+from sqlalchemy import LargeBinary, String, Table, Text, bindparam, cast, func, inspect, literal, text, type_coerce
 from sqlalchemy.dialects.mssql import VARBINARY
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import TypeDecorator
 
 # Text columns looked up by value, and the shadow column a real base indexes for each.
 SHADOWS = {
@@ -86,6 +86,33 @@ class KeyRule:
 DEFAULT_KEY_RULE = KeyRule()
 
 
+class ShadowParameter(TypeDecorator):
+    """A look-up value converted in SQL the way its shadow column is computed, around each value of an expanding
+    IN: one cached statement whatever the number of values (a list of converted literals is compiled every time)."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, dialect: str, size: int | None = None, text_length: int | None = None, function: str | None = None):
+        super().__init__()
+        self.dialect_name, self.size, self.text_length, self.function = dialect, size, text_length, function
+
+    def bind_expression(self, bindvalue):
+        return self.converted(type_coerce(bindvalue, String()))
+
+    def converted(self, value: ColumnElement) -> ColumnElement:
+        """`value` (text) as the shadow column's expression computes it from the text column."""
+        if self.dialect_name == "mssql":
+            # The parameter as the column's varchar (pyodbc sends str as nvarchar: UTF-16 bytes), then binary.
+            return cast(cast(value, String(self.text_length)), VARBINARY(self.size) if self.size else VARBINARY("max"))
+        if self.dialect_name == "postgresql":
+            target = func
+            for part in self.function.split("."):
+                target = getattr(target, part)
+            return target(cast(value, Text()))
+        return cast(value, LargeBinary())
+
+
 @dataclass(frozen=True)
 class Shadow:
     """The shadow column of a text column, and how to convert a parameter the way it was computed."""
@@ -94,12 +121,22 @@ class Shadow:
     source: str
     column: str
     definition: str | None
-    convert: Callable[[str], ColumnElement] | None = None
+    parameter: ShadowParameter | None = None
     note: str = ""
 
     @property
     def usable(self) -> bool:
-        return self.convert is not None
+        return self.parameter is not None
+
+    def convert(self, value: str) -> ColumnElement:
+        """One value converted the way the shadow column is computed."""
+        return self.parameter.converted(literal(value, String()))
+
+    def in_(self, column: ColumnElement, values: list[str]) -> ColumnElement:
+        """`column IN values`, each value converted in SQL, as one expanding parameter."""
+        if not values:
+            return column.in_([])
+        return column.in_(bindparam(f"{self.column}_values", list(values), expanding=True, type_=self.parameter))
 
 
 def read_shadow(table: Table, source: str, shadow: str, dialect: str) -> Shadow:
@@ -111,30 +148,15 @@ def read_shadow(table: Table, source: str, shadow: str, dialect: str) -> Shadow:
     if definition is None:
         return Shadow(table.name, source, shadow, None, note=f"{shadow} is not a computed column: look-ups use {source} (a table scan)")
     length = getattr(table.c[source].type, "length", None) if source in table.c else None
-    convert = None
+    parameter = None
     if dialect == "mssql" and (match := _MSSQL.match(definition)) and match["column"].lower() == source.lower():
         size = None if match["length"].lower() == "max" else int(match["length"])
-        text_length = length or size
-
-        def convert(value, size=size, text_length=text_length):
-            # The parameter as the column's varchar (pyodbc sends str as nvarchar: UTF-16 bytes), then binary.
-            return cast(cast(literal(value, String()), String(text_length)), VARBINARY(size) if size else VARBINARY("max"))
-
+        parameter = ShadowParameter(dialect, size=size, text_length=length or size)
     elif dialect == "postgresql" and (match := _POSTGRESQL.match(definition)) and match["column"] == source:
-        name = match["function"]
-
-        def convert(value, name=name):
-            target = func
-            for part in name.split("."):
-                target = getattr(target, part)
-            return target(cast(literal(value, String()), Text()))
-
+        parameter = ShadowParameter(dialect, function=match["function"])
     elif dialect == "sqlite" and (match := _SQLITE.match(definition)) and match["column"] == source:
-
-        def convert(value):
-            return cast(literal(value, String()), LargeBinary())
-
-    if convert is None:
+        parameter = ShadowParameter(dialect)
+    if parameter is None:
         return Shadow(
             table.name,
             source,
@@ -142,7 +164,7 @@ def read_shadow(table: Table, source: str, shadow: str, dialect: str) -> Shadow:
             definition,
             note=f"{shadow} is computed as {definition!r}, not a form we know: look-ups use {source} (a table scan)",
         )
-    return Shadow(table.name, source, shadow, definition, convert, note=f"{shadow} = {definition}")
+    return Shadow(table.name, source, shadow, definition, parameter, note=f"{shadow} = {definition}")
 
 
 @dataclass

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Table, func, select, type_coerce
+from sqlalchemy import String, Table, func, select, type_coerce
 from sqlalchemy.engine import Connection
 
 from sync.core.sage import FOLLOWED_TYPES, SALES_DOMAIN, DocumentType
@@ -80,6 +80,24 @@ class LoadedChains:
     malformed: dict[str, str] = field(default_factory=dict)  # order key -> what was wrong
 
 
+class ColumnReader:
+    """The columns of a chain read, selected as they come (text to the driver: no conversion of its own), and the
+    reader of each (sync/gescom/values.py), applied once per column of each statement's rows, not cell by cell."""
+
+    def __init__(self, columns: dict[str, tuple]):
+        self.labels = tuple(columns)
+        self.columns = [type_coerce(column, String()).label(label) for label, (column, _kind) in columns.items()]
+        self.readers = tuple(kind.read for _column, kind in columns.values())
+
+    def rows(self, result) -> list[dict]:
+        """The rows of `result` as dicts of values read leniently, column by column."""
+        raw = result.all()
+        if not raw:
+            return []
+        values = [list(map(read, column)) for read, column in zip(self.readers, zip(*raw, strict=True), strict=True)]
+        return [dict(zip(self.labels, row, strict=True)) for row in zip(*values, strict=True)]
+
+
 class ChainReader:
     """Discovery and chain reads, as the settings name the link and tracking columns, through the catalog's shadow
     columns, with shop order keys made by the base's key rule. Built by `GesCom` for each call."""
@@ -103,21 +121,29 @@ class ChainReader:
         callers keep only exact matches)."""
         shadow = self.catalog.shadow(table.name, source)
         if shadow is not None and shadow.usable:
-            return table.c[shadow.column].in_([shadow.convert(value) for value in values])
+            return shadow.in_(table.c[shadow.column], values)
         return table.c[source].in_(values)
 
     def of_documents(self, conn: Connection, table: Table, columns, documents: Iterable[Doc]) -> Iterator:
         """Rows of `table` (headers or lines) of these sales documents, by (DO_Domaine, DO_Type, cbDO_Piece):
         IDO_TPIECE on headers, the document/line index on lines. One statement per type and chunk."""
+        for statement in self.documents_statements(table, columns, documents):
+            yield from conn.execute(statement)
+
+    def documents_statements(self, table: Table, columns, documents: Iterable[Doc]) -> Iterator:
+        """The statements of `of_documents`: one per document type and chunk of numbers."""
         by_type: dict[int, set[str]] = {}
         for doc_type, piece in documents:
             if piece:
                 by_type.setdefault(int(doc_type), set()).add(piece)
         for doc_type, pieces in sorted(by_type.items()):
             for batch in chunks(sorted(pieces)):
-                yield from conn.execute(
-                    select(*columns).where(table.c.DO_Domaine == SALES_DOMAIN, table.c.DO_Type == doc_type, self.matches(table, "DO_Piece", batch))
-                )
+                yield select(*columns).where(table.c.DO_Domaine == SALES_DOMAIN, table.c.DO_Type == doc_type, self.matches(table, "DO_Piece", batch))
+
+    def read_documents(self, conn: Connection, table: Table, reader: ColumnReader, documents: Iterable[Doc]) -> Iterator[dict]:
+        """`of_documents` read through `reader`: each row a dict of its values, read leniently."""
+        for statement in self.documents_statements(table, reader.columns, documents):
+            yield from reader.rows(conn.execute(statement))
 
     def link_matches(self, conn: Connection, keys: list[str]):
         """Headers whose link value is one of these keys, compared the way SQL Server does. No index exists on
@@ -252,14 +278,15 @@ class ChainReader:
 
     # --- loading chains -----------------------------------------------------------------------------------
 
-    def header_columns(self):
+    def header_columns(self) -> ColumnReader:
+        """What a chain read takes of a header, and how each column is read."""
         h = self.header
         columns = {
-            "type": type_coerce(h.c.DO_Type, IntValue()),
-            "piece": type_coerce(h.c.DO_Piece, TextValue()),
-            "date": type_coerce(h.c.DO_Date, DayValue()),
-            "marq": type_coerce(h.c.cbMarq, IntValue()),
-            "key": type_coerce(self.link, TextValue()),
+            "type": (h.c.DO_Type, IntValue),
+            "piece": (h.c.DO_Piece, TextValue),
+            "date": (h.c.DO_Date, DayValue),
+            "marq": (h.c.cbMarq, IntValue),
+            "key": (self.link, TextValue),
         }
         optional = {
             "provenance": ("DO_Provenance", IntValue),
@@ -269,20 +296,21 @@ class ChainReader:
         }
         for label, (name, kind) in optional.items():
             if name in h.c:
-                columns[label] = type_coerce(h.c[name], kind())
+                columns[label] = (h.c[name], kind)
         if self.settings.tracking.header_field:
-            columns["tracking"] = type_coerce(h.c[self.settings.tracking.header_field], TextValue())
-        return [column.label(label) for label, column in columns.items()]
+            columns["tracking"] = (h.c[self.settings.tracking.header_field], TextValue)
+        return ColumnReader(columns)
 
-    def line_columns(self):
+    def line_columns(self) -> ColumnReader:
+        """What a chain read takes of a line, and how each column is read."""
         dl = self.line
         columns = {
-            "type": type_coerce(dl.c.DO_Type, IntValue()),
-            "piece": type_coerce(dl.c.DO_Piece, TextValue()),
-            "origin": type_coerce(dl.c.DL_PieceBC, TextValue()),
-            "sku": type_coerce(dl.c.AR_Ref, TextValue()),
-            "quantity": type_coerce(dl.c.DL_Qte, NumberValue()),
-            "marq": type_coerce(dl.c.cbMarq, IntValue()),
+            "type": (dl.c.DO_Type, IntValue),
+            "piece": (dl.c.DO_Piece, TextValue),
+            "origin": (dl.c.DL_PieceBC, TextValue),
+            "sku": (dl.c.AR_Ref, TextValue),
+            "quantity": (dl.c.DL_Qte, NumberValue),
+            "marq": (dl.c.cbMarq, IntValue),
         }
         optional = {
             "name": ("DL_Design", TextValue),
@@ -298,10 +326,10 @@ class ChainReader:
         }
         for label, (name, kind) in optional.items():
             if name in dl.c:
-                columns[label] = type_coerce(dl.c[name], kind())
+                columns[label] = (dl.c[name], kind)
         if self.settings.tracking.line_field:
-            columns["tracking"] = type_coerce(dl.c[self.settings.tracking.line_field], TextValue())
-        return [column.label(label) for label, column in columns.items()]
+            columns["tracking"] = (dl.c[self.settings.tracking.line_field], TextValue)
+        return ColumnReader(columns)
 
     def load(
         self,
@@ -340,23 +368,19 @@ class ChainReader:
         candidates = {doc for key in keys for doc in known_documents.get(key, ())}
         candidates |= {(int(DocumentType.BON_DE_COMMANDE), piece) for key in keys for piece in pieces[key]}
         blind = [key for key in keys if not known_documents.get(key) and not pieces[key]]
-        rows = list(self.of_documents(conn, h, self.header_columns(), candidates))
+        reader = self.header_columns()
+        rows = list(self.read_documents(conn, h, reader, candidates))
         for batch in chunks(blind):
-            rows.extend(
-                conn.execute(
-                    select(*self.header_columns()).where(
-                        h.c.DO_Domaine == SALES_DOMAIN, h.c.DO_Type.in_(FOLLOWED_TYPES), self.link_matches(conn, batch)
-                    )
-                )
-            )
+            where = (h.c.DO_Domaine == SALES_DOMAIN, h.c.DO_Type.in_(FOLLOWED_TYPES), self.link_matches(conn, batch))
+            rows.extend(reader.rows(conn.execute(select(*reader.columns).where(*where))))
         wanted = set(keys)
         for row in rows:
-            key = self.rule(row.key)
+            key = self.rule(row["key"])
             doc = gathered.take_header(row)
             if key not in wanted:
                 continue  # a known document that no longer carries this order's link value
             if doc is None:
-                gathered.out.malformed[key] = f"a document header without a number (cbMarq {row.marq})"
+                gathered.out.malformed[key] = f"a document header without a number (cbMarq {row['marq']})"
                 continue
             gathered.owner_of_doc[doc] = key
             if doc[0] == DocumentType.BON_DE_COMMANDE:
@@ -364,12 +388,11 @@ class ChainReader:
 
     def _read_lines_of_bcs(self, conn: Connection, gathered: _Gathered, owner_of_piece: dict[str, str]) -> None:
         """Every line whose BC number is one of these (IDL_PIECECOM), taken for that BC's order."""
+        reader = self.line_columns()
         for batch in chunks(sorted(owner_of_piece)):
-            rows = conn.execute(
-                select(*self.line_columns()).where(self.line.c.DO_Domaine == SALES_DOMAIN, self.matches(self.line, "DL_PieceBC", batch))
-            )
-            for row in rows:
-                key = owner_of_piece.get(row.origin)
+            statement = select(*reader.columns).where(self.line.c.DO_Domaine == SALES_DOMAIN, self.matches(self.line, "DL_PieceBC", batch))
+            for row in reader.rows(conn.execute(statement)):
+                key = owner_of_piece.get(row["origin"])
                 if key is not None:
                     gathered.take_line(row, key)
 
@@ -378,21 +401,21 @@ class ChainReader:
         `invoice_origins` on an invoice). Returns the BC numbers learned on the way: BC number -> order key."""
         learned: dict[str, str] = {}
         undecided: dict[Doc, list] = {}
-        for row in self.of_documents(conn, self.line, self.line_columns(), gathered.owner_of_doc):
-            doc = (row.type, row.piece)
+        for row in self.read_documents(conn, self.line, self.line_columns(), gathered.owner_of_doc):
+            doc = (row["type"], row["piece"])
             key = gathered.owner_of_doc.get(doc)
             if key is None:
                 continue
-            verdict = whose_line(doc[0], row.origin, gathered.pieces[key], owner_of_piece)
+            verdict = whose_line(doc[0], row["origin"], gathered.pieces[key], owner_of_piece)
             if verdict is Verdict.UNDECIDED:
                 undecided.setdefault(doc, []).append(row)
                 continue
             if verdict is Verdict.LEARNED:
-                learned[row.origin] = key
+                learned[row["origin"]] = key
             if verdict is not Verdict.ANOTHER_ORDER:
                 gathered.take_line(row, key)
         if undecided:
-            claimed = owners_of({row.origin for rows in undecided.values() for row in rows}) if owners_of else {}
+            claimed = owners_of({row["origin"] for rows in undecided.values() for row in rows}) if owners_of else {}
             for doc, rows in undecided.items():
                 gathered.settle_invoice(doc, rows, claimed, learned)
         return learned
@@ -400,8 +423,8 @@ class ChainReader:
     def _read_missing_headers(self, conn: Connection, gathered: _Gathered) -> None:
         """Headers of documents the lines are in that were not read above (grouped invoices...)."""
         missing = {(data["type"], data["piece"]) for data in gathered.lines.values() if isinstance(data["type"], int)} - set(gathered.headers)
-        for row in self.of_documents(conn, self.header, self.header_columns(), missing):
-            if (row.type, row.piece) in missing:
+        for row in self.read_documents(conn, self.header, self.header_columns(), missing):
+            if (row["type"], row["piece"]) in missing:
                 gathered.take_header(row)
 
 
@@ -417,16 +440,14 @@ class _Gathered:
         self.lines: dict[int, dict] = {}  # cbMarq -> line
         self.line_owner: dict[int, str] = {}  # cbMarq -> order key
 
-    def take_header(self, row) -> Doc | None:
-        data = row._asdict()
+    def take_header(self, data: dict) -> Doc | None:
         if not data["piece"] or not isinstance(data["type"], int):
             return None
         doc = (data["type"], data["piece"])
         self.headers[doc] = data
         return doc
 
-    def take_line(self, row, key: str) -> None:
-        data = row._asdict()
+    def take_line(self, data: dict, key: str) -> None:
         if not isinstance(data["marq"], int):
             self.out.malformed[key] = f"a line with an unreadable cbMarq ({data['marq']!r})"
             return
@@ -436,15 +457,15 @@ class _Gathered:
     def settle_invoice(self, doc: Doc, rows: list, claimed: dict[str, str], learned: dict[str, str]) -> None:
         """The undecided lines of an owned invoice: the owner's by `invoice_origins`, or the owner is malformed."""
         key = self.owner_of_doc[doc]
-        lines = [(row.origin, getattr(row, "reference", "")) for row in rows]
+        lines = [(row["origin"], row.get("reference", "")) for row in rows]
         try:
             origins = invoice_origins(key, doc[1], lines, self.headers[doc].get("reference", ""), claimed, learned)
         except UndecidedInvoice as error:
             self.out.malformed[key] = str(error)
             return
         for row in rows:
-            if row.origin in origins:
-                learned[row.origin] = key
+            if row["origin"] in origins:
+                learned[row["origin"]] = key
                 self.take_line(row, key)
 
     def chains(self, carriers: dict[int, str], carriage: set[str]) -> LoadedChains:

@@ -1,7 +1,8 @@
 """How a Sage value is read: leniently, so that one odd row cannot fail a whole statement.
 
-Each reader is a column type given with `type_coerce` (no CAST reaches the SQL). A value that cannot be read
-becomes `Malformed`, and the shop order it belongs to is skipped whole rather than guessed.
+Each reader is a function (`read_text`...), given to a statement as a column type with `type_coerce` (no CAST
+reaches the SQL), or applied to a whole column of rows at once. A value that cannot be read becomes `Malformed`,
+and the shop order it belongs to is skipped whole rather than guessed.
 """
 
 from __future__ import annotations
@@ -25,78 +26,89 @@ class Malformed:
         return f"Malformed({self.raw!r})"
 
 
-class TextValue(TypeDecorator):
+def read_text(value) -> str:
     """Text: "" for NULL, cp1252 bytes decoded, padding dropped."""
-
-    impl = String
-    cache_ok = True
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return ""
-        if isinstance(value, bytes):
-            value = value.decode("cp1252", "replace")
-        return str(value).rstrip()  # char(n) columns come back padded
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        value = value.decode("cp1252", "replace")
+    return str(value).rstrip()  # char(n) columns come back padded
 
 
-class DayValue(TypeDecorator):
+def read_day(value):
     """A Sage date read leniently: datetime, date or ISO text -> date; sentinels -> None; junk -> Malformed."""
-
-    impl = String
-    cache_ok = True
-
-    def process_result_value(self, value, dialect):
-        if isinstance(value, str):
-            try:
-                value = datetime.fromisoformat(value.strip().replace("/", "-"))
-            except ValueError:
-                return Malformed(value)
+    if isinstance(value, str):
         try:
-            return as_date(value)
+            value = datetime.fromisoformat(value.strip().replace("/", "-"))
         except ValueError:
             return Malformed(value)
+    try:
+        return as_date(value)
+    except ValueError:
+        return Malformed(value)
 
 
-class StampValue(TypeDecorator):
+def read_stamp(value) -> datetime | None:
     """A timestamp (GesCom's clock): datetime or None."""
-
-    impl = String
-    cache_ok = True
-
-    def process_result_value(self, value, dialect):
-        if isinstance(value, str):
-            try:
-                return datetime.fromisoformat(value.strip())
-            except ValueError:
-                return None
-        if isinstance(value, datetime):
-            return value.replace(tzinfo=None)
-        return None
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None)
+    return None
 
 
-class NumberValue(TypeDecorator):
+def read_number(value):
     """A quantity: Decimal; NULL or junk -> Malformed."""
-
-    impl = String
-    cache_ok = True
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return Malformed(None)
-        try:
-            return Decimal(str(value))
-        except InvalidOperation:
-            return Malformed(value)
+    if value is None:
+        return Malformed(None)
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return Malformed(value)
 
 
-class IntValue(TypeDecorator):
+def read_int(value):
     """An integer (type, cbMarq, flags): 0 for NULL; junk -> Malformed."""
+    try:
+        return int(value) if value is not None else 0
+    except (TypeError, ValueError):
+        return Malformed(value)
+
+
+class _Lenient(TypeDecorator):
+    """A reader as a column type, for `type_coerce`; `read` is also applied by itself, once per column of a batch."""
 
     impl = String
     cache_ok = True
+    read = staticmethod(read_text)
 
     def process_result_value(self, value, dialect):
-        try:
-            return int(value) if value is not None else 0
-        except (TypeError, ValueError):
-            return Malformed(value)
+        return self.read(value)
+
+
+class TextValue(_Lenient):
+    cache_ok = True
+    read = staticmethod(read_text)
+
+
+class DayValue(_Lenient):
+    cache_ok = True
+    read = staticmethod(read_day)
+
+
+class StampValue(_Lenient):
+    cache_ok = True
+    read = staticmethod(read_stamp)
+
+
+class NumberValue(_Lenient):
+    cache_ok = True
+    read = staticmethod(read_number)
+
+
+class IntValue(_Lenient):
+    cache_ok = True
+    read = staticmethod(read_int)

@@ -13,16 +13,17 @@ from functools import partial
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
-from models import OrderPiece, ShopOrder, SyncRun, Update, utcnow
+from models import OrderPiece, ShopOrder, SyncRun, utcnow
 from sync.core.settings import Settings, SettingsError
 from sync.core.stages import Outcome, follow
 from sync.gescom.adapter import CHUNK, GesCom, GesComBusy, GesComError, LoadedChains, Nominations, chunks, parse_document
 from sync.gescom.settings_check import check_settings
 from sync.services.run_config import RunConfig
 from sync.services.unit_of_work import UnitOfWork
+from sync.store.bulk import PendingUpdates, insert_shop_orders, record_pieces, stored_orders, update_shop_orders
 from sync.store.feed import add_update, preview_of
 from sync.store.locks import acquire_lock, extend_lock, new_holder, release_lock
-from sync.store.memory import load_memory, save_memory
+from sync.store.memory import load_memory, memory_values
 from sync.store.settings import current_settings
 
 log = logging.getLogger(__name__)
@@ -417,6 +418,8 @@ def _run(
         read_at = gescom.now(conn)
         found, scanned_at = _discover(session, gescom, scout, run, settings, previous, read_at, config)
         nominated = _nominated(session, gescom, scout, settings, found, previous, full, config)
+        for nominations in (found.documents, found.origins, found.orphans):
+            nominations.clear()  # as big as the base on a first run: only its high-water marks are kept
         scout.rollback()  # discovery is over: hold nothing
         reading = _Reading(gescom, conn, settings, carriers, carriage)
         _follow_all(uow, reading, run, result, nominated, holder, config, progress, should_stop)
@@ -496,7 +499,7 @@ def _follow_all(
 
 def _follow_batch(session, reading: _Reading, run: SyncRun, result: RunResult, tally: _Tally, keys: list[str], nominated: dict) -> None:
     """Follow one chunk of shop orders: read their chains, remember what each concluded, store their updates."""
-    orders = {order.order_key: order for order in session.scalars(select(ShopOrder).where(ShopOrder.order_key.in_(keys)))}
+    orders = stored_orders(session, keys)
     loaded, known_pieces = load_chains(
         session,
         reading.gescom,
@@ -508,26 +511,26 @@ def _follow_batch(session, reading: _Reading, run: SyncRun, result: RunResult, t
         documents={key: nominated.get(key, set()) for key in keys},
         orders=orders,
     )
-    now = utcnow()
+    writes = _Writes(now=utcnow())
     new_pieces: dict[str, str] = {}
-    created: list[Update] = []
+    created = PendingUpdates()  # no ORM object in the session: a run's memory stays flat
     for key in keys:
         tally.checked += 1
         followed = _follow_one(key, orders.get(key), loaded, reading.settings, tally, nominated.get(key, set()))
         if followed is None:
             continue
         outcome, id_order = followed
-        order = _remember(session, key, orders.get(key), id_order, outcome, now)
+        writes.remember(key, orders.get(key), id_order, outcome)
         new_pieces.update({piece: key for piece in loaded.pieces.get(key, ()) if piece not in known_pieces.get(key, ())})
         if outcome.update is not None:
-            order.updated_at = now
             tally.changed += 1
-            created.append(add_update(session, key, order.id_order, outcome.update, run_id=run.id, created_at=now))
+            add_update(created, key, id_order, outcome.update, run_id=run.id, created_at=writes.now)  # mapped there, inserted below
+    owners = writes.store(session, orders)
     if new_pieces:
-        _record_pieces(session, orders, new_pieces)
-    session.flush()
-    tally.created += len(created)
-    for update in created:
+        record_pieces(session, owners, new_pieces)
+    created.insert(session)
+    tally.created += len(created.rows)
+    for update in created.rows:
         result.changes.update(update.changes)
         result.stages[update.stage] += 1
         if run.dry_run:
@@ -556,28 +559,36 @@ def _follow_one(
     return outcome, id_order
 
 
-def _remember(session, key: str, order: ShopOrder | None, id_order: int | None, outcome: Outcome, now: datetime) -> ShopOrder:
-    """Store what following the shop order concluded (a new one is stored from now on)."""
-    if order is None:
-        order = ShopOrder(order_key=key, id_order=id_order, first_seen_at=now)
-        session.add(order)
-    save_memory(order, outcome.memory)
-    order.checked_at = now if outcome.memory.vanished_runs == 0 else VANISHED_CHECK  # re-read first next time
-    return order
+@dataclass
+class _Writes:
+    """What one chunk concluded for its shop orders, written in bulk at the chunk's end (sync/store/bulk.py)."""
 
+    now: datetime
+    new: list[dict] = field(default_factory=list)
+    stored: list[dict] = field(default_factory=list)
 
-def _record_pieces(session, orders: dict[str, ShopOrder], new_pieces: dict[str, str]) -> None:
-    """BC numbers learned this chunk, each recorded as its shop order's (`new_pieces`: piece -> order key)."""
-    session.flush()
-    owners = {key: order.id for key, order in orders.items()}
-    for order in session.scalars(select(ShopOrder).where(ShopOrder.order_key.in_(set(new_pieces.values())))):
-        owners[order.order_key] = order.id
-    existing = {row.piece: row for row in session.scalars(select(OrderPiece).where(OrderPiece.piece.in_(list(new_pieces))))}
-    for piece, key in new_pieces.items():
-        if piece in existing:
-            existing[piece].shop_order_id = owners[key]  # a BC number reused by Sage after a deletion
+    def remember(self, key: str, order, id_order: int | None, outcome: Outcome) -> None:
+        """What following the shop order concluded (a new one is stored from now on). Of its memory, only what changed
+        is written; when it read empty, it is re-read first next time."""
+        checked_at = self.now if outcome.memory.vanished_runs == 0 else VANISHED_CHECK
+        updated = {"updated_at": self.now} if outcome.update is not None else {}
+        if order is None:
+            self.new.append(
+                {"order_key": key, "id_order": id_order, "first_seen_at": self.now, "updated_at": self.now, "checked_at": checked_at}
+                | memory_values(outcome.memory)
+            )
         else:
-            session.add(OrderPiece(piece=piece, shop_order_id=owners[key]))
+            # Only the columns whose value changed, as the ORM did: what the push or the shop poll wrote meanwhile stays.
+            stored = memory_values(load_memory(order))
+            changed = {name: value for name, value in memory_values(outcome.memory).items() if stored[name] != value}
+            self.stored.append({"id": order.id, "checked_at": checked_at, **updated, **changed})
+
+    def store(self, session, orders: dict) -> dict[str, int]:
+        """Write them; returns the id of every shop order of the chunk, stored before or now, by order key."""
+        owners = {key: order.id for key, order in orders.items()}
+        owners.update(insert_shop_orders(session, self.new))
+        update_shop_orders(session, self.stored)
+        return owners
 
 
 def list_runs(session: Session, limit: int = 20, before: int | None = None) -> tuple[list[SyncRun], int | None]:

@@ -13,7 +13,7 @@ from sync.core.memory import OrderMemory
 
 
 def load_memory(order: ShopOrder | None) -> OrderMemory:
-    """What we remember of this shop order (nothing yet for one not stored)."""
+    """What we remember of this shop order (nothing yet for one not stored); a row of the shop_orders table does too."""
     if order is None:
         return OrderMemory()
     return OrderMemory(
@@ -32,6 +32,26 @@ def load_memory(order: ShopOrder | None) -> OrderMemory:
         shop_tracking_seen=order.shop_tracking_seen,
         messages_sent=tuple(order.messages_sent or ()),
     )
+
+
+def memory_values(memory: OrderMemory) -> dict:
+    """The `ShopOrder` columns holding `memory`, by name, for a bulk write (the same mapping as `save_memory`)."""
+    return {
+        "stage": memory.stage,
+        "current_stage": memory.current_stage,
+        "state_rank": memory.state_rank,
+        "states_sent": list(memory.states_sent),
+        "snapshot": memory.snapshot,
+        "documents": memory.documents,
+        "vanished_runs": memory.vanished_runs,
+        "is_open": memory.is_open,
+        "shop_state_id": memory.shop_state_id,
+        "shop_id_order": memory.shop_id_order,
+        "shop_state_pushed": memory.shop_state_pushed,
+        "shop_tracking": memory.shop_tracking,
+        "shop_tracking_seen": memory.shop_tracking_seen,
+        "messages_sent": list(memory.messages_sent),
+    }
 
 
 def save_memory(order: ShopOrder, memory: OrderMemory) -> None:
