@@ -21,6 +21,7 @@ from sync.gescom.adapter import GesCom, GesComLimits, create_gescom_engine
 from sync.services.run_config import CONFIG_KEYS as RUN_CONFIG_KEYS
 from sync.services.run_config import RunConfig
 from sync.store.health import bound_waits
+from sync.store.keys import CACHE_SECONDS as KEY_CACHE_SECONDS
 
 ROOT = Path(__file__).resolve().parent
 migrate = Migrate()
@@ -42,6 +43,16 @@ def _env_int(name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise RuntimeError(f"{name} must be a whole number of seconds or items, not {value!r}") from None
+
+
+def _env_seconds(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise RuntimeError(f"{name} must be a number of seconds, not {value!r}") from None
 
 
 def _env_flag(name: str, default: bool) -> bool:
@@ -87,6 +98,7 @@ def load_config(instance_path: str) -> dict:
         "TRUSTED_PROXIES": _env_int("TRUSTED_PROXIES", 0),  # reverse proxies in front, whose X-Forwarded-* are believed
         "PRESTASHOP_URL": os.environ.get("PRESTASHOP_URL") or None,
         "PRESTASHOP_API_KEY": os.environ.get("PRESTASHOP_API_KEY") or None,
+        "API_KEY_CACHE_SECONDS": _env_seconds("API_KEY_CACHE_SECONDS", KEY_CACHE_SECONDS),  # checked in api/auth
         "PRESTASHOP_TIMEOUT": _env_int("PRESTASHOP_TIMEOUT", 30),
         "PRESTASHOP_EMPLOYEE_ID": _env_int("PRESTASHOP_EMPLOYEE_ID", 0) or None,
         "PRESTASHOP_WORKERS": max(1, _env_int("PRESTASHOP_WORKERS", 4)),

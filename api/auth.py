@@ -8,12 +8,11 @@ a checked key for API_KEY_CACHE_SECONDS (`KeyCache`): a key revoked elsewhere is
 from __future__ import annotations
 
 import math
-import os
 
 from flask import Flask, after_this_request, current_app, g, request
 
 from models import db
-from sync.store.keys import CACHE_SECONDS, KeyCache, KeyGrant, KeyUse, check_key, scope_allows, touch_key
+from sync.store.keys import CACHE_SECONDS, KeyCache, KeyGrant, check_key, scope_allows, touch_key
 
 from .problems import ApiProblem
 
@@ -79,25 +78,19 @@ def authenticate():
 def _touch_after_the_view(grant: KeyGrant, key_hash: str, cache: KeyCache) -> None:
     """Record the key's use once the view is done, in a short transaction of its own: the request never writes
     for it, and a store that cannot take the write (read-only, locked) delays the answer a quarter second at most."""
-    engine, use = db.engine, KeyUse.of(grant)
+    engine = db.engine
 
     @after_this_request
     def record_use(response):
-        when = touch_key(engine, use)  # logs its own failure, never raises it
+        when = touch_key(engine, grant)  # logs its own failure, never raises it
         if when is not None:
             cache.used(key_hash, when)  # this worker's next requests need not write it again
         return response
 
 
 def _cache_seconds(app: Flask) -> float:
-    """API_KEY_CACHE_SECONDS, from the app's configuration or else the environment; 0 turns the cache off."""
-    value = app.config.get("API_KEY_CACHE_SECONDS")
-    if value is None:
-        text = os.environ.get("API_KEY_CACHE_SECONDS", "").strip()
-        try:
-            value = float(text) if text else CACHE_SECONDS
-        except ValueError:
-            raise RuntimeError(f"API_KEY_CACHE_SECONDS must be a number of seconds, not {text!r}") from None
+    """API_KEY_CACHE_SECONDS (app.py reads it from the environment); 0 turns the cache off."""
+    value = app.config.get("API_KEY_CACHE_SECONDS", CACHE_SECONDS)
     if not 0 <= value < math.inf:  # nan and inf too: a revoked key must be refused some time
         raise RuntimeError(f"API_KEY_CACHE_SECONDS must be 0 (off) or a finite number of seconds, not {value!r}")
     return value

@@ -72,7 +72,8 @@ def verify_key(session: Session, key: str) -> ApiKey | None:
 
 @dataclass(frozen=True)
 class KeyGrant:
-    """What a checked key may do, as the API needs it per request (cached by `KeyCache`)."""
+    """What a checked key may do, as the API needs it per request (cached by `KeyCache`); a plain value, so
+    recording its use after the view never reloads the row (which a broken store could not)."""
 
     id: int
     scope: str
@@ -153,21 +154,7 @@ def check_key(session: Session, key: str, cache: KeyCache) -> tuple[str, KeyGran
     return key_hash, grant
 
 
-@dataclass(frozen=True)
-class KeyUse:
-    """What `touch_key` needs of a key, taken while the request's session holds its row: recording the use later
-    never reloads the row (which a broken store could not)."""
-
-    id: int
-    prefix: str
-    last_used_at: datetime | None
-
-    @classmethod
-    def of(cls, row: ApiKey | KeyGrant) -> KeyUse:
-        return cls(row.id, row.prefix, row.last_used_at)
-
-
-def touch_key(engine: Engine, row: ApiKey | KeyUse, wait: float = USE_WAIT) -> datetime | None:
+def touch_key(engine: Engine, row: ApiKey | KeyGrant, wait: float = USE_WAIT) -> datetime | None:
     """Record that this key was used now (at most once a minute), in a short transaction of its own that waits at
     most `wait` seconds for a lock: never the request's, nor its failure. A store that cannot take it is logged.
     Returns when the use was recorded, None when it was not (not due, or failed)."""
