@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 
 from models import ShopOrder, SyncRun, Update
 from sync.core.stages import STAGES
-from sync.gescom.adapter import GesCom, GesComError
+from sync.gescom.adapter import GesCom
 from sync.prestashop.client import PrestaShopClient, ShopError
+from sync.services.health import gescom_check, probe_gescom
 from sync.store.health import check_store
 
 
@@ -64,11 +65,8 @@ def connectivity(session: Session, gescom: GesCom, shop: PrestaShopClient | None
     """Whether our store, GesCom and the shop (when configured) answer now; one quick try each."""
     found = check_store(session.get_bind())  # reads and writes: a store that only reads is not "ok"
     store = Check(found["ok"], None if found["ok"] else f"{found['status']}: {found['error']}")
-    try:
-        gescom.ping()
-        gescom_check = Check(True)
-    except GesComError as error:
-        gescom_check = Check(False, str(error))
+    answer = gescom_check(probe_gescom(gescom))  # the health check's probe: shared, and waited for 2 s at most
+    gescom_found = Check(answer["ok"], answer.get("error"))
     shop_check = None
     if shop is not None:
         probe = shop.clone()  # one short attempt: a page must not wait for the client's retries
@@ -78,4 +76,4 @@ def connectivity(session: Session, gescom: GesCom, shop: PrestaShopClient | None
             shop_check = Check(True)
         except ShopError as error:
             shop_check = Check(False, str(error))
-    return Connectivity(store, gescom_check, shop_check)
+    return Connectivity(store, gescom_found, shop_check)

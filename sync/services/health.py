@@ -42,7 +42,8 @@ def _ping(gescom: GesCom, future: Future) -> None:
         future.set_result(None)
 
 
-def _gescom_check(future: Future, wait: float) -> dict:
+def gescom_check(future: Future, wait: float = GESCOM_WAIT) -> dict:
+    """The probe's answer within `wait` seconds: {"ok", "status": ok | down, "error"}."""
     try:
         future.result(timeout=wait)
     except FutureTimeout:
@@ -58,7 +59,7 @@ def health(store: Engine, gescom: GesCom) -> dict:
     started = time.monotonic()
     future = probe_gescom(gescom)
     checks = {"store": check_store(store)}
-    checks["gescom"] = _gescom_check(future, max(0.05, GESCOM_WAIT - (time.monotonic() - started)))
+    checks["gescom"] = gescom_check(future, max(0.05, GESCOM_WAIT - (time.monotonic() - started)))
     statuses = {check["status"] for check in checks.values()}
     status = "ok" if statuses == {"ok"} else "unavailable" if "down" in statuses else "degraded"
     return {"status": status, "checks": checks}
