@@ -132,11 +132,13 @@ class Shadow:
         """One value converted the way the shadow column is computed."""
         return self.parameter.converted(literal(value, String()))
 
-    def in_(self, column: ColumnElement, values: list[str]) -> ColumnElement:
-        """`column IN values`, each value converted in SQL, as one expanding parameter."""
+    def in_(self, column: ColumnElement, values: list[str], index: int = 0) -> ColumnElement:
+        """`column IN values`, each value converted in SQL, as one expanding parameter (`index` names it apart from
+        the other look-ups of the same statement)."""
         if not values:
             return column.in_([])
-        return column.in_(bindparam(f"{self.column}_values", list(values), expanding=True, type_=self.parameter))
+        name = f"{self.column}_values_in{index}" if index else f"{self.column}_values"
+        return column.in_(bindparam(name, list(values), expanding=True, type_=self.parameter))
 
 
 def read_shadow(table: Table, source: str, shadow: str, dialect: str) -> Shadow:

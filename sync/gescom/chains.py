@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import String, Table, func, select, type_coerce
+from sqlalchemy import String, Table, func, select, type_coerce, union_all
 from sqlalchemy.engine import Connection
 
 from sync.core.sage import FOLLOWED_TYPES, SALES_DOMAIN, DocumentType
@@ -25,6 +25,7 @@ CHUNK = 1000
 
 Doc = tuple[int, str]  # (DO_Type, DO_Piece): a document
 Owners = Callable[[set[str]], dict[str, str]]  # BC numbers -> the shop order our store knows each belongs to
+Look = tuple[Callable[[list, int], object], list]  # an indexed look-up: its condition for some values (the nth of its statement), its values
 
 
 def chunks(values: Iterable, size: int = CHUNK) -> Iterator[list]:
@@ -37,6 +38,24 @@ def chunks(values: Iterable, size: int = CHUNK) -> Iterator[list]:
             batch = []
     if batch:
         yield batch
+
+
+def batched(columns: list, looks: Iterable[Look], size: int = CHUNK) -> Iterator:
+    """Statements selecting `columns` through these look-ups, at most `size` values each. The look-ups of one
+    statement are joined by UNION ALL: each is planned on its own (its index seek stays one), in one round trip."""
+    selects: list = []
+    room = size
+    for condition, values in looks:
+        values = list(values)
+        while values:
+            batch, values = values[:room], values[room:]
+            selects.append(select(*columns).where(condition(batch, len(selects))))
+            room -= len(batch)
+            if not room:
+                yield selects[0] if len(selects) == 1 else union_all(*selects)
+                selects, room = [], size
+    if selects:
+        yield selects[0] if len(selects) == 1 else union_all(*selects)
 
 
 def parse_document(value: str) -> Doc | None:
@@ -87,15 +106,20 @@ class ColumnReader:
     def __init__(self, columns: dict[str, tuple]):
         self.labels = tuple(columns)
         self.columns = [type_coerce(column, String()).label(label) for label, (column, _kind) in columns.items()]
-        self.readers = tuple(kind.read for _column, kind in columns.values())
+        self.readers = tuple(kind.read_all for _column, kind in columns.values())
 
-    def rows(self, result) -> list[dict]:
-        """The rows of `result` as dicts of values read leniently, column by column."""
+    def rows(self, result, seen: set | None = None) -> list[dict]:
+        """The rows of `result` as dicts of values read leniently, column by column. With `seen` (cbMarq values already
+        read), a row read before is left out before any reading, and each row's cbMarq is added to it."""
         raw = result.all()
+        if seen is not None:
+            at = self.labels.index("marq")
+            raw = [row for row in raw if row[at].__class__ is not int or not (row[at] in seen or seen.add(row[at]))]
         if not raw:
             return []
-        values = [list(map(read, column)) for read, column in zip(self.readers, zip(*raw, strict=True), strict=True)]
-        return [dict(zip(self.labels, row, strict=True)) for row in zip(*values, strict=True)]
+        labels = self.labels
+        values = [read(column) for read, column in zip(self.readers, zip(*raw, strict=True), strict=True)]
+        return [dict(zip(labels, row, strict=True)) for row in zip(*values, strict=True)]
 
 
 class ChainReader:
@@ -115,30 +139,49 @@ class ChainReader:
 
     # --- access paths a real base indexes ---------------------------------------------------------------------
 
-    def matches(self, table: Table, source: str, values: list[str]):
+    def matches(self, table: Table, source: str, values: list[str], index: int = 0):
         """`source IN values` through the shadow column's index when its definition is known (exact, binary
         match, as Sage's own look-ups), else on the text column (a scan on a real base, case-insensitive:
-        callers keep only exact matches)."""
+        callers keep only exact matches). `index`: the look-up's rank in its statement."""
         shadow = self.catalog.shadow(table.name, source)
         if shadow is not None and shadow.usable:
-            return shadow.in_(table.c[shadow.column], values)
+            return shadow.in_(table.c[shadow.column], values, index)
         return table.c[source].in_(values)
 
-    def of_documents(self, conn: Connection, table: Table, columns, documents: Iterable[Doc]) -> Iterator:
-        """Rows of `table` (headers or lines) of these sales documents, by (DO_Domaine, DO_Type, cbDO_Piece):
-        IDO_TPIECE on headers, the document/line index on lines. One statement per type and chunk."""
-        for statement in self.documents_statements(table, columns, documents):
-            yield from conn.execute(statement)
-
-    def documents_statements(self, table: Table, columns, documents: Iterable[Doc]) -> Iterator:
-        """The statements of `of_documents`: one per document type and chunk of numbers."""
+    def document_looks(self, table: Table, documents: Iterable[Doc]) -> list[Look]:
+        """Look-ups of rows of `table` by (DO_Domaine, DO_Type, cbDO_Piece), one per document type: IDO_TPIECE on
+        headers, the document/line index on lines."""
         by_type: dict[int, set[str]] = {}
         for doc_type, piece in documents:
             if piece:
                 by_type.setdefault(int(doc_type), set()).add(piece)
-        for doc_type, pieces in sorted(by_type.items()):
-            for batch in chunks(sorted(pieces)):
-                yield select(*columns).where(table.c.DO_Domaine == SALES_DOMAIN, table.c.DO_Type == doc_type, self.matches(table, "DO_Piece", batch))
+
+        def of_type(doc_type: int):
+            def condition(batch: list, index: int):
+                return (table.c.DO_Domaine == SALES_DOMAIN) & (table.c.DO_Type == doc_type) & self.matches(table, "DO_Piece", batch, index)
+
+            return condition
+
+        return [(of_type(doc_type), sorted(pieces)) for doc_type, pieces in sorted(by_type.items())]
+
+    def origin_look(self, pieces: Iterable[str]) -> Look:
+        """The look-up of the lines whose BC number is one of `pieces` (IDL_PIECECOM)."""
+        dl = self.line
+
+        def condition(batch: list, index: int):
+            return (dl.c.DO_Domaine == SALES_DOMAIN) & self.matches(dl, "DL_PieceBC", batch, index)
+
+        return condition, sorted(pieces)
+
+    def of_documents(self, conn: Connection, table: Table, columns, documents: Iterable[Doc]) -> Iterator:
+        """Rows of `table` (headers or lines) of these sales documents, by (DO_Domaine, DO_Type, cbDO_Piece):
+        IDO_TPIECE on headers, the document/line index on lines. One statement per chunk of CHUNK documents."""
+        for statement in self.documents_statements(table, columns, documents):
+            yield from conn.execute(statement)
+
+    def documents_statements(self, table: Table, columns, documents: Iterable[Doc]) -> Iterator:
+        """The statements of `of_documents`: one per chunk of CHUNK documents, a look-up per type (UNION ALL)."""
+        yield from batched(columns, self.document_looks(table, documents))
 
     def read_documents(self, conn: Connection, table: Table, reader: ColumnReader, documents: Iterable[Doc]) -> Iterator[dict]:
         """`of_documents` read through `reader`: each row a dict of its values, read leniently."""
@@ -353,8 +396,7 @@ class ChainReader:
         # The steps of docs/concepts.md, "The document chain".
         self._read_owned_headers(conn, gathered, known_documents or {})  # 1
         owner_of_piece = {piece: key for key, values in gathered.pieces.items() for piece in values}
-        self._read_lines_of_bcs(conn, gathered, owner_of_piece)  # 2
-        learned = self._read_lines_of_owned(conn, gathered, owner_of_piece, owners_of)  # 3 and 4
+        learned = self._read_lines(conn, gathered, owner_of_piece, owners_of)  # 2, 3 and 4
         for origin, key in learned.items():
             gathered.pieces[key].add(origin)
         self._read_lines_of_bcs(conn, gathered, learned)
@@ -389,23 +431,37 @@ class ChainReader:
     def _read_lines_of_bcs(self, conn: Connection, gathered: _Gathered, owner_of_piece: dict[str, str]) -> None:
         """Every line whose BC number is one of these (IDL_PIECECOM), taken for that BC's order."""
         reader = self.line_columns()
-        for batch in chunks(sorted(owner_of_piece)):
-            statement = select(*reader.columns).where(self.line.c.DO_Domaine == SALES_DOMAIN, self.matches(self.line, "DL_PieceBC", batch))
+        for statement in batched(reader.columns, [self.origin_look(owner_of_piece)]):
             for row in reader.rows(conn.execute(statement)):
                 key = owner_of_piece.get(row["origin"])
                 if key is not None:
                     gathered.take_line(row, key)
 
-    def _read_lines_of_owned(self, conn: Connection, gathered: _Gathered, owner_of_piece: dict[str, str], owners_of: Owners | None) -> dict[str, str]:
+    def _read_lines(self, conn: Connection, gathered: _Gathered, owner_of_piece: dict[str, str], owners_of: Owners | None) -> dict[str, str]:
+        """The lines whose BC number is one of these (IDL_PIECECOM), taken for that BC's order, and the lines of the
+        owned documents (the document/line index), in the same statements: a line both found is taken once (its
+        cbMarq), for its BC's order, then by the ownership rules. Returns the BC numbers learned (`_take_owned_lines`)."""
+        reader, owned = self.line_columns(), gathered.owner_of_doc
+        looks = [self.origin_look(owner_of_piece), *self.document_looks(self.line, owned)]
+        rows_of_owned: list[dict] = []
+        seen: set[int] = set()  # a line found by both look-ups is read once
+        for statement in batched(reader.columns, looks):
+            for row in reader.rows(conn.execute(statement), seen):
+                key = owner_of_piece.get(row["origin"])
+                if key is not None:
+                    gathered.take_line(row, key)
+                if (row["type"], row["piece"]) in owned:
+                    rows_of_owned.append(row)
+        return self._take_owned_lines(gathered, rows_of_owned, owner_of_piece, owners_of)
+
+    def _take_owned_lines(self, gathered: _Gathered, rows: list[dict], owner_of_piece: dict[str, str], owners_of: Owners | None) -> dict[str, str]:
         """Lines of the owned documents, each taken or left by the ownership rules (`whose_line`, then
         `invoice_origins` on an invoice). Returns the BC numbers learned on the way: BC number -> order key."""
         learned: dict[str, str] = {}
         undecided: dict[Doc, list] = {}
-        for row in self.read_documents(conn, self.line, self.line_columns(), gathered.owner_of_doc):
+        for row in rows:
             doc = (row["type"], row["piece"])
-            key = gathered.owner_of_doc.get(doc)
-            if key is None:
-                continue
+            key = gathered.owner_of_doc[doc]
             verdict = whose_line(doc[0], row["origin"], gathered.pieces[key], owner_of_piece)
             if verdict is Verdict.UNDECIDED:
                 undecided.setdefault(doc, []).append(row)

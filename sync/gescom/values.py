@@ -78,8 +78,18 @@ def read_int(value):
         return Malformed(value)
 
 
+def read_texts(values) -> list[str]:
+    """`read_text` of each value; a str (what drivers give) read in place."""
+    return [value.rstrip() if value.__class__ is str else read_text(value) for value in values]
+
+
+def read_ints(values) -> list:
+    """`read_int` of each value; an int (what drivers give) kept as it is."""
+    return [value if value.__class__ is int else read_int(value) for value in values]
+
+
 class _Lenient(TypeDecorator):
-    """A reader as a column type, for `type_coerce`; `read` is also applied by itself, once per column of a batch."""
+    """A reader as a column type, for `type_coerce`; `read_all` reads a whole column of a batch at once."""
 
     impl = String
     cache_ok = True
@@ -88,10 +98,16 @@ class _Lenient(TypeDecorator):
     def process_result_value(self, value, dialect):
         return self.read(value)
 
+    @classmethod
+    def read_all(cls, values) -> list:
+        """`read` of each value of a column, in order."""
+        return list(map(cls.read, values))
+
 
 class TextValue(_Lenient):
     cache_ok = True
     read = staticmethod(read_text)
+    read_all = staticmethod(read_texts)
 
 
 class DayValue(_Lenient):
@@ -112,3 +128,4 @@ class NumberValue(_Lenient):
 class IntValue(_Lenient):
     cache_ok = True
     read = staticmethod(read_int)
+    read_all = staticmethod(read_ints)

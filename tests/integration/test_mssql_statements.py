@@ -153,6 +153,35 @@ def test_shadow_look_ups_compile_for_sql_server_as_index_seeks():
         assert "BC00001" not in sql and "BC00001" in compiled.params.values()
 
 
+def test_batched_look_ups_are_one_union_of_index_seeks_with_each_value_bound_once():
+    """Look-ups batched into one statement (UNION ALL, at most CHUNK values): each branch its own seek on the
+    shadow column, its values bound under names of its own, within SQL Server's parameter limit."""
+    from sqlalchemy.sql.selectable import CompoundSelect
+
+    from sync.gescom.catalog import read_shadow
+    from sync.gescom.chains import CHUNK, batched
+
+    table = _line_table_with(SQL_SERVER_DEFINITIONS[0])
+    shadow = read_shadow(table, "DL_PieceBC", "cbDL_PieceBC", "mssql")
+
+    def look(values: list[str]):
+        return (lambda batch, index: shadow.in_(table.c.cbDL_PieceBC, batch, index)), values
+
+    first, second, third = [f"BC{n:05d}" for n in range(CHUNK + 200)], ["BL00001", "BL00002"], ["FA00001"]
+    statements = list(batched([table.c.cbMarq], [look(first), look(second), look(third)]))
+    assert len(statements) == 2 and isinstance(statements[1], CompoundSelect)
+    bound: list[str] = []
+    for statement in statements:
+        compiled = statement.compile(dialect=MSSQL, compile_kwargs={"render_postcompile": True})
+        sql = " ".join(str(compiled).split())
+        assert len(compiled.params) <= CHUNK < MSSQL_PARAMETER_LIMIT
+        assert "BC00001" not in sql and "[cbDL_PieceBC] IN (CAST(CAST(" in sql
+        bound += list(compiled.params.values())
+    assert sorted(bound) == sorted(first + second + third)
+    union = " ".join(str(statements[1].compile(dialect=MSSQL)).split())
+    assert union.count(" UNION ALL ") == 2 and union.count("[cbDL_PieceBC] IN") == 3
+
+
 def test_an_unknown_shadow_definition_falls_back_to_the_text_column_and_says_so():
     from sync.gescom.catalog import read_shadow
 
