@@ -70,7 +70,7 @@ def document_holding(documents: dict[str, dict], number: str) -> str | None:
 
 def unique(values) -> list:
     """Each value once, in first-seen order, blanks dropped."""
-    return list(dict.fromkeys(value for value in values if value))
+    return list(dict.fromkeys(filter(None, values)))
 
 
 # --- what a run concluded ---------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import Enum
+from functools import cache
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from sync.core.memory import OrderMemory, remember_documents, remember_run, tracking_numbers, unique
@@ -47,12 +49,16 @@ TERMINAL_STAGES = frozenset({Stage.INVOICED, Stage.RETURNED, Stage.CANCELLED})
 CANCEL_CONFIRMATIONS = 2
 
 
+# Every stage by member and by value (an Enum member hashes by its name, not as its value): a run ranks each order's
+# stages many times.
+_RANKS: dict = {None: -1, Stage.CANCELLED: len(PROGRESSION), Stage.CANCELLED.value: len(PROGRESSION)}
+_RANKS.update({stage: index for index, stage in enumerate(PROGRESSION)} | {stage.value: index for index, stage in enumerate(PROGRESSION)})
+
+
 def rank(stage: Stage | str | None) -> int:
     """Position of a stage on the way forward (-1 for none)."""
-    if stage is None:
-        return -1
-    stage = Stage(stage)
-    return len(PROGRESSION) if stage is Stage.CANCELLED else PROGRESSION.index(stage)
+    found = _RANKS.get(stage)
+    return found if found is not None else _RANKS[Stage(stage)]  # Stage() raises ValueError on what is not a stage
 
 
 def can_reach(reached: Stage | str | None, new: Stage) -> bool:
@@ -128,9 +134,12 @@ class Chain:
     def goods(self) -> list[Line]:
         """The lines that count when judging what was shipped: goods, not on a down-payment invoice."""
         down_payments = {d.key for d in self.documents if d.is_down_payment}
+        if not down_payments:
+            return [line for line in self.lines if line.sku and line.countable]
         return [line for line in self.lines if line.is_goods and line.doc_key not in down_payments]
 
 
+@cache
 def _shipped_types(shipped_document_type: int) -> frozenset[int]:
     first = DocumentType(shipped_document_type)
     return frozenset(t for t in range(first, DocumentType.BON_DE_LIVRAISON + 1)) | INVOICE_TYPES
@@ -179,17 +188,20 @@ def observe(chain: Chain) -> dict[str, dict]:
     """What each present document shows now: its tracking numbers (header field + its lines), date, carrier."""
     seen: dict[str, dict] = {}
     for doc in chain.documents:
+        day = doc.delivered_on or doc.date
         seen[doc.key] = {
             "type": doc.doc_type,
             "piece": doc.piece,
-            "date": (doc.delivered_on or doc.date).isoformat() if (doc.delivered_on or doc.date) else None,
+            "date": day.isoformat() if day else None,
             "carrier": doc.carrier,
             "tracking": split_tracking(doc.tracking),
         }
-    for line in sorted(chain.lines, key=lambda line: (line.doc_key, line.position, line.marq)):
-        entry = seen.get(line.doc_key)
-        if entry is not None:
-            entry["tracking"] = unique(entry["tracking"] + split_tracking(line.tracking))
+    from_lines: dict[str, list[str]] = {}  # a document's numbers on its lines, in line order
+    for (doc_key, _position, _marq), line in sorted((((line.doc_key, line.position, line.marq), line) for line in chain.lines), key=itemgetter(0)):
+        if doc_key in seen:
+            from_lines.setdefault(doc_key, []).extend(split_tracking(line.tracking))
+    for doc_key, numbers in from_lines.items():
+        seen[doc_key]["tracking"] = unique(seen[doc_key]["tracking"] + numbers)
     return seen
 
 
@@ -292,7 +304,7 @@ def shop_state_rank(state_id: int, settings: Settings, reached: str | None) -> i
 def _stages_passed(reached: str | None, new: Stage) -> list[Stage]:
     if new is Stage.CANCELLED:
         return [new]
-    return [stage for stage in PROGRESSION if rank(reached) < rank(stage) <= rank(new)]
+    return list(PROGRESSION[rank(reached) + 1 : rank(new) + 1])  # a stage's rank is its place in PROGRESSION
 
 
 def _comparable(key: str, value):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
+from itertools import islice
 
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
@@ -417,9 +418,9 @@ def _run(
         carriers, carriage = gescom.carriers(conn)
         read_at = gescom.now(conn)
         found, scanned_at = _discover(session, gescom, scout, run, settings, previous, read_at, config)
+        found.origins.clear()  # as big as the base on a first run: only its high-water marks are kept
+        found.orphans.clear()
         nominated = _nominated(session, gescom, scout, settings, found, previous, full, config)
-        for nominations in (found.documents, found.origins, found.orphans):
-            nominations.clear()  # as big as the base on a first run: only its high-water marks are kept
         scout.rollback()  # discovery is over: hold nothing
         reading = _Reading(gescom, conn, settings, carriers, carriage)
         _follow_all(uow, reading, run, result, nominated, holder, config, progress, should_stop)
@@ -429,24 +430,22 @@ def _run(
 
 def _nominated(
     session, gescom: GesCom, scout, settings: Settings, found: Nominations, previous: SyncRun | None, full: bool, config: RunConfig
-) -> dict[str, set[tuple[int, str]]]:
+) -> _Nominated:
     """The shop orders this run follows, in order, each with the documents that named it: every one on a full run;
-    else those discovery found, those the previous run could not read, and open orders due for a re-read."""
-    nominated: dict[str, set[tuple[int, str]]] = {}
-
-    def add(key: str, docs=()) -> None:
-        if key:
-            nominated.setdefault(key, set()).update(docs)
-
+    else those discovery found, those the previous run could not read, and open orders due for a re-read.
+    Empties `found.documents` on the way (on a first run it names every order of the base)."""
+    discovered = _Nominated()
+    for key in sorted(found.documents):
+        discovered.add(key, found.documents.pop(key))
+    nominated = _Nominated()
     if full:
         for key, doc in gescom.all_documents(scout, settings):
-            add(key, (doc,))
+            nominated.add(key, (doc,))
         for key in session.scalars(select(ShopOrder.order_key).order_by(ShopOrder.id)):
-            add(key)
-    for key in sorted(found.documents):
-        add(key, found.documents[key])
+            nominated.add(key)
+    nominated.merge(discovered)
     for entry in (previous.skipped or []) if previous is not None else []:
-        add(entry.get("order_key", ""), {doc for doc in map(parse_document, entry.get("documents", [])) if doc is not None})
+        nominated.add(entry.get("order_key", ""), [doc for doc in map(parse_document, entry.get("documents", [])) if doc is not None])
     if not full:
         due = utcnow()
         # One range of the (is_open, checked_at) index: orders found empty last time carry the epoch as
@@ -457,8 +456,53 @@ def _nominated(
             .order_by(ShopOrder.checked_at)
             .limit(config.recheck_limit)
         ):
-            add(key)
+            nominated.add(key)
     return nominated
+
+
+class _Nominated:
+    """Shop orders in the order first named, each with the documents that named it. Compact, as a full run names every
+    order of the base: an order named by one document keeps the bare pair, a set only when there are more."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, tuple[int, str] | set[tuple[int, str]] | None] = {}
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def in_order(self) -> list[str]:
+        return list(self._held)
+
+    def take_chunks(self, size: int) -> Iterator[dict[str, set[tuple[int, str]]]]:
+        """The orders in the order named, at most `size` at a time, each with its documents (`take`)."""
+        while self._held:
+            yield {key: self.take(key) for key in list(islice(self._held, size))}
+
+    def add(self, key: str, docs=()) -> None:
+        """Name `key` (kept in the order first named), with these documents; an empty key names nothing."""
+        if not key:
+            return
+        held = self._held.setdefault(key, None)
+        for doc in docs:
+            if held is None:
+                held = doc
+            elif isinstance(held, set):
+                held.add(doc)
+            elif held != doc:
+                held = {held, doc}
+        self._held[key] = held
+
+    def merge(self, other: _Nominated) -> None:
+        """Add what `other` names, in its order, emptying it."""
+        for key in other.in_order():
+            self.add(key, other.take(key))
+
+    def take(self, key: str) -> set[tuple[int, str]]:
+        """The documents that named `key`, forgotten here: a run keeps nothing of an order once its chunk is done."""
+        held = self._held.pop(key, None)
+        if held is None:
+            return set()
+        return held if isinstance(held, set) else {held}
 
 
 @dataclass(frozen=True)
@@ -473,17 +517,17 @@ class _Reading:
 
 
 def _follow_all(
-    uow: UnitOfWork, reading: _Reading, run: SyncRun, result: RunResult, nominated: dict, holder: str, config: RunConfig, progress, should_stop
+    uow: UnitOfWork, reading: _Reading, run: SyncRun, result: RunResult, nominated: _Nominated, holder: str, config: RunConfig, progress, should_stop
 ) -> None:
     """Follow the nominated shop orders chunk by chunk, each chunk stored (or, on a dry run, rolled back) whole."""
-    keys = list(nominated)
+    total = len(nominated)
     window = (run.window_from, run.modified_scan)
     done = 0
     tally = _Tally()
-    for batch in chunks(keys, CHUNK):
+    for batch in nominated.take_chunks(CHUNK):  # taken chunk by chunk: nothing of an order stays once its chunk is done
         if should_stop is not None and should_stop():
-            raise RunStopped(f"stopped on request after {done} of {len(keys)} shop orders")
-        _follow_batch(uow.session, reading, run, result, tally, batch, nominated)
+            raise RunStopped(f"stopped on request after {done} of {total} shop orders")
+        _follow_batch(uow.session, reading, run, result, tally, batch)
         reading.conn.rollback()  # end the chain read's transaction between chunks: no snapshot held for the whole run
         if run.dry_run:
             uow.rollback()
@@ -493,12 +537,14 @@ def _follow_all(
         extend_lock(uow.session, LOCK_NAME, holder, config.lock_ttl)
         done += len(batch)
         if progress:
-            progress(done, len(keys))
+            progress(done, total)
     tally.apply(run)
 
 
-def _follow_batch(session, reading: _Reading, run: SyncRun, result: RunResult, tally: _Tally, keys: list[str], nominated: dict) -> None:
-    """Follow one chunk of shop orders: read their chains, remember what each concluded, store their updates."""
+def _follow_batch(session, reading: _Reading, run: SyncRun, result: RunResult, tally: _Tally, documents: dict[str, set]) -> None:
+    """Follow one chunk of shop orders (each with the documents that named it): read their chains, remember what each
+    concluded, store their updates."""
+    keys = list(documents)
     orders = stored_orders(session, keys)
     loaded, known_pieces = load_chains(
         session,
@@ -508,7 +554,7 @@ def _follow_batch(session, reading: _Reading, run: SyncRun, result: RunResult, t
         keys,
         reading.carriers,
         reading.carriage,
-        documents={key: nominated.get(key, set()) for key in keys},
+        documents=documents,
         orders=orders,
     )
     writes = _Writes(now=utcnow())
@@ -516,7 +562,7 @@ def _follow_batch(session, reading: _Reading, run: SyncRun, result: RunResult, t
     created = PendingUpdates()  # no ORM object in the session: a run's memory stays flat
     for key in keys:
         tally.checked += 1
-        followed = _follow_one(key, orders.get(key), loaded, reading.settings, tally, nominated.get(key, set()))
+        followed = _follow_one(key, orders.get(key), loaded, reading.settings, tally, documents[key])
         if followed is None:
             continue
         outcome, id_order = followed

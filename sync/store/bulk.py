@@ -20,12 +20,10 @@ def stored_orders(session: Session, keys: list[str]) -> dict:
 
 
 def insert_shop_orders(session: Session, rows: list[dict]) -> dict[str, int]:
-    """Store these new shop orders (column values by name), in one executemany; returns their ids by order key."""
+    """Store these new shop orders (column values by name), in one batched insert; returns their ids by order key."""
     if not rows:
         return {}
-    session.execute(insert(SHOP_ORDERS), rows)
-    keys = [row["order_key"] for row in rows]
-    return dict(session.execute(select(SHOP_ORDERS.c.order_key, SHOP_ORDERS.c.id).where(SHOP_ORDERS.c.order_key.in_(keys))).all())
+    return dict(session.execute(insert(SHOP_ORDERS).returning(SHOP_ORDERS.c.order_key, SHOP_ORDERS.c.id), rows).all())
 
 
 def update_shop_orders(session: Session, rows: list[dict]) -> None:
