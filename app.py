@@ -102,8 +102,20 @@ def load_config(instance_path: str) -> dict:
         "PRESTASHOP_TIMEOUT": _env_int("PRESTASHOP_TIMEOUT", 30),
         "PRESTASHOP_EMPLOYEE_ID": _env_int("PRESTASHOP_EMPLOYEE_ID", 0) or None,
         "PRESTASHOP_WORKERS": max(1, _env_int("PRESTASHOP_WORKERS", 4)),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     }
+
+
+def store_engine_options(database_url: str, push_workers: int) -> dict:
+    """The store engine's options: its pool holds a connection per push worker besides what the rest needs."""
+    options: dict = {"pool_pre_ping": True}
+    if not database_url.startswith("sqlite"):
+        # Each push worker holds a connection for its whole batch (the claim's row locks last until its commit),
+        # beside the caller's session, a web request per gunicorn thread (WEB_THREADS, default 4) and the
+        # short sessions of locks and key uses: with SQLAlchemy's default 5 + 10, 15 workers or more waited on
+        # the pool (and timed out after 30 s). SQLite keeps its default: one process pushes at a time there.
+        options["pool_size"] = push_workers + 5
+        options["max_overflow"] = 10
+    return options
 
 
 @event.listens_for(Engine, "connect")
@@ -122,6 +134,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_mapping(load_config(app.instance_path))
     if test_config:
         app.config.update(test_config)
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", store_engine_options(app.config["SQLALCHEMY_DATABASE_URI"], app.config["PRESTASHOP_WORKERS"]))
     if app.config["TRUSTED_PROXIES"] > 0:
         # Client address, scheme and host as the proxies saw them: rate limits, the Secure cookie and URLs follow.
         proxies = app.config["TRUSTED_PROXIES"]

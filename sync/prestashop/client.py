@@ -319,10 +319,15 @@ class PrestaShopClient:
         )
 
     def order(self, id_order: int) -> dict | None:
-        rows = _rows(
-            self.read("orders", params={"filter[id]": f"[{id_order}]", "display": "[id,reference,current_state,id_carrier,date_upd]"}), "orders"
-        )
+        rows = self.orders_of([id_order])
         return rows[0] if rows else None
+
+    def orders_of(self, ids: list[int]) -> list[dict]:
+        """What `order` reads, for several orders in one request (those the shop does not have are left out)."""
+        if not ids:
+            return []
+        wanted = "[" + "|".join(map(str, ids)) + "]"
+        return _rows(self.read("orders", params={"filter[id]": wanted, "display": "[id,reference,current_state,id_carrier,date_upd]"}), "orders")
 
     def orders_by_reference(self, reference: str) -> list[dict]:
         return _rows(self.read("orders", params={"filter[reference]": f"[{reference}]", "display": "[id,reference,current_state]"}), "orders")
@@ -363,6 +368,18 @@ class PrestaShopClient:
             "order_histories",
         )
         return rows[0] if rows else None
+
+    def latest_histories(self, ids: list[int]) -> dict[int, dict]:
+        """`latest_history` of several orders in one request: id_order → its latest history row (none: left out)."""
+        if len(ids) <= 1:
+            latest = self.latest_history(ids[0]) if ids else None
+            return {ids[0]: latest} if latest else {}
+        wanted = "[" + "|".join(map(str, ids)) + "]"
+        rows = _rows(self.read("order_histories", params={"filter[id_order]": wanted, "display": "full"}), "order_histories")
+        found: dict[int, dict] = {}
+        for row in sorted(rows, key=lambda row: int(row["id"])):
+            found[int(row["id_order"])] = row
+        return found
 
     def add_message(self, id_order: int, text: str) -> dict:
         """A private note in the legacy `message` table (1.7.0-1.7.6: what their order page shows)."""

@@ -9,13 +9,15 @@ have is never posted at all (8.x runs hooks and stock moves for it, then answers
 
 Several workers may push at once: a worker claims a batch of shop orders in one store round trip (on PostgreSQL
 with SELECT ... FOR UPDATE SKIP LOCKED, held until the batch is committed; on SQLite one process pushes at a time,
-a lease in the store) and commits their results together.
+a lease in the store) and commits their results together. What the shop has of a batch's orders is read in one
+request per kind for the whole batch (_BatchReads), not once per order: the requests left are the writes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import random
 import secrets
@@ -25,7 +27,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select
+from sqlalchemy import distinct, exists, func, select
 
 from models import ShopOrder, Update, utcnow
 from sync.core.memory import note_messages_sent, note_shop_order, note_state_pushed, note_tracking_pushed
@@ -48,7 +50,10 @@ from sync.store.settings import load_settings
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "push"
-BATCH = 8  # shop orders claimed per store round trip and committed together: fewer round trips, short row locks
+# Shop orders claimed at most per store round trip and committed together. Each batch reads what the shop has of
+# its orders in one request per kind (_BatchReads), which a larger batch shares between more orders; a pass with
+# several workers claims smaller batches when there is too little due for each worker to get a full one.
+BATCH = 32
 FIRST_RETRY = timedelta(seconds=30)
 LAST_RETRY = timedelta(hours=1)
 THREAD_TOKEN = string.ascii_letters + string.digits  # customer_thread.token: 12 characters, as the back office makes
@@ -145,7 +150,7 @@ def push_pending(
     if not postgres and not acquire_lock(session, LOCK_NAME, worker, timedelta(minutes=10)):
         report.details.append("another push is running")
         return report
-    claims, merge_lock, stop = _Claims(max_orders, batch), threading.Lock(), threading.Event()
+    claims, merge_lock, stop = _Claims(max_orders, _batch_size(session, batch, workers, max_orders)), threading.Lock(), threading.Event()
     context = _Pass(employee_id, _ShopStates(client))
     try:
         if workers <= 1:
@@ -169,6 +174,14 @@ def push_pending(
             finally:
                 release_lock(session, LOCK_NAME, worker)
     return report
+
+
+def _batch_size(session, batch: int, workers: int, max_orders: int) -> int:
+    """Up to `batch` orders a claim, fewer when full batches would leave workers with nothing to push."""
+    if workers <= 1:
+        return batch
+    due = session.scalar(select(func.count(distinct(Update.order_key))).where(_due(utcnow())))
+    return max(1, min(batch, math.ceil(min(due, max_orders) / workers)))
 
 
 @dataclass(frozen=True)
@@ -213,12 +226,13 @@ def _push_batch(session, client, orders: list[ShopOrder], settings, context: _Pa
     for item in session.scalars(select(Update).where(Update.order_key.in_(keys), Update.push_status == "pending").order_by(Update.id)):
         updates[item.order_key].append(item)
     done: list[PushReport] = []
+    reads = _BatchReads(client, [load_memory(order).shop_id_order or _first_id_order(updates[order.order_key]) for order in orders])
     for order in orders:
         if stop.is_set():
             break  # another worker found the shop's set-up broken: the rest of the batch waits for the next pass
         this_order = PushReport()
         try:
-            _push_order(client, order, updates[order.order_key], settings, utcnow(), this_order, context)
+            _push_order(reads, order, updates[order.order_key], settings, utcnow(), this_order, context)
         except Exception as error:
             # Nothing of a half-done order is kept, as when it had a transaction of its own (nothing is flushed yet).
             for stale in (order, *updates[order.order_key]):
@@ -226,6 +240,56 @@ def _push_batch(session, client, orders: list[ShopOrder], settings, context: _Pa
             return done, error
         done.append(this_order)
     return done, None
+
+
+def _first_id_order(updates: list[Update]) -> int | None:
+    return next((item.id_order for item in updates if item.id_order), None)
+
+
+class _BatchReads:
+    """The client, but what the shop has of a batch's orders (the order, its carrier rows, its latest history) is
+    read for the whole batch in one request when the first order needs it, and served from there until we write
+    to that order; after a write (and to look again after an ambiguous answer) its reads go to the shop. What is
+    served is older by at most the orders pushed before it in the batch; claimed orders are written by no other worker."""
+
+    def __init__(self, client: PrestaShopClient, ids: list[int | None]):
+        self.client = client
+        self.ids = list(dict.fromkeys(int(id_order) for id_order in ids if id_order))
+        self.batch: dict[str, dict[int, object]] = {}
+        self.written: set[int] = set()
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+    def _read(self, kind: str, id_order: int, read_batch, read_one):
+        if id_order not in self.ids or id_order in self.written:
+            return read_one(id_order)
+        if kind not in self.batch:
+            self.batch[kind] = read_batch(self.ids)
+        return self.batch[kind].get(id_order)
+
+    def order(self, id_order: int) -> dict | None:
+        return self._read("order", int(id_order), lambda ids: {int(row["id"]): row for row in self.client.orders_of(ids)}, self.client.order)
+
+    def order_carriers(self, id_order: int) -> list[dict]:
+        def read_batch(ids: list[int]) -> dict[int, list[dict]]:
+            rows: dict[int, list[dict]] = {id_order: [] for id_order in ids}
+            for row in sorted(self.client.order_carriers_of(ids), key=lambda row: int(row["id"])):
+                rows.setdefault(int(row["id_order"]), []).append(row)
+            return rows
+
+        return self._read("carriers", int(id_order), read_batch, self.client.order_carriers)
+
+    def latest_history(self, id_order: int) -> dict | None:
+        return self._read("latest", int(id_order), self.client.latest_histories, self.client.latest_history)
+
+    def set_tracking(self, carrier_row: dict, number: str, *, send_email: bool) -> dict:
+        self.written.add(int(carrier_row["id_order"]))  # before: an ambiguous answer is looked at afresh
+        return self.client.set_tracking(carrier_row, number, send_email=send_email)
+
+    def add_history(self, id_order: int, state_id: int, **options) -> dict:
+        self.written.add(int(id_order))
+        return self.client.add_history(id_order, state_id, **options)
 
 
 def _push_order(client, order: ShopOrder, updates: list[Update], settings: Settings, now: datetime, report: PushReport, context: _Pass) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 import sync.services.push as push_module
 from models import ShopOrder, Update
-from sync.services.push import _Claims
+from sync.services.push import _batch_size, _Claims
 from tests.integration.test_push import KEY, LINES, client_for, histories, push
 from tests.simulator import ShopSimulator
 
@@ -94,12 +94,22 @@ def test_a_pass_claims_its_orders_by_batches(sync, warehouse, clock, shop):
 
     event.listen(bind, "before_cursor_execute", count)
     try:
-        report = push(sync, client_for(shop))
+        report = push(sync, client_for(shop), batch=8)
     finally:
         event.remove(bind, "before_cursor_execute", count)
     assert report.pushed == report.orders == 20 and not pending(sync)
-    assert len(claims) == 4  # by the default batch of 8: 8, 8, 4, then none due: one claim per batch, not one per shop order
+    assert len(claims) == 4  # by batches of 8: 8, 8, 4, then none due: one claim per batch, not one per shop order
     assert all(histories(shop, id_order) == [2, 4] for id_order in ids)
+
+
+def test_workers_share_what_is_due_when_it_is_less_than_full_batches(sync, warehouse, clock, shop):
+    shipped(sync, warehouse, shop, 20)
+    assert _batch_size(sync.session, 32, 4, 500) == 5  # each of the 4 workers gets a share, none is left idle
+    assert _batch_size(sync.session, 32, 4, 8) == 2  # of what this pass may push
+    assert _batch_size(sync.session, 8, 2, 500) == 8  # enough for full batches
+    assert _batch_size(sync.session, 32, 1, 500) == 32  # one worker: nobody to share with
+    report = push(sync, client_for(shop), workers=4)
+    assert report.pushed == report.orders == 20 and not pending(sync)
 
 
 def _worker_env(store_db, shop) -> dict:
@@ -221,6 +231,11 @@ def test_batches_push_what_one_order_at_a_time_pushes(sync, warehouse, clock, sh
     first = [(r["method"], r["resource"]) for r in shop.requests]
     shop.reset_log()
     assert push(sync, client_for(shop), batch=8).orders == len(batched)
-    assert [(r["method"], r["resource"]) for r in shop.requests] == first  # the same requests, in the same order
+    then = [(r["method"], r["resource"]) for r in shop.requests]
+    # The same writes, in the same order; the batch's first reads of its orders are one request per batch.
+    assert [call for call in then if call[0] != "GET"] == [call for call in first if call[0] != "GET"]
+    for resource in ("orders", "order_carriers", "order_histories"):
+        alone, together = first.count(("GET", resource)), then.count(("GET", resource))
+        assert together < alone, resource
     assert _results(sync, batched) == _results(sync, one_by_one)
     assert not pending(sync)

@@ -4,6 +4,7 @@ manageFilters, SQLUtils). Mixed into ShopSimulator."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from .php import did_you_mean, mysql_number, php_int, php_truthy
 from .protocol import Ctx, Response, WsError
@@ -66,10 +67,9 @@ class Reads:
         return "" if loaded is None else str(loaded)
 
     def _view(self, res: Resource, record: dict) -> dict:
-        view = {f.name: self._text(f, record.get(f.name)) for f in res.fields if not f.getter}
-        for name, get in HOOKS[res.name].getters.items():
-            view[name] = get(self, record)
-        return view
+        """The record's fields as text, each computed when a filter or a sort first asks for it (a list request
+        filters every row of the table: rendering every field of every row cost more than the request)."""
+        return _View(self, res, record)
 
     # --- GET -----------------------------------------------------------------------------------------------
 
@@ -183,6 +183,8 @@ class Reads:
             return self._like(value, before + inner + after)
         if before == "" and after == "":
             if inner.find("|") > 0:
+                if f.kind in NUMERIC_KINDS:  # what _eq compares, as one set look-up: [1|2|...|n] over every row
+                    return mysql_number(value) in _numbers(inner)
                 return any(self._eq(f, value, v) for v in inner.split("|"))
             interval = re.fullmatch(r"([\d.:\-\s]+),([\d.:\-\s]+)", inner)
             if interval:
@@ -280,3 +282,28 @@ def _bounds(limit) -> tuple[int, int] | None:
     if len(parts) > 2:
         raise WsError(400, 39, 'The "limit" value has to be formed as this example: "5,25" or "10"')
     return (0, php_int(parts[0])) if len(parts) == 1 else (php_int(parts[0]), php_int(parts[1]))
+
+
+class _View(dict):
+    """Reads._view: a field's text (or getter's value) computed on first use, the same as computed up front."""
+
+    def __init__(self, sim, res: Resource, record: dict):
+        super().__init__()
+        self.sim, self.res, self.record = sim, res, record
+
+    def __missing__(self, name: str):
+        getter = HOOKS[self.res.name].getters.get(name)
+        if getter is not None:
+            value = getter(self.sim, self.record)
+        else:
+            fields = [f for f in self.res.fields if f.name == name and not f.getter]
+            if not fields:
+                raise KeyError(name)
+            value = self.sim._text(fields[0], self.record.get(name))
+        self[name] = value
+        return value
+
+
+@lru_cache(maxsize=256)
+def _numbers(alternatives: str) -> frozenset[float]:
+    return frozenset(mysql_number(value) for value in alternatives.split("|"))
