@@ -39,6 +39,16 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 
 def _rss_mb() -> float:
+    """This process's peak RSS. Linux's VmHWM belongs to the process's own memory since its exec; ru_maxrss does
+    not: a spawned child starts from its parent's peak (the bench's parent holds the generated orders), which had
+    made every phase look as big as the parent."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -23,7 +23,9 @@ FIRST_ID = 200000
 
 
 def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from benchmarks.bench import _rss_mb as peak
+
+    return peak()
 
 
 # --- the shop, in its own process ----------------------------------------------------------------------------------
