@@ -119,7 +119,7 @@ def _run(store_url: str, gescom_url: str, full: bool = False, capture: bool = Fa
     return figures
 
 
-def _quiet(store_url: str, gescom_url: str, repeat: int = 3) -> dict:
+def _quiet(store_url: str, gescom_url: str, repeat: int = 5) -> dict:
     """Runs with nothing changed, one after another in one process, as the scheduler makes them: the first pays
     for compiling the statements (`cold`), the others are what a run costs every minute."""
     from sqlalchemy import create_engine, event
@@ -342,6 +342,7 @@ def _incremental_runs(args: argparse.Namespace, workdir: Path) -> tuple[list[dic
         print(f"[bench] N={orders:,} C={changed:,}: generating, then the first run follows every order…", flush=True)
         base, built = prepare(workdir, f"n{orders}", orders, changed, args.gescom_url)
         print(f"[bench]   {built['line_rows']:,} lines, first run {built['first_full_run']['seconds']:.1f} s; ours (incremental)…", flush=True)
+        shutil.copyfile(base.store_url.removeprefix("sqlite:///"), base.store_url.removeprefix("sqlite:///") + ".before")
         ours = base.measured(_run, base.store_url, base.gescom_url, False, True)
         statements = ours.pop("statements")
         ours["detected"] = _detected(base.store_url, ours["run_id"], built["changed_keys"])
@@ -349,6 +350,7 @@ def _incremental_runs(args: argparse.Namespace, workdir: Path) -> tuple[list[dic
         floor = in_process(_floor, base.gescom_url, statements)
         print("[bench]   baseline (one indexed chain query per shop order)…", flush=True)
         baseline = in_process(_baseline, base.store_url, base.gescom_url)
+        far = _at_a_distance(base, args.gescom_rtt_ms, statements) if args.gescom_rtt_ms and base.schema else None
         print("[bench]   no-change run right after…", flush=True)
         quiet = base.measured(_run, base.store_url, base.gescom_url)
         runs.append(
@@ -363,6 +365,7 @@ def _incremental_runs(args: argparse.Namespace, workdir: Path) -> tuple[list[dic
                 "floor": floor,
                 "baseline": baseline,
                 "no_change": quiet,
+                "far": far,
                 "ours_vs_floor": ours["seconds"] / floor["seconds"] if floor["seconds"] else None,
                 "baseline_vs_ours": baseline["seconds"] / ours["seconds"] if ours["seconds"] else None,
                 "statement_budget": math.ceil(changed / 1000) * 10,
@@ -373,8 +376,43 @@ def _incremental_runs(args: argparse.Namespace, workdir: Path) -> tuple[list[dic
     return runs, base
 
 
+def _at_a_distance(base: Base, rtt_ms: float, statements: list) -> dict:
+    """Ours (on the store as it was before ours), the floor and the per-order connector again, with GesCom's answers
+    `rtt_ms` away (benchmarks.latency_proxy), as a SQL Server on the LAN is."""
+    from sqlalchemy.engine import make_url
+
+    print(f"[bench]   the same with GesCom {rtt_ms} ms away…", flush=True)
+    url = make_url(base.server_url)
+    proxy = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.latency_proxy", f"{url.host or '127.0.0.1'}:{url.port or 5432}", str(rtt_ms)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = int(proxy.stdout.readline())
+        far_url = make_url(base.gescom_url).set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
+        store_path = base.store_url.removeprefix("sqlite:///")
+        shutil.copyfile(store_path + ".before", store_path + ".far")
+        store_url = f"sqlite:///{store_path}.far"
+        ours = in_process(_run, store_url, far_url)
+        floor = in_process(_floor, far_url, statements)
+        baseline = in_process(_baseline, store_url, far_url)
+    finally:
+        proxy.terminate()
+        proxy.wait(10)
+    return {
+        "rtt_ms": rtt_ms,
+        "ours": ours,
+        "floor": floor,
+        "baseline": baseline,
+        "ours_vs_floor": ours["seconds"] / floor["seconds"],
+        "baseline_vs_ours": baseline["seconds"] / ours["seconds"],
+    }
+
+
 def _no_change_runs(args: argparse.Namespace, workdir: Path) -> list[dict]:
-    """Runs with nothing changed at each size in lines, after the first (full) run: the median of three in one process."""
+    """Runs with nothing changed at each size in lines, after the first (full) run: the median of five in one process."""
     figures = []
     for lines in [int(x) for x in args.no_change_lines.split(",") if x.strip()]:
         orders = max(10, lines * 10 // 46)  # ≈ 4.6 lines per web order, with the counter sales
@@ -558,6 +596,7 @@ def _run_targets(figures: dict) -> list[dict]:
             f"{run['baseline']['seconds']:.2f} s = {run['baseline_vs_ours']:.1f} × ours",
             run["baseline_vs_ours"] >= 20,
         ),
+        *_far_targets(run),
         _target(
             f"first full run, N = {n:,}",
             f"≤ {full_budget:.1f} s (15 s at N = 100,000)",
@@ -570,6 +609,21 @@ def _run_targets(figures: dict) -> list[dict]:
             f"{ours['gescom_statements']}",
             ours["gescom_statements"] <= run["statement_budget"],
         ),
+    ]
+
+
+def _far_targets(run: dict) -> list[dict]:
+    far = run.get("far")
+    if not far:
+        return []
+    return [
+        _target(
+            f"the same two, GesCom {far['rtt_ms']} ms away (a delaying proxy, as on a LAN)",
+            "≤ 3 × the floor; ours ≥ 20 × the per-order connector",
+            f"ours {far['ours']['seconds']:.2f} s = {far['ours_vs_floor']:.1f} × the floor ({far['floor']['seconds']:.3f} s); "
+            f"connector {far['baseline']['seconds']:.1f} s = {far['baseline_vs_ours']:.1f} × ours",
+            far["ours_vs_floor"] <= 3 and far["baseline_vs_ours"] >= 20,
+        )
     ]
 
 
@@ -682,6 +736,7 @@ def _arguments(argv) -> argparse.Namespace:
     parser.add_argument("--feed-seconds", type=float, default=10.0)
     parser.add_argument("--feed-threads", type=int, default=8)
     parser.add_argument("--gescom-url", default=None, help="a PostgreSQL URL for the generated GesCom (default SQLite)")
+    parser.add_argument("--gescom-rtt-ms", type=float, default=None, help="with --gescom-url: also measure with GesCom this far (ms)")
     parser.add_argument("--push-store-url", default=None, help="the push's store (default: --gescom-url's server if given, else SQLite)")
     parser.add_argument("--output", default=str(RESULTS / "latest.json"))
     parser.add_argument("--plot", default=None, help="write a PNG plot of run time vs database size here")
