@@ -435,7 +435,7 @@ def _push_figures(args: argparse.Namespace, workdir: Path) -> dict:
     sequential = in_process(measure_push, stores[1], 1, args.latency_ms / 1000, updates)
     store = stores[0]
     return {
-        "store": store.split(":", 1)[0],
+        "store": store.split(":", 1)[0].split("+")[0],
         "ours": ours,
         "sequential": sequential,
         "speedup": sequential["seconds"] / ours["seconds"] if ours["seconds"] else None,
@@ -694,6 +694,14 @@ def print_table(figures: dict) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
 
 
+def markdown_table(figures: dict) -> str:
+    """The targets as the Markdown table docs/performance.md shows (`python -m benchmarks.bench --table FILE`)."""
+    lines = ["| Measure | Target | Measured | |", "|---|---|---|---|"]
+    for t in figures["targets"]:
+        lines.append(f"| {t['measure']} | {t['target']} | {t['measured']} | {'met' if t['met'] else '**missed**'} |")
+    return "\n".join(lines)
+
+
 def plot(figures: dict, path: Path) -> None:
     import matplotlib
 
@@ -741,6 +749,7 @@ def _arguments(argv) -> argparse.Namespace:
     parser.add_argument("--output", default=str(RESULTS / "latest.json"))
     parser.add_argument("--plot", default=None, help="write a PNG plot of run time vs database size here")
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--table", default=None, help="print the targets of a results file as a Markdown table, and stop")
     args = parser.parse_args(argv)
     if args.push_store_url is None and args.gescom_url:
         args.push_store_url = args.gescom_url
@@ -749,6 +758,10 @@ def _arguments(argv) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     args = _arguments(argv)
+    if args.table:
+        figures = json.loads(Path(args.table).read_text())
+        print(markdown_table(figures))
+        return figures
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     figures: dict = {
