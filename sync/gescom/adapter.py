@@ -21,7 +21,7 @@ from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 from sync.core.sage import FOLLOWED_TYPES, SALES_DOMAIN
 from sync.core.settings import Settings
 from sync.gescom.catalog import DEFAULT_KEY_RULE, Catalog, KeyRule, read_catalog
-from sync.gescom.chains import CHUNK, ChainReader, LoadedChains, Nominations, Owners, chunks, parse_document
+from sync.gescom.chains import CHUNK, ChainReader, LoadedChains, Named, Nominations, Owners, chunks, parse_document
 from sync.gescom.engine import GesComLimits, create_gescom_engine
 from sync.gescom.errors import GesComBusy, GesComError, is_busy, reads_gescom, reason_of, writes_gescom
 from sync.gescom.settings_check import Column, GesComSchema
@@ -45,6 +45,7 @@ __all__ = [
     "GesComLimits",
     "LoadedChains",
     "Malformed",
+    "Named",
     "Nominations",
     "chunks",
     "create_gescom_engine",

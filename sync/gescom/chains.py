@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain as joined
+from itertools import islice
 
 from sqlalchemy import String, Table, func, select, type_coerce, union_all
 from sqlalchemy.engine import Connection
@@ -24,7 +26,7 @@ from sync.gescom.values import DayValue, IntValue, Malformed, NumberValue, TextV
 CHUNK = 1000
 
 Doc = tuple[int, str]  # (DO_Type, DO_Piece): a document
-Owners = Callable[[set[str]], dict[str, str]]  # BC numbers -> the shop order our store knows each belongs to
+Owners = Callable[[Iterable[str]], dict[str, str]]  # BC numbers -> the shop order our store knows each belongs to
 Look = tuple[Callable[[list, int], object], list]  # an indexed look-up: its condition for some values (the nth of its statement), its values
 
 
@@ -46,9 +48,11 @@ def batched(columns: list, looks: Iterable[Look], size: int = CHUNK) -> Iterator
     selects: list = []
     room = size
     for condition, values in looks:
-        values = list(values)
-        while values:
-            batch, values = values[:room], values[room:]
+        values = values if isinstance(values, list) else list(values)
+        start = 0
+        while start < len(values):
+            batch = values[start : start + room]  # by index: the values of a first run's look-up are copied once
+            start += len(batch)
             selects.append(select(*columns).where(condition(batch, len(selects))))
             room -= len(batch)
             if not room:
@@ -64,28 +68,70 @@ def parse_document(value: str) -> Doc | None:
     return (int(doc_type), piece) if doc_type.isdigit() and piece else None
 
 
+class Named:
+    """Shop orders in the order first named, each with the documents that named it. Compact, as a first or full run
+    names every order of the base: an order named by one document keeps the bare pair, a set only when there are more."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, Doc | set[Doc] | None] = {}
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def in_order(self) -> list[str]:
+        return list(self._held)
+
+    def take_chunks(self, size: int) -> Iterator[dict[str, set[Doc]]]:
+        """The orders in the order named, at most `size` at a time, each with its documents (`take`)."""
+        while self._held:
+            yield {key: self.take(key) for key in list(islice(self._held, size))}
+
+    def add(self, key: str, docs: Iterable[Doc] = ()) -> None:
+        """Name `key` (kept in the order first named), with these documents; an empty key names nothing."""
+        if not key:
+            return
+        held = self._held.setdefault(key, None)
+        for doc in docs:
+            if held is None:
+                held = doc
+            elif isinstance(held, set):
+                held.add(doc)
+            elif held != doc:
+                held = {held, doc}
+        self._held[key] = held
+
+    def merge(self, other: Named) -> None:
+        """Add what `other` names, in its order, emptying it."""
+        for key in other.in_order():
+            self.add(key, other.take(key))
+
+    def take(self, key: str) -> set[Doc]:
+        """The documents that named `key`, forgotten here: a run keeps nothing of an order once its chunk is done."""
+        held = self._held.pop(key, None)
+        if held is None:
+            return set()
+        return held if isinstance(held, set) else {held}
+
+
 @dataclass
 class Nominations:
     """Shop orders a discovery read says may have changed. Discovery only nominates: the chain read decides.
 
-    `documents`: key -> documents carrying that link value; `origins`: BC numbers of touched lines;
-    `orphans`: touched documents that showed neither (resolved through their lines and BCs)."""
+    `documents`: the orders, each with the documents carrying its link value; `origins`: BC numbers of touched
+    lines; `orphans`: touched documents that showed neither (resolved through their lines and BCs)."""
 
-    documents: dict[str, set[Doc]] = field(default_factory=dict)
+    documents: Named = field(default_factory=Named)
     origins: set[str] = field(default_factory=set)
     orphans: set[Doc] = field(default_factory=set)
     max_header_marq: int = 0
     max_line_marq: int = 0
 
     def add(self, key: str, doc: Doc | None = None) -> None:
-        documents = self.documents.setdefault(key, set())
-        if doc is not None:
-            documents.add(doc)
+        self.documents.add(key, () if doc is None else (doc,))
 
     def merge(self, other: Nominations) -> None:
-        """What another discovery read nominated, added to this one's (the high-water marks stay this one's)."""
-        for key, documents in other.documents.items():
-            self.documents.setdefault(key, set()).update(documents)
+        """What another discovery read nominated, added to this one's (the high-water marks stay this one's); empties `other`."""
+        self.documents.merge(other.documents)
         self.origins |= other.origins
         self.orphans |= other.orphans
 
@@ -108,13 +154,21 @@ class ColumnReader:
         self.columns = [type_coerce(column, String()).label(label) for label, (column, _kind) in columns.items()]
         self.readers = tuple(kind.read_all for _column, kind in columns.values())
 
-    def rows(self, result, seen: set | None = None) -> list[dict]:
+    def rows(self, result, seen: set | None = None, known: dict[int, dict] | None = None) -> list[dict]:
         """The rows of `result` as dicts of values read leniently, column by column. With `seen` (cbMarq values already
-        read), a row read before is left out before any reading, and each row's cbMarq is added to it."""
+        read), a row read before is left out before any reading, and each row's cbMarq is added to it. With `known`
+        (rows already read, by cbMarq), a row read before is that row, in its place, not read again."""
         raw = result.all()
         if seen is not None:
             at = self.labels.index("marq")
             raw = [row for row in raw if row[at].__class__ is not int or not (row[at] in seen or seen.add(row[at]))]
+        if not known:
+            return self._read(raw)
+        at = self.labels.index("marq")
+        fresh = iter(self._read([row for row in raw if row[at].__class__ is not int or row[at] not in known]))
+        return [known[row[at]] if row[at].__class__ is int and row[at] in known else next(fresh) for row in raw]
+
+    def _read(self, raw: list) -> list[dict]:
         if not raw:
             return []
         labels = self.labels
@@ -148,6 +202,14 @@ class ChainReader:
             return shadow.in_(table.c[shadow.column], values, index)
         return table.c[source].in_(values)
 
+    def type_look(self, table: Table, doc_type: int) -> Callable[[list, int], object]:
+        """The condition of a look-up of rows of `table` of one document type by (DO_Domaine, DO_Type, cbDO_Piece)."""
+
+        def condition(batch: list, index: int):
+            return (table.c.DO_Domaine == SALES_DOMAIN) & (table.c.DO_Type == doc_type) & self.matches(table, "DO_Piece", batch, index)
+
+        return condition
+
     def document_looks(self, table: Table, documents: Iterable[Doc]) -> list[Look]:
         """Look-ups of rows of `table` by (DO_Domaine, DO_Type, cbDO_Piece), one per document type: IDO_TPIECE on
         headers, the document/line index on lines."""
@@ -155,14 +217,7 @@ class ChainReader:
         for doc_type, piece in documents:
             if piece:
                 by_type.setdefault(int(doc_type), set()).add(piece)
-
-        def of_type(doc_type: int):
-            def condition(batch: list, index: int):
-                return (table.c.DO_Domaine == SALES_DOMAIN) & (table.c.DO_Type == doc_type) & self.matches(table, "DO_Piece", batch, index)
-
-            return condition
-
-        return [(of_type(doc_type), sorted(pieces)) for doc_type, pieces in sorted(by_type.items())]
+        return [(self.type_look(table, doc_type), sorted(pieces)) for doc_type, pieces in sorted(by_type.items())]
 
     def origin_look(self, pieces: Iterable[str]) -> Look:
         """The look-up of the lines whose BC number is one of `pieces` (IDL_PIECECOM)."""
@@ -265,27 +320,30 @@ class ChainReader:
         Orphans: their header's link value, else their lines' BC numbers. BC numbers: the shop order our store
         knows (`owners_of`), else the link value of the BC header. Every read goes through IDO_TPIECE or the
         document/line index."""
-        origins: dict[str, set[Doc]] = {piece: set() for piece in found.origins}
+        # Only the BCs found through an orphan's lines carry documents: on a first run `found.origins` is every BC
+        # number of the base, looked up as it is, without a copy or an entry per number.
+        through_lines: dict[str, set[Doc]] = {}
         if found.orphans:
-            self._resolve_orphans(conn, found, origins)
-        if not origins:
+            self._resolve_orphans(conn, found, through_lines)
+        pieces = found.origins
+        more = [piece for piece in through_lines if piece not in pieces]
+        if not pieces and not more:
             return
 
         def claim(key: str, piece: str) -> None:  # the BC, and the documents whose lines came from it
-            found.add(key, (int(DocumentType.BON_DE_COMMANDE), piece))
-            for doc in origins[piece]:
-                found.add(key, doc)
+            found.documents.add(key, ((int(DocumentType.BON_DE_COMMANDE), piece), *through_lines.get(piece, ())))
 
-        known = owners_of(set(origins)) if owners_of else {}
+        known = owners_of(joined(pieces, more)) if owners_of else {}
         for piece, key in known.items():
-            if piece in origins:
+            if piece in pieces or piece in through_lines:
                 claim(key, piece)
-        unknown = [(int(DocumentType.BON_DE_COMMANDE), piece) for piece in origins if piece not in known]
+        unknown = sorted(piece for piece in joined(pieces, more) if piece not in known)
         columns = [type_coerce(self.header.c.DO_Piece, TextValue()), type_coerce(self.link, TextValue())]
-        for piece, raw_key in self.of_documents(conn, self.header, columns, unknown):
-            key = self.rule(raw_key)
-            if key and piece in origins:
-                claim(key, piece)
+        for statement in batched(columns, [(self.type_look(self.header, int(DocumentType.BON_DE_COMMANDE)), unknown)]):
+            for piece, raw_key in conn.execute(statement):
+                key = self.rule(raw_key)
+                if key and (piece in pieces or piece in through_lines):
+                    claim(key, piece)
 
     def _resolve_orphans(self, conn: Connection, found: Nominations, origins: dict[str, set[Doc]]) -> None:
         """Orphans whose header carries a link value are that order's; the others go to `origins`, under the
@@ -432,7 +490,7 @@ class ChainReader:
         """Every line whose BC number is one of these (IDL_PIECECOM), taken for that BC's order."""
         reader = self.line_columns()
         for statement in batched(reader.columns, [self.origin_look(owner_of_piece)]):
-            for row in reader.rows(conn.execute(statement)):
+            for row in reader.rows(conn.execute(statement), known=gathered.lines_read):  # most were read by `_read_lines`
                 key = owner_of_piece.get(row["origin"])
                 if key is not None:
                     gathered.take_line(row, key)
@@ -447,6 +505,8 @@ class ChainReader:
         seen: set[int] = set()  # a line found by both look-ups is read once
         for statement in batched(reader.columns, looks):
             for row in reader.rows(conn.execute(statement), seen):
+                if row["marq"].__class__ is int:
+                    gathered.lines_read[row["marq"]] = row
                 key = owner_of_piece.get(row["origin"])
                 if key is not None:
                     gathered.take_line(row, key)
@@ -495,6 +555,7 @@ class _Gathered:
         self.owner_of_doc: dict[Doc, str] = {}  # documents carrying an order's link value
         self.lines: dict[int, dict] = {}  # cbMarq -> line
         self.line_owner: dict[int, str] = {}  # cbMarq -> order key
+        self.lines_read: dict[int, dict] = {}  # cbMarq -> line, every line read, taken or not
 
     def take_header(self, data: dict) -> Doc | None:
         if not data["piece"] or not isinstance(data["type"], int):
@@ -550,15 +611,19 @@ class _Gathered:
         return out
 
 
-def _check(data: dict, what: str, *names: str) -> None:
+_DOCUMENT_CHECKED = ("date", "provenance", "expedit", "delivered_on")
+_LINE_CHECKED = ("quantity", "position", "date_bl", "rem_pied", "rem_exep", "not_delivered")
+
+
+def _check(data: dict, what: Callable[[], str], names: tuple[str, ...]) -> None:
+    """Raise ValueError on the first of these values that could not be read (`what` names the row, asked only then)."""
     for name in names:
-        if isinstance(data.get(name), Malformed):
-            raise ValueError(f"{what} has an unreadable {name} ({data[name].raw!r})")
+        if data.get(name).__class__ is Malformed:
+            raise ValueError(f"{what()} has an unreadable {name} ({data[name].raw!r})")
 
 
 def _document(data: dict, carriers: dict[int, str]) -> Document:
-    what = f"document {data['type']}:{data['piece']}"
-    _check(data, what, "date", "provenance", "expedit", "delivered_on")
+    _check(data, lambda: f"document {data['type']}:{data['piece']}", _DOCUMENT_CHECKED)
     return Document(
         doc_type=data["type"],
         piece=data["piece"],
@@ -572,11 +637,13 @@ def _document(data: dict, carriers: dict[int, str]) -> Document:
 
 
 def _line(data: dict, carriage: set[str]) -> Line:
-    what = f"a line of {data['type']}:{data['piece']} (cbMarq {data['marq']})"
+    def what() -> str:
+        return f"a line of {data['type']}:{data['piece']} (cbMarq {data['marq']})"
+
     if not data["piece"] or not isinstance(data["type"], int):
-        raise ValueError(f"{what} has no document number")
-    _check(data, what, "quantity", "position", "date_bl", "rem_pied", "rem_exep", "not_delivered")
-    technical = bool(data.get("component_of")) or any(data.get(name) for name in ("rem_pied", "rem_exep", "not_delivered"))
+        raise ValueError(f"{what()} has no document number")
+    _check(data, what, _LINE_CHECKED)
+    technical = bool(data.get("component_of") or data.get("rem_pied") or data.get("rem_exep") or data.get("not_delivered"))
     return Line(
         doc_type=data["type"],
         piece=data["piece"],

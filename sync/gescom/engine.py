@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine, make_url
 
 BREAKER_WINDOW = 10.0  # seconds during which connections fail at once after GesCom could not be reached
 SQLITE_CHECK_EVERY = 10_000  # SQLite virtual machine steps between two looks at the statement's deadline
+SQLITE_CACHED_STATEMENTS = 16  # prepared statements sqlite3 keeps per GesCom connection (a demo or test base)
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,10 @@ def create_gescom_engine(url: str, limits: GesComLimits | None = None) -> Engine
     options: dict = {"pool_pre_ping": True, "connect_args": connect_args(url, limits)}
     if url.startswith("mssql"):
         options["fast_executemany"] = False
+    if make_url(url).get_backend_name() == "sqlite":
+        # Chain reads' IN lists come in many lengths, and sqlite3 keeps a prepared statement for each (128 per
+        # connection by default): RSS crept by tens of MB while following. A few cover the repeated statements.
+        options["connect_args"]["cached_statements"] = SQLITE_CACHED_STATEMENTS
     if not _in_memory(url):  # an in-memory SQLite base has one connection per thread, no pool to size
         options.update(pool_size=limits.pool_size, max_overflow=limits.max_overflow, pool_timeout=limits.pool_timeout)
     engine = create_engine(url, **options)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from itertools import islice
 
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
@@ -17,12 +16,12 @@ from sqlalchemy.orm import Session
 from models import OrderPiece, ShopOrder, SyncRun, utcnow
 from sync.core.settings import Settings, SettingsError
 from sync.core.stages import Outcome, follow
-from sync.gescom.adapter import CHUNK, GesCom, GesComBusy, GesComError, LoadedChains, Nominations, chunks, parse_document
+from sync.gescom.adapter import CHUNK, GesCom, GesComBusy, GesComError, LoadedChains, Named, Nominations, chunks, parse_document
 from sync.gescom.settings_check import check_settings
 from sync.services.run_config import RunConfig
 from sync.services.unit_of_work import UnitOfWork
 from sync.store.bulk import PendingUpdates, insert_shop_orders, record_pieces, stored_orders, update_shop_orders
-from sync.store.feed import add_update, preview_of
+from sync.store.feed import preview_of, update_values
 from sync.store.locks import acquire_lock, extend_lock, new_holder, release_lock
 from sync.store.memory import load_memory, memory_values
 from sync.store.settings import current_settings
@@ -339,7 +338,7 @@ def _load_one_by_one(conn, keys: list[str], load: Callable[[list[str]], LoadedCh
     return loaded
 
 
-def piece_owners(session: Session, pieces: set[str]) -> dict[str, str]:
+def piece_owners(session: Session, pieces: Iterable[str]) -> dict[str, str]:
     """The shop order our store knows each of these BC numbers belongs to (those it knows)."""
     owners: dict[str, str] = {}
     for batch in chunks(sorted(pieces)):
@@ -381,15 +380,19 @@ def _discover(
 
     Every run: headers and lines created since the cbMarq high-water marks (a range of the clustered key).
     The cbModification window, a scan of both tables on a real base, only on the first run (looking back
-    `initial_lookback`), then at most every `full_scan_interval`, or every run when the base indexes it.
-    Changes to existing rows in between (a tracking number typed later, a date, a deletion) are seen by the
-    re-read of open orders. Returns the nominations and the GesCom time the last scan read up to."""
+    `initial_lookback`; not when it is full: it reads every order), then at most every `full_scan_interval`, or
+    every run when the base indexes it. Changes to existing rows in between (a tracking number typed later, a date,
+    a deletion) are seen by the re-read of open orders. Returns the nominations and the GesCom time the last scan read up to."""
     if previous is None:
         header_marq, line_marq = gescom.max_marqs(scout)
         since = read_at - config.initial_lookback
+        run.window_from, run.modified_scan, scanned_at = since, True, read_at
+        if run.full:
+            # A first full run reads the chain of every order `all_documents` names: the look-back scan (both tables,
+            # on a real base) would only name them again.
+            return Nominations(max_header_marq=header_marq, max_line_marq=line_marq), scanned_at
         found = gescom.modified_rows(scout, settings, since)
         found.max_header_marq, found.max_line_marq = max(header_marq, found.max_header_marq), max(line_marq, found.max_line_marq)
-        run.window_from, run.modified_scan, scanned_at = since, True, read_at
     else:
         found = gescom.new_rows(scout, settings, previous.watermark_header_marq or 0, previous.watermark_line_marq or 0)
         last_scan = previous.watermark_modified
@@ -434,16 +437,15 @@ def _nominated(
     """The shop orders this run follows, in order, each with the documents that named it: every one on a full run;
     else those discovery found, those the previous run could not read, and open orders due for a re-read.
     Empties `found.documents` on the way (on a first run it names every order of the base)."""
-    discovered = _Nominated()
-    for key in sorted(found.documents):
-        discovered.add(key, found.documents.pop(key))
     nominated = _Nominated()
     if full:
+        # What discovery found of an order moves over as the scan names it: the two are never both whole in memory.
         for key, doc in gescom.all_documents(scout, settings):
-            nominated.add(key, (doc,))
+            nominated.add(key, (doc, *found.documents.take(key)))
         for key in session.scalars(select(ShopOrder.order_key).order_by(ShopOrder.id)):
             nominated.add(key)
-    nominated.merge(discovered)
+    for key in sorted(found.documents.in_order()):  # the rest of what discovery found, in the order of their keys
+        nominated.add(key, found.documents.take(key))
     for entry in (previous.skipped or []) if previous is not None else []:
         nominated.add(entry.get("order_key", ""), [doc for doc in map(parse_document, entry.get("documents", [])) if doc is not None])
     if not full:
@@ -460,49 +462,8 @@ def _nominated(
     return nominated
 
 
-class _Nominated:
-    """Shop orders in the order first named, each with the documents that named it. Compact, as a full run names every
-    order of the base: an order named by one document keeps the bare pair, a set only when there are more."""
-
-    def __init__(self) -> None:
-        self._held: dict[str, tuple[int, str] | set[tuple[int, str]] | None] = {}
-
-    def __len__(self) -> int:
-        return len(self._held)
-
-    def in_order(self) -> list[str]:
-        return list(self._held)
-
-    def take_chunks(self, size: int) -> Iterator[dict[str, set[tuple[int, str]]]]:
-        """The orders in the order named, at most `size` at a time, each with its documents (`take`)."""
-        while self._held:
-            yield {key: self.take(key) for key in list(islice(self._held, size))}
-
-    def add(self, key: str, docs=()) -> None:
-        """Name `key` (kept in the order first named), with these documents; an empty key names nothing."""
-        if not key:
-            return
-        held = self._held.setdefault(key, None)
-        for doc in docs:
-            if held is None:
-                held = doc
-            elif isinstance(held, set):
-                held.add(doc)
-            elif held != doc:
-                held = {held, doc}
-        self._held[key] = held
-
-    def merge(self, other: _Nominated) -> None:
-        """Add what `other` names, in its order, emptying it."""
-        for key in other.in_order():
-            self.add(key, other.take(key))
-
-    def take(self, key: str) -> set[tuple[int, str]]:
-        """The documents that named `key`, forgotten here: a run keeps nothing of an order once its chunk is done."""
-        held = self._held.pop(key, None)
-        if held is None:
-            return set()
-        return held if isinstance(held, set) else {held}
+# Shop orders a run follows, in the order first named, each with the documents that named it (compact).
+_Nominated = Named
 
 
 @dataclass(frozen=True)
@@ -570,15 +531,15 @@ def _follow_batch(session, reading: _Reading, run: SyncRun, result: RunResult, t
         new_pieces.update({piece: key for piece in loaded.pieces.get(key, ()) if piece not in known_pieces.get(key, ())})
         if outcome.update is not None:
             tally.changed += 1
-            add_update(created, key, id_order, outcome.update, run_id=run.id, created_at=writes.now)  # mapped there, inserted below
+            created.add(update_values(key, id_order, outcome.update, run_id=run.id, created_at=writes.now))  # inserted below
     owners = writes.store(session, orders)
     if new_pieces:
         record_pieces(session, owners, new_pieces)
     created.insert(session)
     tally.created += len(created.rows)
     for update in created.rows:
-        result.changes.update(update.changes)
-        result.stages[update.stage] += 1
+        result.changes.update(update["changes"])
+        result.stages[update["stage"]] += 1
         if run.dry_run:
             result.updates.append(preview_of(update))
 

@@ -1,10 +1,10 @@
 """A run's writes to the store in bulk, through Core: one statement per kind of write and chunk, no ORM object per
 shop order. The column values come from sync/store/memory.py (the one mapping of `OrderMemory`) and, for updates,
-from `add_update` in sync/store/feed.py (the one mapping of `ShopUpdate`)."""
+from `update_values` in sync/store/feed.py (the one mapping of `ShopUpdate`)."""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, insert, inspect, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from models import OrderPiece, ShopOrder, Update
@@ -50,20 +50,19 @@ def record_pieces(session: Session, owners: dict[str, int], new_pieces: dict[str
 
 
 class PendingUpdates:
-    """Collects the update rows `add_update` maps (it calls `add`, as on a session), to insert them at once."""
+    """Collects the column values of updates (`update_values`), to insert them at once."""
 
     def __init__(self) -> None:
-        self.rows: list[Update] = []
+        self.rows: list[dict] = []
 
-    def add(self, row: Update) -> None:
-        self.rows.append(row)
+    def add(self, values: dict) -> None:
+        self.rows.append(values)
 
     def insert(self, session: Session) -> None:
         """Insert the collected updates in the order they were made (their ids grow in that order, as the feed needs):
         one executemany per run of rows setting the same columns."""
         batch: list[dict] = []
-        for row in self.rows:
-            values = {name: value for name, value in inspect(row).dict.items() if name in UPDATES.c}
+        for values in self.rows:
             if batch and batch[-1].keys() != values.keys():
                 session.execute(insert(UPDATES), batch)
                 batch = []

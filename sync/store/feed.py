@@ -19,30 +19,35 @@ from sync.gescom.catalog import DEFAULT_KEY_RULE
 MAX_LIMIT = 500
 
 
+def update_values(order_key: str, id_order: int | None, shop_update: ShopUpdate, *, run_id: int | None, created_at: datetime) -> dict:
+    """The column values of one update of a shop order: the one mapping from `ShopUpdate` to its row."""
+    return {
+        "order_key": order_key,
+        "id_order": id_order,
+        "stage": shop_update.stage,
+        "state_id": shop_update.state_id,
+        "tracking_numbers": shop_update.tracking_numbers,
+        "piece": shop_update.piece,
+        "delivery_date": shop_update.delivery_date,
+        "deliveries": shop_update.deliveries,
+        "changes": shop_update.changes,
+        "run_id": run_id,
+        "created_at": created_at,
+    }
+
+
 def add_update(
     session: Session, order_key: str, id_order: int | None, shop_update: ShopUpdate, *, run_id: int | None, created_at: datetime
 ) -> Update:
-    """Store one update of a shop order (the one mapping from `ShopUpdate` to its row)."""
-    row = Update(
-        order_key=order_key,
-        id_order=id_order,
-        stage=shop_update.stage,
-        state_id=shop_update.state_id,
-        tracking_numbers=shop_update.tracking_numbers,
-        piece=shop_update.piece,
-        delivery_date=shop_update.delivery_date,
-        deliveries=shop_update.deliveries,
-        changes=shop_update.changes,
-        run_id=run_id,
-        created_at=created_at,
-    )
+    """Store one update of a shop order, as an ORM object added to `session` (a run inserts `update_values` in bulk)."""
+    row = Update(**update_values(order_key, id_order, shop_update, run_id=run_id, created_at=created_at))
     session.add(row)
     return row
 
 
-def preview_of(row: Update) -> dict:
-    """An update as a dry run shows it: never stored, so no id and never acknowledged."""
-    return {key: value for key, value in {**row.to_dict(), "id": None}.items() if key != "acked_at"}
+def preview_of(values: dict) -> dict:
+    """An update as a dry run shows it (its `update_values`): never stored, so no id and never acknowledged."""
+    return {key: value for key, value in {**Update(**values).to_dict(), "id": None}.items() if key != "acked_at"}
 
 
 @dataclass
