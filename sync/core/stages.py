@@ -7,13 +7,12 @@ order (`OrderMemory`, sync/core/memory.py), to `follow()`, which returns the new
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import Enum
 from functools import cache
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING
 
 from sync.core.memory import OrderMemory, remember_documents, remember_run, tracking_numbers, unique
@@ -133,7 +132,7 @@ class Chain:
 
     def goods(self) -> list[Line]:
         """The lines that count when judging what was shipped: goods, not on a down-payment invoice."""
-        down_payments = {d.key for d in self.documents if d.is_down_payment}
+        down_payments = {d.key for d in self.documents if d.provenance == DOWN_PAYMENT_PROVENANCE and d.doc_type in INVOICE_TYPES}  # is_down_payment
         if not down_payments:
             return [line for line in self.lines if line.sku and line.countable]
         return [line for line in self.lines if line.is_goods and line.doc_key not in down_payments]
@@ -197,9 +196,10 @@ def observe(chain: Chain) -> dict[str, dict]:
             "tracking": split_tracking(doc.tracking),
         }
     from_lines: dict[str, list[str]] = {}  # a document's numbers on its lines, in line order
-    for (doc_key, _position, _marq), line in sorted((((line.doc_key, line.position, line.marq), line) for line in chain.lines), key=itemgetter(0)):
+    in_order = sorted([(line.doc_key, line.position, line.marq, line.tracking) for line in chain.lines], key=_LINE_ORDER)
+    for doc_key, _position, _marq, tracking in in_order:
         if doc_key in seen:
-            from_lines.setdefault(doc_key, []).extend(split_tracking(line.tracking))
+            from_lines.setdefault(doc_key, []).extend(split_tracking(tracking))
     for doc_key, numbers in from_lines.items():
         seen[doc_key]["tracking"] = unique(seen[doc_key]["tracking"] + numbers)
     return seen
@@ -219,6 +219,11 @@ def _delivery_piece(line: Line, shipped_document_type: int) -> str:
     return line.doc_key
 
 
+_ZERO = Decimal(0)
+_POSITION_ORDER = attrgetter("position", "marq")
+_LINE_ORDER = itemgetter(0, 1, 2)
+
+
 def deliveries_of(chain: Chain, documents: dict[str, dict], shipped_document_type: int) -> list[dict]:
     """One entry per shipment: piece, date, carrier, tracking numbers and what left (by article)."""
     shipped_types = _shipped_types(shipped_document_type)
@@ -229,9 +234,10 @@ def deliveries_of(chain: Chain, documents: dict[str, dict], shipped_document_typ
     result = []
     for key, lines in groups.items():
         known = documents.get(key, {})
-        quantities: dict[tuple[str, str], Decimal] = OrderedDict()
-        for line in sorted(lines, key=lambda line: (line.position, line.marq)):
-            quantities[(line.sku, line.name)] = quantities.get((line.sku, line.name), Decimal(0)) + line.quantity
+        quantities: dict[tuple[str, str], Decimal] = {}
+        for line in sorted(lines, key=_POSITION_ORDER) if len(lines) > 1 else lines:
+            article = (line.sku, line.name)
+            quantities[article] = quantities.get(article, _ZERO) + line.quantity
         line_dates = [line.date_bl for line in lines if line.date_bl]
         day = known.get("date") or (max(line_dates).isoformat() if line_dates else None)
         result.append(

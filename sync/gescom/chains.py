@@ -615,15 +615,25 @@ _DOCUMENT_CHECKED = ("date", "provenance", "expedit", "delivered_on")
 _LINE_CHECKED = ("quantity", "position", "date_bl", "rem_pied", "rem_exep", "not_delivered")
 
 
-def _check(data: dict, what: Callable[[], str], names: tuple[str, ...]) -> None:
-    """Raise ValueError on the first of these values that could not be read (`what` names the row, asked only then)."""
+def _check(data: dict, what: Callable[[dict], str], names: tuple[str, ...]) -> None:
+    """Raise ValueError on the first of these values that could not be read (`what(data)` names the row, asked only then)."""
+    get = data.get
     for name in names:
-        if data.get(name).__class__ is Malformed:
-            raise ValueError(f"{what()} has an unreadable {name} ({data[name].raw!r})")
+        value = get(name)
+        if value.__class__ is Malformed:
+            raise ValueError(f"{what(data)} has an unreadable {name} ({value.raw!r})")
+
+
+def _document_name(data: dict) -> str:
+    return f"document {data['type']}:{data['piece']}"
+
+
+def _line_name(data: dict) -> str:
+    return f"a line of {data['type']}:{data['piece']} (cbMarq {data['marq']})"
 
 
 def _document(data: dict, carriers: dict[int, str]) -> Document:
-    _check(data, lambda: f"document {data['type']}:{data['piece']}", _DOCUMENT_CHECKED)
+    _check(data, _document_name, _DOCUMENT_CHECKED)
     return Document(
         doc_type=data["type"],
         piece=data["piece"],
@@ -637,13 +647,11 @@ def _document(data: dict, carriers: dict[int, str]) -> Document:
 
 
 def _line(data: dict, carriage: set[str]) -> Line:
-    def what() -> str:
-        return f"a line of {data['type']}:{data['piece']} (cbMarq {data['marq']})"
-
     if not data["piece"] or not isinstance(data["type"], int):
-        raise ValueError(f"{what()} has no document number")
-    _check(data, what, _LINE_CHECKED)
-    technical = bool(data.get("component_of") or data.get("rem_pied") or data.get("rem_exep") or data.get("not_delivered"))
+        raise ValueError(f"{_line_name(data)} has no document number")
+    _check(data, _line_name, _LINE_CHECKED)
+    get = data.get
+    technical = bool(get("component_of") or get("rem_pied") or get("rem_exep") or get("not_delivered"))
     return Line(
         doc_type=data["type"],
         piece=data["piece"],

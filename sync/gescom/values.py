@@ -88,6 +88,12 @@ def read_ints(values) -> list:
     return [value if value.__class__ is int else read_int(value) for value in values]
 
 
+def read_days(values) -> list:
+    """`read_day` of each value, each distinct value read once (a batch's rows share few dates)."""
+    read: dict = {}
+    return [read[value] if value in read else read.setdefault(value, read_day(value)) for value in values]
+
+
 class _Lenient(TypeDecorator):
     """A reader as a column type, for `type_coerce`; `read_all` reads a whole column of a batch at once."""
 
@@ -113,6 +119,7 @@ class TextValue(_Lenient):
 class DayValue(_Lenient):
     cache_ok = True
     read = staticmethod(read_day)
+    read_all = staticmethod(read_days)
 
 
 class StampValue(_Lenient):
