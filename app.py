@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from api.observability import LOG_FORMATS, configure_logging
 from models import db
 from sync.gescom.adapter import GesCom, GesComLimits, create_gescom_engine
 from sync.services.run_config import CONFIG_KEYS as RUN_CONFIG_KEYS
@@ -64,6 +64,14 @@ def _env_flag(name: str, default: bool) -> bool:
     return value in ("1", "true", "yes", "on")
 
 
+def _env_choice(name: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (any case), the first by default."""
+    value = os.environ.get(name, "").strip().lower() or choices[0]
+    if value not in choices:
+        raise RuntimeError(f"{name} must be {' or '.join(choices)}, not {value!r}")
+    return value
+
+
 def load_config(instance_path: str) -> dict:
     """Every setting that comes from the environment, with its default (a run's: see RunConfig)."""
     return {
@@ -102,6 +110,7 @@ def load_config(instance_path: str) -> dict:
         "PRESTASHOP_TIMEOUT": _env_int("PRESTASHOP_TIMEOUT", 30),
         "PRESTASHOP_EMPLOYEE_ID": _env_int("PRESTASHOP_EMPLOYEE_ID", 0) or None,
         "PRESTASHOP_WORKERS": max(1, _env_int("PRESTASHOP_WORKERS", 4)),
+        "LOG_FORMAT": _env_choice("LOG_FORMAT", LOG_FORMATS),  # text (one line each, as ever) or json (one object a line)
     }
 
 
@@ -139,7 +148,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         # Client address, scheme and host as the proxies saw them: rate limits, the Secure cookie and URLs follow.
         proxies = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(app.config["LOG_FORMAT"], os.environ.get("LOG_LEVEL", "INFO"))
 
     if app.config.get("WEBHOOK_SECRET"):
         from sync.store.webhooks import secret_key

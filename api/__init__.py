@@ -1,6 +1,7 @@
 """HTTP face: /api/v1 (flask-smorest: the OpenAPI document and the code come from the same declarations).
 
 Every endpoint needs an API key but /api/v1/health, /openapi.json and /api/docs. Errors are problem documents.
+GET /metrics (Prometheus) and the request id of every answer: api/observability.
 The admin web page (/admin, api/admin) is registered here too; it has its own session login.
 """
 
@@ -12,6 +13,7 @@ from flask_smorest import Api
 
 from .auth import init_auth
 from .limits import init_limits
+from .observability import init_observability
 from .problems import register_error_handlers
 
 api = Api()
@@ -37,6 +39,7 @@ class SafeJSONProvider(DefaultJSONProvider):
 
 def init_api(app: Flask) -> None:
     app.json = SafeJSONProvider(app)
+    init_observability(app)  # first: every other hook's logs, and every answer, carry the request id
     assets = _swagger_assets_dir()
     app.config.setdefault("API_TITLE", "Sage 100 GesCom → PrestaShop order updates")
     app.config.setdefault("API_VERSION", "v1")
