@@ -20,6 +20,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from models import db
+from sync.services.runs import CURRENT_RUN
 from sync.store.metrics import StoreFigures, store_figures
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,9 @@ class JsonFormatter(logging.Formatter):
         }
         if has_request_context() and "request_id" in g:
             event["request_id"] = g.request_id
-        for name in ("request_id", "run_id"):  # given by the caller: log.info(..., extra={"run_id": run.id})
+        if CURRENT_RUN.get() is not None:  # a line logged while a run goes on, in its thread
+            event["run_id"] = CURRENT_RUN.get()
+        for name in ("request_id", "run_id"):  # or given by the caller: log.info(..., extra={"run_id": run.id})
             if getattr(record, name, None) is not None:
                 event[name] = getattr(record, name)
         if record.exc_info:

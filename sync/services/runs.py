@@ -6,6 +6,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -27,6 +28,8 @@ from sync.store.memory import load_memory, memory_values
 from sync.store.settings import current_settings
 
 log = logging.getLogger(__name__)
+# The run this thread is doing, for log records (api.observability adds it to each line as run_id).
+CURRENT_RUN: ContextVar[int | None] = ContextVar("current_run", default=None)
 
 LOCK_NAME = "sync"
 MAX_WARNINGS = 200
@@ -188,6 +191,7 @@ def execute_run(
     A run whose end the store refuses to record is remembered, and recorded failed with the reason later."""
     run_id = inspect(run).identity[0]  # known without asking the store, which may be broken by the end
     result, recorded = RunResult(run=run), False
+    logged_as = CURRENT_RUN.set(run_id)  # every log line of this run carries its id (LOG_FORMAT=json: "run_id")
     try:
         failure = _conclude(uow, gescom, run, result, holder, config, progress, should_stop)
         run.finished_at = utcnow()
@@ -208,6 +212,7 @@ def execute_run(
             # given back by `settle_run`: remembered for it.
             if not release_lock(uow.session, LOCK_NAME, holder) and recorded:
                 _remember_unsettled(run_id, holder, None)
+            CURRENT_RUN.reset(logged_as)
 
 
 def _conclude(uow: UnitOfWork, gescom: GesCom, run: SyncRun, result: RunResult, holder: str, config: RunConfig, progress, should_stop):

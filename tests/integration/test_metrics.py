@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import timedelta
 
 import pytest
@@ -120,3 +122,35 @@ def test_openmetrics_when_the_scraper_asks(client, keys):
 
 def test_metrics_stay_out_of_the_openapi_document(client):
     assert "/metrics" not in client.get("/openapi.json").json["paths"]
+
+
+def test_a_runs_log_lines_carry_its_run_id(app, warehouse, monkeypatch):
+    """LOG_FORMAT=json: whatever a run logs, in its thread, says which run it was (and nothing after it ends)."""
+    from api.observability import JsonFormatter
+    from sync.services import runs
+
+    lines = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            lines.append(json.loads(JsonFormatter().format(record)))
+
+    original = runs._discover
+
+    def discover(*args, **kwargs):
+        runs.log.warning("discovering")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(runs, "_discover", discover)
+    handler, level = Keep(), runs.log.level
+    runs.log.addHandler(handler)
+    runs.log.setLevel(logging.INFO)  # whatever level the tests' root logger has
+    try:
+        with app.app_context():
+            run_id = run_sync(UnitOfWork(db.session), app.extensions["gescom"], config=RunConfig()).run.id
+        runs.log.warning("after the run")
+    finally:
+        runs.log.removeHandler(handler)
+        runs.log.setLevel(level)
+    assert [line.get("run_id") for line in lines if line["message"] == "discovering"] == [run_id]
+    assert [line.get("run_id") for line in lines if line["message"] == "after the run"] == [None]
