@@ -20,6 +20,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from models import db
+from sync.services.dashboard import ConsumerLag, consumer_lags
 from sync.services.runs import CURRENT_RUN
 from sync.store.metrics import StoreFigures, store_figures
 
@@ -154,6 +155,21 @@ def _store_families(figures: StoreFigures) -> Iterator[Metric]:
     )
 
 
+def _consumer_families(lags: list[ConsumerLag], now: datetime) -> Iterator[Metric]:
+    """The feed's lag per consumer (each key that may write acknowledges for itself), labelled by key name."""
+    waiting = GaugeMetricFamily("gescom_sync_consumer_updates_waiting", "Updates this consumer has not acknowledged yet.", labels=["consumer"])
+    oldest = GaugeMetricFamily(
+        "gescom_sync_consumer_oldest_waiting_age_seconds",
+        "Age of the oldest update this consumer has not acknowledged (0 when none waits).",
+        labels=["consumer"],
+    )
+    for lag in lags:
+        waiting.add_metric([lag.name], lag.waiting)
+        oldest.add_metric([lag.name], max(0.0, (now - lag.oldest).total_seconds()) if lag.oldest else 0.0)
+    yield waiting
+    yield oldest
+
+
 def _push_families(figures: StoreFigures) -> Iterator[Metric]:
     counts = GaugeMetricFamily("gescom_sync_push_updates", "Updates by push status: pending, pushed, failed (for good).", labels=["status"])
     retried = GaugeMetricFamily(
@@ -181,6 +197,8 @@ class StoreCollector(Collector):
         figures = store_figures(db.session, push_mode=push_mode)
         yield from _run_families(figures)
         yield from _store_families(figures)
+        if not push_mode:
+            yield from _consumer_families(consumer_lags(db.session), figures.now)
         if push_mode:
             yield from _push_families(figures)
 

@@ -25,6 +25,7 @@ from sync.services.unit_of_work import UnitOfWork
 from sync.services.writeback import WriteBackError, write_tracking
 from sync.store import feed
 from sync.store.idempotency import Claim, IdempotencyMismatch, RequestInProgress, body_hash, claim, finish, kept, release
+from sync.store.keys import is_consumer, record_served
 from sync.store.settings import VersionConflict, current_settings, save_settings
 from sync.store.webhooks import WebhookRejected, claim_webhook, remember_webhook, verify, webhook_seen
 
@@ -247,19 +248,31 @@ def _feed_response(page: feed.RowPage):
         and provider.compact is not False
         and not (provider.compact is None and current_app.debug)
     ):
-        return current_app.response_class(feed_page_json(page.rows, page.next, page.has_more) + "\n", mimetype=provider.mimetype)
-    return provider.response(dump_feed_page(page.rows, page.next, page.has_more))
+        return current_app.response_class(feed_page_json(page.rows, page.next, page.has_more, page.head) + "\n", mimetype=provider.mimetype)
+    return provider.response(dump_feed_page(page.rows, page.next, page.has_more, page.head))
+
+
+def _consumer() -> int | None:
+    """The request's key when it consumes the feed (it may write), else None: a read key reads, never acknowledges."""
+    return g.api_key.id if is_consumer(g.api_key.scope) else None
 
 
 @updates_blp.route("")
 class Updates(MethodView):
     @updates_blp.arguments(FeedQuerySchema(), location="query", unknown=RAISE)  # one instance: webargs builds one per request from a class
     @updates_blp.response(200, FeedPageSchema)
+    @updates_blp.alt_response(409, description="`cursor_beyond_head`: `after` is beyond the highest update id (`head`).")
     def get(self, query):
-        """Updates oldest first, after the cursor. Apply them, then acknowledge them."""
+        """Updates oldest first, after the cursor. Apply them, then acknowledge them (a key that may write: for itself)."""
+        consumer = _consumer()
         # A connection of its own, not the ORM session: one read, and most polls find nothing new (a fifth less CPU).
         with db.engine.connect() as connection:
-            page = feed.update_rows_after(connection, query["after"], query["limit"], query["include_acked"])
+            try:
+                page = feed.update_rows_after(connection, query["after"], query["limit"], query["include_acked"], consumer)
+            except feed.CursorBeyondHead as beyond:
+                raise ApiProblem(409, "cursor_beyond_head", str(beyond), head=beyond.head) from None
+        if consumer is not None and page.rows:  # what it may acknowledge now; at the head, nothing is written
+            record_served(db.engine, consumer, page.rows[-1][0])
         # FeedPageSchema documents the answer; the page is written without marshmallow (tested byte-identical),
         # and a Response goes out as it is.
         return _feed_response(page)
@@ -269,10 +282,15 @@ class Updates(MethodView):
 class Acknowledge(MethodView):
     @updates_blp.arguments(AckSchema)
     @updates_blp.response(200, AckResultSchema)
+    @updates_blp.alt_response(422, description="`ack_beyond_served`: updates never served to this key (`served_up_to` says up to where).")
     def post(self, body):
-        """Acknowledge updates by id, or every update up to an id. Safe to repeat."""
+        """Acknowledge updates by id, or every update up to an id, for this key only. Safe to repeat."""
         with UnitOfWork(db.session) as uow:
-            result = feed.acknowledge(uow.session, ids=body.get("ids"), up_to=body.get("up_to"))
+            try:
+                result = feed.acknowledge(uow.session, ids=body.get("ids"), up_to=body.get("up_to"), consumer=g.api_key.id)
+            except feed.AckBeyondServed as beyond:
+                field = "up_to" if "up_to" in body else "ids"
+                raise ApiProblem(422, "ack_beyond_served", str(beyond), field=field, served_up_to=beyond.served_up_to) from None
             uow.commit()
         return {"acknowledged": result.acknowledged, "already_acknowledged": result.already_acknowledged, "unknown": result.unknown}
 
@@ -361,7 +379,7 @@ class OrderTracking(MethodView):
                 return _answer(status, answer)
             claimed = _claim_key(uow, key, body)
             if not isinstance(claimed, Claim):
-                return _answer(claimed.status, claimed.response)  # the same request answered before: the same answer
+                return _replayed(claimed)  # the same request answered before: the same answer
             done = False
             try:
                 status, answer = _tracking_answer(uow, order_key, body["tracking_number"], "api")
@@ -374,6 +392,16 @@ class OrderTracking(MethodView):
                     uow.rollback()  # first: on SQLite our own write lock would keep the claim's removal waiting
                     release(uow.session, claimed)  # an answer of the moment, or a failure: a retry is tried again
         return _answer(status, answer)
+
+
+def _replayed(stored):
+    """The answer stored for this Idempotency-Key, said to be a replay (`Idempotent-Replayed: true`)."""
+    replayed = {"Idempotent-Replayed": "true"}
+    answer = _answer(stored.status, stored.response)
+    if isinstance(answer, tuple):
+        return (*answer, replayed)
+    answer.headers.update(replayed)
+    return answer
 
 
 def _claim_key(uow: UnitOfWork, key: str, body: dict):

@@ -82,21 +82,28 @@ class UpdateSchema(Schema):
     deliveries = fields.List(fields.Nested(DeliverySchema), allow_none=True)
     changes = fields.List(fields.String())
     created_at = Timestamp()
-    acked_at = Timestamp(allow_none=True)
+    acked_at = Timestamp(
+        allow_none=True, metadata={"description": "When this key acknowledged it (a read key: when a first consumer did); null if not."}
+    )
 
 
 class FeedQuerySchema(StrictSchema):
     after = fields.Integer(
-        load_default=0, validate=validate.Range(min=0, max=MAX_ID), metadata={"description": "Return updates with an id above this cursor."}
+        load_default=0,
+        validate=validate.Range(min=0, max=MAX_ID),
+        metadata={"description": "Return updates with an id above this cursor. Beyond `head`: 409 `cursor_beyond_head`."},
     )
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
-    include_acked = fields.Boolean(load_default=False, metadata={"description": "Also show acknowledged updates."})
+    include_acked = fields.Boolean(
+        load_default=False, metadata={"description": "Also show updates this key acknowledged (a read key: any consumer acknowledged)."}
+    )
 
 
 class FeedPageSchema(Schema):
     updates = fields.List(fields.Nested(UpdateSchema))
     next = fields.Integer(metadata={"description": "Send it as `after` to get the next page."})
     has_more = fields.Boolean()
+    head = fields.Integer(metadata={"description": "The highest update id that exists: a cursor beyond it is refused."})
 
 
 # --- the feed's fast path ----------------------------------------------------------------------------------
@@ -177,9 +184,9 @@ def dump_update_row(row) -> dict:
     }
 
 
-def dump_feed_page(rows, next_id: int, has_more: bool) -> dict:
+def dump_feed_page(rows, next_id: int, has_more: bool, head: int) -> dict:
     """FeedPageSchema().dump() of a page of the feed."""
-    return {"updates": [dump_update_row(row) for row in rows], "next": _integer(next_id), "has_more": bool(has_more)}
+    return {"updates": [dump_update_row(row) for row in rows], "next": _integer(next_id), "has_more": bool(has_more), "head": _integer(head)}
 
 
 # `feed_page_json` writes the text of that page as the app's JSON provider does by default (keys sorted, ASCII,
@@ -221,10 +228,10 @@ def _json_update_row(row) -> str:
     )
 
 
-def feed_page_json(rows, next_id: int, has_more: bool) -> str:
+def feed_page_json(rows, next_id: int, has_more: bool, head: int) -> str:
     """`json.dumps(dump_feed_page(...), sort_keys=True, ensure_ascii=True, separators=(",", ":"))`, written directly."""
     updates = ",".join(map(_json_update_row, rows))
-    return f'{{"has_more":{"true" if has_more else "false"},"next":{_json_integer(next_id)},"updates":[{updates}]}}'
+    return f'{{"has_more":{"true" if has_more else "false"},"head":{_json_integer(head)},"next":{_json_integer(next_id)},"updates":[{updates}]}}'
 
 
 class AckSchema(StrictSchema):

@@ -125,6 +125,7 @@ class Update(db.Model):
     changes: Mapped[list] = mapped_column(JSON, nullable=False)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    # When a first consumer acknowledged it; each consumer's own acknowledgements are in `update_acks`.
     acked_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
     # Push mode: how pushing it through the PrestaShop webservice went ("pending", "pushed" or "failed").
     push_status: Mapped[str] = mapped_column(String(12), nullable=False, default="pending", server_default="pending")
@@ -190,6 +191,17 @@ class ApiKey(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # A key that may write is a consumer of the pull feed: the highest update id served to it (what it may acknowledge).
+    served_up_to: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+
+
+class UpdateAck(db.Model):
+    """One consumer's acknowledgement of one update: consumers (keys that may write) acknowledge independently."""
+
+    __tablename__ = "update_acks"
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True)
+    update_id: Mapped[int] = mapped_column(ForeignKey("updates.id", ondelete="CASCADE"), primary_key=True)
+    acked_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
 
 
 class IdempotencyKey(db.Model):

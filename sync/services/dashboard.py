@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from models import ShopOrder, SyncRun, Update
+from models import ShopOrder, SyncRun, Update, UpdateAck
 from sync.core.stages import STAGES
 from sync.gescom.adapter import GesCom
 from sync.prestashop.client import PrestaShopClient, ShopError
 from sync.services.health import gescom_check, probe_gescom
 from sync.store.health import check_store
+from sync.store.keys import list_consumers
+
+
+@dataclass
+class ConsumerLag:
+    """What one consumer of the pull feed (a key that may write) has not acknowledged yet."""
+
+    name: str
+    prefix: str
+    waiting: int
+    oldest: datetime | None
+    served_up_to: int
 
 
 @dataclass
@@ -21,11 +33,12 @@ class Overview:
     orders_by_stage: dict[str | None, int]  # every stage (0 when none), then None: followed but nothing found yet
     orders_total: int
     orders_open: int
-    pending_acks: int  # pull: updates the module has not acknowledged yet
+    pending_acks: int  # pull: updates no consumer has acknowledged yet
     oldest_pending_ack: datetime | None
     push: dict[str, int]  # push: Update.push_status -> count (pending, failed, pushed)
     last_success: SyncRun | None  # the last real run that succeeded
     last_run: SyncRun | None  # the last run of any kind, to show a failure or a run in progress
+    consumers: list[ConsumerLag] = field(default_factory=list)  # pull: each key that may write, with what it has not acknowledged
 
 
 @dataclass
@@ -58,7 +71,17 @@ def overview(session: Session) -> Overview:
         select(SyncRun).where(SyncRun.status == "succeeded", SyncRun.dry_run.is_(False)).order_by(SyncRun.id.desc()).limit(1)
     ).first()
     last_run = session.scalars(select(SyncRun).order_by(SyncRun.id.desc()).limit(1)).first()
-    return Overview(by_stage, total, open_orders, pending or 0, oldest, push, last_success, last_run)
+    return Overview(by_stage, total, open_orders, pending or 0, oldest, push, last_success, last_run, consumer_lags(session))
+
+
+def consumer_lags(session: Session) -> list[ConsumerLag]:
+    """Per consumer, the updates it has not acknowledged: one aggregate query per key (a shop has a handful)."""
+    lags = []
+    for key in list_consumers(session):
+        acked = exists().where(UpdateAck.key_id == key.id, UpdateAck.update_id == Update.id)
+        waiting, oldest = session.execute(select(func.count(), func.min(Update.created_at)).where(~acked)).one()
+        lags.append(ConsumerLag(key.name, key.prefix, waiting or 0, oldest, key.served_up_to))
+    return lags
 
 
 def connectivity(session: Session, gescom: GesCom, shop: PrestaShopClient | None) -> Connectivity:

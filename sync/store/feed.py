@@ -1,5 +1,8 @@
 """The outbox of shop updates: stored by the runs, read oldest first by id (a stable cursor) in the pull feed,
-acknowledged by the module that applied them."""
+acknowledged by each consumer (a key that may write) that applied them, for itself only.
+
+A consumer may acknowledge only what was served to it (`ApiKey.served_up_to`), and a cursor beyond the head (the
+highest update id) is refused: a module restored from a backup, or pointed at another store, notices."""
 
 from __future__ import annotations
 
@@ -8,11 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, bindparam, cast, select, update
+from sqlalchemy import Text, and_, bindparam, cast, exists, func, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from models import Update, utcnow
+from models import ApiKey, Update, UpdateAck, utcnow
 from sync.core.stages import ShopUpdate
 from sync.gescom.catalog import DEFAULT_KEY_RULE
 
@@ -50,25 +55,64 @@ def preview_of(values: dict) -> dict:
     return {key: value for key, value in {**Update(**values).to_dict(), "id": None}.items() if key != "acked_at"}
 
 
+class CursorBeyondHead(ValueError):
+    """`after` is beyond the highest update id: the reader's cursor is not of this store (a backup restored)."""
+
+    def __init__(self, after: int, head: int):
+        super().__init__(f"the cursor {after} is beyond the head of the feed, {head}: updates are numbered up to {head} here")
+        self.head = head
+
+
+class AckBeyondServed(ValueError):
+    """A consumer acknowledges updates never served to it."""
+
+    def __init__(self, detail: str, served_up_to: int):
+        super().__init__(detail)
+        self.served_up_to = served_up_to
+
+
+_TABLE = Update.__table__
+_ACKS = UpdateAck.__table__
+_HEAD = select(func.coalesce(func.max(_TABLE.c.id), 0))
+
+
+def head_id(session: Session | Connection) -> int:
+    """The highest update id that exists (0 in an empty store)."""
+    return session.execute(_HEAD).scalar_one()
+
+
+def _acked_by(consumer):
+    """Whether the update is acknowledged: by this consumer, or by any (None: what read keys see)."""
+    if consumer is None:
+        return _TABLE.c.acked_at.is_not(None)
+    return exists().where(_ACKS.c.key_id == consumer, _ACKS.c.update_id == _TABLE.c.id)
+
+
 @dataclass
 class Page:
     updates: list[Update]
     next: int  # the cursor to send as `after` next time
     has_more: bool
+    head: int = 0  # the highest update id that exists
 
 
-def updates_after(session: Session, after: int = 0, limit: int = 100, include_acked: bool = False, order_key: str | None = None) -> Page:
+def updates_after(
+    session: Session, after: int = 0, limit: int = 100, include_acked: bool = False, order_key: str | None = None, consumer: int | None = None
+) -> Page:
     """Updates with id > `after`, oldest first. Ids only grow and one run writes at a time, so a reader
-    that follows `next` sees every update once."""
+    that follows `next` sees every update once. Raises CursorBeyondHead past the head."""
+    head = head_id(session)
+    if after > head:
+        raise CursorBeyondHead(after, head)
     query = select(Update).where(Update.id > after).order_by(Update.id).limit(limit + 1)
     if not include_acked:
-        query = query.where(Update.acked_at.is_(None))
+        query = query.where(~_acked_by(consumer))
     if order_key is not None:
         query = query.where(Update.order_key == DEFAULT_KEY_RULE(order_key))
     rows = list(session.scalars(query))
     has_more = len(rows) > limit
     rows = rows[:limit]
-    return Page(updates=rows, next=rows[-1].id if rows else after, has_more=has_more)
+    return Page(updates=rows, next=rows[-1].id if rows else after, has_more=has_more, head=max(head, rows[-1].id if rows else 0))
 
 
 # The feed's columns, in the order of an update's JSON (`api.schemas.UpdateSchema`).
@@ -88,18 +132,22 @@ FEED_COLUMNS = (
 )
 _JSON_COLUMNS = ("tracking_numbers", "deliveries", "changes")
 _JSON_AT = tuple(FEED_COLUMNS.index(name) for name in _JSON_COLUMNS)
-_TABLE = Update.__table__
 # JSON columns read as their text, decoded a page at a time by `_decoded`.
 _COLUMNS = [cast(_TABLE.c[name], Text).label(name) if name in _JSON_COLUMNS else _TABLE.c[name] for name in FEED_COLUMNS]
 
 
-def _rows_after(include_acked: bool):
+def _rows_after(include_acked: bool, per_consumer: bool):
+    """The page's select; per consumer, `acked_at` is when this consumer acknowledged the update."""
     query = select(*_COLUMNS).where(_TABLE.c.id > bindparam("after")).order_by(_TABLE.c.id).limit(bindparam("limit"))
-    return query if include_acked else query.where(_TABLE.c.acked_at.is_(None))
+    if not per_consumer:
+        return query if include_acked else query.where(_TABLE.c.acked_at.is_(None))
+    joined = _TABLE.outerjoin(_ACKS, and_(_ACKS.c.update_id == _TABLE.c.id, _ACKS.c.key_id == bindparam("consumer")))
+    query = query.with_only_columns(*_COLUMNS[:-1], _ACKS.c.acked_at.label("acked_at")).select_from(joined)
+    return query if include_acked else query.where(_ACKS.c.update_id.is_(None))
 
 
 # Built once, Core selects (no ORM object per row): the pull feed asks on every poll, most often for nothing new.
-_ROWS_AFTER = {include_acked: _rows_after(include_acked) for include_acked in (False, True)}
+_ROWS_AFTER = {(acked, mine): _rows_after(acked, mine) for acked in (False, True) for mine in (False, True)}
 
 
 @dataclass
@@ -107,15 +155,24 @@ class RowPage:
     rows: list[list[Any]]  # the FEED_COLUMNS of each update, oldest first, as the ORM would give them
     next: int
     has_more: bool
+    head: int = 0  # the highest update id that exists
 
 
-def update_rows_after(session: Session | Connection, after: int = 0, limit: int = 100, include_acked: bool = False) -> RowPage:
+def update_rows_after(
+    session: Session | Connection, after: int = 0, limit: int = 100, include_acked: bool = False, consumer: int | None = None
+) -> RowPage:
     """`updates_after` as plain rows of FEED_COLUMNS, for the pull feed: the same updates, the same cursor.
     Only reads, with a session or a bare connection (the API's, lighter than a session per poll)."""
-    rows = session.execute(_ROWS_AFTER[bool(include_acked)], {"after": after, "limit": limit + 1}).all()
+    head = session.execute(_HEAD).scalar_one()
+    if after > head:
+        raise CursorBeyondHead(after, head)
+    if after == head:  # at the head, most polls: nothing to read
+        return RowPage(rows=[], next=after, has_more=False, head=head)
+    parameters = {"after": after, "limit": limit + 1, "consumer": consumer}
+    rows = session.execute(_ROWS_AFTER[bool(include_acked), consumer is not None], parameters).all()
     has_more = len(rows) > limit
     rows = _decoded(rows[:limit])
-    return RowPage(rows=rows, next=rows[-1][0] if rows else after, has_more=has_more)
+    return RowPage(rows=rows, next=rows[-1][0] if rows else after, has_more=has_more, head=max(head, rows[-1][0] if rows else 0))
 
 
 def _decoded(rows) -> list[list[Any]]:
@@ -140,33 +197,51 @@ class AckResult:
     unknown: list[int] = field(default_factory=list)
 
 
-def acknowledge(session: Session, ids: list[int] | None = None, up_to: int | None = None) -> AckResult:
-    """Mark updates acknowledged. Idempotent: acknowledging twice changes nothing the second time."""
+def acknowledge(session: Session, ids: list[int] | None = None, up_to: int | None = None, consumer: int | None = None) -> AckResult:
+    """Mark updates acknowledged by this consumer (a key that may write), never by another; only what was served to it
+    (AckBeyondServed otherwise). Idempotent. Without a consumer (tools, tests), only "acknowledged by someone" is set."""
     now = utcnow()
-    result = AckResult()
+    served = None if consumer is None else _hold_consumer(session, consumer)
     if up_to is not None:
-        known = session.scalar(select(Update.id).where(Update.id <= up_to).order_by(Update.id.desc()).limit(1))
-        changed = session.execute(
-            update(Update).where(Update.id <= up_to, Update.acked_at.is_(None)).values(acked_at=now).execution_options(synchronize_session=False)
-        ).rowcount
-        result.acknowledged = changed
-        if known is None:
-            result.unknown = [up_to]
-    else:
-        wanted = sorted(set(ids or []))
-        found = (
-            {row_id: acked_at for row_id, acked_at in session.execute(select(Update.id, Update.acked_at).where(Update.id.in_(wanted)))}
-            if wanted
-            else {}
-        )
-        result.unknown = [i for i in wanted if i not in found]
-        result.already_acknowledged = sum(1 for acked_at in found.values() if acked_at is not None)
-        pending = [i for i, acked_at in found.items() if acked_at is None]
-        if pending:
-            result.acknowledged = session.execute(
-                update(Update)
-                .where(Update.id.in_(pending), Update.acked_at.is_(None))
-                .values(acked_at=now)
-                .execution_options(synchronize_session=False)
-            ).rowcount
+        if served is not None and up_to > served:
+            raise AckBeyondServed(f"up_to {up_to} is beyond what this key was served: updates up to {served}", served)
+        result = AckResult(unknown=[] if session.scalar(select(Update.id).where(Update.id <= up_to).limit(1)) else [up_to])
+        result.acknowledged = _ack(session, Update.id <= up_to, consumer, now)
+        return result
+    wanted = sorted(set(ids or []))
+    if served is not None and wanted and wanted[-1] > served:
+        beyond = [i for i in wanted if i > served]
+        raise AckBeyondServed(f"ids {beyond[:10]} were never served to this key: updates up to {served} were", served)
+    found = set(session.scalars(select(Update.id).where(Update.id.in_(wanted)))) if wanted else set()
+    result = AckResult(unknown=[i for i in wanted if i not in found])
+    if found:
+        result.acknowledged = _ack(session, Update.id.in_(sorted(found)), consumer, now)
+        result.already_acknowledged = len(found) - result.acknowledged
     return result
+
+
+def _hold_consumer(session: Session, consumer: int) -> int:
+    """How far the feed served this consumer, its row held until the transaction ends: one consumer's acknowledgements
+    go one at a time, and a store that cannot take writes answers that before anything is judged."""
+    held = update(ApiKey).where(ApiKey.id == consumer).values(served_up_to=ApiKey.served_up_to).returning(ApiKey.served_up_to)
+    return session.execute(held.execution_options(synchronize_session=False)).scalar_one()
+
+
+def _ack(session: Session, which, consumer: int | None, now: datetime) -> int:
+    """Acknowledge the updates `which` selects for this consumer; how many were not acknowledged by it before."""
+    if consumer is None:
+        changed = update(Update).where(which, Update.acked_at.is_(None)).values(acked_at=now)
+        return session.execute(changed.execution_options(synchronize_session=False)).rowcount
+    fresh = select(literal(consumer), Update.id, literal(now, type_=Update.acked_at.type)).where(which, ~_acked_by(consumer))
+    # Two acknowledgements of one consumer at once (a retry) must not both insert: the second one's rows are skipped.
+    # RETURNING counts what was added: psycopg's rowcount of an INSERT … SELECT is not reliable through SQLAlchemy (-1).
+    inserted = _insert_new(session, _ACKS).from_select(["key_id", "update_id", "acked_at"], fresh).on_conflict_do_nothing()
+    added = len(session.execute(inserted.returning(_ACKS.c.update_id)).all())
+    if added:  # "acknowledged by at least one consumer": the first one's time
+        session.execute(update(Update).where(which, Update.acked_at.is_(None)).values(acked_at=now).execution_options(synchronize_session=False))
+    return added
+
+
+def _insert_new(session: Session, table):
+    """The store's own INSERT, which can skip rows already there (ON CONFLICT DO NOTHING: SQLite and PostgreSQL)."""
+    return (postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)

@@ -43,6 +43,17 @@ def scope_allows(scope: str, needed: str) -> bool:
     return SCOPES.index(scope) >= SCOPES.index(needed)
 
 
+def is_consumer(scope: str) -> bool:
+    """A key that may write is a consumer of the pull feed: it acknowledges updates for itself (read keys only read)."""
+    return scope_allows(scope, "write")
+
+
+def list_consumers(session: Session) -> list[ApiKey]:
+    """The active keys that consume the pull feed, oldest first."""
+    scopes = [scope for scope in SCOPES if is_consumer(scope)]
+    return list(session.scalars(select(ApiKey).where(ApiKey.scope.in_(scopes), ApiKey.revoked_at.is_(None)).order_by(ApiKey.id)))
+
+
 def create_key(session: Session, name: str, scope: str = "read") -> tuple[ApiKey, str]:
     """A new key; returns the stored row and the key itself, which is never stored nor shown again."""
     name = name.strip()
@@ -169,6 +180,20 @@ def touch_key(engine: Engine, row: ApiKey | KeyGrant, wait: float = USE_WAIT) ->
         log.warning("when API key %s… was last used is not recorded: %s", row.prefix, error)
         return None
     return now
+
+
+def record_served(engine: Engine, key_id: int, up_to: int, wait: float = USE_WAIT) -> bool:
+    """Remember that the feed served this consumer updates up to `up_to` (what it may acknowledge; never lowered), in
+    a short transaction of its own like `touch_key`: a store that cannot take it still serves the page (logged), and
+    the consumer's acknowledgement beyond it is refused until a pull is recorded. Returns whether it was recorded."""
+    try:
+        with engine.connect() as own, waits_at_most(own, wait):
+            own.execute(update(ApiKey).where(ApiKey.id == key_id, ApiKey.served_up_to < up_to).values(served_up_to=up_to))
+            own.commit()
+    except SQLAlchemyError as error:
+        log.warning("how far the feed served API key #%s is not recorded (it may be asked to pull again): %s", key_id, error)
+        return False
+    return True
 
 
 def list_keys(session: Session) -> list[ApiKey]:

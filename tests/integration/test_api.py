@@ -68,9 +68,12 @@ def _routes(app):
 
 def test_every_route_but_the_public_ones_needs_a_key(app, client, keys, shop):
     checked = 0
-    for rule, method, path in _routes(app):
-        anonymous = client.open(path, method=method, json={})
-        wrong = client.open(path, method=method, json={}, headers=bearer("sgps_not-a-real-key"))
+    for n, (rule, method, path) in enumerate(_routes(app)):
+        # Each route from an address of its own: two failed key checks a route, under API_AUTH_FAILURE_LIMIT however
+        # many routes there are (the throttle itself: tests/integration/test_api_edges.py).
+        address = {"REMOTE_ADDR": f"10.0.{n // 250}.{n % 250 + 1}"}
+        anonymous = client.open(path, method=method, json={}, environ_base=address)
+        wrong = client.open(path, method=method, json={}, headers=bearer("sgps_not-a-real-key"), environ_base=address)
         if rule in PUBLIC:
             assert anonymous.status_code not in (401, 403), (method, path)
             continue
@@ -85,6 +88,7 @@ def test_scopes(client, keys, shop):
     read, write, admin = (bearer(keys[scope]) for scope in ("read", "write", "admin"))
     assert client.get("/api/v1/updates", headers=read).status_code == 200
     assert client.post("/api/v1/updates/ack", json={"up_to": 1}, headers=read).status_code == 403
+    assert client.get("/api/v1/updates", headers=write).status_code == 200  # served: now it may acknowledge
     assert client.post("/api/v1/updates/ack", json={"up_to": 1}, headers=write).status_code == 200
     forbidden = client.patch("/api/v1/settings", json={"notify_customer": False}, headers={**write, "If-Match": "*"})
     assert forbidden.status_code == 403 and forbidden.json["code"] == "insufficient_scope"
@@ -111,7 +115,8 @@ def test_apikey_cli_prints_the_key_alone_last_and_stores_only_a_hash(app, runner
     with app.app_context():
         stored = db.session.scalar(select(ApiKey).where(ApiKey.name == "module"))
         assert stored.key_hash != key and key not in json.dumps([stored.key_hash, stored.prefix])
-    assert client.post("/api/v1/updates/ack", json={"up_to": 1}, headers=bearer(key)).status_code == 200
+    refused = client.post("/api/v1/updates/ack", json={"up_to": 1}, headers=bearer(key))  # nothing served to it yet
+    assert refused.status_code == 422 and refused.json["code"] == "ack_beyond_served" and refused.json["served_up_to"] == 0
     listed = runner.invoke(args=["apikey", "list"])
     assert "module" in listed.output and key not in listed.output
     again = runner.invoke(args=["apikey", "create", "module"])
@@ -233,14 +238,15 @@ def test_run_request_validation(client, keys, body):
 
 def test_feed_pages_and_acknowledgements(client, keys, shop):
     read, write = bearer(keys["read"]), bearer(keys["write"])
-    page = client.get("/api/v1/updates?limit=1", headers=read).json
+    page = client.get("/api/v1/updates?limit=1", headers=write).json
     assert len(page["updates"]) == 1 and page["has_more"] is True
     first_id = page["updates"][0]["id"]
-    rest = client.get(f"/api/v1/updates?after={page['next']}&limit=500", headers=read).json
+    rest = client.get(f"/api/v1/updates?after={page['next']}&limit=500", headers=write).json
     assert all(u["id"] > first_id for u in rest["updates"]) and rest["has_more"] is False
     all_ids = [first_id] + [u["id"] for u in rest["updates"]]
-    ack = client.post("/api/v1/updates/ack", json={"ids": [first_id, 999999]}, headers=write).json
-    assert ack == {"acknowledged": 1, "already_acknowledged": 0, "unknown": [999999]}
+    assert page["head"] == rest["head"] == all_ids[-1]
+    ack = client.post("/api/v1/updates/ack", json={"ids": [first_id]}, headers=write).json
+    assert ack == {"acknowledged": 1, "already_acknowledged": 0, "unknown": []}
     again = client.post("/api/v1/updates/ack", json={"ids": [first_id]}, headers=write).json
     assert again == {"acknowledged": 0, "already_acknowledged": 1, "unknown": []}
     assert first_id not in [u["id"] for u in client.get("/api/v1/updates?limit=500", headers=read).json["updates"]]
@@ -248,7 +254,8 @@ def test_feed_pages_and_acknowledgements(client, keys, shop):
     assert [u["id"] for u in shown] == all_ids and shown[0]["acked_at"] is not None
     up_to = client.post("/api/v1/updates/ack", json={"up_to": all_ids[-1]}, headers=write).json
     assert up_to["acknowledged"] == len(all_ids) - 1
-    assert client.get("/api/v1/updates", headers=read).json == {"updates": [], "next": 0, "has_more": False}
+    assert client.get("/api/v1/updates", headers=read).json == {"updates": [], "next": 0, "has_more": False, "head": all_ids[-1]}
+    assert client.get("/api/v1/updates", headers=write).json == {"updates": [], "next": 0, "has_more": False, "head": all_ids[-1]}
 
 
 @pytest.mark.parametrize(

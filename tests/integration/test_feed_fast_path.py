@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import event, insert, null, select, update
 
 from api.schemas import FeedPageSchema, UpdateSchema, dump_feed_page
-from models import ApiKey, Update, db
+from models import ApiKey, Update, UpdateAck, db
 from sync.core.stages import ShopUpdate
-from sync.store.feed import FEED_COLUMNS, acknowledge, add_update, update_rows_after, updates_after
-from sync.store.keys import KeyCache, KeyGrant, revoke_key
+from sync.store.feed import FEED_COLUMNS, CursorBeyondHead, acknowledge, add_update, update_rows_after, updates_after
+from sync.store.keys import KeyCache, KeyGrant, create_key, revoke_key
 from tests.conftest import bearer
 
 LINES = [("TSHIRT-M", "T-shirt M", 3), ("MUG", "Tasse café « été »", 1)]
@@ -71,28 +72,46 @@ def stored(sync, warehouse, clock):
     return ids
 
 
-def _schema_page(session, after, limit, include_acked) -> dict:
-    """The feed's answer as it was built before the fast path: ORM rows through FeedPageSchema."""
-    page = updates_after(session, after, limit, include_acked)
-    return FeedPageSchema().dump({"updates": page.updates, "next": page.next, "has_more": page.has_more})
+@pytest.fixture
+def consumer(sync, stored) -> int:
+    """A key that may write, served everything, that acknowledged other updates than the global ones."""
+    key, _ = create_key(sync.session, "consumer", "write")
+    key.served_up_to = stored[-1]
+    sync.session.flush()
+    acknowledge(sync.session, ids=stored[2::4], consumer=key.id)
+    sync.session.commit()
+    return key.id
 
 
-def _fast_page(session, after, limit, include_acked) -> dict:
-    page = update_rows_after(session, after, limit, include_acked)
-    return dump_feed_page(page.rows, page.next, page.has_more)
+def _schema_page(session, after, limit, include_acked, consumer=None) -> dict:
+    """The feed's answer as it was built before the fast path: ORM rows through FeedPageSchema (a consumer's own
+    acknowledgement times put in)."""
+    page = updates_after(session, after, limit, include_acked, consumer=consumer)
+    updates = page.updates
+    if consumer is not None:
+        mine = dict(session.execute(select(UpdateAck.update_id, UpdateAck.acked_at).where(UpdateAck.key_id == consumer)).all())
+        updates = [SimpleNamespace(**{**{name: getattr(u, name) for name in FEED_COLUMNS}, "acked_at": mine.get(u.id)}) for u in updates]
+    return FeedPageSchema().dump({"updates": updates, "next": page.next, "has_more": page.has_more, "head": page.head})
+
+
+def _fast_page(session, after, limit, include_acked, consumer=None) -> dict:
+    page = update_rows_after(session, after, limit, include_acked, consumer)
+    return dump_feed_page(page.rows, page.next, page.has_more, page.head)
 
 
 def test_the_feed_columns_are_the_schemas_fields_in_order():
     assert tuple(UpdateSchema().fields) == FEED_COLUMNS
 
 
+@pytest.mark.parametrize("mine", [False, True])
 @pytest.mark.parametrize("include_acked", [False, True])
 @pytest.mark.parametrize("limit", [1, 3, 500])
-def test_every_page_is_what_the_schema_gives(app, sync, stored, include_acked, limit):
+def test_every_page_is_what_the_schema_gives(app, sync, stored, consumer, include_acked, limit, mine):
+    who = consumer if mine else None
     with app.app_context():
         after, pages = 0, 0
         while True:
-            expected, fast = _schema_page(sync.session, after, limit, include_acked), _fast_page(sync.session, after, limit, include_acked)
+            expected, fast = _schema_page(sync.session, after, limit, include_acked, who), _fast_page(sync.session, after, limit, include_acked, who)
             assert fast == expected
             assert app.json.dumps(fast) == app.json.dumps(expected)  # types too: 2 and 2.0 are equal, not the same JSON
             assert [list(u) for u in fast["updates"]] == [list(u) for u in expected["updates"]]  # and the fields' order
@@ -101,8 +120,11 @@ def test_every_page_is_what_the_schema_gives(app, sync, stored, include_acked, l
                 break
             after = expected["next"]
         assert pages >= (len(stored) // limit if include_acked else 1)
-        past_the_end = stored[-1] + 10
-        assert _fast_page(sync.session, past_the_end, limit, include_acked) == _schema_page(sync.session, past_the_end, limit, include_acked)
+        at_the_head = stored[-1]
+        assert _fast_page(sync.session, at_the_head, limit, include_acked, who) == _schema_page(sync.session, at_the_head, limit, include_acked, who)
+        for page in (_fast_page, _schema_page):
+            with pytest.raises(CursorBeyondHead):
+                page(sync.session, stored[-1] + 10, limit, include_acked, who)
 
 
 def test_the_answer_is_byte_identical_to_the_schemas(app, client, keys, sync, stored):
@@ -118,6 +140,17 @@ def test_the_answer_is_byte_identical_to_the_schemas(app, client, keys, sync, st
         assert answer.status_code == 200
         assert answer.get_data() == expected.get_data(), query
         assert answer.headers["Content-Type"] == expected.headers["Content-Type"] == "application/json"
+    # A consumer's page: its own acknowledgements, and its acknowledgement times.
+    write = bearer(keys["write"])
+    served = client.get("/api/v1/updates?limit=500", headers=write).json["updates"]
+    assert client.post("/api/v1/updates/ack", json={"ids": [u["id"] for u in served[::2]]}, headers=write).status_code == 200
+    with app.app_context():
+        key_id = db.session.scalar(select(ApiKey.id).where(ApiKey.name == "test-write"))
+    for query, (after, limit, acked) in {"?limit=500&include_acked=true": (0, 500, True), "?limit=7": (0, 7, False)}.items():
+        answer = client.get("/api/v1/updates" + query, headers=write)
+        with app.app_context():
+            expected = app.json.response(_schema_page(sync.session, after, limit, acked, key_id))
+        assert answer.get_data() == expected.get_data(), query
 
 
 def test_the_quantities_are_floats_and_the_deliveries_filtered(app, sync, stored):
@@ -211,7 +244,8 @@ def test_scopes_are_checked_on_a_cached_key_as_on_a_fresh_one(client, keys, key_
         assert client.get("/api/v1/updates", headers=read).status_code == 200
         refused = client.post("/api/v1/updates/ack", json={"up_to": 1}, headers=read)
         assert refused.status_code == 403 and refused.json["code"] == "insufficient_scope"
-        assert client.post("/api/v1/updates/ack", json={"up_to": 1}, headers=write).status_code == 200
+        refused = client.post("/api/v1/updates/ack", json={"up_to": 1}, headers=write)  # the scope passes; nothing was served
+        assert refused.status_code == 422 and refused.json["code"] == "ack_beyond_served"
 
 
 def test_a_cached_keys_use_is_still_recorded_once_a_minute(app, client, keys, key_clock):

@@ -82,6 +82,9 @@ def test_metrics_move_after_a_run(app, client, keys, warehouse, clock):
     assert ack.status_code == 200, ack.json
     acked = scrape(client, keys["read"])
     assert acked["gescom_sync_updates_unacknowledged", ()] == 0 and acked["gescom_sync_updates_oldest_unacknowledged_age_seconds", ()] == 0
+    # Per consumer: the write key acknowledged everything; another key that may write (admin) still waits for all.
+    lag = {labels[0][1]: value for (name, labels), value in acked.items() if name == "gescom_sync_consumer_updates_waiting"}
+    assert sorted(lag.values()) == [0, created] and len(lag) == 2
 
 
 def test_push_figures_in_push_mode(app, client, keys, warehouse, clock):

@@ -39,13 +39,13 @@ def test_the_page_text_is_the_providers_text_for_any_row(seed):
     for n in range(3000):
         rows = [random_row(rng) for _ in range(rng.randint(0, 3))]
         try:
-            expected = provider_text(dump_feed_page(rows, n, n % 2 == 0))
+            expected = provider_text(dump_feed_page(rows, n, n % 2 == 0, n + n % 3))
         except (TypeError, ValueError):  # a row the schema's helpers refuse: not a page the feed can give
             continue
-        assert feed_page_json(rows, n, n % 2 == 0) == expected, rows
+        assert feed_page_json(rows, n, n % 2 == 0, n + n % 3) == expected, rows
         compared += 1
     assert compared > 500  # many rows were pages, so the comparison did compare
 
 
 def test_an_empty_page_at_the_head():
-    assert feed_page_json([], 42, False) == '{"has_more":false,"next":42,"updates":[]}'
+    assert feed_page_json([], 42, False, 42) == '{"has_more":false,"head":42,"next":42,"updates":[]}'
