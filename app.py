@@ -104,6 +104,9 @@ def load_config(instance_path: str) -> dict:
         "ADMIN_LOGIN_LIMIT": os.environ.get("ADMIN_LOGIN_LIMIT") or "10 per minute",
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI") or "memory://",  # per worker process
         "TRUSTED_PROXIES": _env_int("TRUSTED_PROXIES", 0),  # reverse proxies in front, whose X-Forwarded-* are believed
+        # Failed API key checks (missing, unknown, revoked) one client address may make before it waits: api/ratelimit.
+        "API_AUTH_FAILURE_LIMIT": os.environ.get("API_AUTH_FAILURE_LIMIT") or "30 per minute",
+        "CORS_ALLOWED_ORIGINS": os.environ.get("CORS_ALLOWED_ORIGINS", ""),  # comma-separated; empty: no CORS (api/cors)
         "PRESTASHOP_URL": os.environ.get("PRESTASHOP_URL") or None,
         "PRESTASHOP_API_KEY": os.environ.get("PRESTASHOP_API_KEY") or None,
         "API_KEY_CACHE_SECONDS": _env_seconds("API_KEY_CACHE_SECONDS", KEY_CACHE_SECONDS),  # checked in api/auth

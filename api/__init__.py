@@ -12,7 +12,9 @@ from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Api
 
 from .auth import init_auth
+from .cors import init_cors
 from .limits import init_limits
+from .negotiation import init_negotiation
 from .observability import init_observability
 from .problems import register_error_handlers
 
@@ -87,8 +89,10 @@ def init_api(app: Flask) -> None:
     from .admin import init_admin
     from .ratelimit import init_ratelimit
 
-    init_ratelimit(app)  # one limiter for the app: the admin login now, the API later
+    init_ratelimit(app)  # one limiter for the app: the admin login, failed API key checks (api/auth)
     init_admin(app)  # /admin: its own session guard (api/admin), not API keys
+    init_cors(app)  # /api/v1 only, and only with CORS_ALLOWED_ORIGINS: its preflights pass init_auth's check
     init_auth(app)
+    init_negotiation(app)  # 406 for an Accept the API cannot answer, once the key is checked
     init_limits(app)  # bodies read within the limit whatever their encoding; checked once the key is, before any view
     register_error_handlers(app)

@@ -1,0 +1,239 @@
+"""The API's edges as a browser or a careless client meets them: CORS, 406, failed-key throttling, replayed answers.
+
+Rate limit counters live in the limiter shared by every app of the process (api/ratelimit): each test counts from
+an address of its own (REMOTE_ADDR), so that no test sees another's failures.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+
+from models import db
+from sync.gescom.demo.schema import create_gescom
+from sync.gescom.demo.warehouse import Warehouse
+from sync.services.run_config import RunConfig
+from sync.services.runs import run_sync
+from sync.services.unit_of_work import UnitOfWork
+from sync.store.keys import create_key
+from tests.conftest import bearer
+
+SHOP = "https://shop.example.com"
+PREFLIGHT = {"Origin": SHOP, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization, x-request-id"}
+
+
+@pytest.fixture
+def make_app(store_db, gescom_db):
+    """An app like conftest's `app`, with these settings besides; the store's tables are shared by all."""
+    from app import create_app
+
+    def make(**config):
+        return create_app(
+            {
+                "TESTING": True,
+                "SQLALCHEMY_DATABASE_URI": store_db.url,
+                "SQLALCHEMY_ENGINE_OPTIONS": {**store_db.engine_options, "pool_pre_ping": True},
+                "GESCOM_DATABASE_URL": gescom_db.url,
+                "SECRET_KEY": "test-only-admin-session-secret",
+                **config,
+            }
+        )
+
+    return make
+
+
+def read_key(app) -> str:
+    with app.app_context():
+        key = create_key(db.session, f"edges-{time.monotonic_ns()}", "read")[1]
+        db.session.commit()
+        return key
+
+
+def client_at(app, address: str):
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def cors_headers(response) -> dict:
+    return {name: value for name, value in response.headers.items() if name.lower().startswith("access-control-")}
+
+
+# --- CORS ----------------------------------------------------------------------------------------------------------
+
+
+def test_cors_is_off_unless_origins_are_configured(app, keys):
+    client = client_at(app, "192.0.2.1")
+    preflight = client.options("/api/v1/updates", headers=PREFLIGHT)
+    assert preflight.status_code == 401 and cors_headers(preflight) == {}
+    answer = client.get("/api/v1/updates", headers={**bearer(keys["read"]), "Origin": SHOP})
+    assert answer.status_code == 200 and cors_headers(answer) == {}
+
+
+def test_preflight_from_an_allowed_origin_needs_no_key(make_app):
+    app = make_app(CORS_ALLOWED_ORIGINS=f" {SHOP}/ , https://erp.example.com")
+    client = client_at(app, "192.0.2.2")
+    preflight = client.options("/api/v1/updates", headers=PREFLIGHT)
+    assert preflight.status_code == 200, preflight.text
+    assert preflight.headers["Access-Control-Allow-Origin"] == SHOP
+    assert "GET" in preflight.headers["Access-Control-Allow-Methods"]
+    allowed = {name.strip().lower() for name in preflight.headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"authorization", "x-request-id"} <= allowed
+    assert "Origin" in preflight.headers.get("Vary", "")
+
+    key = read_key(app)
+    answer = client.get("/api/v1/updates", headers={**bearer(key), "Origin": SHOP})
+    assert answer.status_code == 200 and answer.headers["Access-Control-Allow-Origin"] == SHOP
+    exposed = {name.strip().lower() for name in answer.headers["Access-Control-Expose-Headers"].split(",")}
+    assert exposed == {"etag", "retry-after", "x-request-id", "idempotent-replayed"}
+    refused = client.get("/api/v1/updates", headers={"Origin": SHOP})  # the browser may read why
+    assert refused.status_code == 401 and refused.headers["Access-Control-Allow-Origin"] == SHOP
+
+
+def test_preflight_from_another_origin_is_an_ordinary_request(make_app):
+    app = make_app(CORS_ALLOWED_ORIGINS=SHOP)
+    client = client_at(app, "192.0.2.3")
+    key = read_key(app)
+    for headers in ({**PREFLIGHT, "Origin": "https://evil.example.com"}, {**PREFLIGHT, "Origin": "https://shop.example.com.evil.example"}):
+        without_key = client.options("/api/v1/updates", headers=headers)
+        assert without_key.status_code == 401 and cors_headers(without_key) == {}
+        with_key = client.options("/api/v1/updates", headers={**headers, **bearer(key)})
+        assert cors_headers(with_key) == {}
+    not_a_preflight = client.options("/api/v1/updates", headers={"Origin": SHOP})  # no Access-Control-Request-Method
+    assert not_a_preflight.status_code == 401
+
+
+def test_the_admin_page_never_gets_cors(make_app):
+    app = make_app(CORS_ALLOWED_ORIGINS=SHOP)
+    client = client_at(app, "192.0.2.4")
+    for path in ("/admin/login", "/metrics", "/openapi.json"):
+        preflight = client.options(path, headers=PREFLIGHT)
+        assert cors_headers(preflight) == {}, path
+        assert cors_headers(client.get(path, headers={"Origin": SHOP})) == {}, path
+
+
+def test_a_wrong_origin_setting_stops_the_start(make_app):
+    with pytest.raises(RuntimeError, match="CORS_ALLOWED_ORIGINS"):
+        make_app(CORS_ALLOWED_ORIGINS="https://.*example.com")
+    with pytest.raises(RuntimeError, match="CORS_ALLOWED_ORIGINS"):
+        make_app(CORS_ALLOWED_ORIGINS="shop.example.com")
+
+
+# --- 406 -----------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [None, "", "*/*", "application/*", "application/json", "application/problem+json", "text/html, application/xhtml+xml, */*;q=0.8"],
+)
+def test_json_is_served_to_whoever_takes_it(app, keys, accept):
+    headers = {**bearer(keys["read"]), **({"Accept": accept} if accept is not None else {})}
+    answer = client_at(app, "192.0.2.5").get("/api/v1/settings", headers=headers)
+    assert answer.status_code == 200 and answer.mimetype == "application/json"
+
+
+@pytest.mark.parametrize("accept", ["application/xml", "text/html", "text/*", "application/json;q=0, application/problem+json;q=0", "garbage"])
+def test_an_accept_without_json_gets_406(app, keys, accept):
+    client = client_at(app, "192.0.2.6")
+    answer = client.get("/api/v1/settings", headers={**bearer(keys["read"]), "Accept": accept})
+    assert answer.status_code == 406 and answer.mimetype == "application/problem+json"
+    assert answer.json["code"] == "not_acceptable"
+    assert client.get("/api/v1/health", headers={"Accept": accept}).status_code == 406  # public endpoints too
+    metrics = client.get("/metrics", headers={**bearer(keys["read"]), "Accept": "text/plain"})
+    assert metrics.status_code == 200  # not the API's: Prometheus' text
+
+
+# --- throttling failed key checks ----------------------------------------------------------------------------------
+
+
+def test_failed_key_checks_are_throttled_per_address(make_app):
+    app = make_app(API_AUTH_FAILURE_LIMIT="3 per minute")
+    key = read_key(app)
+    client = client_at(app, "192.0.2.7")
+    wrong = [client.get("/api/v1/updates", headers=bearer(f"sgps_wrong-{n}")) for n in range(2)]
+    missing = client.get("/api/v1/updates")
+    assert [answer.status_code for answer in [*wrong, missing]] == [401, 401, 401]
+    for headers in (bearer("sgps_wrong-again"), bearer(key), {}):
+        refused = client.get("/api/v1/updates", headers=headers)  # even the right key waits: it is not even checked
+        assert refused.status_code == 429 and refused.json["code"] == "too_many_failures"
+        assert refused.mimetype == "application/problem+json" and 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert client.get("/api/v1/health").status_code in (200, 503)  # public endpoints need no key (503: no GesCom here)
+    assert client_at(app, "192.0.2.8").get("/api/v1/updates", headers=bearer(key)).status_code == 200  # another address
+
+
+def test_good_keys_and_wrong_scopes_are_not_counted(make_app):
+    app = make_app(API_AUTH_FAILURE_LIMIT="2 per minute")
+    key = read_key(app)
+    client = client_at(app, "192.0.2.9")
+    for _ in range(5):
+        assert client.get("/api/v1/updates", headers=bearer(key)).status_code == 200
+        assert client.post("/api/v1/updates/ack", json={"up_to": 1}, headers=bearer(key)).status_code == 403
+    assert client.get("/api/v1/updates", headers=bearer("sgps_wrong")).status_code == 401
+
+
+def test_the_wait_ends_with_the_window(make_app):
+    app = make_app(API_AUTH_FAILURE_LIMIT="1 per second")
+    key = read_key(app)
+    client = client_at(app, "192.0.2.10")
+    assert client.get("/api/v1/updates", headers=bearer("sgps_wrong")).status_code == 401
+    refused = client.get("/api/v1/updates", headers=bearer(key))
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
+    time.sleep(1.1)
+    assert client.get("/api/v1/updates", headers=bearer(key)).status_code == 200
+
+
+def test_throttling_is_off_with_rate_limits(make_app):
+    app = make_app(API_AUTH_FAILURE_LIMIT="1 per minute", RATELIMIT_ENABLED=False)
+    client = client_at(app, "192.0.2.11")
+    assert [client.get("/api/v1/updates").status_code for _ in range(3)] == [401, 401, 401]
+
+
+def test_a_wrong_limit_setting_stops_the_start(make_app):
+    with pytest.raises(RuntimeError, match="API_AUTH_FAILURE_LIMIT"):
+        make_app(API_AUTH_FAILURE_LIMIT="thirty a minute")
+
+
+# --- replayed answers ----------------------------------------------------------------------------------------------
+
+
+def test_a_replayed_answer_says_so(app, client, keys, clock):
+    engine = app.extensions["gescom"].engine
+    create_gescom(engine)
+    Warehouse(engine, clock).create_order("4711", [("MUG", "Mug", 1)], reference="KHWTQZXNB")
+    with app.app_context():
+        run_sync(UnitOfWork(db.session), app.extensions["gescom"], config=RunConfig(recheck_age=timedelta(0)))
+        db.session.remove()
+    admin = {**bearer(keys["admin"]), "If-Match": "*"}
+    assert client.patch("/api/v1/settings", json={"tracking": {"import_from_shop": True}}, headers=admin).status_code == 200
+    headers = {**bearer(keys["write"]), "Idempotency-Key": "parcel-1"}
+    first = client.put("/api/v1/orders/4711/tracking", json={"tracking_number": "6A12345678901"}, headers=headers)
+    second = client.put("/api/v1/orders/4711/tracking", json={"tracking_number": "6A12345678901"}, headers=headers)
+    assert first.status_code == second.status_code == 200 and first.json == second.json
+    assert "Idempotent-Replayed" not in first.headers and second.headers["Idempotent-Replayed"] == "true"
+    without_key = client.put("/api/v1/orders/4711/tracking", json={"tracking_number": "6A12345678901"}, headers=bearer(keys["write"]))
+    assert "Idempotent-Replayed" not in without_key.headers
+
+
+def test_good_keys_touch_no_rate_limit_storage(make_app, monkeypatch):
+    import api.ratelimit
+
+    app = make_app(API_AUTH_FAILURE_LIMIT="3 per minute")
+    key = read_key(app)
+    looked_up = []
+
+    class Recording:
+        @property
+        def limiter(self):
+            looked_up.append(True)
+            return api.ratelimit.Limiter.limiter.fget(limiter)
+
+    limiter = api.ratelimit.limiter
+    monkeypatch.setattr(api.ratelimit, "limiter", Recording())
+    client = client_at(app, "192.0.2.12")
+    assert [client.get("/api/v1/updates", headers=bearer(key)).status_code for _ in range(3)] == [200] * 3
+    assert looked_up == []
+    assert client.get("/api/v1/updates", headers=bearer("sgps_wrong")).status_code == 401  # counted: now it is looked up
+    assert client.get("/api/v1/updates", headers=bearer(key)).status_code == 200
+    assert len(looked_up) == 2
