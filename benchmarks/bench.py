@@ -52,16 +52,27 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _gescom_listener(engine, counts: dict, captured: list | None):
-    """Count (and, for the floor, keep) every statement sent to GesCom."""
-    from sqlalchemy import event
+def _counted(store_url: str, gescom_url: str, captured: list | None = None):
+    """The store engine, GesCom (its reflection done: start-up work, not a run's) and the statements sent to each,
+    counted from now on; the SELECTs sent to GesCom kept in `captured` too (for the floor) when given."""
+    from sqlalchemy import create_engine, event
+
+    from sync.gescom.adapter import GesCom
+
+    store, gescom_engine = create_engine(store_url), create_engine(gescom_url)
+    gescom = GesCom(gescom_engine)
+    gescom.tables, gescom.catalog  # noqa: B018
+    gescom.schema()
+    counts = {"gescom": 0, "store": 0}
 
     def before(conn, cursor, statement, parameters, context, executemany):
         counts["gescom"] += 1
         if captured is not None and statement.lstrip().upper().startswith("SELECT"):
             captured.append((statement, parameters))
 
-    event.listen(engine, "before_cursor_execute", before)
+    event.listen(gescom_engine, "before_cursor_execute", before)
+    event.listen(store, "before_cursor_execute", lambda *a: counts.__setitem__("store", counts["store"] + 1))
+    return store, gescom, counts
 
 
 def _print_progress(label: str):
@@ -79,21 +90,14 @@ def _print_progress(label: str):
 
 def _run(store_url: str, gescom_url: str, full: bool = False, capture: bool = False) -> dict:
     """One run with the production strategy (RunConfig's defaults; the first run looks back ten years)."""
-    from sqlalchemy import create_engine, event
     from sqlalchemy.orm import Session
 
-    from sync.gescom.adapter import GesCom
     from sync.services.run_config import RunConfig
     from sync.services.runs import run_sync
     from sync.services.unit_of_work import UnitOfWork
 
-    store, gescom_engine = create_engine(store_url), create_engine(gescom_url)
-    counts, captured = {"gescom": 0, "store": 0}, [] if capture else None
-    gescom = GesCom(gescom_engine)
-    gescom.tables, gescom.catalog  # reflection is start-up work, not a run's  # noqa: B018
-    gescom.schema()
-    _gescom_listener(gescom_engine, counts, captured)
-    event.listen(store, "before_cursor_execute", lambda *a: counts.__setitem__("store", counts["store"] + 1))
+    captured = [] if capture else None
+    store, gescom, counts = _counted(store_url, gescom_url, captured)
     config = RunConfig(initial_lookback=timedelta(days=3650))
     progress = _print_progress("full run") if full else None
     with Session(store) as session:
@@ -122,21 +126,13 @@ def _run(store_url: str, gescom_url: str, full: bool = False, capture: bool = Fa
 def _quiet(store_url: str, gescom_url: str, repeat: int = 5) -> dict:
     """Runs with nothing changed, one after another in one process, as the scheduler makes them: the first pays
     for compiling the statements (`cold`), the others are what a run costs every minute."""
-    from sqlalchemy import create_engine, event
     from sqlalchemy.orm import Session
 
-    from sync.gescom.adapter import GesCom
     from sync.services.run_config import RunConfig
     from sync.services.runs import run_sync
     from sync.services.unit_of_work import UnitOfWork
 
-    store, gescom_engine = create_engine(store_url), create_engine(gescom_url)
-    counts = {"gescom": 0, "store": 0}
-    gescom = GesCom(gescom_engine)
-    gescom.tables, gescom.catalog  # noqa: B018
-    gescom.schema()
-    _gescom_listener(gescom_engine, counts, None)
-    event.listen(store, "before_cursor_execute", lambda *a: counts.__setitem__("store", counts["store"] + 1))
+    store, gescom, counts = _counted(store_url, gescom_url)
     times, statements = [], []
     for _ in range(repeat + 1):
         counts.update(gescom=0, store=0)
@@ -342,7 +338,9 @@ def _incremental_runs(args: argparse.Namespace, workdir: Path) -> tuple[list[dic
         print(f"[bench] N={orders:,} C={changed:,}: generating, then the first run follows every order…", flush=True)
         base, built = prepare(workdir, f"n{orders}", orders, changed, args.gescom_url)
         print(f"[bench]   {built['line_rows']:,} lines, first run {built['first_full_run']['seconds']:.1f} s; ours (incremental)…", flush=True)
-        shutil.copyfile(base.store_url.removeprefix("sqlite:///"), base.store_url.removeprefix("sqlite:///") + ".before")
+        far_away = bool(args.gescom_rtt_ms and base.schema)
+        if far_away:  # the store as ours found it, for ours again at a distance
+            shutil.copyfile(base.store_url.removeprefix("sqlite:///"), base.store_url.removeprefix("sqlite:///") + ".before")
         ours = base.measured(_run, base.store_url, base.gescom_url, False, True)
         statements = ours.pop("statements")
         ours["detected"] = _detected(base.store_url, ours["run_id"], built["changed_keys"])
@@ -350,7 +348,7 @@ def _incremental_runs(args: argparse.Namespace, workdir: Path) -> tuple[list[dic
         floor = in_process(_floor, base.gescom_url, statements)
         print("[bench]   baseline (one indexed chain query per shop order)…", flush=True)
         baseline = in_process(_baseline, base.store_url, base.gescom_url)
-        far = _at_a_distance(base, args.gescom_rtt_ms, statements) if args.gescom_rtt_ms and base.schema else None
+        far = _at_a_distance(base, args.gescom_rtt_ms, statements) if far_away else None
         print("[bench]   no-change run right after…", flush=True)
         quiet = base.measured(_run, base.store_url, base.gescom_url)
         runs.append(

@@ -18,14 +18,10 @@ import statistics
 import time
 from contextlib import contextmanager
 
+from benchmarks.bench import _rss_mb  # a phase's own peak RSS (VmHWM)
+
 KEY = "B" * 32
 FIRST_ID = 200000
-
-
-def _rss_mb() -> float:
-    from benchmarks.bench import _rss_mb as peak
-
-    return peak()
 
 
 # --- the shop, in its own process ----------------------------------------------------------------------------------
