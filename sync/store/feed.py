@@ -81,6 +81,14 @@ def head_id(session: Session | Connection) -> int:
     return session.execute(_HEAD).scalar_one()
 
 
+def _head_at_or_after(session: Session | Connection, after: int) -> int:
+    """The head, once `after` is known not to be beyond it (CursorBeyondHead otherwise)."""
+    head = head_id(session)
+    if after > head:
+        raise CursorBeyondHead(after, head)
+    return head
+
+
 def _acked_by(consumer):
     """Whether the update is acknowledged: by this consumer, or by any (None: what read keys see)."""
     if consumer is None:
@@ -101,9 +109,7 @@ def updates_after(
 ) -> Page:
     """Updates with id > `after`, oldest first. Ids only grow and one run writes at a time, so a reader
     that follows `next` sees every update once. Raises CursorBeyondHead past the head."""
-    head = head_id(session)
-    if after > head:
-        raise CursorBeyondHead(after, head)
+    head = _head_at_or_after(session, after)
     query = select(Update).where(Update.id > after).order_by(Update.id).limit(limit + 1)
     if not include_acked:
         query = query.where(~_acked_by(consumer))
@@ -163,9 +169,7 @@ def update_rows_after(
 ) -> RowPage:
     """`updates_after` as plain rows of FEED_COLUMNS, for the pull feed: the same updates, the same cursor.
     Only reads, with a session or a bare connection (the API's, lighter than a session per poll)."""
-    head = session.execute(_HEAD).scalar_one()
-    if after > head:
-        raise CursorBeyondHead(after, head)
+    head = _head_at_or_after(session, after)
     if after == head:  # at the head, most polls: nothing to read
         return RowPage(rows=[], next=after, has_more=False, head=head)
     parameters = {"after": after, "limit": limit + 1, "consumer": consumer}
