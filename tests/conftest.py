@@ -169,20 +169,25 @@ def warehouse(gescom, gescom_db, clock):
     return Warehouse(gescom_db.engine, clock)
 
 
-@pytest.fixture
-def app(store_db, gescom_db, tmp_path):
+def make_test_app(store_db, gescom_db, **config):
+    """An app on the test store and GesCom, with these settings besides (the store's tables are shared by all)."""
     from app import create_app
 
-    app = create_app(
+    return create_app(
         {
             "TESTING": True,
             "SQLALCHEMY_DATABASE_URI": store_db.url,
             "SQLALCHEMY_ENGINE_OPTIONS": {**store_db.engine_options, "pool_pre_ping": True},
             "GESCOM_DATABASE_URL": gescom_db.url,
-            "SYNC_RECHECK_AGE": 0,
             "SECRET_KEY": "test-only-admin-session-secret",  # the developer's instance/secret_key is never made
+            **config,
         }
     )
+
+
+@pytest.fixture
+def app(store_db, gescom_db, tmp_path):
+    app = make_test_app(store_db, gescom_db, SYNC_RECHECK_AGE=0)
     if gescom_db.engine_options:
         from sync.gescom.adapter import GesCom
 

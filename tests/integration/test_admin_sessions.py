@@ -15,11 +15,10 @@ import pytest
 from flask import redirect, url_for
 from sqlalchemy import select, update
 
-from app import create_app
 from models import AdminSession, db, utcnow
 from sync.store.admin_sessions import hash_token
 from sync.store.keys import revoke_key
-from tests.conftest import bearer
+from tests.conftest import bearer, make_test_app
 
 COOKIE = "session"
 WRONG_KEY = "sgps_" + "x" * 43
@@ -40,19 +39,6 @@ def copy_of_cookie(app, client):
     other = app.test_client()
     other.set_cookie(COOKIE, client.get_cookie(COOKIE).value)
     return other
-
-
-def make_app(store_db, gescom_db, **config):
-    return create_app(
-        {
-            "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": store_db.url,
-            "SQLALCHEMY_ENGINE_OPTIONS": {**store_db.engine_options, "pool_pre_ping": True},
-            "GESCOM_DATABASE_URL": gescom_db.url,
-            "SECRET_KEY": "test-only-admin-session-secret",
-            **config,
-        }
-    )
 
 
 # --- sessions that end -----------------------------------------------------------------------------------------------
@@ -176,12 +162,12 @@ def test_a_page_of_the_admin_is_kept_as_next(client, keys):
 
 
 def test_the_cookie_is_secure_when_asked(store_db, gescom_db, keys, monkeypatch):
-    plain = make_app(store_db, gescom_db)
+    plain = make_test_app(store_db, gescom_db)
     cookie = login(plain.test_client(), keys["admin"]).headers["Set-Cookie"]
     assert "Secure" not in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie  # `make run` on http://localhost
 
     monkeypatch.setenv("SESSION_COOKIE_SECURE", "1")
-    secure = make_app(store_db, gescom_db)
+    secure = make_test_app(store_db, gescom_db)
     assert secure.config["SESSION_COOKIE_SECURE"] is True
     cookie = login(secure.test_client(), keys["admin"]).headers["Set-Cookie"]
     assert "; Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
@@ -203,7 +189,7 @@ PROXY = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "admin.example", "X-F
 
 
 def test_behind_a_trusted_proxy_the_app_sees_https_and_the_clients_address(store_db, gescom_db, keys):
-    client = _behind_proxy(make_app(store_db, gescom_db, TRUSTED_PROXIES=1))
+    client = _behind_proxy(make_test_app(store_db, gescom_db, TRUSTED_PROXIES=1))
     assert _absolute_redirect(client, keys["read"], PROXY) == "https://admin.example/admin/"
     # HTTPS as the browser sees it: a Secure cookie, and Flask-WTF's same-origin check of the Referer.
     answer = login(client, keys["admin"], headers={**PROXY, "Referer": "https://admin.example/admin/login"})
@@ -220,7 +206,7 @@ def test_behind_a_trusted_proxy_the_app_sees_https_and_the_clients_address(store
 
 
 def test_without_trusted_proxies_forwarded_headers_are_ignored(store_db, gescom_db, keys):
-    client = _behind_proxy(make_app(store_db, gescom_db))
+    client = _behind_proxy(make_test_app(store_db, gescom_db))
     assert _absolute_redirect(client, keys["read"], PROXY) == "http://localhost/admin/"
     answer = login(client, keys["admin"], headers=PROXY)
     assert answer.status_code == 303 and "Secure" not in answer.headers["Set-Cookie"]
@@ -236,4 +222,4 @@ def test_without_trusted_proxies_forwarded_headers_are_ignored(store_db, gescom_
 def test_a_bad_setting_stops_the_start_with_its_name(store_db, gescom_db, monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(RuntimeError, match=name):
-        make_app(store_db, gescom_db)
+        make_test_app(store_db, gescom_db)

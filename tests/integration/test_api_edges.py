@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from functools import partial
 
 import pytest
 
@@ -18,7 +19,7 @@ from sync.services.run_config import RunConfig
 from sync.services.runs import run_sync
 from sync.services.unit_of_work import UnitOfWork
 from sync.store.keys import create_key
-from tests.conftest import bearer
+from tests.conftest import bearer, make_test_app
 
 SHOP = "https://shop.example.com"
 PREFLIGHT = {"Origin": SHOP, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization, x-request-id"}
@@ -26,22 +27,8 @@ PREFLIGHT = {"Origin": SHOP, "Access-Control-Request-Method": "GET", "Access-Con
 
 @pytest.fixture
 def make_app(store_db, gescom_db):
-    """An app like conftest's `app`, with these settings besides; the store's tables are shared by all."""
-    from app import create_app
-
-    def make(**config):
-        return create_app(
-            {
-                "TESTING": True,
-                "SQLALCHEMY_DATABASE_URI": store_db.url,
-                "SQLALCHEMY_ENGINE_OPTIONS": {**store_db.engine_options, "pool_pre_ping": True},
-                "GESCOM_DATABASE_URL": gescom_db.url,
-                "SECRET_KEY": "test-only-admin-session-secret",
-                **config,
-            }
-        )
-
-    return make
+    """An app like conftest's `app`, with these settings besides."""
+    return partial(make_test_app, store_db, gescom_db)
 
 
 def read_key(app) -> str:
