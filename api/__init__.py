@@ -7,18 +7,88 @@ The admin web page (/admin, api/admin) is registered here too; it has its own se
 
 from __future__ import annotations
 
+import re
+from copy import deepcopy
+
 from flask import Flask, redirect, send_from_directory
 from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Api
 
-from .auth import init_auth
+from .auth import PUBLIC_ENDPOINTS, init_auth, needed_scope
 from .cors import init_cors
 from .limits import init_limits
 from .negotiation import init_negotiation
 from .observability import init_observability
-from .problems import register_error_handlers
+from .problems import PROBLEM_SCHEMA, document_problems, register_error_handlers
+from .schemas import SCHEMA_EXTRAS
 
-api = Api()
+# Examples of the parameters whose schema has no default (Postman and Swagger UI fill them in).
+PARAMETER_EXAMPLES = {
+    "run_id": 1,
+    "order_key": "1002",
+    "before": 7,
+    "If-Match": '"settings-v0"',
+    "If-None-Match": '"settings-v0"',
+    "Idempotency-Key": "1043-6A10430000001",
+    "webhook-id": "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W",
+    "webhook-timestamp": "1764622651",
+    "webhook-signature": "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=",
+}
+METHODS = ("get", "put", "post", "delete", "patch")
+
+
+class DocumentedApi(Api):
+    """flask-smorest's Api whose document is finished by `finish_document` (served, and `flask openapi print`)."""
+
+    DEFAULT_ERROR_RESPONSE_NAME = None  # no `default` answers: each operation declares its error statuses
+
+    def _init_spec(self, **kwargs):
+        super()._init_spec(**kwargs)
+        app, made = self._app, self.spec.to_dict
+        self.spec.to_dict = lambda: finish_document(deepcopy(made()), operation_scopes(app))  # apispec's own dicts stay as they are
+
+
+api = DocumentedApi()
+
+
+def operation_scopes(app: Flask) -> dict[tuple[str, str], str | None]:
+    """(OpenAPI path, method) -> the scope its key needs; None for the public operations."""
+    scopes = {}
+    for rule in app.url_map.iter_rules():
+        path = re.sub(r"<(?:[^<>]*:)?([^<>:]+)>", r"{\1}", rule.rule)
+        public = rule.endpoint in PUBLIC_ENDPOINTS
+        for method in rule.methods or ():
+            scopes[(path, method.lower())] = None if public else needed_scope(app.view_functions[rule.endpoint], method)
+    return scopes
+
+
+def finish_document(document: dict, scopes: dict) -> dict:
+    """The document flask-smorest made, made exact: every error a problem document, examples for parameters, and
+    only the components it uses."""
+    for path, item in document.get("paths", {}).items():
+        for method in METHODS:
+            if method in item:
+                _finish_operation(path, item[method], scopes.get((path, method), "read"))
+    components = document.setdefault("components", {})
+    components.pop("responses", None)  # flask-smorest's per-status answers, with its own Error schema: none is used
+    schemas = components.setdefault("schemas", {})
+    for unused in ("Error", "PaginationMetadata"):
+        schemas.pop(unused, None)
+    schemas["Problem"] = PROBLEM_SCHEMA
+    for name, extra in SCHEMA_EXTRAS.items():
+        if name in schemas:
+            schemas[name].update(extra)
+    return document
+
+
+def _finish_operation(path: str, operation: dict, scope: str | None) -> None:
+    document_problems(path, operation, scope)
+    for parameter in operation.get("parameters", ()):
+        if "example" not in parameter and "examples" not in parameter:
+            schema = parameter.get("schema", {})
+            example = PARAMETER_EXAMPLES.get(parameter["name"], schema.get("default"))
+            if example is not None:
+                parameter["example"] = example
 
 
 def _swagger_assets_dir() -> str | None:
@@ -45,7 +115,7 @@ def init_api(app: Flask) -> None:
     assets = _swagger_assets_dir()
     app.config.setdefault("API_TITLE", "Sage 100 GesCom → PrestaShop order updates")
     app.config.setdefault("API_VERSION", "v1")
-    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_VERSION", "3.1.0")
     app.config.setdefault("OPENAPI_URL_PREFIX", "/")
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "api/docs")
@@ -61,6 +131,8 @@ def init_api(app: Flask) -> None:
                     "documents with a stable `code`."
                 )
             },
+            # Relative to where the document is served (/openapi.json): the paths, /api/v1/..., are on the same host.
+            "servers": [{"url": "/", "description": "This middleware"}],
             "security": [{"bearerAuth": []}, {"apiKeyHeader": []}],
             "components": {
                 "securitySchemes": {

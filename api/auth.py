@@ -45,7 +45,8 @@ def requires(scope: str):
     return mark
 
 
-def _needed_scope(view, method: str) -> str:
+def needed_scope(view, method: str) -> str:
+    """The scope a key needs to call this view with this method."""
     handler = getattr(getattr(view, "view_class", None), method.lower(), None) or view
     return getattr(handler, "required_scope", None) or ("read" if method in READ_METHODS else "write")
 
@@ -67,7 +68,7 @@ def authenticate():
         return None  # a browser asking whether it may: flask-cors answers, no key is sent
     key_hash, grant = _checked_key(failed_auth_throttle(current_app))
     _touch_after_the_view(grant, key_hash, current_app.extensions["api_key_cache"])
-    needed = _needed_scope(current_app.view_functions[endpoint], request.method)
+    needed = needed_scope(current_app.view_functions[endpoint], request.method)
     if not scope_allows(grant.scope, needed):
         raise ApiProblem(403, "insufficient_scope", f"this endpoint needs a key with scope {needed!r}; this key has {grant.scope!r}")
     g.api_key = grant

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from flask import current_app, g, request
 from flask.json.provider import DefaultJSONProvider
@@ -33,10 +34,15 @@ from .auth import requires
 from .background import execute_in_background as _execute_in_background
 from .problems import ApiProblem, problem_body
 from .schemas import (
+    EXAMPLES,
+    WEBHOOK_EVENT,
     AckResultSchema,
     AckSchema,
     FeedPageSchema,
     FeedQuerySchema,
+    GesComFieldsSchema,
+    HealthSchema,
+    OrderStatesSchema,
     OrderViewSchema,
     RunPageSchema,
     RunQuerySchema,
@@ -46,11 +52,17 @@ from .schemas import (
     SettingsSchema,
     TrackingRequestSchema,
     TrackingResultSchema,
+    WebhookAnswerSchema,
     dump_feed_page,
     feed_page_json,
 )
 
 PROBLEM = {"content_type": "application/problem+json"}
+
+
+def problems(*bodies: dict) -> dict:
+    """Examples of problem documents for `alt_response(examples=...)`, named by their code."""
+    return {body["code"]: {"value": body} for body in bodies}
 
 
 def _gescom():
@@ -74,8 +86,10 @@ health_blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Is
 @health_blp.route("/health")
 class Health(MethodView):
     @health_blp.doc(security=[])
-    @health_blp.response(200, description="The store reads and writes, GesCom answers.")
-    @health_blp.alt_response(503, description="The store or GesCom is down, or the store cannot write (`degraded`).")
+    @health_blp.response(200, HealthSchema, description="The store reads and writes, GesCom answers.", example=EXAMPLES["health"])
+    @health_blp.alt_response(
+        503, schema=HealthSchema, description="The store or GesCom is down, or the store cannot write (`degraded`).", example=EXAMPLES["health_down"]
+    )
     def get(self):
         """The store (a read and a write) and GesCom, each said apart, in about 2 s at most (no key needed)."""
         report = health(db.engine, _gescom())
@@ -91,40 +105,85 @@ def _etag(version: int) -> str:
     return f'"settings-v{version}"'
 
 
+# One or more entity tags, quoted (weak or strong), or *: RFC 9110 8.8.3.
+ETAGS = r'\s*(\*|(W/)?"[^"]*"(\s*,\s*(W/)?"[^"]*")*)\s*'
+_ETAG_HEADER = {"description": "Send it back in If-Match to PATCH, or in If-None-Match to GET.", "schema": {"type": "string"}}
+
+
+def _condition(name: str, required: bool, description: str) -> dict:
+    return {"in": "header", "name": name, "required": required, "schema": {"type": "string", "pattern": f"^{ETAGS}$"}, "description": description}
+
+
+def _expected_version(if_match: str | None, version: int) -> int | None:
+    """The version If-Match expects; None for *. A problem when it is missing, not entity tags, or not current."""
+    if not if_match:
+        raise ApiProblem(428, "if_match_required", "send If-Match with the ETag from GET /api/v1/settings (or * to overwrite)")
+    if not re.fullmatch(ETAGS, if_match):
+        detail = 'If-Match is not an ETag: send it as GET /api/v1/settings gave it, double quotes included (If-Match: "settings-v3")'
+        raise ApiProblem(400, "if_match_malformed", detail, field="If-Match")
+    if if_match.strip() == "*":
+        return None
+    if _etag(version) not in [tag.strip() for tag in if_match.split(",")]:
+        raise ApiProblem(412, "settings_changed", "the settings changed since you read them: GET them again", headers={"ETag": _etag(version)})
+    return version
+
+
 @settings_blp.route("")
 class Settings(MethodView):
-    @settings_blp.response(200, SettingsSchema, headers={"ETag": {"description": "Send it back in If-Match to PATCH.", "schema": {"type": "string"}}})
+    @settings_blp.doc(parameters=[_condition("If-None-Match", False, "The ETag you hold: 304 without a body while it is current.")])
+    @settings_blp.response(200, SettingsSchema, headers={"ETag": _ETAG_HEADER}, example=EXAMPLES["settings"])
+    @settings_blp.alt_response(
+        304, description="Not modified: the ETag sent in If-None-Match is current.", headers={"ETag": _ETAG_HEADER}, success=True
+    )
     def get(self):
-        """The settings document. Its ETag changes at every save."""
+        """The settings document. Its ETag changes at every save; with If-None-Match, 304 while it has not."""
         document, version = current_settings(db.session)
+        if request.if_none_match.contains_weak(_etag(version)[1:-1]):
+            return current_app.response_class(status=304, headers={"ETag": _etag(version)})
         return document, 200, {"ETag": _etag(version)}
 
     @requires("admin")
-    @settings_blp.doc(
-        parameters=[
-            {
-                "in": "header",
-                "name": "If-Match",
-                "required": True,
-                "schema": {"type": "string"},
-                "description": "The ETag of your GET /settings, or * to overwrite.",
-            }
-        ]
+    @settings_blp.doc(parameters=[_condition("If-Match", True, "The ETag of your GET /settings, double quotes included, or * to overwrite.")])
+    @settings_blp.arguments(
+        SettingsPatchSchema(partial=True), description="Only the fields to change; nested objects are merged.", example=EXAMPLES["settings_patch"]
     )
-    @settings_blp.arguments(SettingsPatchSchema(partial=True), description="Only the fields to change; nested objects are merged.")
-    @settings_blp.response(200, SettingsSchema)
-    @settings_blp.alt_response(412, description="The settings changed since your GET (If-Match does not match).")
-    @settings_blp.alt_response(428, description="If-Match is missing.")
-    @settings_blp.alt_response(422, description="A field is invalid; `field` names it.")
+    @settings_blp.response(200, SettingsSchema, headers={"ETag": _ETAG_HEADER}, example=EXAMPLES["settings_patched"])
+    @settings_blp.alt_response(
+        400,
+        description="If-Match is not an entity tag (`if_match_malformed`: unquoted), or the body is not JSON.",
+        example=problem_body(
+            400,
+            "if_match_malformed",
+            'If-Match is not an ETag: send it as GET /api/v1/settings gave it, double quotes included (If-Match: "settings-v3")',
+            field="If-Match",
+        ),
+    )
+    @settings_blp.alt_response(
+        412,
+        description="The settings changed since your GET (`settings_changed`: If-Match does not match); the ETag header is the current one.",
+        example=problem_body(412, "settings_changed", "the settings changed since you read them: GET them again"),
+    )
+    @settings_blp.alt_response(
+        428,
+        description="If-Match is missing (`if_match_required`).",
+        example=problem_body(428, "if_match_required", "send If-Match with the ETag from GET /api/v1/settings (or * to overwrite)"),
+    )
+    @settings_blp.alt_response(
+        422,
+        description="A field is invalid (`validation_error`, `invalid_settings`); `field` names it.",
+        example=problem_body(
+            422,
+            "invalid_settings",
+            "stage_states.shipped: unknown order state 99; known: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13",
+            field="stage_states.shipped",
+            errors={"stage_states.shipped": "unknown order state 99; known: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13"},
+        ),
+    )
     def patch(self, patch):
-        """Change some settings. Needs If-Match with the ETag of your GET, so two editors never overwrite each other."""
-        if_match = request.headers.get("If-Match")
-        if not if_match:
-            raise ApiProblem(428, "if_match_required", "send If-Match with the ETag from GET /api/v1/settings (or * to overwrite)")
+        """Change some settings. Needs If-Match with the ETag of your GET, so two editors never overwrite each other.
+        Nothing to change (`{}`): the same version and ETag."""
         _, version = current_settings(db.session)
-        expected = None if if_match.strip() == "*" else version
-        if expected is not None and _etag(version) not in [tag.strip() for tag in if_match.split(",")]:
-            raise ApiProblem(412, "settings_changed", "the settings changed since you read them: GET them again", headers={"ETag": _etag(version)})
+        expected = _expected_version(request.headers.get("If-Match"), version)
         try:
             schema = live_schema(_gescom())  # a free field may have been added in Sage since
         except GesComError as error:
@@ -150,8 +209,12 @@ reference_blp = Blueprint("reference", __name__, url_prefix="/api/v1", descripti
 
 @reference_blp.route("/gescom/fields")
 class GesComFields(MethodView):
-    @reference_blp.response(200)
-    @reference_blp.alt_response(503, description="GesCom unreachable.")
+    @reference_blp.response(200, GesComFieldsSchema, example=EXAMPLES["gescom_fields"])
+    @reference_blp.alt_response(
+        503,
+        description="GesCom unreachable (`gescom_unavailable`), or the store (`store_unavailable`).",
+        example=problem_body(503, "gescom_unavailable", "GesCom table F_DOCENTETE not found: is GESCOM_DATABASE_URL the Sage company database?"),
+    )
     def get(self):
         """Header and line fields that may hold the tracking number: Entête 1-4, N° colis, and the free fields."""
         return tracking_fields(live_schema(_gescom()))  # re-read: free fields may have been added in Sage since
@@ -159,7 +222,7 @@ class GesComFields(MethodView):
 
 @reference_blp.route("/order-states")
 class OrderStates(MethodView):
-    @reference_blp.response(200)
+    @reference_blp.response(200, OrderStatesSchema, example=EXAMPLES["order_states"])
     def get(self):
         """The shop's order states when a shop is configured, else PrestaShop's native ones (ids 1-13)."""
         source, states = _known_states()
@@ -197,15 +260,21 @@ def _run_json(run: SyncRun, with_preview: bool = False) -> dict:
 @runs_blp.route("")
 class Runs(MethodView):
     @runs_blp.arguments(RunQuerySchema, location="query", unknown=RAISE)
-    @runs_blp.response(200, RunPageSchema)
+    @runs_blp.response(200, RunPageSchema, example=EXAMPLES["runs"])
     def get(self, query):
         """Runs, newest first. Follow `next` (as `before`) for older ones."""
         runs, older = list_runs(db.session, query["limit"], query.get("before"))
         return {"runs": [_run_json(run) for run in runs], "next": older}
 
-    @runs_blp.arguments(RunRequestSchema, required=False)
-    @runs_blp.response(202, RunSchema, headers={"Location": {"description": "The run, to follow.", "schema": {"type": "string"}}})
-    @runs_blp.alt_response(409, description="A run is already in progress.")
+    @runs_blp.arguments(RunRequestSchema, required=False, example=EXAMPLES["run_request"])
+    @runs_blp.response(
+        202, RunSchema, headers={"Location": {"description": "The run, to follow.", "schema": {"type": "string"}}}, example=EXAMPLES["run_started"]
+    )
+    @runs_blp.alt_response(
+        409,
+        description="A run is already in progress (`run_in_progress`).",
+        example=problem_body(409, "run_in_progress", "a run is already in progress"),
+    )
     def post(self, body):
         """Start a run now. A dry run's updates appear on the run when it has finished; none is stored."""
         body = body or {}
@@ -223,8 +292,8 @@ class Runs(MethodView):
 
 @runs_blp.route("/<int(max=2147483647):run_id>")  # larger ids cannot exist; never reach the database
 class RunById(MethodView):
-    @runs_blp.response(200, RunSchema)
-    @runs_blp.alt_response(404, description="No such run.")
+    @runs_blp.response(200, RunSchema, example=EXAMPLES["run"])
+    @runs_blp.alt_response(404, description="No such run (`run_not_found`).", example=problem_body(404, "run_not_found", "no run 999"))
     def get(self, run_id):
         """One run; a finished dry run carries the updates it would have stored."""
         run = db.session.get(SyncRun, run_id)
@@ -260,8 +329,14 @@ def _consumer() -> int | None:
 @updates_blp.route("")
 class Updates(MethodView):
     @updates_blp.arguments(FeedQuerySchema(), location="query", unknown=RAISE)  # one instance: webargs builds one per request from a class
-    @updates_blp.response(200, FeedPageSchema)
-    @updates_blp.alt_response(409, description="`cursor_beyond_head`: `after` is beyond the highest update id (`head`).")
+    @updates_blp.response(200, FeedPageSchema, example=EXAMPLES["feed"])
+    @updates_blp.alt_response(
+        409,
+        description="`cursor_beyond_head`: `after` is beyond the highest update id (`head`).",
+        example=problem_body(
+            409, "cursor_beyond_head", "the cursor 90000 is beyond the head of the feed, 81: updates are numbered up to 81 here", head=81
+        ),
+    )
     def get(self, query):
         """Updates oldest first, after the cursor. Apply them, then acknowledge them (a key that may write: for itself)."""
         consumer = _consumer()
@@ -280,9 +355,19 @@ class Updates(MethodView):
 
 @updates_blp.route("/ack")
 class Acknowledge(MethodView):
-    @updates_blp.arguments(AckSchema)
-    @updates_blp.response(200, AckResultSchema)
-    @updates_blp.alt_response(422, description="`ack_beyond_served`: updates never served to this key (`served_up_to` says up to where).")
+    @updates_blp.arguments(AckSchema, examples={"ids": {"value": EXAMPLES["ack_ids"]}, "up_to": {"value": EXAMPLES["ack_up_to"]}})
+    @updates_blp.response(200, AckResultSchema, example=EXAMPLES["ack"])
+    @updates_blp.alt_response(
+        422,
+        description="`ack_beyond_served`: updates never served to this key (`served_up_to` says up to where); "
+        "`validation_error`: both ids and up_to, or neither.",
+        examples=problems(
+            problem_body(
+                422, "ack_beyond_served", "up_to 2147483647 is beyond what this key was served: updates up to 76", field="up_to", served_up_to=76
+            ),
+            problem_body(422, "validation_error", "ids: send either ids or up_to", field="ids", errors={"ids": "send either ids or up_to"}),
+        ),
+    )
     def post(self, body):
         """Acknowledge updates by id, or every update up to an id, for this key only. Safe to repeat."""
         with UnitOfWork(db.session) as uow:
@@ -304,14 +389,46 @@ orders_blp = Blueprint(
 
 @orders_blp.route("/<string:order_key>")
 class Order(MethodView):
-    @orders_blp.response(200, OrderViewSchema)
-    @orders_blp.alt_response(404, description="Not a shop order we follow.")
+    @orders_blp.response(200, OrderViewSchema, example=EXAMPLES["order"])
+    @orders_blp.alt_response(404, description="Not a shop order we follow (`order_not_found`).", example=EXAMPLES["order_not_found"])
     def get(self, order_key):
         """What we know of one shop order (its key is the link value: DO_NoWeb by default, the id_order)."""
-        view = order_view(db.session, _gescom(), order_key)
+        view = order_view(db.session, _gescom(), order_key, push_mode=current_app.extensions.get("shop") is not None)
         if view is None:
             raise ApiProblem(404, "order_not_found", f"no shop order {order_key!r} is followed")
         return view
+
+
+TRACKING_409 = (
+    "Import from the shop is off, the settings do not allow it, the GesCom field holds another number, the document is busy, "
+    "or the same Idempotency-Key is being worked on (`request_in_progress`, with Retry-After)."
+)
+# Real answers of the demo server.
+TRACKING_PROBLEMS = {
+    409: (
+        problem_body(409, "tracking_import_disabled", "importing tracking numbers from the shop is off (settings tracking.import_from_shop)"),
+        problem_body(
+            409,
+            "tracking_field_not_empty",
+            "DO_Coord01 of document 1:BC00048 (shop order 1043) already holds '6A10430000001': a number typed in Sage is never overwritten",
+            existing_value="6A10430000001",
+        ),
+    ),
+    422: (
+        problem_body(
+            422,
+            "only_invoices_left",
+            "shop order 1006 has no bon de commande, préparation or bon de livraison left in GesCom (documents: 6:FA00019); "
+            "invoices are never written",
+        ),
+        problem_body(
+            422,
+            "invalid_tracking_number",
+            "the tracking number is 27 characters long; GesCom field DO_Coord01 holds at most 25",
+            field="tracking_number",
+        ),
+    ),
+}
 
 
 def _tracking_answer(uow: UnitOfWork, order_key: str, number: str, source: str) -> tuple[int, dict]:
@@ -347,15 +464,15 @@ def _answer(status: int, body: dict):
 
 @orders_blp.route("/<string:order_key>/tracking")
 class OrderTracking(MethodView):
-    @orders_blp.arguments(TrackingRequestSchema)
-    @orders_blp.response(200, TrackingResultSchema)
-    @orders_blp.alt_response(404, description="Not a shop order we follow.")
+    @orders_blp.arguments(TrackingRequestSchema, example=EXAMPLES["tracking_request"])
+    @orders_blp.response(200, TrackingResultSchema, example=EXAMPLES["tracking"])
+    @orders_blp.alt_response(404, description="Not a shop order we follow (`order_not_found`).", example=EXAMPLES["order_not_found"])
+    @orders_blp.alt_response(409, description=TRACKING_409, examples=problems(*TRACKING_PROBLEMS[409]))
     @orders_blp.alt_response(
-        409,
-        description="Import from the shop is off, the GesCom field holds another number, the document is busy, "
-        "or the same Idempotency-Key is being worked on (request_in_progress, with Retry-After).",
+        422,
+        description="The number does not fit the GesCom field, only invoices are left, or the Idempotency-Key is wrong.",
+        examples=problems(*TRACKING_PROBLEMS[422]),
     )
-    @orders_blp.alt_response(422, description="The number does not fit the GesCom field, or only invoices are left.")
     @orders_blp.doc(
         parameters=[
             {
@@ -469,7 +586,8 @@ def _status_changed(uow: UnitOfWork, data: dict) -> tuple[int, dict]:
     if not isinstance(state_id, int) or isinstance(state_id, bool) or not 0 < state_id < 2**31:
         raise ApiProblem(422, "validation_error", "data.state_id must be a positive integer", field="data.state_id")
     previous = data.get("previous_state_id")
-    previous = previous if isinstance(previous, int) and not isinstance(previous, bool) and 0 < previous < 2**31 else None
+    if previous is not None and (not isinstance(previous, int) or isinstance(previous, bool) or not 0 < previous < 2**31):
+        raise ApiProblem(422, "validation_error", "data.previous_state_id must be a positive integer", field="data.previous_state_id")
     order = find_order(uow.session, order_key, id_order)
     if order is None:
         return 200, {"status": "ignored", "reason": "no shop order with that key or id_order is followed"}
@@ -491,29 +609,38 @@ class PrestaShopWebhook(MethodView):
             "required": True,
             "content": {
                 "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["type", "data"],
-                        "properties": {
-                            "type": {"type": "string", "enum": list(EVENT_TYPES)},
-                            "data": {
-                                "type": "object",
-                                "properties": {
-                                    "order_key": {"type": "string"},
-                                    "id_order": {"type": "integer"},
-                                    "tracking_number": {"type": "string"},
-                                    "state_id": {"type": "integer"},
-                                    "previous_state_id": {"type": "integer"},
-                                },
-                            },
-                        },
-                    }
+                    "schema": WEBHOOK_EVENT,
+                    "examples": {name: {"value": EXAMPLES[f"webhook_{name}"]} for name in ("status_changed", "tracking_updated")},
                 }
             },
         },
     )
-    @webhooks_blp.response(200)
-    @webhooks_blp.alt_response(401, description="Signature missing, invalid or stale.")
+    @webhooks_blp.response(
+        200,
+        WebhookAnswerSchema,
+        description="Handled: the tracking answer (as PUT /orders/{order_key}/tracking), recorded, ignored, or duplicate.",
+        examples={name: {"value": EXAMPLES[f"webhook_{name}"]} for name in ("recorded", "duplicate", "ignored")}
+        | {"tracking": {"value": EXAMPLES["tracking"]}},
+    )
+    @webhooks_blp.alt_response(
+        401,
+        description="No API key, or the signature is missing, invalid or stale (`webhook_signature_invalid`...).",
+        example=problem_body(401, "webhook_signature_invalid", "no signature matches the body"),
+    )
+    @webhooks_blp.alt_response(
+        404, description="order.tracking_updated: not a shop order we follow (`order_not_found`).", example=EXAMPLES["order_not_found"]
+    )
+    @webhooks_blp.alt_response(409, description="order.tracking_updated: " + TRACKING_409, examples=problems(*TRACKING_PROBLEMS[409]))
+    @webhooks_blp.alt_response(
+        422,
+        description="Not an event (`validation_error`, `field` names the part), or the number does not fit (as PUT tracking).",
+        example=problem_body(422, "validation_error", "data.state_id must be a positive integer", field="data.state_id"),
+    )
+    @webhooks_blp.alt_response(
+        503,
+        description="No WEBHOOK_SECRET on the server (`webhooks_not_configured`), GesCom or the store unavailable.",
+        example=problem_body(503, "webhooks_not_configured", "set WEBHOOK_SECRET to receive webhooks"),
+    )
     def post(self):
         """An event from the module: order.tracking_updated (written to GesCom) or order.status_changed (recorded)."""
         secret = current_app.config.get("WEBHOOK_SECRET")
@@ -552,4 +679,7 @@ def _duplicate(uow: UnitOfWork, message_id: str) -> dict:
     return {"status": "duplicate", "webhook_id": message_id, "first_answer": first.response if first is not None else None}
 
 
-BLUEPRINTS = (health_blp, settings_blp, reference_blp, runs_blp, updates_blp, orders_blp, webhooks_blp)
+from .notifications import notifications_blp  # noqa: E402  (own modules, registered with the rest)
+from .push_retry import push_retry_blp  # noqa: E402
+
+BLUEPRINTS = (health_blp, settings_blp, reference_blp, runs_blp, updates_blp, orders_blp, webhooks_blp, notifications_blp, push_retry_blp)

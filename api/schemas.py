@@ -24,17 +24,67 @@ def strict_bool(**kwargs) -> fields.Boolean:
     return fields.Boolean(truthy={True}, falsy={False}, **kwargs)
 
 
-class ProblemSchema(Schema):
-    type = fields.String()
-    title = fields.String()
-    status = fields.Integer()
-    code = fields.String(metadata={"description": "Stable machine-readable error code."})
-    detail = fields.String()
-    field = fields.String(metadata={"description": "The offending field, for validation errors."})
-    errors = fields.Dict(keys=fields.String(), values=fields.String())
+class JsonSchema(dict):
+    """A response schema written as JSON Schema, for answers the view shapes itself: documented, sent as they are."""
+
+    def dump(self, obj, **kwargs):
+        return obj
 
 
-# --- settings ------------------------------------------------------------------------------------------
+def _object(properties: dict, required: tuple = (), **extra) -> dict:
+    return {"type": "object", "properties": properties, "required": list(required or properties), **extra}
+
+
+_CHECK = {"ok": {"type": "boolean"}, "status": {"type": "string", "enum": ["ok", "degraded", "down"]}, "error": {"type": "string"}}
+HealthSchema = JsonSchema(
+    _object(
+        {
+            "status": {"type": "string", "enum": ["ok", "degraded", "unavailable"]},
+            "checks": _object(
+                {
+                    "store": _object({**_CHECK, "read": {"type": "boolean"}, "write": {"type": "boolean"}}, ("ok", "status", "read", "write")),
+                    "gescom": _object(_CHECK, ("ok", "status")),
+                }
+            ),
+        },
+        title="Health",
+    )
+)
+_FIELD = _object(
+    {
+        "name": {"type": "string", "description": "The column: DO_Coord01, or a free field's name."},
+        "label": {"type": "string", "description": "Its name in Sage (Entête 1, N° colis)."},
+        "width": {"type": ["integer", "null"], "description": "How many characters it holds."},
+        "kind": {"type": "string", "enum": ["standard", "free"]},
+    }
+)
+GesComFieldsSchema = JsonSchema(
+    _object({"header": {"type": "array", "items": _FIELD}, "line": {"type": "array", "items": _FIELD}}, title="GesComFields")
+)
+_STATE_FLAGS = ("invoice", "send_email", "logable", "delivery", "shipped", "paid", "pdf_invoice")
+OrderStatesSchema = JsonSchema(
+    _object(
+        {
+            "source": {"type": "string", "enum": ["shop", "native"], "description": "shop: the connected shop's states; native: PrestaShop's."},
+            "states": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "id": {"type": "integer"},
+                        "name": {"type": ["object", "string"], "additionalProperties": {"type": "string"}, "description": "By language: en, fr."},
+                        "config_keys": {"type": "array", "items": {"type": "string"}},
+                        "template": {"type": ["string", "null"]},
+                        **{flag: {"type": "boolean"} for flag in _STATE_FLAGS},
+                    },
+                    ("id", "name"),
+                ),
+            },
+        },
+        title="OrderStates",
+    )
+)
+
+# --- settings# --- settings ------------------------------------------------------------------------------------------
 # One schema of the settings document, shared with the admin form and the settings' own checks.
 
 
@@ -45,10 +95,27 @@ class SettingsPatchSchema(SettingsSchema):
 # --- updates ------------------------------------------------------------------------------------------
 
 
+def _quantity(value):
+    """Quantity: 1 for one unit, 1.5 only when it has decimals (as the order view and docs/api.md write it)."""
+    if value is None:
+        return None
+    number = float(value)
+    return int(number) if number.is_integer() else number
+
+
+class Quantity(fields.Number):
+    """A quantity in JSON: an integer when it is whole (1, not 1.0), else a decimal number."""
+
+    num_type = float
+
+    def _format_num(self, value):
+        return _quantity(value)
+
+
 class DeliveryLineSchema(Schema):
     sku = fields.String()
     name = fields.String()
-    quantity = fields.Float()
+    quantity = Quantity()
 
 
 class DeliverySchema(Schema):
@@ -127,11 +194,6 @@ def _integer(value):
     return value if value is None or value.__class__ is int else int(value)
 
 
-def _float(value):
-    """fields.Float"""
-    return None if value is None else float(value)
-
-
 def _timestamp(value):
     """Timestamp"""
     return value.isoformat() + "Z" if isinstance(value, datetime) else _text(value)
@@ -150,7 +212,7 @@ def _nested(fields_dump: tuple, item) -> dict | None:
     return dumped
 
 
-_LINE_FIELDS = (("sku", _text), ("name", _text), ("quantity", _float))
+_LINE_FIELDS = (("sku", _text), ("name", _text), ("quantity", _quantity))
 
 
 def _lines(lines):
@@ -305,10 +367,18 @@ class TrackingRequestSchema(StrictSchema):
     tracking_number = fields.String(required=True, validate=validate.Length(min=1, max=200))
 
 
+class DocumentRefSchema(Schema):
+    type = fields.Integer(metadata={"description": "1 BC, 2 PL, 3 BL."})
+    piece = fields.String()
+
+
 class TrackingResultSchema(Schema):
-    status = fields.String(metadata={"description": "written, or unchanged when GesCom already held the number."})
+    status = fields.String(
+        validate=validate.OneOf(["written", "unchanged"]),
+        metadata={"description": "written: GesCom was written now; unchanged: GesCom already showed the number (`changed` false)."},
+    )
     order_key = fields.String()
-    document = fields.Dict()
+    document = fields.Nested(DocumentRefSchema, metadata={"description": "The document holding the number."})
     field = fields.String()
     tracking_number = fields.String()
     changed = fields.Boolean(metadata={"description": "False when GesCom already held this number."})
@@ -333,3 +403,227 @@ class OrderViewSchema(Schema):
             "description": "Updates (with how they went to the shop, `to_shop`: acknowledged by the module, or pushed) and events, oldest first."
         },
     )
+
+
+# --- webhooks ---------------------------------------------------------------------------------------------
+
+_ORDER = {"order_key": {"type": "string", "minLength": 1, "maxLength": 100}, "id_order": {"type": "integer", "minimum": 1}}
+_ONE_ORDER = [{"required": ["order_key"]}, {"required": ["id_order"]}]
+
+
+def _event(kind: str, data: dict, required: list) -> dict:
+    body = {"type": "object", "properties": {**_ORDER, **data}, "required": required, "anyOf": _ONE_ORDER}
+    return {"type": "object", "required": ["type", "data"], "properties": {"type": {"const": kind}, "data": body}}
+
+
+WEBHOOK_EVENT = {
+    "oneOf": [
+        _event("order.tracking_updated", {"tracking_number": {"type": "string", "minLength": 1, "maxLength": 200}}, ["tracking_number"]),
+        _event(
+            "order.status_changed",
+            {
+                "state_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                "previous_state_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+            },
+            ["state_id"],
+        ),
+        {  # any other type: accepted and ignored, so that the module may send events this release does not use
+            "type": "object",
+            "required": ["type", "data"],
+            "properties": {
+                "type": {"type": "string", "not": {"enum": ["order.tracking_updated", "order.status_changed"]}},
+                "data": {"type": "object"},
+            },
+        },
+    ]
+}
+WebhookAnswerSchema = JsonSchema(
+    {
+        "title": "WebhookAnswer",
+        "oneOf": [
+            {"$ref": "#/components/schemas/TrackingResult"},
+            _object({"status": {"const": "recorded"}, "order_key": {"type": "string"}, "state_id": {"type": "integer"}}),
+            _object({"status": {"const": "ignored"}, "reason": {"type": "string"}}),
+            _object({"status": {"const": "duplicate"}, "webhook_id": {"type": "string"}, "first_answer": {"type": ["object", "null"]}}),
+        ],
+    }
+)
+
+# What JSON Schema says that marshmallow cannot, merged into the components of the OpenAPI document.
+SCHEMA_EXTRAS = {"Ack": {"oneOf": [{"required": ["ids"]}, {"required": ["up_to"]}]}}
+
+
+# --- examples: real answers of a test server (shortened lists), in the OpenAPI document -------------------
+
+_UPDATE = {
+    "acked_at": None,
+    "changes": ["state", "stage", "tracking", "piece"],
+    "created_at": "2026-11-28T19:06:06.952856Z",
+    "deliveries": None,
+    "delivery_date": None,
+    "id": 72,
+    "id_order": 1002,
+    "order_key": "1002",
+    "piece": "BL00035",
+    "stage": "shipped",
+    "state_id": 4,
+    "tracking_numbers": ["6A36405622415"],
+}
+_RUN = {
+    "dry_run": False,
+    "duration_seconds": 0.072826,
+    "error": None,
+    "finished_at": "2026-12-01T22:37:31.637233Z",
+    "full": False,
+    "id": 8,
+    "modified_scan": True,
+    "orders_changed": 2,
+    "orders_checked": 2,
+    "orders_skipped": 0,
+    "skipped": [],
+    "started_at": "2026-12-01T22:37:31.564407Z",
+    "status": "succeeded",
+    "updates": None,
+    "updates_created": 2,
+    "warnings": [],
+    "window_from": "2026-11-01T22:37:31",
+}
+_SETTINGS = {
+    "link_field": "DO_NoWeb",
+    "notify_customer": True,
+    "options": {"send_delivery_date": False, "send_delivery_details": False, "send_piece_number": False},
+    "shipped_document_type": 3,
+    "stage_states": {
+        "cancelled": None,
+        "in_preparation": None,
+        "invoiced": None,
+        "ordered": None,
+        "partially_shipped": None,
+        "returned": None,
+        "shipped": 4,
+    },
+    "tracking": {"header_field": "DO_Coord01", "import_from_shop": False, "line_field": None, "send": True, "state_on_send": None},
+}
+_TRACKING = {
+    "changed": True,
+    "document": {"piece": "BL00001", "type": 3},
+    "field": "DO_Coord01",
+    "order_key": "1043",
+    "status": "written",
+    "tracking_number": "6A10430000001",
+}
+EXAMPLES = {
+    "health": {
+        "checks": {"gescom": {"ok": True, "status": "ok"}, "store": {"ok": True, "read": True, "status": "ok", "write": True}},
+        "status": "ok",
+    },
+    "health_down": {
+        "checks": {
+            "gescom": {"error": "GesCom did not answer within 2 s", "ok": False, "status": "down"},
+            "store": {"ok": True, "read": True, "status": "ok", "write": True},
+        },
+        "status": "unavailable",
+    },
+    "settings": _SETTINGS,
+    "settings_patch": {"options": {"send_piece_number": True}, "stage_states": {"invoiced": 5}},
+    "settings_patched": {
+        **_SETTINGS,
+        "options": {**_SETTINGS["options"], "send_piece_number": True},
+        "stage_states": {**_SETTINGS["stage_states"], "invoiced": 5},
+    },
+    "gescom_fields": {
+        "header": [
+            {"kind": "standard", "label": "Entête 1", "name": "DO_Coord01", "width": 25},
+            {"kind": "free", "label": "Ref Chronopost", "name": "Ref Chronopost", "width": 21},
+        ],
+        "line": [{"kind": "standard", "label": "N° colis", "name": "DL_NoColis", "width": 19}],
+    },
+    "order_states": {
+        "source": "native",
+        "states": [
+            {
+                "config_keys": ["PS_OS_SHIPPING"],
+                "delivery": True,
+                "id": 4,
+                "invoice": True,
+                "logable": True,
+                "name": {"en": "Shipped", "fr": "Expédié"},
+                "paid": True,
+                "pdf_invoice": False,
+                "send_email": True,
+                "shipped": True,
+                "template": "shipped",
+            }
+        ],
+    },
+    "run": _RUN,
+    "run_started": {
+        **_RUN,
+        "dry_run": True,
+        "duration_seconds": None,
+        "finished_at": None,
+        "id": 9,
+        "modified_scan": False,
+        "orders_changed": 0,
+        "orders_checked": 0,
+        "status": "running",
+        "updates_created": 0,
+        "window_from": None,
+    },
+    "run_request": {"dry_run": True, "full": False},
+    "runs": {"next": 7, "runs": [_RUN]},
+    "feed": {"has_more": True, "head": 81, "next": 72, "updates": [_UPDATE]},
+    "ack_ids": {"ids": [71, 72]},
+    "ack_up_to": {"up_to": 72},
+    "ack": {"acknowledged": 2, "already_acknowledged": 0, "unknown": []},
+    "tracking_request": {"tracking_number": "6A10430000001"},
+    "tracking": _TRACKING,
+    "webhook_status_changed": {"type": "order.status_changed", "data": {"order_key": "1002", "state_id": 4, "previous_state_id": 3}},
+    "webhook_tracking_updated": {"type": "order.tracking_updated", "data": {"order_key": "1043", "tracking_number": "6A10430000001"}},
+    "order": {
+        "bc_pieces": ["BC00002"],
+        "checked_at": "2026-12-01T22:37:31.624134Z",
+        "current_stage": "partially_shipped",
+        "documents": [
+            {
+                "carrier": "Colissimo",
+                "date": "2026-12-01",
+                "lines": [{"name": "Mug", "origin_piece": "BC00002", "quantity": 1, "sku": "MUG"}],
+                "piece": "BL00002",
+                "tracking": None,
+                "type": 3,
+                "type_name": "BL",
+            }
+        ],
+        "first_seen_at": "2026-12-01T22:37:31.624134Z",
+        "gescom_error": None,
+        "id_order": 1002,
+        "is_open": True,
+        "order_key": "1002",
+        "shop_state_id": None,
+        "stage": "partially_shipped",
+        "timeline": [
+            {
+                "at": "2026-12-01T22:37:31.624134Z",
+                "kind": "update",
+                "to_shop": {
+                    "acked_at": "2026-12-01T22:37:31.703115Z",
+                    "push": None,
+                    "status": "acknowledged",
+                },
+                "update": {**_UPDATE, "acked_at": "2026-12-01T22:37:31.703115Z", "changes": ["stage"], "id": 1, "stage": "partially_shipped"},
+            }
+        ],
+        "tracking_numbers": [],
+    },
+    "order_not_found": {
+        "code": "order_not_found",
+        "detail": "no shop order '9999' is followed",
+        "status": 404,
+        "title": "Not Found",
+        "type": "about:blank",
+    },
+    "webhook_recorded": {"order_key": "1002", "state_id": 4, "status": "recorded"},
+    "webhook_duplicate": {"first_answer": {"order_key": "1002", "state_id": 4, "status": "recorded"}, "status": "duplicate", "webhook_id": "msg_1"},
+    "webhook_ignored": {"reason": "no shop order with that key or id_order is followed", "status": "ignored"},
+}

@@ -40,8 +40,11 @@ def _documents(chain) -> list[dict]:
     return documents
 
 
-def order_view(session: Session, gescom: GesCom, order_key: str) -> dict | None:
-    """None when we do not follow this order. GesCom being down only hides the live documents."""
+def order_view(session: Session, gescom: GesCom, order_key: str, *, push_mode: bool) -> dict | None:
+    """None when we do not follow this order. GesCom being down only hides the live documents.
+
+    `push_mode`: a shop is connected (PRESTASHOP_URL); without one, no update is ever pushed and `to_shop.push` is null.
+    """
     stored = load_settings(session)
     order_key = gescom.order_key(order_key, stored)
     order = session.scalar(select(ShopOrder).where(ShopOrder.order_key == order_key))
@@ -73,11 +76,11 @@ def order_view(session: Session, gescom: GesCom, order_key: str) -> dict | None:
             view["documents"] = _documents(loaded.chains[order_key])
     except (GesComError, SettingsError) as error:
         view["gescom_error"] = str(error)
-    view["timeline"] = _timeline(session, order_key)
+    view["timeline"] = _timeline(session, order_key, push_mode)
     return view
 
 
-def _timeline(session: Session, order_key: str) -> list[dict]:
+def _timeline(session: Session, order_key: str, push_mode: bool) -> list[dict]:
     """The order's updates (with how they went to the shop: pulled or pushed) and events, oldest first."""
     timeline = []
     for update in session.scalars(select(Update).where(Update.order_key == order_key).order_by(Update.id)):
@@ -91,7 +94,9 @@ def _timeline(session: Session, order_key: str) -> list[dict]:
                     # Pull: the module acknowledged it. Push: what pushing it through the webservice gave.
                     "status": "acknowledged" if update.acked_at else "pending",
                     "acked_at": entry["acked_at"],
-                    "push": {
+                    "push": None
+                    if not push_mode
+                    else {
                         "status": update.push_status,
                         "attempts": update.push_attempts,
                         "error": update.push_error,

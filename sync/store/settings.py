@@ -37,7 +37,9 @@ def save_settings(
     document, version = current_settings(session)
     if expected_version is not None and expected_version != version:
         raise VersionConflict(f"settings are at version {version}, not {expected_version}")
-    document = check_settings(merge(document, patch), schema, known_states).to_document()
+    saved, document = document, check_settings(merge(document, patch), schema, known_states).to_document()
+    if document == saved:
+        return saved, version  # nothing changes: no new version, so readers' ETags stay good
     row = session.get(Setting, SETTINGS_ID)
     if row is None:
         session.add(Setting(id=SETTINGS_ID, document=document, version=1))

@@ -224,3 +224,121 @@ def test_good_keys_touch_no_rate_limit_storage(make_app, monkeypatch):
     assert client.get("/api/v1/updates", headers=bearer("sgps_wrong")).status_code == 401  # counted: now it is looked up
     assert client.get("/api/v1/updates", headers=bearer(key)).status_code == 200
     assert len(looked_up) == 2
+
+
+# --- settings: conditional requests ------------------------------------------------------------------------------
+
+
+def test_settings_answer_304_to_their_current_etag(app, client, keys):
+    headers = bearer(keys["read"])
+    first = client.get("/api/v1/settings", headers=headers)
+    etag = first.headers["ETag"]
+    for sent in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        again = client.get("/api/v1/settings", headers={**headers, "If-None-Match": sent})
+        assert again.status_code == 304, sent
+        assert again.headers["ETag"] == etag and again.data == b""
+    changed = client.get("/api/v1/settings", headers={**headers, "If-None-Match": '"settings-v99"'})
+    assert changed.status_code == 200 and changed.json == first.json
+
+
+def test_an_unquoted_if_match_is_malformed_not_stale(app, client, keys):
+    create_gescom(app.extensions["gescom"].engine)  # field names are checked against it
+    headers = bearer(keys["admin"])
+    etag = client.get("/api/v1/settings", headers=headers).headers["ETag"]
+    for sent in (etag.strip('"'), "settings-v0, settings-v1", '"settings-v0'):
+        answer = client.patch("/api/v1/settings", json={"notify_customer": False}, headers={**headers, "If-Match": sent})
+        assert answer.status_code == 400, sent
+        assert answer.mimetype == "application/problem+json"
+        assert answer.json["code"] == "if_match_malformed" and answer.json["field"] == "If-Match"
+    stale = client.patch("/api/v1/settings", json={"notify_customer": False}, headers={**headers, "If-Match": '"settings-v7"'})
+    assert stale.status_code == 412 and stale.json["code"] == "settings_changed"
+    saved = client.patch("/api/v1/settings", json={"notify_customer": False}, headers={**headers, "If-Match": etag})
+    assert saved.status_code == 200 and saved.headers["ETag"] != etag
+
+
+def test_a_patch_that_changes_nothing_keeps_the_version(app, client, keys):
+    create_gescom(app.extensions["gescom"].engine)
+    headers = bearer(keys["admin"])
+    saved = client.patch("/api/v1/settings", json={"options": {"send_piece_number": True}}, headers={**headers, "If-Match": "*"})
+    etag = saved.headers["ETag"]
+    for patch in ({}, {"options": {"send_piece_number": True}}):
+        same = client.patch("/api/v1/settings", json=patch, headers={**headers, "If-Match": etag})
+        assert same.status_code == 200, same.text
+        assert same.headers["ETag"] == etag and same.json == saved.json
+    assert client.get("/api/v1/settings", headers=headers).headers["ETag"] == etag
+    changed = client.patch("/api/v1/settings", json={"options": {"send_piece_number": False}}, headers={**headers, "If-Match": etag})
+    assert etag == '"settings-v1"' and changed.headers["ETag"] == '"settings-v2"'
+
+
+# --- webhooks: a previous state that is not a state ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("previous", ["garbage", 0, -3, True, 2.5, 2**31])
+def test_status_changed_with_a_previous_state_that_is_not_one_is_refused(app, client, keys, clock, previous):
+    from tests.integration.test_api import SECRET, send_webhook
+
+    app.config["WEBHOOK_SECRET"] = SECRET
+    engine = app.extensions["gescom"].engine
+    create_gescom(engine)
+    Warehouse(engine, clock).create_order("4711", [("MUG", "Mug", 1)])
+    with app.app_context():
+        run_sync(UnitOfWork(db.session), app.extensions["gescom"], config=RunConfig(recheck_age=timedelta(0)))
+        db.session.remove()
+    event = {"type": "order.status_changed", "data": {"order_key": "4711", "state_id": 4, "previous_state_id": previous}}
+    refused = send_webhook(client, keys["write"], event, message_id="msg_prev")
+    assert refused.status_code == 422, refused.text
+    assert refused.json["code"] == "validation_error" and refused.json["field"] == "data.previous_state_id"
+    event["data"]["previous_state_id"] = 3  # the same message, fixed: handled (the refusal kept nothing of it)
+    recorded = send_webhook(client, keys["write"], event, message_id="msg_prev")
+    assert recorded.status_code == 200 and recorded.json == {"order_key": "4711", "state_id": 4, "status": "recorded"}
+
+
+def test_the_tracking_answer_says_written_or_unchanged(app, client, keys, clock):
+    engine = app.extensions["gescom"].engine
+    create_gescom(engine)
+    Warehouse(engine, clock).create_order("4711", [("MUG", "Mug", 1)])
+    with app.app_context():
+        run_sync(UnitOfWork(db.session), app.extensions["gescom"], config=RunConfig(recheck_age=timedelta(0)))
+        db.session.remove()
+    headers = bearer(keys["admin"])
+    client.patch("/api/v1/settings", json={"tracking": {"import_from_shop": True}}, headers={**headers, "If-Match": "*"})
+    answers = [client.put("/api/v1/orders/4711/tracking", json={"tracking_number": "6A47110000001"}, headers=headers) for _ in range(2)]
+    assert [(answer.json["status"], answer.json["changed"]) for answer in answers] == [("written", True), ("unchanged", False)]
+    schema = client.get("/openapi.json").json["components"]["schemas"]["TrackingResult"]["properties"]["status"]
+    assert schema["enum"] == ["written", "unchanged"] and "unchanged" in schema["description"]
+
+
+def _shipped_in_part(app, clock, admin) -> None:
+    """Order 4711: 2 mugs and half a metre of ribbon ordered; one mug and 0.25 m shipped on a BL."""
+    engine = app.extensions["gescom"].engine
+    create_gescom(engine)
+    warehouse = Warehouse(engine, clock)
+    piece = warehouse.create_order("4711", [("MUG", "Mug", 2), ("RIBBON", "Ruban", 0.5)])
+    warehouse.transform((1, piece), 3, take={"MUG": 1, "RIBBON": 0.25})
+    client = app.test_client()
+    options = {"options": {"send_delivery_details": True}}
+    assert client.patch("/api/v1/settings", json=options, headers={**admin, "If-Match": "*"}).status_code == 200
+    with app.app_context():
+        run_sync(UnitOfWork(db.session), app.extensions["gescom"], config=RunConfig(recheck_age=timedelta(0)))
+        db.session.remove()
+
+
+def test_quantities_are_written_alike_in_the_feed_and_the_order_view(app, client, keys, clock):
+    """1 for one mug (not 1.0), 0.25 for a quarter metre: the feed, its fast path and the order view agree."""
+    admin = bearer(keys["admin"])
+    _shipped_in_part(app, clock, admin)
+    page = client.get("/api/v1/updates?include_acked=true", headers=admin)
+    lines = page.json["updates"][-1]["deliveries"][0]["lines"]
+    assert sorted((line["sku"], line["quantity"]) for line in lines) == [("MUG", 1), ("RIBBON", 0.25)]
+    assert b'"quantity":1,' in page.data.replace(b" ", b"") and b'"quantity":1.0' not in page.data.replace(b" ", b"")
+    view = client.get("/api/v1/orders/4711", headers=admin).json
+    shipped = [document for document in view["documents"] if document["type"] == 3][0]
+    assert sorted((line["sku"], line["quantity"]) for line in shipped["lines"]) == [("MUG", 1), ("RIBBON", 0.25)]
+
+
+def test_without_a_shop_the_order_view_says_nothing_about_pushing(app, client, keys, clock):
+    """Pull mode (no PRESTASHOP_URL): an update is waiting for the module, not "pending" for a push that never comes."""
+    admin = bearer(keys["admin"])
+    _shipped_in_part(app, clock, admin)
+    entries = [entry for entry in client.get("/api/v1/orders/4711", headers=admin).json["timeline"] if entry["kind"] == "update"]
+    assert entries and all(entry["to_shop"]["push"] is None and entry["to_shop"]["status"] == "pending" for entry in entries)
