@@ -113,6 +113,10 @@ def load_config(instance_path: str) -> dict:
         "PRESTASHOP_TIMEOUT": _env_int("PRESTASHOP_TIMEOUT", 30),
         "PRESTASHOP_EMPLOYEE_ID": _env_int("PRESTASHOP_EMPLOYEE_ID", 0) or None,
         "PRESTASHOP_WORKERS": max(1, _env_int("PRESTASHOP_WORKERS", 4)),
+        # Webhooks to consumers (sync/services/notifications.py): http to this machine only with ALLOW_HTTP (tests, demo).
+        "CONSUMER_WEBHOOK_ALLOW_HTTP": _env_flag("CONSUMER_WEBHOOK_ALLOW_HTTP", False),
+        "CONSUMER_WEBHOOK_TIMEOUT": _env_seconds("CONSUMER_WEBHOOK_TIMEOUT", 5),
+        "CONSUMER_WEBHOOK_MAX_ATTEMPTS": _env_int("CONSUMER_WEBHOOK_MAX_ATTEMPTS", 12),
         "LOG_FORMAT": _env_choice("LOG_FORMAT", LOG_FORMATS),  # text (one line each, as ever) or json (one object a line)
     }
 

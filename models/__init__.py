@@ -252,3 +252,6 @@ class AdminSession(db.Model):
     last_seen_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+from models.notifications import ConsumerWebhook, WebhookDelivery  # noqa: E402, F401  (webhooks to consumers: they need `db`)

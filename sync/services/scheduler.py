@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from models import SyncRun
 from sync.gescom.adapter import GesCom
 from sync.prestashop.client import PrestaShopClient, ShopError
+from sync.services.notifications import DeliveryOptions, notify_consumers
 from sync.services.push import push_pending
 from sync.services.run_config import RunConfig
 from sync.services.runs import RunInProgress, abandon_run, execute_run, first_line, is_unsettled, run_sync, settle_run
@@ -37,13 +38,18 @@ def tick(
     *,
     employee_id: int | None = None,
     workers: int = 1,
+    webhooks: DeliveryOptions | None = None,
 ) -> None:
     """One tick: a run, then, when a shop is configured, the push and the shop poll (which does nothing unless
     tracking.import_from_shop). Each step is isolated: one failing is logged and the next still happens. The tick
-    owns the transaction: each step commits its work as it goes through the tick's unit of work."""
+    owns the transaction: each step commits its work as it goes through the tick's unit of work. With `webhooks`,
+    consumers' endpoints are told of the committed updates by a thread of its own (sync/services/notifications.py)."""
     with UnitOfWork(session) as uow:
         with _isolated("run", uow):
             _run(uow, gescom, config, stop)
+        if webhooks is not None:
+            with _isolated("webhooks to consumers", uow):
+                notify_consumers(uow, webhooks)
         if shop is None or stop.is_set():
             return
         with _isolated("push", uow):
