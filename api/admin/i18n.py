@@ -348,6 +348,28 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "orders.event.shop_state_changed": ("Statut changé dans la boutique", "State changed in the shop"),
     "orders.event.tracking_from_shop": ("Numéro de suivi venu de la boutique", "Tracking number from the shop"),
     "orders.deliveries": ("Livraisons", "Deliveries"),
+    # --- renvoyer: failed pushes sent again ---
+    "orders.event.push_retried": ("Renvoi demandé des envois en échec", "Failed pushes sent again on request"),
+    "push_retry.order": ("Renvoyer", "Send again"),
+    "push_retry.order_help": (
+        "{count} mise(s) à jour en échec : elles repartent au prochain envoi. "
+        "La boutique est relue avant chaque écriture : rien n'est envoyé deux fois.",
+        "{count} failed update(s): they go again at the next push. The shop is read before each write: nothing is sent twice.",
+    ),
+    "push_retry.all": ("Tout renvoyer", "Send all again"),
+    "push_retry.all_help": (
+        "Les mises à jour en échec de toutes les commandes repartent au prochain envoi, une fois la cause corrigée.",
+        "The failed updates of every order go again at the next push, once the cause is fixed.",
+    ),
+    "push_retry.done": (
+        "{count} mise(s) à jour en échec renvoyée(s) : elles partiront au prochain envoi.",
+        "{count} failed update(s) sent again: they go at the next push.",
+    ),
+    "push_retry.none": ("Aucune mise à jour en échec : rien à renvoyer.", "No failed update: nothing to send again."),
+    "push_retry.not_configured": (
+        "Aucune boutique configurée (PRESTASHOP_URL) : rien ne peut être renvoyé.",
+        "No shop configured (PRESTASHOP_URL): nothing can be sent again.",
+    ),
     # --- document types ---
     "doc.1": ("Bon de commande", "Sales order"),
     "doc.2": ("Préparation de livraison", "Delivery preparation"),
@@ -398,3 +420,40 @@ def settings_error(message: str, lang: str) -> str:
         if pattern.match(message):
             return pattern.sub(french, message, count=1)
     return message
+
+
+# --- webhooks to consumers (updates.available): the page of endpoints and delivery attempts ---
+MESSAGES.update(
+    {
+        "nav.webhooks": ("Webhooks", "Webhooks"),
+        "webhooks.title": ("Webhooks vers le module", "Webhooks to the module"),
+        "webhooks.intro": (
+            "Chaque clé consommatrice peut déclarer une adresse HTTPS : quand des mises à jour l'attendent, elle reçoit un "
+            "événement signé « updates.available », réessayé en cas d'échec. Le module continue d'interroger le flux sans lui.",
+            "Each consumer key may register an HTTPS endpoint: when updates wait for it, it gets one signed “updates.available” "
+            "event, retried on failure. The module still polls the feed without it.",
+        ),
+        "webhooks.none": (
+            "Aucune adresse déclarée. Le module la déclare par PUT /api/v1/consumer/webhook.",
+            "No endpoint registered. The module registers one with PUT /api/v1/consumer/webhook.",
+        ),
+        "webhooks.revoked": ("clé révoquée", "key revoked"),
+        "webhooks.url": ("Adresse", "URL"),
+        "webhooks.registered": ("Déclarée le", "Registered"),
+        "webhooks.notified_head": ("Dernière tête annoncée", "Last head told"),
+        "webhooks.pending": ("Événement en attente", "Pending event"),
+        "webhooks.pending_yes": ("tête {head}, {attempts} échec(s)", "head {head}, {attempts} failure(s)"),
+        "webhooks.pending_no": ("aucun", "none"),
+        "webhooks.next_attempt": ("prochain essai", "next attempt"),
+        "webhooks.attempts": ("Derniers envois", "Latest attempts"),
+        "webhooks.no_attempt": ("Aucun envoi pour l'instant.", "No attempt yet."),
+        "webhooks.col.when": ("Date", "When"),
+        "webhooks.col.event": ("Événement", "Event"),
+        "webhooks.col.head": ("Tête", "Head"),
+        "webhooks.col.attempt": ("Essai", "Attempt"),
+        "webhooks.col.result": ("Résultat", "Result"),
+        "webhooks.col.duration": ("Durée", "Duration"),
+        "webhooks.delivered": ("reçu", "delivered"),
+        "webhooks.failed": ("échec", "failed"),
+    }
+)

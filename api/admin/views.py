@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from api.background import execute_in_background
@@ -16,6 +16,7 @@ from sync.prestashop.states import known_state_ids
 from sync.services.choices import known_states, live_schema, state_name
 from sync.services.dashboard import connectivity, overview
 from sync.services.orders import find_order_keys, order_view, recently_updated
+from sync.services.push_retry import Actor, UnknownOrder, retry_failed
 from sync.services.runs import RunInProgress, execute_run, list_runs, start_run
 from sync.services.unit_of_work import UnitOfWork
 from sync.store.keys import scope_allows, touch_key, verify_key
@@ -209,7 +210,7 @@ def orders():
         except GesComError as error:
             problem = str(error)
         if len(matches) == 1:
-            view = order_view(db.session, _gescom(), matches[0])
+            view = order_view(db.session, _gescom(), matches[0], push_mode=current_app.extensions.get("shop") is not None)
     return render_template(
         "admin/orders.html",
         q=query,
@@ -221,6 +222,27 @@ def orders():
         state_labels=_state_labels(),
         push=current_app.extensions.get("shop") is not None,
     )
+
+
+# --- renvoyer: failed pushes sent again ------------------------------------------------------------------------------
+
+
+@bp.post("/push/retry")
+def retry_push():
+    """Like POST /api/v1/push/retry: the failed updates of one order (`order_key`) or of all, due at the next push."""
+    order_key = request.form.get("order_key", "").strip()[:100] or None
+    back = url_for("admin.orders", q=order_key, _anchor="order") if order_key else url_for("admin.dashboard")
+    if current_app.extensions.get("shop") is None:
+        flash(_("push_retry.not_configured"), "error")
+        return redirect(back, code=303)
+    with UnitOfWork(db.session) as uow:
+        try:
+            result = retry_failed(uow, order_key, actor=Actor(g.admin_key.name, "admin"))
+        except UnknownOrder:
+            abort(404)
+        uow.commit()
+    flash(_("push_retry.done", count=result.retried) if result.retried else _("push_retry.none"), "ok")
+    return redirect(back, code=303)
 
 
 # --- errors inside the admin: pages, not problem documents --------------------------------------------------------------
@@ -237,3 +259,15 @@ def http_error(error: HTTPException):
 def unexpected(error: Exception):
     current_app.logger.exception("admin page failed")
     return error_page(500, "error.unexpected")
+
+
+# --- webhooks to consumers (updates.available) ------------------------------------------------------------------------
+
+
+@bp.get("/webhooks")
+def consumer_webhooks():
+    """Each consumer's endpoint and its latest delivery attempts (sync/services/notifications.py delivers)."""
+    from sync.store.notifications import list_endpoints, recent_deliveries
+
+    endpoints = [{"endpoint": row, "key": key, "deliveries": recent_deliveries(db.session, row.key_id)} for row, key in list_endpoints(db.session)]
+    return render_template("admin/consumer_webhooks.html", endpoints=endpoints)

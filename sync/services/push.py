@@ -323,6 +323,7 @@ def _push_order(client, order: ShopOrder, updates: list[Update], settings: Setti
         except ShopError as error:
             item.push_status, item.push_error = "failed", str(error)
             item.push_answer = {"error": str(error), "status": error.status, "code": error.code, "answer": error.answer}
+            item.push_answer["failed_at"] = utcnow().isoformat() + "Z"  # when it failed, for the list of failed pushes
             if isinstance(error, UnknownState):
                 item.push_answer["pushed"] = error.pushed
             report.failed += 1
