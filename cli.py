@@ -23,6 +23,7 @@ from sync.gescom.check import check_gescom, failed, render
 from sync.gescom.demo.generator import advance, generate_demo
 from sync.prestashop.client import ShopError
 from sync.prestashop.states import NATIVE_ORDER_STATES, known_state_ids
+from sync.services.notifications import DeliveryOptions
 from sync.services.push import push_pending
 from sync.services.runs import RunInProgress, RunResult, run_sync
 from sync.services.scheduler import serve, tick
@@ -161,7 +162,8 @@ def sync_deliver():
 def _scheduled_tick(app: Flask, stop: threading.Event) -> None:
     """One tick in a session of its own, removed after it: the next tick starts afresh."""
     with session_in(app) as session:
-        tick(session, gescom_of(app), shop_of(app), run_config_of(app), stop, **push_options_of(app))
+        webhooks = DeliveryOptions.from_mapping(app.config)  # consumers' endpoints told of the run's updates
+        tick(session, gescom_of(app), shop_of(app), run_config_of(app), stop, webhooks=webhooks, **push_options_of(app))
 
 
 @sync_cli.command("schedule")
@@ -410,3 +412,17 @@ def settings_set(assignments: tuple[str, ...]):
             click.echo(f"{field}: {message}", err=True)
         raise click.ClickException("settings not saved") from None
     _echo_settings(document, version)
+
+
+# --- flask openapi postman (beside flask-smorest's `flask openapi print|write`) -----------------------------
+
+from flask_smorest.spec import openapi_cli  # noqa: E402  (flask-smorest's own group)
+
+
+@openapi_cli.command("postman")
+def openapi_postman():
+    """Regenerate the Postman collection (docs/postman/) from the OpenAPI document; commit it with the API change."""
+    from api.postman import COLLECTION_PATH, write_collection
+
+    changed = write_collection(current_app)
+    click.echo(f"{COLLECTION_PATH.name}: {'written' if changed else 'already up to date'}")
