@@ -58,6 +58,7 @@ def server(tmp_path_factory):
             "WEB_CONCURRENCY": "2",
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
+            "CONSUMER_WEBHOOK_ALLOW_HTTP": "1",  # the webhook page's test registers an endpoint on this machine
         }
     )
     flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
@@ -267,6 +268,24 @@ def test_an_orders_chain_is_displayed(page, server):
     expect(documents.first.locator("table.lines tbody tr").first).to_be_visible()
     expect(page.get_by_role("heading", name="Historique")).to_be_visible()
     assert page.locator("ol.timeline > li").count() >= 1
+
+
+def test_a_consumers_webhook_endpoint_is_shown(page, server):
+    """A key registers its endpoint through the API; the Webhooks page lists it, with no attempt yet (no scheduler)."""
+    import requests
+    from playwright.sync_api import expect
+
+    url = "http://127.0.0.1:9/module/webhook"
+    answer = requests.put(
+        server["url"] + "/api/v1/consumer/webhook", json={"url": url}, headers={"Authorization": f"Bearer {server['key']}"}, timeout=10
+    )
+    assert answer.status_code in (200, 201), answer.text
+    log_in(page, server)
+    page.get_by_role("link", name="Webhooks").click()
+    expect(page.get_by_role("heading", name="Webhooks vers le module", level=1)).to_be_visible()
+    section = page.get_by_role("region", name="admin-e2e")
+    expect(section.get_by_text(url)).to_be_visible()
+    expect(section.get_by_text("Aucun envoi pour l'instant.")).to_be_visible()
 
 
 @pytest.mark.skipif(os.environ.get("UPDATE_SCREENSHOTS") != "1", reason="set UPDATE_SCREENSHOTS=1 to rewrite docs/screenshots")
