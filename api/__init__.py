@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from copy import deepcopy
 
-from flask import Flask, redirect, send_from_directory
+from flask import Flask, has_request_context, redirect, request, send_from_directory
 from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Api
 
@@ -45,10 +45,19 @@ class DocumentedApi(Api):
     def _init_spec(self, **kwargs):
         super()._init_spec(**kwargs)
         app, made = self._app, self.spec.to_dict
-        self.spec.to_dict = lambda: finish_document(deepcopy(made()), operation_scopes(app))  # apispec's own dicts stay as they are
+        self.spec.to_dict = lambda: with_server(finish_document(deepcopy(made()), operation_scopes(app)))  # apispec's dicts stay as they are
 
 
 api = DocumentedApi()
+
+
+def with_server(document: dict) -> dict:
+    """Served at /openapi.json: `servers` is where it was asked for (behind a proxy, as TRUSTED_PROXIES lets
+    ProxyFix say), so that Postman or a client generator importing the URL needs nothing but a key. Printed by
+    `flask openapi print`, it stays relative ("/")."""
+    if has_request_context():
+        document["servers"] = [{"url": request.url_root.rstrip("/") or "/", "description": "This middleware, where this document was read"}]
+    return document
 
 
 def operation_scopes(app: Flask) -> dict[tuple[str, str], str | None]:

@@ -49,8 +49,9 @@ SIGNING_VARIABLES = {"webhook-id": "webhookId", "webhook-timestamp": "webhookTim
 
 
 def served_document(app: Flask) -> dict:
-    """The OpenAPI document as the app serves it at /openapi.json."""
-    answer = app.test_client().get("/openapi.json")
+    """The OpenAPI document as the app serves it at /openapi.json, read as if at `make run`'s address (its `servers`
+    is where it is read: the collection's `baseUrl` starts there)."""
+    answer = app.test_client().get("/openapi.json", base_url=DEFAULT_BASE_URL)
     if answer.status_code != 200:
         raise RuntimeError(f"/openapi.json answered {answer.status_code}")
     return answer.get_json()
