@@ -128,4 +128,4 @@ def client_get_order(app, order_key: str) -> dict:
     from sync.services.orders import order_view
 
     with app.app_context():
-        return order_view(db.session, app.extensions["gescom"], order_key)
+        return order_view(db.session, app.extensions["gescom"], order_key, push_mode=True)

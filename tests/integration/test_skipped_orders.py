@@ -74,7 +74,7 @@ def test_the_openapi_document_describes_skipped_orders(client):
     assert run["skipped"]["type"] == "array" and run["skipped"]["items"]["$ref"] == "#/components/schemas/SkippedOrder"
     skipped = schemas["SkippedOrder"]["properties"]
     assert set(skipped) == {"order_key", "reason", "documents"} and skipped["documents"]["items"] == {"type": "string"}
-    assert run["modified_scan"]["type"] == "boolean" and run["window_from"]["nullable"] is True
+    assert run["modified_scan"]["type"] == "boolean" and "null" in run["window_from"]["type"]  # OpenAPI 3.1
 
 
 def test_the_run_page_lists_the_skipped_order_escaped_and_linked(app, client, keys, broken):
