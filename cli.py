@@ -31,10 +31,11 @@ from sync.services.shop_poll import poll_shop_tracking
 from sync.services.unit_of_work import UnitOfWork
 from sync.store.keys import SCOPES, ApiKeyError, create_key, list_keys, revoke_key
 from sync.store.settings import current_settings, load_settings, save_settings
+from sync.store.shops import list_shops, order_counts, pushes
 
 sync_cli = AppGroup("sync", help="Detect GesCom changes and produce shop updates.")
 demo_cli = AppGroup("demo", help="The generated demo GesCom.")
-shop_cli = AppGroup("shop", help="The PrestaShop shop (push mode).")
+shop_cli = AppGroup("shop", help="The PrestaShop shops: list them; check and poll the connected one (push mode).")
 gescom_cli = AppGroup("gescom", help="The Sage GesCom base (GESCOM_DATABASE_URL).")
 apikey_cli = AppGroup("apikey", help="API keys for the REST API (read < write < admin).")
 settings_cli = AppGroup("settings", help="Show or change the settings document.")
@@ -294,6 +295,17 @@ def shop_poll():
     click.echo(f"{report.orders_seen} shop orders read; {report.written} tracking numbers written to GesCom")
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
+
+
+@shop_cli.command("list")
+def shop_list():
+    """The shops in the store: code, name, how Sage tells their orders apart, push mode, shop orders followed."""
+    counts = order_counts(db.session)
+    for shop in list_shops(db.session):
+        default = " (default)" if shop.is_default else ""
+        push = "push on" if pushes(shop, connected=_shop() is not None) else "push off"
+        rule = json.dumps(shop.rule, sort_keys=True)
+        click.echo(f"{shop.code}{default}\t{shop.name or ''}\t{rule}\t{push}\t{counts.get(shop.id, 0)} shop orders")
 
 
 # --- flask gescom -----------------------------------------------------------------------------------------

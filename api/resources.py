@@ -681,5 +681,6 @@ def _duplicate(uow: UnitOfWork, message_id: str) -> dict:
 
 from .notifications import notifications_blp  # noqa: E402  (own modules, registered with the rest)
 from .push_retry import push_retry_blp  # noqa: E402
+from .shops import shops_blp  # noqa: E402
 
-BLUEPRINTS = (health_blp, settings_blp, reference_blp, runs_blp, updates_blp, orders_blp, webhooks_blp, notifications_blp, push_retry_blp)
+BLUEPRINTS = (health_blp, settings_blp, reference_blp, runs_blp, updates_blp, orders_blp, webhooks_blp, notifications_blp, push_retry_blp, shops_blp)

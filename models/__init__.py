@@ -22,7 +22,8 @@ def utcnow() -> datetime:
 
 
 class Setting(db.Model):
-    """The settings document (one row). `version` feeds ETags and optimistic locking."""
+    """A shop's settings document: one row per shop, settings.id = shops.id (the default shop's is row 1, the one
+    row of every release before shops). `version` feeds ETags and optimistic locking."""
 
     __tablename__ = "settings"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -61,6 +62,8 @@ class ShopOrder(db.Model):
     shop_tracking_seen: Mapped[str | None] = mapped_column(String(64))
     messages_sent: Mapped[list] = mapped_column(JSON, nullable=False, default=list, server_default="[]")
     vanished_runs: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # The shop it belongs to (models/shops.py); the default shop (1) until shops are told apart.
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", name="fk_shop_orders_shop_id"), nullable=False, default=1, server_default="1")
     first_seen_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
     checked_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
@@ -134,8 +137,10 @@ class Update(db.Model):
     push_answer: Mapped[dict | None] = mapped_column(JSON)
     pushed_at: Mapped[datetime | None] = mapped_column(DateTime)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The shop it is for (models/shops.py); the default shop (1) until shops are told apart. Indexed with `id` for a shop's feed.
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", name="fk_updates_shop_id"), nullable=False, default=1, server_default="1")
 
-    __table_args__ = (Index("ix_updates_push", "push_status", "id"), {"sqlite_autoincrement": True})
+    __table_args__ = (Index("ix_updates_push", "push_status", "id"), Index("ix_updates_shop", "shop_id", "id"), {"sqlite_autoincrement": True})
 
     def to_dict(self) -> dict:
         return {
@@ -179,6 +184,11 @@ class OrderEvent(db.Model):
         return {"id": self.id, "kind": self.kind, "data": self.data, "created_at": self.created_at.isoformat() + "Z"}
 
 
+def _key_shop(context) -> int | None:
+    """A new key's shop when none is given: admin keys see every shop, the others the default shop."""
+    return None if context.get_current_parameters().get("scope") == "admin" else 1
+
+
 class ApiKey(db.Model):
     """An API key: only its SHA-256 is stored; the key itself is shown once, at creation."""
 
@@ -193,6 +203,8 @@ class ApiKey(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
     # A key that may write is a consumer of the pull feed: the highest update id served to it (what it may acknowledge).
     served_up_to: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    # The one shop this key sees; NULL: every shop. Read and write keys belong to the default shop (1), admin keys to none.
+    shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id", name="fk_api_keys_shop_id"), default=_key_shop)
 
 
 class UpdateAck(db.Model):
@@ -255,3 +267,4 @@ class AdminSession(db.Model):
 
 
 from models.notifications import ConsumerWebhook, WebhookDelivery  # noqa: E402, F401  (webhooks to consumers: they need `db`)
+from models.shops import Shop  # noqa: E402, F401  (shops: they need `db`)

@@ -59,7 +59,7 @@ def dump(session: Session) -> dict:
 
     def rows(sql: str) -> list[dict]:
         return [
-            {k: _plain(v) for k, v in row.items() if k not in TIMES and k not in ("id", "shop_order_id", "run_id")}
+            {k: _plain(v) for k, v in row.items() if k not in TIMES and k not in ("id", "shop_order_id", "run_id", "shop_id")}
             for row in session.execute(text(sql)).mappings()
         ]
 
