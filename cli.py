@@ -29,7 +29,7 @@ from sync.services.runs import RunInProgress, RunResult, run_sync
 from sync.services.scheduler import serve, tick
 from sync.services.shop_poll import poll_shop_tracking
 from sync.services.unit_of_work import UnitOfWork
-from sync.store.keys import SCOPES, ApiKeyError, create_key, list_keys, revoke_key
+from sync.store.keys import SCOPES, ApiKeyError, KeyShopError, create_key, list_keys, revoke_key
 from sync.store.settings import current_settings, load_settings, save_settings
 from sync.store.shops import list_shops, order_counts, pushes
 
@@ -331,15 +331,19 @@ def gescom_check():
 @apikey_cli.command("create")
 @click.argument("name")
 @click.option("--scope", type=click.Choice(SCOPES), default="read", show_default=True)
-def apikey_create(name: str, scope: str):
+@click.option("--shop", "shop_code", metavar="CODE", help="The shop a read or write key sees (default: the default shop); admin keys see all.")
+def apikey_create(name: str, scope: str, shop_code: str | None):
     """Create a key and print it once (the last line of output is the key alone)."""
     try:
         with UnitOfWork(db.session) as uow:
-            row, key = create_key(uow.session, name, scope)
+            row, key = create_key(uow.session, name, scope, shop_code)
+            shop = "every shop" if row.shop_id is None else f"shop {shop_code or 'default'}"
             uow.commit()
+    except KeyShopError as error:
+        raise click.BadParameter(str(error), param_hint="'--shop'") from None
     except ApiKeyError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"API key {row.name!r} created with scope {row.scope}. It is shown only now; store it safely:", err=True)
+    click.echo(f"API key {row.name!r} created with scope {row.scope}, for {shop}. It is shown only now; store it safely:", err=True)
     click.echo(key)
 
 
@@ -349,10 +353,12 @@ def apikey_list():
     rows = list_keys(db.session)
     if not rows:
         click.echo("No API keys yet: flask apikey create NAME --scope read|write|admin")
+    codes = {shop.id: shop.code for shop in list_shops(db.session)}
     for row in rows:
         state = f"revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "active"
         used = f"last used {row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never used"
-        click.echo(f"{row.name}\t{row.prefix}…\t{row.scope}\t{state}\t{used}")
+        shop = "all" if row.shop_id is None else codes.get(row.shop_id, row.shop_id)
+        click.echo(f"{row.name}\t{row.prefix}…\t{row.scope}\t{shop}\t{state}\t{used}")
 
 
 @apikey_cli.command("revoke")

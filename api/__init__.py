@@ -19,7 +19,7 @@ from .cors import init_cors
 from .limits import init_limits
 from .negotiation import init_negotiation
 from .observability import init_observability
-from .problems import PROBLEM_SCHEMA, document_problems, register_error_handlers
+from .problems import PROBLEM_SCHEMA, ApiProblem, document_problems, register_error_handlers
 from .schemas import SCHEMA_EXTRAS
 
 # Examples of the parameters whose schema has no default (Postman and Swagger UI fill them in).
@@ -27,6 +27,7 @@ PARAMETER_EXAMPLES = {
     "run_id": 1,
     "order_key": "1002",
     "before": 7,
+    "shop": "default",
     "If-Match": '"settings-v0"',
     "If-None-Match": '"settings-v0"',
     "Idempotency-Key": "1043-6A10430000001",
@@ -177,3 +178,9 @@ def init_api(app: Flask) -> None:
     init_negotiation(app)  # 406 for an Accept the API cannot answer, once the key is checked
     init_limits(app)  # bodies read within the limit whatever their encoding; checked once the key is, before any view
     register_error_handlers(app)
+
+    @app.url_value_preprocessor
+    def no_nul_in_paths(endpoint, values):
+        """A NUL character is in no key we store (PostgreSQL refuses it in text): such a path names nothing."""
+        if values and any(isinstance(value, str) and "\x00" in value for value in values.values()):
+            raise ApiProblem(404, "not_found", "no such resource: the path holds a NUL character")

@@ -27,7 +27,8 @@ from sync.services.writeback import WriteBackError, write_tracking
 from sync.store import feed
 from sync.store.idempotency import Claim, IdempotencyMismatch, RequestInProgress, body_hash, claim, finish, kept, release
 from sync.store.keys import is_consumer, record_served
-from sync.store.settings import VersionConflict, current_settings, save_settings
+from sync.store.settings import VersionConflict, current_settings, load_settings, save_settings
+from sync.store.shops import get_shop, order_shop_id
 from sync.store.webhooks import WebhookRejected, claim_webhook, remember_webhook, verify, webhook_seen
 
 from .auth import requires
@@ -326,6 +327,43 @@ def _consumer() -> int | None:
     return g.api_key.id if is_consumer(g.api_key.scope) else None
 
 
+SHOP_FORBIDDEN = "this API key is bound to another shop"
+
+
+def _feed_shop(code: str | None) -> int | None:
+    """The shop whose updates this request sees: the key's own, or the one an admin key names; None: every shop."""
+    bound = g.api_key.shop_id
+    if code is None:
+        return bound
+    shop = get_shop(db.session, code)
+    if shop is None:
+        detail = f"no shop has the code {code!r}"
+        raise ApiProblem(422, "validation_error", f"query.shop: {detail}", field="query.shop", errors={"query.shop": detail})
+    if bound is not None and shop.id != bound:
+        raise ApiProblem(403, "shop_forbidden", SHOP_FORBIDDEN)
+    return shop.id
+
+
+def _refuse_another_shops(order_shop: int | None, order_key: str) -> None:
+    """403 when the key is bound to a shop and the shop order (followed: `order_shop` is its shop) is another shop's."""
+    bound = g.api_key.shop_id
+    if bound is not None and order_shop is not None and order_shop != bound:
+        raise ApiProblem(403, "shop_forbidden", f"shop order {order_key!r} is not of the shop this API key is bound to")
+
+
+def _refuse_another_shops_order(order_key: str) -> None:
+    """`_refuse_another_shops` for an order key as a client sends it, made as runs make keys: checked before any GesCom write."""
+    if g.api_key.shop_id is not None:
+        _refuse_another_shops(order_shop_id(db.session, _gescom().order_key(order_key, load_settings(db.session))), order_key)
+
+
+FEED_403 = "`shop_forbidden`: `shop` names another shop than the one this key is bound to."
+ACK_403 = "The key's scope is too low (`insufficient_scope`), or `ids` names updates of another shop than the key's (`shop_forbidden`)."
+ORDER_403 = "`shop_forbidden`: the shop order is another shop's than the one this key is bound to."
+INSUFFICIENT_SCOPE = problem_body(403, "insufficient_scope", "this endpoint needs a key with scope 'write'; this key has 'read'")
+ORDER_FORBIDDEN = problem_body(403, "shop_forbidden", "shop order '1043' is not of the shop this API key is bound to")
+
+
 @updates_blp.route("")
 class Updates(MethodView):
     @updates_blp.arguments(FeedQuerySchema(), location="query", unknown=RAISE)  # one instance: webargs builds one per request from a class
@@ -337,13 +375,22 @@ class Updates(MethodView):
             409, "cursor_beyond_head", "the cursor 90000 is beyond the head of the feed, 81: updates are numbered up to 81 here", head=81
         ),
     )
+    @updates_blp.alt_response(403, description=FEED_403, example=problem_body(403, "shop_forbidden", SHOP_FORBIDDEN))
+    @updates_blp.alt_response(
+        422,
+        description="The query does not fit (`validation_error`): `field` names it, `query.shop` for an unknown shop.",
+        example=problem_body(
+            422, "validation_error", "query.shop: no shop has the code 'b2c'", field="query.shop", errors={"query.shop": "no shop has the code 'b2c'"}
+        ),
+    )
     def get(self, query):
-        """Updates oldest first, after the cursor. Apply them, then acknowledge them (a key that may write: for itself)."""
-        consumer = _consumer()
+        """Updates oldest first, after the cursor: of the key's shop, or for an admin key of every shop or the one `shop` names.
+        Apply them, then acknowledge them (a key that may write: for itself)."""
+        consumer, shop_id = _consumer(), _feed_shop(query.get("shop"))
         # A connection of its own, not the ORM session: one read, and most polls find nothing new (a fifth less CPU).
         with db.engine.connect() as connection:
             try:
-                page = feed.update_rows_after(connection, query["after"], query["limit"], query["include_acked"], consumer)
+                page = feed.update_rows_after(connection, query["after"], query["limit"], query["include_acked"], consumer, shop_id)
             except feed.CursorBeyondHead as beyond:
                 raise ApiProblem(409, "cursor_beyond_head", str(beyond), head=beyond.head) from None
         if consumer is not None and page.rows:  # what it may acknowledge now; at the head, nothing is written
@@ -368,14 +415,24 @@ class Acknowledge(MethodView):
             problem_body(422, "validation_error", "ids: send either ids or up_to", field="ids", errors={"ids": "send either ids or up_to"}),
         ),
     )
+    @updates_blp.alt_response(
+        403,
+        description=ACK_403,
+        examples=problems(
+            INSUFFICIENT_SCOPE,
+            problem_body(403, "shop_forbidden", "ids [82, 83] are updates of another shop than this key's", field="ids"),
+        ),
+    )
     def post(self, body):
-        """Acknowledge updates by id, or every update up to an id, for this key only. Safe to repeat."""
+        """Acknowledge updates by id, or every update up to an id, for this key only (a key bound to a shop: that shop's). Safe to repeat."""
         with UnitOfWork(db.session) as uow:
             try:
-                result = feed.acknowledge(uow.session, ids=body.get("ids"), up_to=body.get("up_to"), consumer=g.api_key.id)
+                result = feed.acknowledge(uow.session, body.get("ids"), body.get("up_to"), consumer=g.api_key.id, shop_id=g.api_key.shop_id)
             except feed.AckBeyondServed as beyond:
                 field = "up_to" if "up_to" in body else "ids"
                 raise ApiProblem(422, "ack_beyond_served", str(beyond), field=field, served_up_to=beyond.served_up_to) from None
+            except feed.AckOfAnotherShop as other:
+                raise ApiProblem(403, "shop_forbidden", str(other), field="ids") from None
             uow.commit()
         return {"acknowledged": result.acknowledged, "already_acknowledged": result.already_acknowledged, "unknown": result.unknown}
 
@@ -390,9 +447,11 @@ orders_blp = Blueprint(
 @orders_blp.route("/<string:order_key>")
 class Order(MethodView):
     @orders_blp.response(200, OrderViewSchema, example=EXAMPLES["order"])
+    @orders_blp.alt_response(403, description=ORDER_403, example=ORDER_FORBIDDEN)
     @orders_blp.alt_response(404, description="Not a shop order we follow (`order_not_found`).", example=EXAMPLES["order_not_found"])
     def get(self, order_key):
         """What we know of one shop order (its key is the link value: DO_NoWeb by default, the id_order)."""
+        _refuse_another_shops_order(order_key)
         view = order_view(db.session, _gescom(), order_key, push_mode=current_app.extensions.get("shop") is not None)
         if view is None:
             raise ApiProblem(404, "order_not_found", f"no shop order {order_key!r} is followed")
@@ -466,6 +525,11 @@ def _answer(status: int, body: dict):
 class OrderTracking(MethodView):
     @orders_blp.arguments(TrackingRequestSchema, example=EXAMPLES["tracking_request"])
     @orders_blp.response(200, TrackingResultSchema, example=EXAMPLES["tracking"])
+    @orders_blp.alt_response(
+        403,
+        description="The key's scope is too low (`insufficient_scope`), or " + ORDER_403,
+        examples=problems(INSUFFICIENT_SCOPE, ORDER_FORBIDDEN),
+    )
     @orders_blp.alt_response(404, description="Not a shop order we follow (`order_not_found`).", example=EXAMPLES["order_not_found"])
     @orders_blp.alt_response(409, description=TRACKING_409, examples=problems(*TRACKING_PROBLEMS[409]))
     @orders_blp.alt_response(
@@ -489,6 +553,7 @@ class OrderTracking(MethodView):
         key = request.headers.get("Idempotency-Key", "").strip()
         if len(key) > 200:
             raise ApiProblem(422, "invalid_idempotency_key", "Idempotency-Key is limited to 200 characters", field="Idempotency-Key")
+        _refuse_another_shops_order(order_key)  # before any GesCom write, and before an answer stored for another shop's order
         with UnitOfWork(db.session) as uow:
             if not key:
                 status, answer = _tracking_answer(uow, order_key, body["tracking_number"], "api")
@@ -573,9 +638,10 @@ def _tracking_updated(uow: UnitOfWork, data: dict) -> tuple[int, dict]:
     number = data.get("tracking_number")
     if not isinstance(number, str) or not 0 < len(number) <= 200:
         raise ApiProblem(422, "validation_error", "data.tracking_number must be a string of 1 to 200 characters", field="data.tracking_number")
-    order = find_order(uow.session, order_key, id_order)
+    order = find_order(uow.session, order_key, id_order, shop_id=g.api_key.shop_id)
     if order is None:
         raise ApiProblem(404, "order_not_found", "no shop order with that key or id_order is followed")
+    _refuse_another_shops(order.shop_id, order.order_key)
     return _tracking_answer(uow, order.order_key, number, "webhook")
 
 
@@ -588,9 +654,10 @@ def _status_changed(uow: UnitOfWork, data: dict) -> tuple[int, dict]:
     previous = data.get("previous_state_id")
     if previous is not None and (not isinstance(previous, int) or isinstance(previous, bool) or not 0 < previous < 2**31):
         raise ApiProblem(422, "validation_error", "data.previous_state_id must be a positive integer", field="data.previous_state_id")
-    order = find_order(uow.session, order_key, id_order)
+    order = find_order(uow.session, order_key, id_order, shop_id=g.api_key.shop_id)
     if order is None:
         return 200, {"status": "ignored", "reason": "no shop order with that key or id_order is followed"}
+    _refuse_another_shops(order.shop_id, order.order_key)
     record_shop_state(uow.session, order, state_id, previous, source="webhook")
     return 200, {"status": "recorded", "order_key": order.order_key, "state_id": state_id}
 
@@ -626,6 +693,11 @@ class PrestaShopWebhook(MethodView):
         401,
         description="No API key, or the signature is missing, invalid or stale (`webhook_signature_invalid`...).",
         example=problem_body(401, "webhook_signature_invalid", "no signature matches the body"),
+    )
+    @webhooks_blp.alt_response(
+        403,
+        description="The key's scope is too low (`insufficient_scope`), or the event's order (by `order_key`) is another shop's (`shop_forbidden`).",
+        examples=problems(INSUFFICIENT_SCOPE, ORDER_FORBIDDEN),
     )
     @webhooks_blp.alt_response(
         404, description="order.tracking_updated: not a shop order we follow (`order_not_found`).", example=EXAMPLES["order_not_found"]

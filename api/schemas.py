@@ -10,6 +10,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, missing, validat
 from marshmallow.utils import ensure_text_type, get_value
 
 from sync.core.settings import SettingsSchema
+from sync.core.shops import CODE_PATTERN
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integer columns: a larger cursor cannot match anything
 
@@ -164,13 +165,22 @@ class FeedQuerySchema(StrictSchema):
     include_acked = fields.Boolean(
         load_default=False, metadata={"description": "Also show updates this key acknowledged (a read key: any consumer acknowledged)."}
     )
+    shop = fields.String(
+        validate=validate.Regexp(
+            f"^{CODE_PATTERN.pattern}$", error="not a shop code: a lowercase letter, then up to 19 lowercase letters, digits, '_' or '-'"
+        ),
+        metadata={
+            "description": "A shop's code: only its updates (an admin key; a key bound to a shop may name its own). "
+            "Unknown: 422; another shop than the key's: 403 `shop_forbidden`.",
+        },
+    )
 
 
 class FeedPageSchema(Schema):
     updates = fields.List(fields.Nested(UpdateSchema))
     next = fields.Integer(metadata={"description": "Send it as `after` to get the next page."})
     has_more = fields.Boolean()
-    head = fields.Integer(metadata={"description": "The highest update id that exists: a cursor beyond it is refused."})
+    head = fields.Integer(metadata={"description": "The highest update id this key sees (of its shop, or of `shop`): a cursor beyond it is refused."})
 
 
 # --- the feed's fast path ----------------------------------------------------------------------------------

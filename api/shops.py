@@ -10,7 +10,7 @@ from marshmallow import Schema, fields
 
 from models import db
 from models.shops import Shop
-from sync.store.shops import get_shop, key_shop_id, list_shops, order_counts, pushes
+from sync.store.shops import get_shop, list_shops, order_counts, pushes
 
 from .problems import ApiProblem
 
@@ -56,7 +56,7 @@ class Shops(MethodView):
     @shops_blp.response(200, ShopListSchema, example={"shops": [SHOP_EXAMPLE]})
     def get(self):
         """The shops this key sees: its own shop, or every shop for a key bound to none (admin keys)."""
-        bound = key_shop_id(db.session, g.api_key.id)
+        bound = g.api_key.shop_id  # read with the key itself: no query
         shops = [shop for shop in list_shops(db.session) if bound is None or shop.id == bound]
         counts = order_counts(db.session)
         return {"shops": [_shown(shop, counts) for shop in shops]}
@@ -72,7 +72,7 @@ class OneShop(MethodView):
         shop = get_shop(db.session, code) if len(code) <= 20 else None
         if shop is None:
             raise ApiProblem(404, "shop_not_found", f"no shop has the code {code[:20]!r}")
-        bound = key_shop_id(db.session, g.api_key.id)
+        bound = g.api_key.shop_id  # read with the key itself: no query
         if bound is not None and bound != shop.id:
             raise ApiProblem(403, "shop_forbidden", "this API key is bound to another shop")
         return _shown(shop, order_counts(db.session))

@@ -13,12 +13,14 @@ from sync.store.memory import load_memory, save_memory
 from sync.store.settings import load_settings
 
 
-def find_order(session: Session, order_key: str | None = None, id_order: int | None = None) -> ShopOrder | None:
-    """A followed shop order by its key (the link value), or by PrestaShop id_order."""
+def find_order(session: Session, order_key: str | None = None, id_order: int | None = None, shop_id: int | None = None) -> ShopOrder | None:
+    """A followed shop order by its key (the link value), or by PrestaShop id_order (each shop numbers its own: among
+    the orders of `shop_id` when given)."""
     if order_key:
         return session.scalar(select(ShopOrder).where(ShopOrder.order_key == DEFAULT_KEY_RULE(order_key)))
     if id_order is not None:
-        return session.scalars(select(ShopOrder).where(ShopOrder.id_order == id_order).order_by(ShopOrder.id)).first()
+        query = select(ShopOrder).where(ShopOrder.id_order == id_order).order_by(ShopOrder.id)
+        return session.scalars(query if shop_id is None else query.where(ShopOrder.shop_id == shop_id)).first()
     return None
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, and_, bindparam, cast, exists, func, literal, select, update
+from sqlalchemy import Text, and_, bindparam, cast, exists, func, literal, select, true, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -63,6 +63,14 @@ class CursorBeyondHead(ValueError):
         self.head = head
 
 
+class AckOfAnotherShop(ValueError):
+    """A consumer bound to one shop acknowledges updates of another shop: nothing is acknowledged."""
+
+    def __init__(self, ids: list[int]):
+        super().__init__(f"ids {ids[:10]} are updates of another shop than this key's")
+        self.ids = ids
+
+
 class AckBeyondServed(ValueError):
     """A consumer acknowledges updates never served to it."""
 
@@ -74,16 +82,19 @@ class AckBeyondServed(ValueError):
 _TABLE = Update.__table__
 _ACKS = UpdateAck.__table__
 _HEAD = select(func.coalesce(func.max(_TABLE.c.id), 0))
+_SHOP_HEAD = _HEAD.where(_TABLE.c.shop_id == bindparam("shop"))  # ix_updates_shop (shop_id, id): one index probe
 
 
-def head_id(session: Session | Connection) -> int:
-    """The highest update id that exists (0 in an empty store)."""
-    return session.execute(_HEAD).scalar_one()
+def head_id(session: Session | Connection, shop_id: int | None = None) -> int:
+    """The highest update id that exists (0 in an empty store), of one shop or (None) of every shop."""
+    if shop_id is None:
+        return session.execute(_HEAD).scalar_one()
+    return session.execute(_SHOP_HEAD, {"shop": shop_id}).scalar_one()
 
 
-def _head_at_or_after(session: Session | Connection, after: int) -> int:
-    """The head, once `after` is known not to be beyond it (CursorBeyondHead otherwise)."""
-    head = head_id(session)
+def _head_at_or_after(session: Session | Connection, after: int, shop_id: int | None = None) -> int:
+    """The head (of the shop), once `after` is known not to be beyond it (CursorBeyondHead otherwise)."""
+    head = head_id(session, shop_id)
     if after > head:
         raise CursorBeyondHead(after, head)
     return head
@@ -105,12 +116,20 @@ class Page:
 
 
 def updates_after(
-    session: Session, after: int = 0, limit: int = 100, include_acked: bool = False, order_key: str | None = None, consumer: int | None = None
+    session: Session,
+    after: int = 0,
+    limit: int = 100,
+    include_acked: bool = False,
+    order_key: str | None = None,
+    consumer: int | None = None,
+    shop_id: int | None = None,
 ) -> Page:
-    """Updates with id > `after`, oldest first. Ids only grow and one run writes at a time, so a reader
-    that follows `next` sees every update once. Raises CursorBeyondHead past the head."""
-    head = _head_at_or_after(session, after)
+    """Updates with id > `after`, oldest first, of one shop or (None) of every shop. Ids only grow and one run writes
+    at a time, so a reader that follows `next` sees every update once. Raises CursorBeyondHead past the head."""
+    head = _head_at_or_after(session, after, shop_id)
     query = select(Update).where(Update.id > after).order_by(Update.id).limit(limit + 1)
+    if shop_id is not None:
+        query = query.where(Update.shop_id == shop_id)
     if not include_acked:
         query = query.where(~_acked_by(consumer))
     if order_key is not None:
@@ -142,9 +161,12 @@ _JSON_AT = tuple(FEED_COLUMNS.index(name) for name in _JSON_COLUMNS)
 _COLUMNS = [cast(_TABLE.c[name], Text).label(name) if name in _JSON_COLUMNS else _TABLE.c[name] for name in FEED_COLUMNS]
 
 
-def _rows_after(include_acked: bool, per_consumer: bool):
-    """The page's select; per consumer, `acked_at` is when this consumer acknowledged the update."""
+def _rows_after(include_acked: bool, per_consumer: bool, per_shop: bool):
+    """The page's select; per consumer, `acked_at` is when this consumer acknowledged the update; per shop, only the
+    shop's updates (ix_updates_shop)."""
     query = select(*_COLUMNS).where(_TABLE.c.id > bindparam("after")).order_by(_TABLE.c.id).limit(bindparam("limit"))
+    if per_shop:
+        query = query.where(_TABLE.c.shop_id == bindparam("shop"))
     if not per_consumer:
         return query if include_acked else query.where(_TABLE.c.acked_at.is_(None))
     joined = _TABLE.outerjoin(_ACKS, and_(_ACKS.c.update_id == _TABLE.c.id, _ACKS.c.key_id == bindparam("consumer")))
@@ -153,7 +175,7 @@ def _rows_after(include_acked: bool, per_consumer: bool):
 
 
 # Built once, Core selects (no ORM object per row): the pull feed asks on every poll, most often for nothing new.
-_ROWS_AFTER = {(acked, mine): _rows_after(acked, mine) for acked in (False, True) for mine in (False, True)}
+_ROWS_AFTER = {(acked, mine, shop): _rows_after(acked, mine, shop) for acked in (False, True) for mine in (False, True) for shop in (False, True)}
 
 
 @dataclass
@@ -165,15 +187,20 @@ class RowPage:
 
 
 def update_rows_after(
-    session: Session | Connection, after: int = 0, limit: int = 100, include_acked: bool = False, consumer: int | None = None
+    session: Session | Connection,
+    after: int = 0,
+    limit: int = 100,
+    include_acked: bool = False,
+    consumer: int | None = None,
+    shop_id: int | None = None,
 ) -> RowPage:
     """`updates_after` as plain rows of FEED_COLUMNS, for the pull feed: the same updates, the same cursor.
     Only reads, with a session or a bare connection (the API's, lighter than a session per poll)."""
-    head = _head_at_or_after(session, after)
+    head = _head_at_or_after(session, after, shop_id)
     if after == head:  # at the head, most polls: nothing to read
         return RowPage(rows=[], next=after, has_more=False, head=head)
-    parameters = {"after": after, "limit": limit + 1, "consumer": consumer}
-    rows = session.execute(_ROWS_AFTER[bool(include_acked), consumer is not None], parameters).all()
+    parameters = {"after": after, "limit": limit + 1, "consumer": consumer, "shop": shop_id}
+    rows = session.execute(_ROWS_AFTER[bool(include_acked), consumer is not None, shop_id is not None], parameters).all()
     has_more = len(rows) > limit
     rows = _decoded(rows[:limit])
     return RowPage(rows=rows, next=rows[-1][0] if rows else after, has_more=has_more, head=max(head, rows[-1][0] if rows else 0))
@@ -201,22 +228,30 @@ class AckResult:
     unknown: list[int] = field(default_factory=list)
 
 
-def acknowledge(session: Session, ids: list[int] | None = None, up_to: int | None = None, consumer: int | None = None) -> AckResult:
+def acknowledge(
+    session: Session, ids: list[int] | None = None, up_to: int | None = None, consumer: int | None = None, shop_id: int | None = None
+) -> AckResult:
     """Mark updates acknowledged by this consumer (a key that may write), never by another; only what was served to it
-    (AckBeyondServed otherwise). Idempotent. Without a consumer (tools, tests), only "acknowledged by someone" is set."""
+    (AckBeyondServed otherwise), and, for a consumer bound to a shop, only that shop's (`up_to`: its shop's up to
+    that id; ids of another shop: AckOfAnotherShop, nothing acknowledged). Idempotent. Without a consumer (tools,
+    tests), only "acknowledged by someone" is set."""
     now = utcnow()
     served = None if consumer is None else _hold_consumer(session, consumer)
+    mine = true() if shop_id is None else Update.shop_id == shop_id
     if up_to is not None:
         if served is not None and up_to > served:
             raise AckBeyondServed(f"up_to {up_to} is beyond what this key was served: updates up to {served}", served)
-        result = AckResult(unknown=[] if session.scalar(select(Update.id).where(Update.id <= up_to).limit(1)) else [up_to])
-        result.acknowledged = _ack(session, Update.id <= up_to, consumer, now)
+        result = AckResult(unknown=[] if session.scalar(select(Update.id).where(Update.id <= up_to, mine).limit(1)) else [up_to])
+        result.acknowledged = _ack(session, and_(Update.id <= up_to, mine), consumer, now)
         return result
     wanted = sorted(set(ids or []))
     if served is not None and wanted and wanted[-1] > served:
         beyond = [i for i in wanted if i > served]
         raise AckBeyondServed(f"ids {beyond[:10]} were never served to this key: updates up to {served} were", served)
-    found = set(session.scalars(select(Update.id).where(Update.id.in_(wanted)))) if wanted else set()
+    found = dict(session.execute(select(Update.id, Update.shop_id).where(Update.id.in_(wanted))).all()) if wanted else {}
+    others = [i for i, shop in found.items() if shop_id is not None and shop != shop_id]
+    if others:
+        raise AckOfAnotherShop(sorted(others))
     result = AckResult(unknown=[i for i in wanted if i not in found])
     if found:
         result.acknowledged = _ack(session, Update.id.in_(sorted(found)), consumer, now)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from models import ApiKey, utcnow
 from sync.store.health import waits_at_most
+from sync.store.shops import default_shop, get_shop
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,10 @@ CACHE_SIZE = 1000  # active keys remembered per process at most (a shop has a ha
 
 class ApiKeyError(ValueError):
     pass
+
+
+class KeyShopError(ApiKeyError):
+    """The shop asked for a new key does not exist, or is given to an admin key (which sees every shop)."""
 
 
 def hash_key(key: str) -> str:
@@ -54,13 +59,15 @@ def list_consumers(session: Session) -> list[ApiKey]:
     return list(session.scalars(select(ApiKey).where(ApiKey.scope.in_(scopes), ApiKey.revoked_at.is_(None)).order_by(ApiKey.id)))
 
 
-def create_key(session: Session, name: str, scope: str = "read") -> tuple[ApiKey, str]:
-    """A new key; returns the stored row and the key itself, which is never stored nor shown again."""
+def create_key(session: Session, name: str, scope: str = "read", shop_code: str | None = None) -> tuple[ApiKey, str]:
+    """A new key; returns the stored row and the key itself, which is never stored nor shown again. Read and write
+    keys are bound to one shop (`shop_code`, by default the default shop); admin keys see every shop."""
     name = name.strip()
     if not name or len(name) > 100:
         raise ApiKeyError("a key needs a name of 1 to 100 characters")
     if scope not in SCOPES:
         raise ApiKeyError(f"scope must be one of {', '.join(SCOPES)}")
+    shop_id = _key_shop_id(session, scope, shop_code)
     existing = session.scalar(select(ApiKey).where(ApiKey.name == name))
     if existing is not None and existing.revoked_at is None:
         raise ApiKeyError(f"a key named {name!r} exists already (revoke it first, or pick another name)")
@@ -68,10 +75,24 @@ def create_key(session: Session, name: str, scope: str = "read") -> tuple[ApiKey
         existing.name = f"{name[:80]} (revoked #{existing.id})"
         session.flush()
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    row = ApiKey(name=name, key_hash=hash_key(key), prefix=key[: len(KEY_PREFIX) + 4], scope=scope)
+    row = ApiKey(name=name, key_hash=hash_key(key), prefix=key[: len(KEY_PREFIX) + 4], scope=scope, shop_id=shop_id)
     session.add(row)
     session.flush()
     return row, key
+
+
+def _key_shop_id(session: Session, scope: str, shop_code: str | None) -> int | None:
+    """The shop a new key is bound to: none for admin keys (they see every shop), else the named or the default shop."""
+    if scope == "admin":
+        if shop_code is not None:
+            raise KeyShopError("admin keys see every shop: create a read or write key to bind it to one shop")
+        return None
+    if shop_code is None:
+        return default_shop(session).id
+    shop = get_shop(session, shop_code)
+    if shop is None:
+        raise KeyShopError(f"no shop has the code {shop_code[:20]!r}")
+    return shop.id
 
 
 def verify_key(session: Session, key: str) -> ApiKey | None:
@@ -90,10 +111,11 @@ class KeyGrant:
     scope: str
     prefix: str
     last_used_at: datetime | None
+    shop_id: int | None = None  # the one shop the key sees; None: every shop (admin keys)
 
 
 # The key check of every API request, built once: the statement is the same each time.
-_ACTIVE_KEY = select(ApiKey.id, ApiKey.scope, ApiKey.prefix, ApiKey.last_used_at).where(
+_ACTIVE_KEY = select(ApiKey.id, ApiKey.scope, ApiKey.prefix, ApiKey.last_used_at, ApiKey.shop_id).where(
     ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None)
 )
 

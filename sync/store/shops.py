@@ -1,11 +1,11 @@
-"""Shops in the store: the default one first, then by code; how many shop orders each has; which shop a key sees."""
+"""Shops in the store: the default one first, then by code; how many shop orders each has; which shop a key or an order belongs to."""
 
 from __future__ import annotations
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import ApiKey, ShopOrder
+from models import ShopOrder
 from models.shops import DEFAULT_SHOP_ID, Shop
 
 
@@ -30,9 +30,9 @@ def order_counts(session: Session) -> dict[int, int]:
     return dict(session.execute(select(ShopOrder.shop_id, func.count()).group_by(ShopOrder.shop_id)).all())
 
 
-def key_shop_id(session: Session, key_id: int) -> int | None:
-    """The one shop this API key sees, or None when it sees every shop (admin keys)."""
-    return session.scalar(select(ApiKey.shop_id).where(ApiKey.id == key_id))
+def order_shop_id(session: Session, order_key: str) -> int | None:
+    """The shop of the followed shop order with this key (made as runs make keys), or None when none is followed."""
+    return session.scalar(select(ShopOrder.shop_id).where(ShopOrder.order_key == order_key))
 
 
 def pushes(shop: Shop, connected: bool) -> bool:

@@ -342,3 +342,11 @@ def test_without_a_shop_the_order_view_says_nothing_about_pushing(app, client, k
     _shipped_in_part(app, clock, admin)
     entries = [entry for entry in client.get("/api/v1/orders/4711", headers=admin).json["timeline"] if entry["kind"] == "update"]
     assert entries and all(entry["to_shop"]["push"] is None and entry["to_shop"]["status"] == "pending" for entry in entries)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/orders/47%0011", "/api/v1/orders/47%0011/tracking", "/api/v1/push/retry/47%0011", "/api/v1/shops/b%002b"])
+def test_a_nul_in_a_path_names_nothing(client, keys, path):
+    """PostgreSQL refuses NUL in text: the path is answered 404 before any query, on every backend alike."""
+    method = client.put if path.endswith("/tracking") else client.post if "/retry/" in path else client.get
+    answer = method(path, json={"tracking_number": "6A1"} if path.endswith("/tracking") else None, headers=bearer(keys["admin"]))
+    assert answer.status_code == 404 and answer.json["code"] == "not_found", answer.json

@@ -168,7 +168,7 @@ def test_the_feed_stays_documented_by_its_schema(client):
     spec = client.get("/openapi.json").json
     get = spec["paths"]["/api/v1/updates"]["get"]
     assert get["responses"]["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/FeedPage"}
-    assert [p["name"] for p in get["parameters"]] == ["after", "limit", "include_acked"]
+    assert [p["name"] for p in get["parameters"]] == ["after", "limit", "include_acked", "shop"]
     assert list(spec["components"]["schemas"]["Update"]["properties"]) == list(FEED_COLUMNS)
 
 
