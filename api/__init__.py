@@ -119,6 +119,12 @@ class SafeJSONProvider(DefaultJSONProvider):
             raise ValueError("JSON nested too deeply") from None
 
 
+def no_nul_in_paths(endpoint, values) -> None:
+    """A NUL character is in no key we store (PostgreSQL refuses it in text): such a path names nothing."""
+    if values and any(isinstance(value, str) and "\x00" in value for value in values.values()):
+        raise ApiProblem(404, "not_found", "no such resource: the path holds a NUL character")
+
+
 def init_api(app: Flask) -> None:
     app.json = SafeJSONProvider(app)
     init_observability(app)  # first: every other hook's logs, and every answer, carry the request id
@@ -178,9 +184,4 @@ def init_api(app: Flask) -> None:
     init_negotiation(app)  # 406 for an Accept the API cannot answer, once the key is checked
     init_limits(app)  # bodies read within the limit whatever their encoding; checked once the key is, before any view
     register_error_handlers(app)
-
-    @app.url_value_preprocessor
-    def no_nul_in_paths(endpoint, values):
-        """A NUL character is in no key we store (PostgreSQL refuses it in text): such a path names nothing."""
-        if values and any(isinstance(value, str) and "\x00" in value for value in values.values()):
-            raise ApiProblem(404, "not_found", "no such resource: the path holds a NUL character")
+    app.url_value_preprocessor(no_nul_in_paths)
