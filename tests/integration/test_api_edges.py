@@ -185,13 +185,23 @@ def test_a_wrong_limit_setting_stops_the_start(make_app):
 # --- replayed answers ----------------------------------------------------------------------------------------------
 
 
-def test_a_replayed_answer_says_so(app, client, keys, clock):
-    engine = app.extensions["gescom"].engine
-    create_gescom(engine)
-    Warehouse(engine, clock).create_order("4711", [("MUG", "Mug", 1)], reference="KHWTQZXNB")
+def run_once(app) -> None:
+    """One run of the detection, as the scheduler makes it (every open order read again)."""
     with app.app_context():
         run_sync(UnitOfWork(db.session), app.extensions["gescom"], config=RunConfig(recheck_age=timedelta(0)))
         db.session.remove()
+
+
+def followed_after_a_run(app, clock, reference: str = "") -> None:
+    """Shop order 4711 (one mug) in a Sage-shaped GesCom, followed after one run."""
+    engine = app.extensions["gescom"].engine
+    create_gescom(engine)
+    Warehouse(engine, clock).create_order("4711", [("MUG", "Mug", 1)], reference=reference)
+    run_once(app)
+
+
+def test_a_replayed_answer_says_so(app, client, keys, clock):
+    followed_after_a_run(app, clock, reference="KHWTQZXNB")
     admin = {**bearer(keys["admin"]), "If-Match": "*"}
     assert client.patch("/api/v1/settings", json={"tracking": {"import_from_shop": True}}, headers=admin).status_code == 200
     headers = {**bearer(keys["write"]), "Idempotency-Key": "parcel-1"}
@@ -278,12 +288,7 @@ def test_status_changed_with_a_previous_state_that_is_not_one_is_refused(app, cl
     from tests.integration.test_api import SECRET, send_webhook
 
     app.config["WEBHOOK_SECRET"] = SECRET
-    engine = app.extensions["gescom"].engine
-    create_gescom(engine)
-    Warehouse(engine, clock).create_order("4711", [("MUG", "Mug", 1)])
-    with app.app_context():
-        run_sync(UnitOfWork(db.session), app.extensions["gescom"], config=RunConfig(recheck_age=timedelta(0)))
-        db.session.remove()
+    followed_after_a_run(app, clock)
     event = {"type": "order.status_changed", "data": {"order_key": "4711", "state_id": 4, "previous_state_id": previous}}
     refused = send_webhook(client, keys["write"], event, message_id="msg_prev")
     assert refused.status_code == 422, refused.text
@@ -294,12 +299,7 @@ def test_status_changed_with_a_previous_state_that_is_not_one_is_refused(app, cl
 
 
 def test_the_tracking_answer_says_written_or_unchanged(app, client, keys, clock):
-    engine = app.extensions["gescom"].engine
-    create_gescom(engine)
-    Warehouse(engine, clock).create_order("4711", [("MUG", "Mug", 1)])
-    with app.app_context():
-        run_sync(UnitOfWork(db.session), app.extensions["gescom"], config=RunConfig(recheck_age=timedelta(0)))
-        db.session.remove()
+    followed_after_a_run(app, clock)
     headers = bearer(keys["admin"])
     client.patch("/api/v1/settings", json={"tracking": {"import_from_shop": True}}, headers={**headers, "If-Match": "*"})
     answers = [client.put("/api/v1/orders/4711/tracking", json={"tracking_number": "6A47110000001"}, headers=headers) for _ in range(2)]
@@ -318,9 +318,7 @@ def _shipped_in_part(app, clock, admin) -> None:
     client = app.test_client()
     options = {"options": {"send_delivery_details": True}}
     assert client.patch("/api/v1/settings", json=options, headers={**admin, "If-Match": "*"}).status_code == 200
-    with app.app_context():
-        run_sync(UnitOfWork(db.session), app.extensions["gescom"], config=RunConfig(recheck_age=timedelta(0)))
-        db.session.remove()
+    run_once(app)
 
 
 def test_quantities_are_written_alike_in_the_feed_and_the_order_view(app, client, keys, clock):
