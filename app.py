@@ -187,11 +187,14 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 def configure_shop(app: Flask) -> None:
     """Push mode when PRESTASHOP_URL and PRESTASHOP_API_KEY are set: the client, and the shop's states."""
+    from sync.prestashop.connections import Connection, ShopConnections
     from sync.prestashop.states import ShopStates, shop_client
 
     client = shop_client(app.config)
     app.extensions["shop"] = client
     app.extensions["order_states"] = ShopStates(client) if client is not None else None
+    default = Connection(client=client, states=app.extensions["order_states"]) if client is not None else None
+    app.extensions["shops"] = ShopConnections(app.config, os.environ, default)
 
 
 def gescom_of(app: Flask) -> GesCom:

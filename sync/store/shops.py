@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import ShopOrder
+from models import ShopOrder, utcnow
 from models.shops import DEFAULT_SHOP_ID, Shop
+from sync.core.shops import Shop as CoreShop
+from sync.core.shops import ShopClaims, ShopError, ShopRule, split_order_key, validate_shops
 
 
 def list_shops(session: Session) -> list[Shop]:
@@ -39,3 +43,107 @@ def pushes(shop: Shop, connected: bool) -> bool:
     """Whether updates are pushed to this shop: it has its webservice address, or it is the default shop and
     PRESTASHOP_URL connects one (`connected`), as before shops."""
     return bool(shop.prestashop_url) or (shop.is_default and connected)
+
+
+# --- shops as the pure rules see them, and changing them -------------------------------------------------------
+
+
+def core_shop(row: Shop) -> CoreShop:
+    """A stored shop as sync/core/shops.py checks and claims with it."""
+    return CoreShop(
+        code=row.code,
+        name=row.name or row.code,
+        rule=ShopRule.from_document(row.rule),
+        is_default=bool(row.is_default),
+        id_shop=row.id_shop,
+        prestashop_url=row.prestashop_url,
+    )
+
+
+@dataclass(frozen=True)
+class StoredShops:
+    """Every shop of the store, for a run or a request: who claims a document, and each shop's id by code."""
+
+    claims: ShopClaims
+    ids: dict[str, int]  # code -> shop id
+    default_id: int
+
+    def shop_id_of(self, order_key: str) -> int:
+        """The id of the shop an order key names (the default shop's when it names none)."""
+        code, _link = split_order_key(order_key, self.claims.codes)
+        return self.default_id if code is None else self.ids[code]
+
+    def link_value_of(self, order_key: str) -> str:
+        """The link value an order key names, as the shop sees it (its id_order when it is a number)."""
+        return split_order_key(order_key, self.claims.codes)[1]
+
+
+def stored_shops(session: Session) -> StoredShops:
+    """The shops of the store as one `StoredShops`. Raises ShopError if the stored set is invalid (never saved so)."""
+    rows = list_shops(session)
+    claims = ShopClaims([core_shop(row) for row in rows])
+    ids = {row.code: row.id for row in rows}
+    return StoredShops(claims=claims, ids=ids, default_id=ids[claims.default.code])
+
+
+def _check_set(rows: list[Shop], changed: CoreShop, position: int) -> None:
+    """Raises ShopError, its field seen from the changed shop's document, unless the set with `changed` is valid."""
+    shops = [core_shop(row) for row in rows]
+    if position == len(shops):
+        shops.append(changed)
+    else:
+        shops[position] = changed
+    try:
+        validate_shops(shops)
+    except ShopError as error:
+        prefix = f"shops.{position}."
+        if error.field.startswith(prefix):
+            raise ShopError(error.field[len(prefix) :], error.message) from None
+        other = error.field.split(".")[1] if error.field.startswith("shops.") and error.field.count(".") >= 1 else None
+        names = f"shop '{shops[int(other)].code}'" if other is not None and other.isdigit() else "the shops"
+        raise ShopError("rule", f"with this shop, {names} would not be valid: {error.field}: {error.message}") from None
+
+
+def create_shop(session: Session, document: dict) -> Shop:
+    """Add a shop (the caller commits). Its settings start as the defaults, with the default shop's shared ones.
+    Raises ShopError naming the field: an invalid shop, or one that would make two shops claim one document."""
+    if isinstance(document, dict) and document.get("is_default"):
+        raise ShopError("is_default", "there is one default shop, the first one (its order keys are the plain link value)")
+    shop = CoreShop.from_document(document)
+    rows = list_shops(session)
+    if any(row.code == shop.code for row in rows):
+        raise ShopError("code", f"'{shop.code}' is already the code of a shop")
+    _check_set(rows, shop, len(rows))
+    now = utcnow()
+    row = Shop(
+        code=shop.code, name=shop.name, rule=shop.rule.to_document(), is_default=False, id_shop=shop.id_shop, prestashop_url=shop.prestashop_url
+    )
+    row.created_at = row.updated_at = now
+    session.add(row)
+    session.flush()
+    return row
+
+
+EDITABLE = ("name", "rule", "id_shop", "prestashop_url")
+
+
+def update_shop(session: Session, code: str, patch: dict) -> Shop | None:
+    """Change a shop's name, rule, id_shop or webservice address (the caller commits); None when no shop has this
+    code. The code and which shop is the default never change. Raises ShopError naming the field."""
+    if not isinstance(patch, dict):
+        raise ShopError("shop", "must be an object")
+    for name in patch:
+        if name not in EDITABLE:
+            raise ShopError(name, "cannot be changed" if name in ("code", "is_default") else f"unknown key; known: {', '.join(EDITABLE)}")
+    rows = list_shops(session)
+    position = next((index for index, row in enumerate(rows) if row.code == code), None)
+    if position is None:
+        return None
+    row = rows[position]
+    document = {**core_shop(row).to_document(), **patch}
+    shop = CoreShop.from_document(document)
+    _check_set(rows, shop, position)
+    row.name, row.rule, row.id_shop, row.prestashop_url = shop.name, shop.rule.to_document(), shop.id_shop, shop.prestashop_url
+    row.updated_at = utcnow()
+    session.flush()
+    return row
