@@ -98,6 +98,8 @@ class SyncRun(db.Model):
     orders_changed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     orders_skipped: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     updates_created: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # Documents discovery found carrying a link value that no shop's rule claims (ignored).
+    documents_unclaimed: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     warnings: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
     # Shop orders this run could not read, each {"order_key", "reason", "documents"}: the next run retries them.
     skipped: Mapped[list] = mapped_column(JSON, nullable=False, default=list, server_default="[]")

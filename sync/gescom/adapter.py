@@ -20,6 +20,7 @@ from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 
 from sync.core.sage import FOLLOWED_TYPES, SALES_DOMAIN
 from sync.core.settings import Settings
+from sync.core.shops import ShopClaims
 from sync.gescom.catalog import DEFAULT_KEY_RULE, Catalog, KeyRule, read_catalog
 from sync.gescom.chains import CHUNK, ChainReader, LoadedChains, Named, Nominations, Owners, chunks, parse_document
 from sync.gescom.engine import GesComLimits, create_gescom_engine
@@ -238,32 +239,37 @@ class GesCom:
     def _link(self, settings: Settings):
         return self._header().c[settings.link_field]
 
-    def _chains(self, settings: Settings) -> ChainReader:
-        """The chain reads for these settings (the key rule asked first, as every chain read needs it)."""
+    def _chains(self, settings: Settings, claims: ShopClaims | None = None) -> ChainReader:
+        """The chain reads for these settings and shops (the key rule asked first, as every chain read needs it)."""
         rule = self.key_rule(settings)
-        return ChainReader(self.tables, self.catalog, settings, rule)
+        return ChainReader(self.tables, self.catalog, settings, rule, claims)
 
     # --- discovery and chains (chains.py) -----------------------------------------------------------------------
 
     @reads_gescom
-    def new_rows(self, conn: Connection, settings: Settings, header_marq: int, line_marq: int) -> Nominations:
+    def new_rows(self, conn: Connection, settings: Settings, header_marq: int, line_marq: int, claims: ShopClaims | None = None) -> Nominations:
         """Shop orders touched by headers and lines created since the cbMarq high-water marks."""
-        return self._chains(settings).new_rows(conn, header_marq, line_marq)
+        return self._chains(settings, claims).new_rows(conn, header_marq, line_marq)
 
     @reads_gescom
-    def modified_rows(self, conn: Connection, settings: Settings, since: datetime) -> Nominations:
+    def modified_rows(self, conn: Connection, settings: Settings, since: datetime, claims: ShopClaims | None = None) -> Nominations:
         """Shop orders touched by rows whose cbModification is `since` or later: the safety net (a scan)."""
-        return self._chains(settings).modified_rows(conn, since)
+        return self._chains(settings, claims).modified_rows(conn, since)
 
     @reads_gescom
-    def resolve(self, conn: Connection, settings: Settings, found: Nominations, owners_of: Owners | None = None) -> None:
+    def resolve(
+        self, conn: Connection, settings: Settings, found: Nominations, owners_of: Owners | None = None, claims: ShopClaims | None = None
+    ) -> None:
         """Map the BC numbers and orphan documents of `found` to shop orders (added to `found.documents`)."""
-        self._chains(settings).resolve(conn, found, owners_of)
+        self._chains(settings, claims).resolve(conn, found, owners_of)
 
     @reads_gescom
-    def all_documents(self, conn: Connection, settings: Settings) -> Iterator[tuple[str, tuple[int, str]]]:
-        """Every sales document carrying a link value: (key, (type, piece)), streamed (a full run: one scan)."""
-        yield from self._chains(settings).all_documents(conn)
+    def all_documents(
+        self, conn: Connection, settings: Settings, claims: ShopClaims | None = None, unclaimed: set | None = None
+    ) -> Iterator[tuple[str, tuple[int, str]]]:
+        """Every sales document carrying a link value: (key, (type, piece)), streamed (a full run: one scan); those no
+        shop claims go to `unclaimed`."""
+        yield from self._chains(settings, claims).all_documents(conn, unclaimed)
 
     @reads_gescom
     def load(
@@ -276,9 +282,10 @@ class GesCom:
         carriage: set[str],
         owners_of: Owners | None = None,
         known_documents: dict[str, set[tuple[int, str]]] | None = None,
+        claims: ShopClaims | None = None,
     ) -> LoadedChains:
         """The document chains of these shop orders (at most CHUNK keys): see `ChainReader.load`."""
-        return self._chains(settings).load(conn, keys, known_pieces, carriers, carriage, owners_of, known_documents)
+        return self._chains(settings, claims).load(conn, keys, known_pieces, carriers, carriage, owners_of, known_documents)
 
     # --- small reads ------------------------------------------------------------------------------------------
 
@@ -338,7 +345,7 @@ class GesCom:
     # --- looking an order up ---------------------------------------------------------------------------------
 
     @reads_gescom
-    def keys_by_reference(self, conn: Connection, settings: Settings, reference: str, limit: int = 20) -> list[str]:
+    def keys_by_reference(self, conn: Connection, settings: Settings, reference: str, limit: int = 20, claims: ShopClaims | None = None) -> list[str]:
         """Link values of the sales headers (types 1-7) whose DO_Ref is `reference`: the shop order reference typed
         by a person, mapped to the shop orders we follow. At most `limit`, sorted; [] when the base has no DO_Ref.
         No index exists on the header's DO_Ref in a real base: a scan, asked by a person, never by a run."""
@@ -346,11 +353,12 @@ class GesCom:
         if "DO_Ref" not in h.c or not reference:
             return []
         link = self._link(settings)
-        rule = self.key_rule(settings)
+        reader = self._chains(settings, claims)
         rows = conn.execute(
-            select(type_coerce(link, TextValue()))
+            select(type_coerce(link, TextValue()), *reader.rule_selects())
             .where(h.c.DO_Domaine == SALES_DOMAIN, h.c.DO_Type.in_(FOLLOWED_TYPES), h.c.DO_Ref == reference, link.is_not(None), link != "")
             .distinct()
             .limit(limit * 4)
         )
-        return sorted({rule(key) for (key,) in rows if rule(key)})[:limit]
+        keys = (reader.key_of(raw_key, tuple(rule_values)) for raw_key, *rule_values in rows)
+        return sorted({key for key in keys if key})[:limit]

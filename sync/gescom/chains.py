@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from sync.core.sage import FOLLOWED_TYPES, SALES_DOMAIN, DocumentType
 from sync.core.settings import Settings
+from sync.core.shops import ShopClaims, split_order_key
 from sync.core.stages import Chain, Document, Line
 from sync.gescom.catalog import Catalog, KeyRule
 from sync.gescom.ownership import UndecidedInvoice, Verdict, invoice_origins, whose_line
@@ -118,11 +119,13 @@ class Nominations:
     """Shop orders a discovery read says may have changed. Discovery only nominates: the chain read decides.
 
     `documents`: the orders, each with the documents carrying its link value; `origins`: BC numbers of touched
-    lines; `orphans`: touched documents that showed neither (resolved through their lines and BCs)."""
+    lines; `orphans`: touched documents that showed neither (resolved through their lines and BCs); `unclaimed`:
+    documents carrying a link value that no shop's rule claims (ignored, counted on the run)."""
 
     documents: Named = field(default_factory=Named)
     origins: set[str] = field(default_factory=set)
     orphans: set[Doc] = field(default_factory=set)
+    unclaimed: set[Doc] = field(default_factory=set)
     max_header_marq: int = 0
     max_line_marq: int = 0
 
@@ -134,6 +137,7 @@ class Nominations:
         self.documents.merge(other.documents)
         self.origins |= other.origins
         self.orphans |= other.orphans
+        self.unclaimed |= other.unclaimed
 
 
 @dataclass
@@ -176,15 +180,56 @@ class ColumnReader:
         return [dict(zip(labels, row, strict=True)) for row in zip(*values, strict=True)]
 
 
+class _Raw:
+    """A column read as the driver gives it (a shop rule's column: `ShopClaims` reads numbers and text alike)."""
+
+    read_all = staticmethod(list)
+
+
 class ChainReader:
     """Discovery and chain reads, as the settings name the link and tracking columns, through the catalog's shadow
-    columns, with shop order keys made by the base's key rule. Built by `GesCom` for each call."""
+    columns, with shop order keys made by the base's key rule and the shops' rules (`claims`; None: one shop, which
+    claims every document, its keys the link values). Built by `GesCom` for each call."""
 
-    def __init__(self, tables: dict[str, Table], catalog: Catalog, settings: Settings, rule: KeyRule):
+    def __init__(self, tables: dict[str, Table], catalog: Catalog, settings: Settings, rule: KeyRule, claims: ShopClaims | None = None):
         self.header, self.line = tables["F_DOCENTETE"], tables["F_DOCLIGNE"]
         self.catalog = catalog
         self.settings = settings
         self.rule = rule
+        self.claims = None if claims is None or claims.kind == "all" else claims
+        self.rule_columns = () if self.claims is None else tuple(self.claims.columns)
+
+    # --- shop order keys ----------------------------------------------------------------------------------
+
+    def key_of(self, raw_key, rule_values: tuple = ()) -> str | None:
+        """The shop order key of a header whose link value is `raw_key` and whose shop rule columns hold
+        `rule_values`: "" when it carries no link value, None when no shop claims it."""
+        key = self.rule(raw_key)
+        if not key or self.claims is None:
+            return key
+        claimed = self.claims.claim(dict(zip(self.rule_columns, rule_values, strict=True)), key)
+        if claimed is None:
+            return None
+        shop, link_value = claimed
+        return link_value if shop.is_default else f"{shop.code}:{link_value}"
+
+    def key_of_row(self, row: dict) -> str | None:
+        """`key_of` for a header read through `header_columns`."""
+        return self.key_of(row["key"], tuple(row[f"rule_{index}"] for index in range(len(self.rule_columns))))
+
+    def rule_selects(self) -> list:
+        """The shop rule's header columns, to select with the link value (none for a single shop)."""
+        return [self.header.c[name] for name in self.rule_columns]
+
+    def lookup_value(self, key: str) -> str:
+        """The link value a shop order key is looked up by in GesCom (its shop's prefix put back), as the key rule makes it."""
+        if self.claims is None:
+            return key
+        code, link_value = split_order_key(key, self.claims.codes)
+        if self.claims.kind != "prefix":
+            return link_value
+        shop = self.claims.default if code is None else next(shop for shop in self.claims.shops if shop.code == code)
+        return self.rule(shop.rule.values[0] + link_value)
 
     @property
     def link(self):
@@ -248,10 +293,11 @@ class ChainReader:
         any link column of a real base: this is a scan of F_DOCENTETE, used only for orders we know no
         document of (never by a run)."""
         link = self.link
+        values = sorted({self.lookup_value(key) for key in keys})  # another shop's order with the same link value is left out by its key
         if conn.dialect.name == "mssql":
-            return link.in_(keys)  # the collation itself ignores trailing spaces and case
+            return link.in_(values)  # the collation itself ignores trailing spaces and case
         trimmed = func.rtrim(link)
-        return (trimmed if self.rule.case_sensitive else func.upper(trimmed)).in_(keys)
+        return (trimmed if self.rule.case_sensitive else func.upper(trimmed)).in_(values)
 
     # --- discovery: which shop orders may have changed (nominations only) ---------------------------------------
 
@@ -264,20 +310,23 @@ class ChainReader:
                 type_coerce(h.c.DO_Type, IntValue()),
                 type_coerce(h.c.DO_Piece, TextValue()),
                 type_coerce(h.c.cbMarq, IntValue()),
+                *self.rule_selects(),
             )
             .where(h.c.DO_Domaine == SALES_DOMAIN, h.c.DO_Type.in_(FOLLOWED_TYPES), header_where)
             .execution_options(stream_results=True, yield_per=CHUNK)
         )
-        for raw_key, doc_type, piece, marq in header_rows:
+        for raw_key, doc_type, piece, marq, *rule_values in header_rows:
             if isinstance(marq, int):
                 out.max_header_marq = max(out.max_header_marq, marq)
             if not isinstance(doc_type, int) or not piece:
                 continue  # not a document we can follow (its order, if any, is nominated by its lines)
-            key = self.rule(raw_key)
+            key = self.key_of(raw_key, tuple(rule_values))
             if key:
                 out.add(key, (doc_type, piece))
-            else:
-                out.orphans.add((doc_type, piece))
+                continue
+            if key is None:  # unclaimed, unless its lines come from a bon de commande a shop claims (`resolve`)
+                out.unclaimed.add((doc_type, piece))
+            out.orphans.add((doc_type, piece))
         line_rows = conn.execute(
             select(
                 type_coerce(dl.c.DO_Type, IntValue()),
@@ -332,50 +381,63 @@ class ChainReader:
 
         def claim(key: str, piece: str) -> None:  # the BC, and the documents whose lines came from it
             found.documents.add(key, ((int(DocumentType.BON_DE_COMMANDE), piece), *through_lines.get(piece, ())))
+            found.unclaimed.difference_update(through_lines.get(piece, ()))
 
         known = owners_of(joined(pieces, more)) if owners_of else {}
         for piece, key in known.items():
             if piece in pieces or piece in through_lines:
                 claim(key, piece)
         unknown = sorted(piece for piece in joined(pieces, more) if piece not in known)
-        columns = [type_coerce(self.header.c.DO_Piece, TextValue()), type_coerce(self.link, TextValue())]
+        columns = [type_coerce(self.header.c.DO_Piece, TextValue()), type_coerce(self.link, TextValue()), *self.rule_selects()]
         for statement in batched(columns, [(self.type_look(self.header, int(DocumentType.BON_DE_COMMANDE)), unknown)]):
-            for piece, raw_key in conn.execute(statement):
-                key = self.rule(raw_key)
+            for piece, raw_key, *rule_values in conn.execute(statement):
+                key = self.key_of(raw_key, tuple(rule_values))
                 if key and (piece in pieces or piece in through_lines):
                     claim(key, piece)
+                elif key is None:
+                    found.unclaimed.add((int(DocumentType.BON_DE_COMMANDE), piece))
 
     def _resolve_orphans(self, conn: Connection, found: Nominations, origins: dict[str, set[Doc]]) -> None:
         """Orphans whose header carries a link value are that order's; the others go to `origins`, under the
         BC numbers of their lines."""
         h, dl = self.header, self.line
-        columns = [type_coerce(h.c.DO_Type, IntValue()), type_coerce(h.c.DO_Piece, TextValue()), type_coerce(self.link, TextValue())]
+        columns = [
+            type_coerce(h.c.DO_Type, IntValue()),
+            type_coerce(h.c.DO_Piece, TextValue()),
+            type_coerce(self.link, TextValue()),
+            *self.rule_selects(),
+        ]
         keyless: set[Doc] = set()
-        for doc_type, piece, raw_key in self.of_documents(conn, h, columns, found.orphans):
+        for doc_type, piece, raw_key, *rule_values in self.of_documents(conn, h, columns, found.orphans):
             if (doc_type, piece) not in found.orphans:
                 continue
-            key = self.rule(raw_key)
+            key = self.key_of(raw_key, tuple(rule_values))
             if key:
                 found.add(key, (doc_type, piece))
-            else:
+            else:  # no link value, or one no shop claims: its lines may come from a bon de commande a shop claims
                 keyless.add((doc_type, piece))
         columns = [type_coerce(dl.c.DO_Type, IntValue()), type_coerce(dl.c.DO_Piece, TextValue()), type_coerce(dl.c.DL_PieceBC, TextValue())]
         for doc_type, piece, origin in self.of_documents(conn, dl, columns, keyless):
             if origin and (doc_type, piece) in keyless:
                 origins.setdefault(origin, set()).add((doc_type, piece))
 
-    def all_documents(self, conn: Connection) -> Iterator[tuple[str, Doc]]:
-        """Every sales document carrying a link value: (key, (type, piece)), streamed (a full run: one scan)."""
+    def all_documents(self, conn: Connection, unclaimed: set[Doc] | None = None) -> Iterator[tuple[str, Doc]]:
+        """Every sales document carrying a link value: (key, (type, piece)), streamed (a full run: one scan). Those
+        no shop claims are added to `unclaimed`."""
         h, link = self.header, self.link
         rows = conn.execute(
-            select(type_coerce(link, TextValue()), type_coerce(h.c.DO_Type, IntValue()), type_coerce(h.c.DO_Piece, TextValue()))
+            select(type_coerce(link, TextValue()), type_coerce(h.c.DO_Type, IntValue()), type_coerce(h.c.DO_Piece, TextValue()), *self.rule_selects())
             .where(h.c.DO_Domaine == SALES_DOMAIN, h.c.DO_Type.in_(FOLLOWED_TYPES), link.is_not(None), link != "")
             .execution_options(stream_results=True, yield_per=CHUNK)
         )
-        for raw_key, doc_type, piece in rows:
-            key = self.rule(raw_key)
-            if key and isinstance(doc_type, int) and piece:
+        for raw_key, doc_type, piece, *rule_values in rows:
+            if not isinstance(doc_type, int) or not piece:
+                continue
+            key = self.key_of(raw_key, tuple(rule_values))
+            if key:
                 yield key, (doc_type, piece)
+            elif key is None and unclaimed is not None:
+                unclaimed.add((doc_type, piece))
 
     # --- loading chains -----------------------------------------------------------------------------------
 
@@ -400,6 +462,8 @@ class ChainReader:
                 columns[label] = (h.c[name], kind)
         if self.settings.tracking.header_field:
             columns["tracking"] = (h.c[self.settings.tracking.header_field], TextValue)
+        for index, name in enumerate(self.rule_columns):
+            columns[f"rule_{index}"] = (h.c[name], _Raw)
         return ColumnReader(columns)
 
     def line_columns(self) -> ColumnReader:
@@ -475,7 +539,7 @@ class ChainReader:
             rows.extend(reader.rows(conn.execute(select(*reader.columns).where(*where))))
         wanted = set(keys)
         for row in rows:
-            key = self.rule(row["key"])
+            key = self.key_of_row(row)
             doc = gathered.take_header(row)
             if key not in wanted:
                 continue  # a known document that no longer carries this order's link value

@@ -25,7 +25,8 @@ from sync.store.bulk import PendingUpdates, insert_shop_orders, record_pieces, s
 from sync.store.feed import preview_of, update_values
 from sync.store.locks import acquire_lock, extend_lock, new_holder, release_lock
 from sync.store.memory import load_memory, memory_values
-from sync.store.settings import current_settings
+from sync.store.settings import all_settings, current_settings
+from sync.store.shops import StoredShops, stored_shops
 
 log = logging.getLogger(__name__)
 # The run this thread is doing, for log records (api.observability adds it to each line as run_id).
@@ -89,9 +90,9 @@ class _Tally:
             self.skipped_orders.append({"order_key": key, "reason": reason, "documents": [f"{t}:{p}" for t, p in sorted(documents)]})
 
 
-def id_order_of(order_key: str) -> int | None:
+def id_order_of(link_value: str) -> int | None:
     """The PrestaShop id_order when the link value is one (DO_NoWeb holds it), else None (a reference)."""
-    key = order_key.strip()
+    key = link_value.strip()
     return int(key) if key.isdigit() and len(key) <= 18 else None
 
 
@@ -275,6 +276,7 @@ def load_chains(
     *,
     documents: dict[str, set[tuple[int, str]]] | None = None,
     orders: dict[str, ShopOrder] | None = None,
+    shops: StoredShops | None = None,
 ) -> tuple[LoadedChains, dict[str, set[str]]]:
     """The GesCom chains of these shop orders, read through the indexes of a real base from what our store
     knows of each (its BC numbers, the documents it remembers) and the `documents` a discovery read found.
@@ -284,9 +286,10 @@ def load_chains(
     (documents locked by a Sage transaction, a value SQL cannot convert...)."""
     known_pieces = _known_pieces(session, keys)
     known_documents = _known_documents(session, keys, documents or {}, orders)
+    claims = (shops or stored_shops(session)).claims
 
     def load(some: list[str]) -> LoadedChains:
-        return gescom.load(conn, settings, some, known_pieces, carriers, carriage, partial(piece_owners, session), known_documents)
+        return gescom.load(conn, settings, some, known_pieces, carriers, carriage, partial(piece_owners, session), known_documents, claims)
 
     try:
         return load(keys), known_pieces
@@ -379,7 +382,7 @@ def _previous_run(session: Session) -> SyncRun | None:
 
 
 def _discover(
-    session: Session, gescom: GesCom, scout, run: SyncRun, settings: Settings, previous: SyncRun | None, read_at: datetime, config: RunConfig
+    session: Session, gescom: GesCom, scout, run: SyncRun, reading: _Reading, previous: SyncRun | None, read_at: datetime, config: RunConfig
 ) -> tuple[Nominations, datetime]:
     """Which shop orders may have changed since the previous run, read without waiting for Sage users.
 
@@ -388,6 +391,7 @@ def _discover(
     `initial_lookback`; not when it is full: it reads every order), then at most every `full_scan_interval`, or
     every run when the base indexes it. Changes to existing rows in between (a tracking number typed later, a date,
     a deletion) are seen by the re-read of open orders. Returns the nominations and the GesCom time the last scan read up to."""
+    settings, claims = reading.settings, reading.shops.claims
     if previous is None:
         header_marq, line_marq = gescom.max_marqs(scout)
         since = read_at - config.initial_lookback
@@ -396,22 +400,22 @@ def _discover(
             # A first full run reads the chain of every order `all_documents` names: the look-back scan (both tables,
             # on a real base) would only name them again.
             return Nominations(max_header_marq=header_marq, max_line_marq=line_marq), scanned_at
-        found = gescom.modified_rows(scout, settings, since)
+        found = gescom.modified_rows(scout, settings, since, claims)
         found.max_header_marq, found.max_line_marq = max(header_marq, found.max_header_marq), max(line_marq, found.max_line_marq)
     else:
-        found = gescom.new_rows(scout, settings, previous.watermark_header_marq or 0, previous.watermark_line_marq or 0)
+        found = gescom.new_rows(scout, settings, previous.watermark_header_marq or 0, previous.watermark_line_marq or 0, claims)
         last_scan = previous.watermark_modified
         interval = config.full_scan_interval
         if gescom.catalog.modification_indexed or (interval is not None and read_at - last_scan >= interval):
             # Overlap: cbModification is rounded to the nearest minute and a transaction may commit a little
             # after it stamped its rows.
             since = last_scan - config.overlap
-            found.merge(gescom.modified_rows(scout, settings, since))
+            found.merge(gescom.modified_rows(scout, settings, since, claims))
             run.window_from, run.modified_scan, scanned_at = since, True, read_at
         else:
             run.window_from, run.modified_scan, scanned_at = None, False, last_scan
 
-    gescom.resolve(scout, settings, found, partial(piece_owners, session))
+    gescom.resolve(scout, settings, found, partial(piece_owners, session), claims)
     return found, scanned_at
 
 
@@ -420,24 +424,30 @@ def _run(
 ) -> None:
     """Discover which shop orders may have changed, follow each, and move the watermarks on (not on a dry run)."""
     session = uow.session
-    settings = check_settings(current_settings(session)[0], gescom.schema())
+    shops = stored_shops(session)
+    schema = gescom.schema()
+    settings_of = {shop_id: check_settings(document, schema) for shop_id, document in all_settings(session, shops.ids.values()).items()}
     previous = _previous_run(session)
     with gescom.reader() as conn, gescom.scout() as scout:
         carriers, carriage = gescom.carriers(conn)
         read_at = gescom.now(conn)
-        found, scanned_at = _discover(session, gescom, scout, run, settings, previous, read_at, config)
+        reading = _Reading(gescom, conn, settings_of[shops.default_id], carriers, carriage, shops, settings_of)
+        found, scanned_at = _discover(session, gescom, scout, run, reading, previous, read_at, config)
         found.origins.clear()  # as big as the base on a first run: only its high-water marks are kept
         found.orphans.clear()
-        nominated = _nominated(session, gescom, scout, settings, found, previous, full, config)
+        nominated = _nominated(session, gescom, scout, reading, found, previous, full, config)
+        run.documents_unclaimed = len(found.unclaimed)
+        if found.unclaimed:
+            log.warning("run %s: %d documents carry a link value no shop's rule claims: ignored", run.id, len(found.unclaimed))
+        found.unclaimed.clear()
         scout.rollback()  # discovery is over: hold nothing
-        reading = _Reading(gescom, conn, settings, carriers, carriage)
         _follow_all(uow, reading, run, result, nominated, holder, config, progress, should_stop)
     if not dry_run:
         run.watermark_modified, run.watermark_header_marq, run.watermark_line_marq = scanned_at, found.max_header_marq, found.max_line_marq
 
 
 def _nominated(
-    session, gescom: GesCom, scout, settings: Settings, found: Nominations, previous: SyncRun | None, full: bool, config: RunConfig
+    session, gescom: GesCom, scout, reading: _Reading, found: Nominations, previous: SyncRun | None, full: bool, config: RunConfig
 ) -> _Nominated:
     """The shop orders this run follows, in order, each with the documents that named it: every one on a full run;
     else those discovery found, those the previous run could not read, and open orders due for a re-read.
@@ -445,7 +455,7 @@ def _nominated(
     nominated = _Nominated()
     if full:
         # What discovery found of an order moves over as the scan names it: the two are never both whole in memory.
-        for key, doc in gescom.all_documents(scout, settings):
+        for key, doc in gescom.all_documents(scout, reading.settings, reading.shops.claims, found.unclaimed):
             nominated.add(key, (doc, *found.documents.take(key)))
         for key in session.scalars(select(ShopOrder.order_key).order_by(ShopOrder.id)):
             nominated.add(key)
@@ -473,13 +483,16 @@ _Nominated = Named
 
 @dataclass(frozen=True)
 class _Reading:
-    """What reading chains in GesCom needs, for the whole run."""
+    """What reading chains in GesCom needs, for the whole run: `settings` the default shop's (the Sage-side settings
+    every shop shares), `settings_of` each shop's by id (what following its orders needs)."""
 
     gescom: GesCom
     conn: object
     settings: Settings
     carriers: dict
     carriage: set
+    shops: StoredShops
+    settings_of: dict[int, Settings]
 
 
 def _follow_all(
@@ -522,21 +535,23 @@ def _follow_batch(session, reading: _Reading, run: SyncRun, result: RunResult, t
         reading.carriage,
         documents=documents,
         orders=orders,
+        shops=reading.shops,
     )
     writes = _Writes(now=utcnow())
     new_pieces: dict[str, str] = {}
     created = PendingUpdates()  # no ORM object in the session: a run's memory stays flat
     for key in keys:
         tally.checked += 1
-        followed = _follow_one(key, orders.get(key), loaded, reading.settings, tally, documents[key])
+        shop_id = reading.shops.shop_id_of(key)
+        followed = _follow_one(key, orders.get(key), loaded, reading, tally, documents[key])
         if followed is None:
             continue
         outcome, id_order = followed
-        writes.remember(key, orders.get(key), id_order, outcome)
+        writes.remember(key, orders.get(key), id_order, outcome, shop_id)
         new_pieces.update({piece: key for piece in loaded.pieces.get(key, ()) if piece not in known_pieces.get(key, ())})
         if outcome.update is not None:
             tally.changed += 1
-            created.add(update_values(key, id_order, outcome.update, run_id=run.id, created_at=writes.now))  # inserted below
+            created.add(update_values(key, id_order, outcome.update, run_id=run.id, created_at=writes.now, shop_id=shop_id))  # inserted below
     owners = writes.store(session, orders)
     if new_pieces:
         record_pieces(session, owners, new_pieces)
@@ -550,7 +565,7 @@ def _follow_batch(session, reading: _Reading, run: SyncRun, result: RunResult, t
 
 
 def _follow_one(
-    key: str, order: ShopOrder | None, loaded: LoadedChains, settings: Settings, tally: _Tally, documents: set
+    key: str, order: ShopOrder | None, loaded: LoadedChains, reading: _Reading, tally: _Tally, documents: set
 ) -> tuple[Outcome, int | None] | None:
     """What following one shop order concludes, and its id_order; None when it is skipped or not ours."""
     if key in loaded.malformed:
@@ -562,8 +577,8 @@ def _follow_one(
     # Everything that can fail on odd data is computed before the order is touched: one bad order is
     # skipped whole, and never left half-updated.
     try:
-        outcome = follow(chain, load_memory(order), settings)
-        id_order = order.id_order if order is not None else id_order_of(key)
+        outcome = follow(chain, load_memory(order), reading.settings_of[reading.shops.shop_id_of(key)])
+        id_order = order.id_order if order is not None else id_order_of(reading.shops.link_value_of(key))
     except Exception as error:  # noqa: BLE001 - isolated on purpose, logged with its traceback
         log.exception("shop order %s: following it failed", key)
         tally.skip(key, f"{error.__class__.__name__}: {error}", documents)
@@ -579,14 +594,21 @@ class _Writes:
     new: list[dict] = field(default_factory=list)
     stored: list[dict] = field(default_factory=list)
 
-    def remember(self, key: str, order, id_order: int | None, outcome: Outcome) -> None:
+    def remember(self, key: str, order, id_order: int | None, outcome: Outcome, shop_id: int) -> None:
         """What following the shop order concluded (a new one is stored from now on). Of its memory, only what changed
         is written; when it read empty, it is re-read first next time."""
         checked_at = self.now if outcome.memory.vanished_runs == 0 else VANISHED_CHECK
         updated = {"updated_at": self.now} if outcome.update is not None else {}
         if order is None:
             self.new.append(
-                {"order_key": key, "id_order": id_order, "first_seen_at": self.now, "updated_at": self.now, "checked_at": checked_at}
+                {
+                    "order_key": key,
+                    "shop_id": shop_id,
+                    "id_order": id_order,
+                    "first_seen_at": self.now,
+                    "updated_at": self.now,
+                    "checked_at": checked_at,
+                }
                 | memory_values(outcome.memory)
             )
         else:

@@ -7,17 +7,21 @@ from sqlalchemy.orm import Session
 
 from models import OrderEvent, ShopOrder
 from sync.core.memory import note_shop_state
+from sync.core.shops import KEY_SEPARATOR, split_order_key
 from sync.core.stages import shop_state_rank
 from sync.gescom.catalog import DEFAULT_KEY_RULE
 from sync.store.memory import load_memory, save_memory
 from sync.store.settings import load_settings
+from sync.store.shops import stored_shops
 
 
 def find_order(session: Session, order_key: str | None = None, id_order: int | None = None, shop_id: int | None = None) -> ShopOrder | None:
     """A followed shop order by its key (the link value), or by PrestaShop id_order (each shop numbers its own: among
     the orders of `shop_id` when given)."""
     if order_key:
-        return session.scalar(select(ShopOrder).where(ShopOrder.order_key == DEFAULT_KEY_RULE(order_key)))
+        code, link_value = split_order_key(order_key, stored_shops(session).claims.codes)
+        key = DEFAULT_KEY_RULE(link_value) if code is None else f"{code}{KEY_SEPARATOR}{DEFAULT_KEY_RULE(link_value)}"
+        return session.scalar(select(ShopOrder).where(ShopOrder.order_key == key))
     if id_order is not None:
         query = select(ShopOrder).where(ShopOrder.id_order == id_order).order_by(ShopOrder.id)
         return session.scalars(query if shop_id is None else query.where(ShopOrder.shop_id == shop_id)).first()
@@ -31,7 +35,7 @@ def record_shop_state(session: Session, order: ShopOrder, state_id: int, previou
     commits (a webhook: with its webhook-id, so that a repeat handled concurrently stores nothing twice).
     """
     memory = load_memory(order)
-    save_memory(order, note_shop_state(memory, state_id, shop_state_rank(state_id, load_settings(session), memory.stage)))
+    save_memory(order, note_shop_state(memory, state_id, shop_state_rank(state_id, load_settings(session, order.shop_id), memory.stage)))
     event = OrderEvent(
         order_key=order.order_key,
         kind="shop_state_changed",

@@ -19,15 +19,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import OrderEvent, ShopOrder
+from models.shops import DEFAULT_SHOP_ID
 from sync.core.memory import document_holding, remember_documents, remember_tracking_from_shop
 from sync.core.sage import STANDARD_TRACKING_HEADER_FIELDS, DocumentType
 from sync.core.settings import Settings, SettingsError
 from sync.core.stages import Chain, Document, observe, split_tracking
 from sync.gescom.adapter import GesCom, GesComBusy
 from sync.gescom.settings_check import check_settings
+from sync.services.orders import shop_order_key
 from sync.services.runs import load_chains
 from sync.store.memory import load_memory, save_memory
 from sync.store.settings import load_settings
+from sync.store.shops import order_shop_id
 
 # PrestaShop's order_carrier.tracking_number is 64 characters wide.
 SHOP_TRACKING_LENGTH = 64
@@ -158,8 +161,8 @@ def write_tracking(session: Session, gescom: GesCom, order_key: str, tracking_nu
     `changed` is False. An OrderEvent "tracking_from_shop" is recorded when GesCom was written, or the first
     time the shop tells this number for the order; a repeat of the same request records nothing more.
     """
-    stored = load_settings(session)
-    order_key = gescom.order_key(order_key, stored)
+    order_key = shop_order_key(session, gescom, order_key)
+    stored = load_settings(session, order_shop_id(session, order_key) or DEFAULT_SHOP_ID)
     settings, order = _writable(session, gescom, order_key, stored)
     field = settings.tracking.header_field
     number = check_tracking_number(tracking_number, gescom.schema().header[field].length, field)

@@ -18,16 +18,20 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from models import ApiKey, Update, UpdateAck, utcnow
+from models.shops import DEFAULT_SHOP_ID
 from sync.core.stages import ShopUpdate
 from sync.gescom.catalog import DEFAULT_KEY_RULE
 
 MAX_LIMIT = 500
 
 
-def update_values(order_key: str, id_order: int | None, shop_update: ShopUpdate, *, run_id: int | None, created_at: datetime) -> dict:
+def update_values(
+    order_key: str, id_order: int | None, shop_update: ShopUpdate, *, run_id: int | None, created_at: datetime, shop_id: int = DEFAULT_SHOP_ID
+) -> dict:
     """The column values of one update of a shop order: the one mapping from `ShopUpdate` to its row."""
     return {
         "order_key": order_key,
+        "shop_id": shop_id,
         "id_order": id_order,
         "stage": shop_update.stage,
         "state_id": shop_update.state_id,
@@ -42,10 +46,17 @@ def update_values(order_key: str, id_order: int | None, shop_update: ShopUpdate,
 
 
 def add_update(
-    session: Session, order_key: str, id_order: int | None, shop_update: ShopUpdate, *, run_id: int | None, created_at: datetime
+    session: Session,
+    order_key: str,
+    id_order: int | None,
+    shop_update: ShopUpdate,
+    *,
+    run_id: int | None,
+    created_at: datetime,
+    shop_id: int = DEFAULT_SHOP_ID,
 ) -> Update:
     """Store one update of a shop order, as an ORM object added to `session` (a run inserts `update_values` in bulk)."""
-    row = Update(**update_values(order_key, id_order, shop_update, run_id=run_id, created_at=created_at))
+    row = Update(**update_values(order_key, id_order, shop_update, run_id=run_id, created_at=created_at, shop_id=shop_id))
     session.add(row)
     return row
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import event
 from sqlalchemy.dialects.mssql import pyodbc as mssql_pyodbc
 from sqlalchemy.sql import ClauseElement
 
 from sync.gescom.adapter import GesCom
 from sync.store.settings import load_settings
+from sync.store.shops import create_shop, stored_shops, update_shop
 
 LINES = [("TSHIRT-M", "T-shirt M", 3), ("MUG", "Mug", 1)]
 MSSQL = mssql_pyodbc.dialect()
@@ -24,8 +26,15 @@ def _adapter_methods() -> set[str]:
     return {name for name, value in vars(GesCom).items() if callable(value) and getattr(value, "__wrapped__", None)}
 
 
-def test_every_gescom_statement_compiles_for_sql_server(sync, warehouse, gescom_db, clock, monkeypatch):
+@pytest.mark.parametrize("shops", [False, True], ids=["one-shop", "two-shops"])
+def test_every_gescom_statement_compiles_for_sql_server(sync, warehouse, gescom_db, clock, monkeypatch, shops):
     sync.settings(tracking__header_field="Ref Chronopost", tracking__line_field="Colis transporteur", options__send_delivery_details=True)
+    header, key = {}, "101"
+    if shops:  # two shops told apart by a free field: its column is read with every header
+        update_shop(sync.session, "default", {"rule": {"kind": "field", "field": "N° Dossier", "values": ["WEB"]}})
+        create_shop(sync.session, {"code": "b2b", "name": "Pro", "rule": {"kind": "field", "field": "N° Dossier", "values": ["PRO"]}})
+        sync.session.commit()
+        header, key = {"N° Dossier": "PRO"}, "b2b:101"
     called: set[str] = set()
     depth = [0]  # inside an adapter call: the warehouse's own writes use the same engine and don't count
     for name in _adapter_methods():
@@ -52,8 +61,8 @@ def test_every_gescom_statement_compiles_for_sql_server(sync, warehouse, gescom_
     event.listen(gescom_db.engine, "before_execute", record)
     try:
         clock.tick(-10)
-        first = warehouse.create_order("101", LINES, reference="AAAAAAAAA")
-        second = warehouse.create_order("102", LINES, reference="BBBBBBBBB")
+        first = warehouse.create_order("101", LINES, reference="AAAAAAAAA", header=header)
+        second = warehouse.create_order("102", LINES, reference="BBBBBBBBB", header=header)
         sync.run()  # first run: look-back window, cbMarq maxima
         clock.tick(10)
         bl1 = warehouse.transform((1, first), 3, take={"MUG": 1}, header={"Ref Chronopost": "XY1FR"})
@@ -63,7 +72,8 @@ def test_every_gescom_statement_compiles_for_sql_server(sync, warehouse, gescom_
         sync.run(full=True)  # all_documents
         sync.gescom.ping()
         with sync.gescom.connect() as conn:  # the admin page's order lookup by reference
-            assert sync.gescom.keys_by_reference(conn, load_settings(sync.session), "AAAAAAAAA") == ["101"]
+            claims = stored_shops(sync.session).claims
+            assert sync.gescom.keys_by_reference(conn, load_settings(sync.session), "AAAAAAAAA", claims=claims) == [key]
     finally:
         event.remove(gescom_db.engine, "before_execute", record)
 
@@ -79,6 +89,7 @@ def test_every_gescom_statement_compiles_for_sql_server(sync, warehouse, gescom_
             assert literal not in sql, sql
     texts = "\n".join(str(s.compile(dialect=MSSQL)) for s in statements)
     assert "[Ref Chronopost]" in texts and "[Colis transporteur]" in texts  # free fields bracket-quoted
+    assert ("[N° Dossier]" in texts) is shops
     assert re.search(r"\[F_DOCENTETE\]|F_DOCENTETE", texts)
     # Look-ups by piece go through the shadow columns a real base indexes, never the text columns.
     assert "[cbDL_PieceBC] IN" in texts and "[cbDO_Piece] IN" in texts
