@@ -354,10 +354,11 @@ def _check_prefixes(shops: list[Shop]) -> None:
 
 
 def installation_of(url: str) -> tuple:
-    """What tells PrestaShop installations apart in a webservice address (host, port, path; not http/https)."""
+    """What tells PrestaShop installations apart in a webservice address (host, port, path; not http/https, nor the
+    webservice's own `/api` at the end: `https://shop.example` and `https://shop.example/api/` are one installation)."""
     parts = urlsplit(url)
     port = parts.port if parts.port not in (80, 443) else None
-    return parts.hostname.lower(), port, parts.path.rstrip("/")
+    return parts.hostname.lower(), port, parts.path.rstrip("/").removesuffix("/api")
 
 
 def _check_installations(shops: list[Shop]) -> None:

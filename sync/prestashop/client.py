@@ -10,6 +10,11 @@ Redirects are never followed: a 3xx answer (typically http:// sent to https://) 
 something that is not the webservice (a host's web application firewall: no PSWS-Version, no error code) is
 sent again once as a POST carrying `ps_method`, which the dispatcher accepts (recorded on 8.1.2:
 ps_method_put_via_post, ps_method_patch_via_post), and so are the later ones.
+
+Multistore (reference §2.4, §9.13): a client made with `id_shop` sends `id_shop=<n>` with every request, reads and
+writes alike, so context, permissions and configuration are those of the order's shop. Clients of shops on one
+installation share an `Installation`: what the webservice is like there (its version, whether PUT/PATCH must go as
+POST with ps_method) is learnt once for all of them.
 """
 
 from __future__ import annotations
@@ -30,8 +35,9 @@ TRACKING_MAX = 64
 PROBE_ID = 2147483647  # a carrier row id no shop has: what `probe_write_method` writes to
 # Validate::isTrackingNumber (PrestaShop reference §3.3).
 TRACKING_PATTERN = re.compile(r"^[~:#,%&_=()\[\].? +\-@/a-zA-Z0-9]+$")
-# Webservice error codes that say the key or the shop set-up is wrong: no update can go through.
-SETUP_CODES = {16, 17, 18, 20, 21, 22, 23, 25, 26, 132}
+# Webservice error codes that say the key or the shop set-up is wrong: no update can go through. 999: the id_shop
+# sent is not a shop id (reference §2.6: 404 code 999), a shop's set-up to fix, not a refusal of one update.
+SETUP_CODES = {16, 17, 18, 20, 21, 22, 23, 25, 26, 132, 999}
 
 
 class ShopError(Exception):
@@ -99,12 +105,22 @@ def _text(value) -> str:
     return str(value)
 
 
+@dataclass
+class Installation:
+    """What one PrestaShop installation's webservice is like, shared by the clients of its shops (multistore)."""
+
+    version: ShopVersion | None = None
+    method_override: bool = False  # PUT/PATCH go as POST + ps_method (a firewall refuses them)
+
+
 class PrestaShopClient:
     def __init__(
         self,
         url: str,
         key: str,
         *,
+        id_shop: int | None = None,
+        installation: Installation | None = None,
         timeout: tuple[float, float] = (5.0, 30.0),
         read_attempts: int = 4,
         backoff: float = 0.5,
@@ -123,22 +139,44 @@ class PrestaShopClient:
         self.backoff = backoff
         self.max_wait = max_wait
         self.sleep = sleep
-        self.version: ShopVersion | None = None
-        self.method_override = False  # PUT/PATCH go as POST + ps_method (a firewall refuses them)
+        self.id_shop = id_shop
+        self.installation = installation if installation is not None else Installation()
+
+    @property
+    def version(self) -> ShopVersion | None:
+        return self.installation.version
+
+    @version.setter
+    def version(self, value: ShopVersion | None) -> None:
+        self.installation.version = value
+
+    @property
+    def method_override(self) -> bool:
+        return self.installation.method_override
+
+    @method_override.setter
+    def method_override(self, value: bool) -> None:
+        self.installation.method_override = value
 
     def clone(self) -> PrestaShopClient:
-        """A client for another thread (a requests.Session is not shared between threads)."""
-        other = PrestaShopClient(
+        """A client for another thread (a requests.Session is not shared between threads): same shop, same installation."""
+        return PrestaShopClient(
             self.base,
             self.session.auth[0],
+            id_shop=self.id_shop,
+            installation=self.installation,
             timeout=self.timeout,
             read_attempts=self.read_attempts,
             backoff=self.backoff,
             max_wait=self.max_wait,
             sleep=self.sleep,
         )
-        other.version, other.method_override = self.version, self.method_override
-        return other
+
+    def _params(self, params: dict | None) -> dict | None:
+        """The request's parameters, with the shop context of a multistore shop."""
+        if self.id_shop is None:
+            return params
+        return {**(params or {}), "id_shop": str(self.id_shop)}
 
     # --- transport ------------------------------------------------------------------------------------------
 
@@ -150,7 +188,7 @@ class PrestaShopClient:
         return self.session.request(
             method,
             self._url(resource, record_id),
-            params=params,
+            params=self._params(params),
             data=body.encode("utf-8") if body is not None else None,
             headers=headers,
             timeout=self.timeout,
@@ -201,7 +239,7 @@ class PrestaShopClient:
             pass
         text = f"{what}: shop answered {status}" + (f" code {code}" if code is not None else "") + (f": {message}" if message else "")
         retry_after = _retry_after(response)
-        if status == 401 or status == 403 or (status in (405, 503) and code in SETUP_CODES):
+        if status == 401 or status == 403 or (status in (404, 405, 503) and code in SETUP_CODES):
             hint = ""
             if status == 401 and code is None:
                 hint = " (no key reached the shop: on CGI/FastCGI hosts enable 'CGI mode for PHP' in the webservice settings)"
@@ -278,7 +316,7 @@ class PrestaShopClient:
         """What this key may do, per resource (from the XML of GET /api/)."""
         import xml.etree.ElementTree as ElementTree
 
-        response = self.session.get(self.base, headers={"Output-Format": "XML"}, timeout=self.timeout)
+        response = self.session.get(self.base, params=self._params(None), headers={"Output-Format": "XML"}, timeout=self.timeout)
         if response.headers.get("PSWS-Version"):
             self.version = ShopVersion(response.headers["PSWS-Version"])
         if not response.ok:

@@ -11,6 +11,11 @@ Several workers may push at once: a worker claims a batch of shop orders in one 
 with SELECT ... FOR UPDATE SKIP LOCKED, held until the batch is committed; on SQLite one process pushes at a time,
 a lease in the store) and commits their results together. What the shop has of a batch's orders is read in one
 request per kind for the whole batch (_BatchReads), not once per order: the requests left are the writes.
+
+Shops (issue 16): a pass goes shop by shop, the default one first. Each shop's orders (shop_orders.shop_id) go
+through that shop's own connection (sync/prestashop/connections.py: its address, key and, in a multistore
+installation, its id_shop) with that shop's settings and order states. A shop without a connection is left to the
+pull feed; a shop whose set-up fails, or that does not answer, stops its own pass only.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from sqlalchemy import distinct, exists, func, select
 from models import ShopOrder, Update, utcnow
 from sync.core.memory import note_messages_sent, note_shop_order, note_state_pushed, note_tracking_pushed
 from sync.core.settings import Settings
+from sync.core.shops import KEY_SEPARATOR
 from sync.core.stages import shop_state_rank
 from sync.prestashop.client import (
     PrestaShopClient,
@@ -41,11 +47,13 @@ from sync.prestashop.client import (
     ShopUnavailable,
     tracking_value,
 )
+from sync.prestashop.connections import ShopConnections
 from sync.prestashop.messages import shop_texts
 from sync.services.unit_of_work import UnitOfWork
 from sync.store.locks import acquire_lock, release_lock
 from sync.store.memory import change_memory, load_memory
 from sync.store.settings import load_settings
+from sync.store.shops import list_shops
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +73,9 @@ class PushReport:
     failed: int = 0
     retry_later: int = 0
     orders: int = 0
-    error: str | None = None  # set when the shop set-up stopped the whole push
+    error: str | None = None  # set when a shop's set-up stopped its push ("shop code: ..." with several shops)
     details: list[str] = field(default_factory=list)
+    shops: dict[str, PushReport] = field(default_factory=dict)  # by shop code, when pushed shop by shop
 
 
 class _Retry(Exception):
@@ -104,22 +113,26 @@ def _backoff(attempts: int) -> timedelta:
 
 
 class _Claims:
-    """What this pass's workers have claimed: an id cursor they share, so no shop order is claimed twice in a pass
-    (SQLite has no SKIP LOCKED; on PostgreSQL the claimed rows are also locked against other processes)."""
+    """What this pass's workers have claimed of one shop's orders (`shop_id`; None: any shop's): an id cursor they
+    share, so no shop order is claimed twice in a pass (SQLite has no SKIP LOCKED; on PostgreSQL the claimed rows
+    are also locked against other processes)."""
 
-    def __init__(self, max_orders: int, batch: int):
+    def __init__(self, max_orders: int, batch: int, shop_id: int | None = None):
         self.lock = threading.Lock()
         self.after = 0
         self.left = max_orders
         self.batch = max(1, batch)
+        self.shop_id = shop_id
 
     def claim(self, session, postgres: bool) -> list[ShopOrder]:
-        """The next due shop orders after the cursor, up to a batch, in id order."""
+        """The shop's next due shop orders after the cursor, up to a batch, in id order."""
         with self.lock:  # one claim at a time in this process: each moves the cursor past what it took
             if self.left <= 0:
                 return []
             due = exists().where(Update.order_key == ShopOrder.order_key, _due(utcnow()))
             query = select(ShopOrder).where(ShopOrder.id > self.after, due).order_by(ShopOrder.id).limit(min(self.batch, self.left))
+            if self.shop_id is not None:
+                query = query.where(ShopOrder.shop_id == self.shop_id)
             if postgres:
                 query = query.with_for_update(skip_locked=True, of=ShopOrder)
             orders = list(session.scalars(query))
@@ -128,9 +141,20 @@ class _Claims:
             return orders
 
 
+@dataclass
+class _Target:
+    """One shop to push to in a pass: its row, its client, its settings, how its order keys begin."""
+
+    shop_id: int
+    code: str
+    client: PrestaShopClient
+    settings: Settings
+    key_prefix: str  # "" for the default shop, "code:" for the others (order keys)
+
+
 def push_pending(
     uow: UnitOfWork,
-    client: PrestaShopClient,
+    shop: PrestaShopClient | ShopConnections,
     *,
     max_orders: int = 500,
     employee_id: int | None = None,
@@ -138,35 +162,28 @@ def push_pending(
     workers: int = 1,
     batch: int = BATCH,
 ) -> PushReport:
-    """Push the due updates of up to `max_orders` shop orders, `workers` orders at a time (each order's
-    updates stay in order, by one worker). Never raises for a shop failure: a set-up error (key, permissions,
-    webservice off) stops the pass and is reported in `error`. A worker claims up to `batch` orders at a time and
-    commits their results together: through `uow`, or, for `workers` > 1, a unit of work of its own (`uow.another()`)."""
+    """Push the due updates of up to `max_orders` shop orders per shop, `workers` orders at a time (each order's
+    updates stay in order, by one worker). `shop`: a client, for the default shop's updates (as before shops), or
+    the ShopConnections, for every shop that has a connection, each through its own client with its own settings
+    (the others are left to the pull feed). Never raises for a shop failure: a set-up error (key, permissions,
+    webservice off, shop down) stops that shop's pass, not the others', and is reported in `error`. A worker claims
+    up to `batch` orders at a time and commits their results together: through `uow`, or, for `workers` > 1, a unit
+    of work of its own (`uow.another()`)."""
     session = uow.session
     report = PushReport()
     worker = worker or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-    settings = load_settings(session)
     postgres = session.get_bind().dialect.name == "postgresql"
+    targets = _targets(session, shop)
+    if not targets:
+        return report
     if not postgres and not acquire_lock(session, LOCK_NAME, worker, timedelta(minutes=10)):
         report.details.append("another push is running")
         return report
-    claims, merge_lock, stop = _Claims(max_orders, _batch_size(session, batch, workers, max_orders)), threading.Lock(), threading.Event()
-    context = _Pass(employee_id, _ShopStates(client))
     try:
-        if workers <= 1:
-            _work(uow, client, settings, postgres, claims, report, merge_lock, stop, context)
-        else:
-
-            def run(own: UnitOfWork) -> None:
-                with own:
-                    _work(own, client.clone(), settings, postgres, claims, report, merge_lock, stop, context)
-
-            # Each worker's unit of work is made here: the caller's session may be bound to this thread's context.
-            threads = [threading.Thread(target=run, args=(uow.another(),), name=f"push-{n}") for n in range(workers)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+        for target in targets:
+            this_shop = _push_shop(uow, target, postgres, max_orders=max_orders, employee_id=employee_id, workers=workers, batch=batch)
+            report.shops[target.code] = this_shop
+            _add(report, this_shop, prefix=f"shop {target.code}: " if len(targets) > 1 else "")
     finally:
         if not postgres:
             try:
@@ -176,11 +193,59 @@ def push_pending(
     return report
 
 
-def _batch_size(session, batch: int, workers: int, max_orders: int) -> int:
-    """Up to `batch` orders a claim, fewer when full batches would leave workers with nothing to push."""
+def _targets(session, shop: PrestaShopClient | ShopConnections) -> list[_Target]:
+    """The shops this pass pushes to, the default one first: a client stands for the default shop alone."""
+    rows = list_shops(session)
+    if isinstance(shop, ShopConnections):
+        pairs = [(row, shop.client_for(row, rows)) for row in rows]
+    else:
+        pairs = [(row, shop) for row in rows if row.is_default]
+    return [
+        _Target(row.id, row.code, client, load_settings(session, row.id), "" if row.is_default else f"{row.code}{KEY_SEPARATOR}")
+        for row, client in pairs
+        if client is not None
+    ]
+
+
+def _add(report: PushReport, part: PushReport, prefix: str) -> None:
+    report.pushed += part.pushed
+    report.failed += part.failed
+    report.retry_later += part.retry_later
+    report.orders += part.orders
+    report.details += [prefix + line for line in part.details]
+    if part.error is not None:
+        report.error = f"{report.error}; {prefix}{part.error}" if report.error else prefix + part.error
+
+
+def _push_shop(uow: UnitOfWork, target: _Target, postgres: bool, *, max_orders: int, employee_id, workers: int, batch: int) -> PushReport:
+    """One shop's pass: its due orders through its client, with its settings and its order states."""
+    session, client, report = uow.session, target.client, PushReport()
+    claims = _Claims(max_orders, _batch_size(session, batch, workers, max_orders, target.shop_id), target.shop_id)
+    merge_lock, stop = threading.Lock(), threading.Event()
+    context = _Pass(employee_id, _ShopStates(client), target.key_prefix)
+    if workers <= 1:
+        _work(uow, client, target.settings, postgres, claims, report, merge_lock, stop, context)
+        return report
+
+    def run(own: UnitOfWork) -> None:
+        with own:
+            _work(own, client.clone(), target.settings, postgres, claims, report, merge_lock, stop, context)
+
+    # Each worker's unit of work is made here: the caller's session may be bound to this thread's context.
+    threads = [threading.Thread(target=run, args=(uow.another(),), name=f"push-{target.code}-{n}") for n in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return report
+
+
+def _batch_size(session, batch: int, workers: int, max_orders: int, shop_id: int | None = None) -> int:
+    """Up to `batch` orders a claim, fewer when full batches would leave workers with nothing to push (of one shop)."""
     if workers <= 1:
         return batch
-    due = session.scalar(select(func.count(distinct(Update.order_key))).where(_due(utcnow())))
+    query = select(func.count(distinct(Update.order_key))).where(_due(utcnow()))
+    due = session.scalar(query if shop_id is None else query.where(Update.shop_id == shop_id))
     return max(1, min(batch, math.ceil(min(due, max_orders) / workers)))
 
 
@@ -188,6 +253,7 @@ def _batch_size(session, batch: int, workers: int, max_orders: int) -> int:
 class _Pass:
     employee_id: int | None
     states: _ShopStates
+    key_prefix: str = ""  # what the shop's order keys begin with ("code:"), not part of a reference
 
 
 def _work(uow: UnitOfWork, client, settings, postgres, claims: _Claims, report: PushReport, merge_lock, stop, context: _Pass) -> None:
@@ -336,8 +402,9 @@ def _push_order(client, order: ShopOrder, updates: list[Update], settings: Setti
             report.details.append(f"order {order.order_key}: update {item.id} pushed with a warning: {warning}")
 
 
-def _resolve(client: PrestaShopClient, order: ShopOrder, item: Update) -> dict:
-    """The shop's order for this update: by id_order (DO_NoWeb holds it), else by reference."""
+def _resolve(client: PrestaShopClient, order: ShopOrder, item: Update, key_prefix: str = "") -> dict:
+    """The shop's order for this update: by id_order (DO_NoWeb holds it), else by reference (the link value: the
+    order key without its shop's `code:`)."""
     known = load_memory(order).shop_id_order
     if known or item.id_order:
         id_order = known or item.id_order
@@ -345,7 +412,8 @@ def _resolve(client: PrestaShopClient, order: ShopOrder, item: Update) -> dict:
         if found is None:
             raise ShopError(f"order {id_order} does not exist in the shop", status=404)
     else:
-        matches = client.orders_by_reference(order.order_key)
+        reference = order.order_key[len(key_prefix) :] if key_prefix and order.order_key.startswith(key_prefix) else order.order_key
+        matches = client.orders_by_reference(reference)
         if not matches:
             raise ShopError(f"no order with reference {order.order_key!r} in the shop", status=404)
         if len(matches) > 1:
@@ -365,7 +433,7 @@ def _push_update(
     texts = _messages(item)
     if not (item.state_id is not None or ("tracking" in item.changes and item.tracking_numbers) or texts):
         return {"action": "nothing for the shop", "changes": item.changes}  # e.g. a stage with no state mapped
-    shop_order = _resolve(client, order, item)
+    shop_order = _resolve(client, order, item, context.key_prefix)
     id_order = int(shop_order["id"])
     answer: dict = {"id_order": id_order}
     notify = bool(settings.notify_customer)

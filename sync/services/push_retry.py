@@ -14,7 +14,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models import ApiKey, OrderEvent, ShopOrder, Update
+from sync.prestashop.connections import ShopConnections
 from sync.services.unit_of_work import UnitOfWork
+from sync.store.shops import list_shops
 
 EVENT_KIND = "push_retried"
 RETRYING = "retrying"  # a failed update being put back, within the retry's transaction only
@@ -25,6 +27,16 @@ PAGE_MAX = 500
 
 class UnknownOrder(LookupError):
     """Not a shop order we follow."""
+
+
+class NotPushed(LookupError):
+    """The order's shop (or, for every order, each shop) does not push: its updates go by the pull feed only."""
+
+
+def pushing_shop_ids(session: Session, connections: ShopConnections) -> set[int]:
+    """The ids of the shops that push: those with a connection (an address and a key)."""
+    rows = list_shops(session)
+    return {row.id for row in rows if connections.get(row, rows) is not None}
 
 
 @dataclass(frozen=True)
@@ -47,15 +59,23 @@ def key_actor(session: Session, key_id: int, via: str) -> Actor:
     return Actor(name or f"key {key_id}", via)
 
 
-def retry_failed(uow: UnitOfWork, order_key: str | None = None, *, actor: Actor) -> RetryResult:
+def retry_failed(uow: UnitOfWork, order_key: str | None = None, *, actor: Actor, connections: ShopConnections | None = None) -> RetryResult:
     """Put the failed updates of one shop order (or of all) back to pending, due at the next push pass, and record
-    an event on each order concerned. Raises UnknownOrder for an order we do not follow; 0 retried is no error."""
+    an event on each order concerned. Raises UnknownOrder for an order we do not follow; 0 retried is no error.
+    With `connections`, only the updates of shops that push: NotPushed when the order's shop (or every shop) does not."""
     session = uow.session
     chosen = Update.push_status == "failed"
+    shop_id = None
     if order_key is not None:
-        if session.scalar(select(ShopOrder.id).where(ShopOrder.order_key == order_key)) is None:
+        shop_id = session.scalar(select(ShopOrder.shop_id).where(ShopOrder.order_key == order_key))
+        if shop_id is None:
             raise UnknownOrder(f"no shop order {order_key!r} is followed")
         chosen &= Update.order_key == order_key
+    if connections is not None:
+        pushing = pushing_shop_ids(session, connections)
+        if (shop_id is not None and shop_id not in pushing) or not pushing:
+            raise NotPushed("push mode is off for this shop order's shop" if shop_id is not None else "no shop pushes")
+        chosen &= Update.shop_id.in_(pushing)
     # Marked first, in one statement: it takes the write lock (SQLite) or the rows' locks (PostgreSQL) before they
     # are read, so a retry asked twice at once retries each update once (the second finds none failed). The mark
     # never outlives this transaction: the updates leave it as pending.

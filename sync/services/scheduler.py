@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from models import SyncRun
 from sync.gescom.adapter import GesCom
 from sync.prestashop.client import PrestaShopClient, ShopError
+from sync.prestashop.connections import ShopConnections
 from sync.services.notifications import DeliveryOptions, notify_consumers
 from sync.services.push import push_pending
 from sync.services.run_config import RunConfig
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 def tick(
     session: Session,
     gescom: GesCom,
-    shop: PrestaShopClient | None,
+    shop: PrestaShopClient | ShopConnections | None,
     config: RunConfig,
     stop: threading.Event,
     *,
@@ -41,8 +42,10 @@ def tick(
     webhooks: DeliveryOptions | None = None,
 ) -> None:
     """One tick: a run, then, when a shop is configured, the push and the shop poll (which does nothing unless
-    tracking.import_from_shop). Each step is isolated: one failing is logged and the next still happens. The tick
-    owns the transaction: each step commits its work as it goes through the tick's unit of work. With `webhooks`,
+    tracking.import_from_shop). `shop`: the default shop's client, or the ShopConnections (app.extensions["shops"]):
+    then every connected shop is pushed to and polled, each with its own settings, one failing not stopping the others.
+    Each step is isolated: one failing is logged and the next still happens. The tick owns the transaction: each step
+    commits its work as it goes through the tick's unit of work. With `webhooks`,
     consumers' endpoints are told of the committed updates by a thread of its own (sync/services/notifications.py)."""
     with UnitOfWork(session) as uow:
         with _isolated("run", uow):
@@ -80,7 +83,7 @@ def _run(uow: UnitOfWork, gescom: GesCom, config: RunConfig, stop: threading.Eve
     log.info("run %s %s: %s orders checked, %s updates", run.id, run.status, run.orders_checked, run.updates_created)
 
 
-def _push(uow: UnitOfWork, shop: PrestaShopClient, employee_id: int | None, workers: int) -> None:
+def _push(uow: UnitOfWork, shop: PrestaShopClient | ShopConnections, employee_id: int | None, workers: int) -> None:
     report = push_pending(uow, shop, employee_id=employee_id, workers=workers)
     log.info(
         "push: %s pushed, %s failed, %s to retry%s",
@@ -91,7 +94,7 @@ def _push(uow: UnitOfWork, shop: PrestaShopClient, employee_id: int | None, work
     )
 
 
-def _poll(uow: UnitOfWork, gescom: GesCom, shop: PrestaShopClient) -> None:
+def _poll(uow: UnitOfWork, gescom: GesCom, shop: PrestaShopClient | ShopConnections) -> None:
     polled = poll_shop_tracking(uow, gescom, shop)
     if polled.written or polled.warnings:
         log.info("tracking from the shop: %s written to GesCom; %s", polled.written, "; ".join(polled.warnings[:5]))

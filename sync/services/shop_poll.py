@@ -13,15 +13,17 @@ from models import ShopCursor, ShopOrder, utcnow
 from sync.core.memory import note_shop_tracking_seen, tracking_numbers
 from sync.core.stages import split_tracking
 from sync.gescom.adapter import GesCom, GesComError
-from sync.prestashop.client import PrestaShopClient
+from sync.prestashop.client import PrestaShopClient, ShopError
+from sync.prestashop.connections import ShopConnections
 from sync.services.unit_of_work import UnitOfWork
 from sync.services.writeback import FieldAlreadyFilled, InvalidTrackingNumber, OnlyInvoicesLeft, UnknownOrder, WriteBackError, write_tracking
 from sync.store.memory import change_memory, load_memory
 from sync.store.settings import load_settings
+from sync.store.shops import list_shops
 
 log = logging.getLogger(__name__)
 
-POLL_CURSOR = "order_carriers_poll"  # the last shop order (our id) whose carrier rows were read
+POLL_CURSOR = "order_carriers_poll"  # the last shop order (our id) whose carrier rows were read; ":code" for other shops
 POLL_LIMIT = 1000  # shop orders whose carrier rows are read per poll (10 requests of 100)
 POLL_RECENT = timedelta(days=30)  # closed orders still read this long after their last update (a late number)
 CARRIER_BATCH = 100  # order ids per order_carriers request
@@ -38,27 +40,53 @@ class PollReport:
 
 
 def poll_shop_tracking(
-    uow: UnitOfWork, gescom: GesCom, client: PrestaShopClient, *, limit: int = POLL_LIMIT, batch: int = CARRIER_BATCH
+    uow: UnitOfWork, gescom: GesCom, client: PrestaShopClient | ShopConnections, *, limit: int = POLL_LIMIT, batch: int = CARRIER_BATCH
 ) -> PollReport:
     """Tracking numbers typed in the shop, written back to GesCom (never echoed back).
 
+    `client`: the default shop's client (as before shops), or the ShopConnections: then each shop with a connection
+    and its own `tracking.import_from_shop` on is polled through its own client, and a shop that fails (down, key
+    refused) is a warning in the report, the others polled all the same.
+
     Read from the shop orders' carrier rows, not from `orders.date_upd`: on 8.x/9.x the back office's "Edit
     shipping details" saves the order_carrier row only (recorded on 8.1.2, date_upd.md rows 5-9), so no date
-    tells that a number was typed. Each poll reads the rows of up to `limit` followed orders that can still
-    receive a number (known in the shop; open, or closed less than POLL_RECENT ago; never cancelled), `batch` per
-    request (`filter[id_order]=[a|b|…]`), going round them from where the last poll stopped: every such order is
+    tells that a number was typed. Each poll reads the rows of up to `limit` followed orders of a shop that can
+    still receive a number (known in the shop; open, or closed less than POLL_RECENT ago; never cancelled), `batch`
+    per request (`filter[id_order]=[a|b|…]`), going round them from where the last poll stopped: every such order is
     read once every ceil(orders / limit) polls. No date filter, so neither clock nor time zone can make it miss one.
     Each number written to GesCom is committed through `uow` with what the store remembers of it, order by order.
     """
     session = uow.session
     report = PollReport()
-    if not load_settings(session).tracking.import_from_shop:
+    rows = list_shops(session)
+    if not isinstance(client, ShopConnections):
+        default = next(row for row in rows if row.is_default)
+        _poll_shop(uow, gescom, default, client, limit, batch, report)
         return report
-    cursor = session.get(ShopCursor, POLL_CURSOR)
+    for row in rows:
+        shop_client = client.client_for(row, rows)
+        if shop_client is None:
+            continue
+        try:
+            _poll_shop(uow, gescom, row, shop_client, limit, batch, report)
+        except ShopError as error:
+            uow.rollback()
+            log.warning("shop %s: tracking numbers not read this time: %s", row.code, error)
+            report.warnings.append(f"shop {row.code}: tracking numbers not read from the shop this time: {error}")
+    return report
+
+
+def _poll_shop(uow: UnitOfWork, gescom: GesCom, shop, client: PrestaShopClient, limit: int, batch: int, report: PollReport) -> None:
+    """One shop's poll, from where its last one stopped (a cursor per shop)."""
+    session = uow.session
+    if not load_settings(session, shop.id).tracking.import_from_shop:
+        return
+    name = POLL_CURSOR if shop.is_default else f"{POLL_CURSOR}:{shop.code}"
+    cursor = session.get(ShopCursor, name)
     after = int(cursor.value) if cursor and cursor.value and cursor.value.isdigit() else 0
-    orders = _pollable(session, after, limit)
+    orders = _pollable(session, shop.id, after, limit)
     if len(orders) < limit and after:
-        orders += [order for order in _pollable(session, 0, limit - len(orders)) if order.id <= after]  # round again
+        orders += [order for order in _pollable(session, shop.id, 0, limit - len(orders)) if order.id <= after]  # round again
     by_shop_id = {(order.shop_id_order or order.id_order): order for order in orders}
     ids = list(by_shop_id)
     for start in range(0, len(ids), batch):
@@ -74,20 +102,20 @@ def poll_shop_tracking(
                 _import_one(uow, gescom, order, (row.get("tracking_number") or "").strip(), report)
     last = orders[-1].id if orders else 0
     if cursor is None:
-        session.add(ShopCursor(name=POLL_CURSOR, value=str(last), updated_at=utcnow()))
+        session.add(ShopCursor(name=name, value=str(last), updated_at=utcnow()))
     else:
         cursor.value, cursor.updated_at = str(last), utcnow()
     uow.commit()
-    return report
 
 
-def _pollable(session: Session, after: int, limit: int) -> list[ShopOrder]:
-    """Followed shop orders that can still receive a tracking number, by our id, after `after`."""
+def _pollable(session: Session, shop_id: int, after: int, limit: int) -> list[ShopOrder]:
+    """A shop's followed shop orders that can still receive a tracking number, by our id, after `after`."""
     recent = utcnow() - POLL_RECENT
     return list(
         session.scalars(
             select(ShopOrder)
             .where(
+                ShopOrder.shop_id == shop_id,
                 ShopOrder.id > after,
                 or_(ShopOrder.shop_id_order.is_not(None), ShopOrder.id_order.is_not(None)),
                 or_(ShopOrder.stage.is_(None), ShopOrder.stage != "cancelled"),

@@ -14,6 +14,11 @@ reference says (each also commented where it is made):
 * a resource or a write the simulator does not model (products, DELETE, PUT orders, ...) answers 501
   code 124 once the key is allowed to use it;
 * orders are restricted to the shop context (`id_shop`, default shop 1) in lists and details;
+* multistore: `add_order(..., id_shop=n)` adds shop n; each logged request says the `id_shop` it carried
+  (`requests[i]["id_shop"]`, None when absent). An `id_shop` that is no number answers 404 code 999 (§2.4); a
+  number that is no shop of the installation answers 403 code 132, as the core does (shopExists lets any number
+  through, then shopHasRight finds no webservice_account_shop row for it), and so does a shop the key is not
+  enabled on (`key_shops`);
 * `POST messages` for an unknown order answers 400 code 85;
 * `add_order` logs no mail (the order confirmation is outside the sync);
 * faults: see ShopSimulator.fail_next, redirect_to_https, waf_block.

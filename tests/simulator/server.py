@@ -188,6 +188,7 @@ class ShopSimulator(Webservice, Faults, Shop):
             "resource": None,
             "id": None,
             "query": dict(pairs),
+            "id_shop": dict(pairs).get("id_shop"),  # the shop context asked for (multistore), None when not sent
             "body": ctx.body,
             "effective_method": handler.command,
             "status": None,

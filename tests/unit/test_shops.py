@@ -261,6 +261,13 @@ def test_valid_sets_pass_including_separate_installations_and_one_multistore():
             shop("e", "souche", [4], id_shop=1),
         ]
     )
+    with pytest.raises(ShopError, match="share one PrestaShop installation"):  # the webservice's /api is the same installation
+        validate_shops(
+            [
+                shop("a", "souche", [0], is_default=True, prestashop_url="https://shop.example.com/api/", id_shop=1),
+                shop("b", "souche", [1], prestashop_url="https://shop.example.com"),
+            ]
+        )
 
 
 # --- order keys ----------------------------------------------------------------------------------------------
