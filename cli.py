@@ -1,5 +1,6 @@
-"""Flask CLI: `flask sync run|push|schedule`, `flask demo init|advance`, `flask shop check|poll`, `flask gescom check`,
-`flask apikey create|list|revoke`, `flask settings show|set`. Each command calls services and prints what they did."""
+"""Flask CLI: `flask sync run|push|schedule`, `flask demo init|advance`, `flask shop list|create|edit|check|poll`,
+`flask gescom check`, `flask apikey create|list|revoke`, `flask settings show|set`. Each command calls services and
+prints what they did."""
 
 from __future__ import annotations
 
@@ -14,34 +15,42 @@ from flask.cli import AppGroup
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from app import gescom_of, push_options_of, run_config_of, session_in, shop_of
+from app import gescom_of, push_options_of, run_config_of, session_in
 from models import db
 from sync.core.settings import Settings, SettingsError
+from sync.core.shops import KINDS
+from sync.core.shops import ShopError as InvalidShop
 from sync.core.stages import STAGES
 from sync.gescom.adapter import GesComError
 from sync.gescom.check import check_gescom, failed, render
 from sync.gescom.demo.generator import advance, generate_demo
 from sync.prestashop.client import ShopError
+from sync.prestashop.connections import Connection, key_variable
 from sync.prestashop.states import NATIVE_ORDER_STATES, known_state_ids
+from sync.services.demo import demo_shops
 from sync.services.notifications import DeliveryOptions
 from sync.services.push import push_pending
+from sync.services.push_retry import pushing_shop_ids
 from sync.services.runs import RunInProgress, RunResult, run_sync
 from sync.services.scheduler import serve, tick
 from sync.services.shop_poll import poll_shop_tracking
 from sync.services.unit_of_work import UnitOfWork
 from sync.store.keys import SCOPES, ApiKeyError, KeyShopError, create_key, list_keys, revoke_key
 from sync.store.settings import current_settings, load_settings, save_settings
-from sync.store.shops import list_shops, order_counts, pushes
+from sync.store.shops import create_shop, default_shop, get_shop, list_shops, order_counts, update_shop
 
 sync_cli = AppGroup("sync", help="Detect GesCom changes and produce shop updates.")
 demo_cli = AppGroup("demo", help="The generated demo GesCom.")
-shop_cli = AppGroup("shop", help="The PrestaShop shops: list them; check and poll the connected one (push mode).")
+shop_cli = AppGroup("shop", help="The PrestaShop shops: list, create and change them; check a shop's connection, poll the connected one.")
 gescom_cli = AppGroup("gescom", help="The Sage GesCom base (GESCOM_DATABASE_URL).")
 apikey_cli = AppGroup("apikey", help="API keys for the REST API (read < write < admin).")
-settings_cli = AppGroup("settings", help="Show or change the settings document.")
+settings_cli = AppGroup("settings", help="Show or change a shop's settings document (--shop; default: the default shop).")
 COMMANDS = (sync_cli, demo_cli, shop_cli, gescom_cli, apikey_cli, settings_cli)  # create_app registers them
 
-NO_SHOP = "no shop configured: set PRESTASHOP_URL and PRESTASHOP_API_KEY"
+NO_SHOP = (
+    "no shop pushes: set PRESTASHOP_URL and PRESTASHOP_API_KEY (the default shop), or give a shop its webservice address "
+    "(flask shop edit CODE --url URL) and its key (PRESTASHOP_API_KEY_<CODE>)"
+)
 REAL_SAGE_BASE = "GESCOM_DATABASE_URL points to SQL Server, a real Sage base"
 
 
@@ -49,15 +58,19 @@ def _gescom():
     return gescom_of(current_app)
 
 
-def _shop():
-    return shop_of(current_app)
+def _shops():
+    """Every shop's connection (app.extensions["shops"]): the push and the shop poll go through each shop's own."""
+    return current_app.extensions["shops"]
+
+
+def _any_shop_pushes() -> bool:
+    return bool(pushing_shop_ids(db.session, _shops()))
 
 
 def _required_shop():
-    client = _shop()
-    if client is None:
+    if not _any_shop_pushes():
         raise click.ClickException(NO_SHOP)
-    return client
+    return _shops()
 
 
 def _table(rows: list[tuple[str, object]]) -> str:
@@ -71,7 +84,7 @@ def _table(rows: list[tuple[str, object]]) -> str:
 def _push_and_report() -> None:
     """Push the pending updates to the configured shop, as configured (workers, employee id), and say how it went."""
     with UnitOfWork(db.session) as uow:  # each shop order's results committed as it is pushed
-        report = push_pending(uow, _shop(), **push_options_of(current_app))
+        report = push_pending(uow, _shops(), **push_options_of(current_app))
     counts = f"{report.pushed} pushed, {report.failed} failed, {report.retry_later} to retry later ({report.orders} orders)"
     click.echo(f"Push to the shop: {counts}")
     for line in report.details[:50]:
@@ -107,6 +120,7 @@ def _print_run(result: RunResult, dry_run: bool) -> None:
         ("shop orders checked", run.orders_checked),
         ("shop orders with an update", run.orders_changed),
         ("shop orders skipped", run.orders_skipped),
+        *([("documents no shop claims (ignored)", run.documents_unclaimed)] if run.documents_unclaimed else []),
         ("updates " + ("that would be stored" if dry_run else "stored"), run.updates_created),
     ]
     rows += [(f"  change: {change}", count) for change, count in sorted(result.changes.items())]
@@ -142,7 +156,7 @@ def sync_run(dry_run: bool, full: bool, no_push: bool, no_deliver: bool):
     _print_run(result, dry_run)
     if result.run.status != "succeeded":
         raise click.ClickException(result.run.error or result.run.status)
-    if not dry_run and not (no_push or no_deliver) and _shop() is not None:
+    if not dry_run and not (no_push or no_deliver) and _any_shop_pushes():
         _push_and_report()
 
 
@@ -164,7 +178,7 @@ def _scheduled_tick(app: Flask, stop: threading.Event) -> None:
     """One tick in a session of its own, removed after it: the next tick starts afresh."""
     with session_in(app) as session:
         webhooks = DeliveryOptions.from_mapping(app.config)  # consumers' endpoints told of the run's updates
-        tick(session, gescom_of(app), shop_of(app), run_config_of(app), stop, webhooks=webhooks, **push_options_of(app))
+        tick(session, gescom_of(app), app.extensions["shops"], run_config_of(app), stop, webhooks=webhooks, **push_options_of(app))
 
 
 @sync_cli.command("schedule")
@@ -206,6 +220,14 @@ def demo_init(orders: int, seed: int, if_missing: bool, force: bool):
     _gescom().refresh()
     click.echo(f"Demo GesCom created with {orders} web orders:")
     click.echo(_table(sorted(counts.items())))
+    try:
+        with UnitOfWork(db.session) as uow:
+            changed = demo_shops(uow.session)  # its orders are two shops': souche 0 the default shop's, souche 1 shop b2b's
+            uow.commit()
+    except InvalidShop as error:
+        raise click.ClickException(f"the demo's shops could not be set up: {error} (see flask shop list)") from None
+    if changed:
+        click.echo(f"Shops set up for the demo: {', '.join(changed)} (the default shop: souche 0; b2b « Boutique pro »: souche 1)")
 
 
 @demo_cli.command("advance")
@@ -240,8 +262,8 @@ def missing_permissions(allowed: dict[str, set[str]], version, settings: Setting
     return {resource: methods for resource, methods in missing.items() if methods}
 
 
-def _print_order_states() -> None:
-    states = current_app.extensions["order_states"]() or []
+def _print_order_states(connection: Connection) -> None:
+    states = connection.states() or []
     click.echo("Order states:")
     for state in states:
         names = " / ".join(str(name) for name in state["name"].values())
@@ -249,16 +271,43 @@ def _print_order_states() -> None:
         click.echo(f"  {state['id']:>3}  {names}{keys}")
 
 
+def _named_shop(code: str | None):
+    """The shop `--shop` names, or the default shop; a bad parameter naming `--shop` when no shop has this code."""
+    if code is None:
+        return default_shop(db.session)
+    shop = get_shop(db.session, code)
+    if shop is None:
+        codes = ", ".join(row.code for row in list_shops(db.session))
+        raise click.BadParameter(f"no shop has the code {code!r}; shops: {codes}", param_hint="'--shop'")
+    return shop
+
+
+def _connection_of(shop) -> Connection:
+    """The shop's webservice connection; a message saying how to configure it when it has none."""
+    connection = current_app.extensions["shops"].get(shop)
+    if connection is not None:
+        return connection
+    if shop.is_default and not shop.prestashop_url:
+        raise click.ClickException(NO_SHOP)
+    url, _key = current_app.extensions["shops"].address_of(shop)
+    if not url:
+        raise click.ClickException(f"shop {shop.code} has no webservice address: flask shop edit {shop.code} --url https://its-shop.example/api")
+    raise click.ClickException(f"shop {shop.code} has no webservice key: set the environment variable {key_variable(shop.code)}")
+
+
 @shop_cli.command("check")
-def shop_check():
+@click.option("--shop", "shop_code", metavar="CODE", help="The shop to check (default: the default shop).")
+def shop_check(shop_code: str | None):
     """Connect, print the shop version, the permissions the key lacks, and the order state ids."""
-    client = _required_shop()
+    shop = _named_shop(shop_code)
+    connection = _connection_of(shop)
+    client = connection.client
     try:
         version = client.detect_version()
         allowed = client.permissions()
     except ShopError as error:
         raise click.ClickException(str(error)) from None
-    missing = missing_permissions(allowed, version, load_settings(db.session))
+    missing = missing_permissions(allowed, version, load_settings(db.session, shop.id))
     click.echo(f"Shop: {client.base} — PrestaShop {version.raw} ({'PATCH' if version.supports_patch else 'GET + full PUT'} for tracking numbers)")
     click.echo(
         "Messages: "
@@ -278,7 +327,7 @@ def shop_check():
             click.echo(f"  {resource}: {', '.join(sorted(methods))}")
     else:
         click.echo("Permissions: everything needed is granted.")
-    _print_order_states()
+    _print_order_states(connection)
     if missing:
         raise click.ClickException(f"{len(missing)} resource(s) lack permissions")
 
@@ -286,10 +335,10 @@ def shop_check():
 @shop_cli.command("poll")
 def shop_poll():
     """Bring tracking numbers typed in the shop into GesCom now (tracking.import_from_shop)."""
-    client = _required_shop()
+    connections = _required_shop()
     try:
         with UnitOfWork(db.session) as uow:  # each number written to GesCom committed as it is
-            report = poll_shop_tracking(uow, _gescom(), client)
+            report = poll_shop_tracking(uow, _gescom(), connections)
     except ShopError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"{report.orders_seen} shop orders read; {report.written} tracking numbers written to GesCom")
@@ -303,9 +352,151 @@ def shop_list():
     counts = order_counts(db.session)
     for shop in list_shops(db.session):
         default = " (default)" if shop.is_default else ""
-        push = "push on" if pushes(shop, connected=_shop() is not None) else "push off"
+        push = "push on" if _shops().get(shop) is not None else "push off"
         rule = json.dumps(shop.rule, sort_keys=True)
         click.echo(f"{shop.code}{default}\t{shop.name or ''}\t{rule}\t{push}\t{counts.get(shop.id, 0)} shop orders")
+
+
+# The option of `flask shop create|edit` each field of a shop names (ShopError.field's first part).
+SHOP_OPTIONS = {
+    "code": "CODE",
+    "is_default": "CODE",
+    "name": "--name",
+    "kind": "--rule-kind",
+    "field": "--rule-field",
+    "values": "--value",
+    "rule": "--rule-kind / --value",
+    "id_shop": "--id-shop",
+    "prestashop_url": "--url",
+}
+
+
+def _shop_option_of(field: str) -> str:
+    parts = field.split(".")
+    name = parts[1] if parts[0] == "rule" and len(parts) > 1 else parts[0]
+    return SHOP_OPTIONS.get(name, "--rule-kind / --value")
+
+
+def _rule_values(kind: str | None, values: tuple[str, ...]) -> list:
+    """--value as the rule holds them: numbering series (souche) are integers, the rest text."""
+    if kind != "souche":
+        return list(values)
+    try:
+        return [int(value) for value in values]
+    except ValueError:
+        raise click.BadParameter("a numbering series (souche) is an integer, e.g. --value 1", param_hint="'--value'") from None
+
+
+def _cleared_or(value: str, convert=str):
+    """An option that may clear its value: 'none' (or nothing) clears it."""
+    if value.strip().lower() in ("", "none", "null"):
+        return None
+    try:
+        return convert(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a positive integer (or 'none' to clear it)", param_hint="'--id-shop'") from None
+
+
+def _changed_rule(current: dict, kind: str | None, field: str | None, values: tuple[str, ...]) -> dict:
+    """The rule the options give, completed by the current rule for what they leave out."""
+    kind = kind or current.get("kind")
+    rule = {"kind": kind}
+    if kind == "field":
+        rule["field"] = _gescom_spelling(field) if field is not None else current.get("field")
+    elif field is not None:
+        rule["field"] = field  # refused by the rule itself, naming --rule-field
+    same_kind = kind == current.get("kind")
+    rule["values"] = _rule_values(kind, values) if values else list(current.get("values", []) if same_kind else [])
+    return rule
+
+
+def _shop_changes(current_rule: dict | None, name, kind, field, values, id_shop, url) -> dict:
+    """The fields of a shop document the options give; those not given are left out."""
+    document = {}
+    if name is not None:
+        document["name"] = name
+    if id_shop is not None:
+        document["id_shop"] = _cleared_or(id_shop, int)
+    if url is not None:
+        document["prestashop_url"] = _cleared_or(url)
+    if kind is not None or field is not None or values:
+        document["rule"] = _changed_rule(current_rule or {}, kind, field, values)
+    return document
+
+
+def _gescom_spelling(column: str) -> str:
+    """The F_DOCENTETE column `column` as GesCom spells it; a bad parameter naming --rule-field when there is none."""
+    from sync.gescom.settings_check import gescom_column
+
+    try:
+        _gescom().refresh()  # a free field may have been added in Sage since
+        columns = _gescom().schema().header
+    except GesComError as error:
+        raise click.ClickException(f"--rule-field is checked against GesCom, which is unreachable: {error}") from None
+    try:
+        return gescom_column(columns, column)
+    except InvalidShop as error:
+        raise click.BadParameter(error.message, param_hint="'--rule-field'") from None
+
+
+def _echo_shop(verb: str, row) -> None:
+    rule = json.dumps(row.rule, sort_keys=True, ensure_ascii=False)
+    click.echo(f"Shop {row.code} {verb}: {row.name}\t{rule}\tid_shop {row.id_shop}\t{row.prestashop_url or 'no webservice address'}")
+
+
+SHOP_RULE_OPTIONS = (
+    click.option("--name", help="The shop's name (1 to 100 characters)."),
+    click.option("--rule-kind", "kind", type=click.Choice(KINDS), help="How Sage tells its orders apart (every shop uses the same kind)."),
+    click.option("--rule-field", "field", metavar="COLUMN", help="For --rule-kind field: the F_DOCENTETE column (a header or free field)."),
+    click.option("--value", "values", multiple=True, metavar="V", help="A value that claims a document (repeat it); souche values are integers."),
+    click.option("--id-shop", metavar="N", help="Its id_shop in a PrestaShop multistore installation ('none' clears it)."),
+    click.option("--url", metavar="URL", help="Its webservice address, for push mode ('none' clears it); the key: PRESTASHOP_API_KEY_<CODE>."),
+)
+
+
+def _shop_options(command):
+    for option in reversed(SHOP_RULE_OPTIONS):
+        command = option(command)
+    return command
+
+
+def _saved_shop(change) -> object:
+    """Run `change(session)` in a unit of work and commit; a bad parameter naming the option on an invalid shop."""
+    try:
+        with UnitOfWork(db.session) as uow:
+            row = change(uow.session)
+            uow.commit()
+            return row
+    except InvalidShop as error:
+        raise click.BadParameter(error.message, param_hint=f"'{_shop_option_of(error.field)}'") from None
+
+
+@shop_cli.command("create")
+@click.argument("code")
+@_shop_options
+def shop_create(code: str, name, kind, field, values, id_shop, url):
+    """Add a shop: `flask shop create b2b --name "Boutique pro" --rule-kind souche --value 2`. No document may match
+    two shops: while the default shop's rule is 'all', change it first (flask shop edit default ...)."""
+    if name is None or kind is None:
+        raise click.UsageError("a new shop needs --name and --rule-kind")
+    document = {"code": code, **_shop_changes(None, name, kind, field, values, id_shop, url)}
+    row = _saved_shop(lambda session: create_shop(session, document))
+    _echo_shop("created", row)
+
+
+@shop_cli.command("edit")
+@click.argument("code")
+@_shop_options
+def shop_edit(code: str, name, kind, field, values, id_shop, url):
+    """Change a shop's name, rule, id_shop or webservice address: only the options given change."""
+    shop = get_shop(db.session, code)
+    if shop is None:
+        raise click.BadParameter(
+            f"no shop has the code {code!r}; shops: {', '.join(row.code for row in list_shops(db.session))}", param_hint="'CODE'"
+        )
+    changes = _shop_changes(shop.rule, name, kind, field, values, id_shop, url)
+    row = _saved_shop(lambda session: update_shop(session, shop.code, changes))
+    _echo_shop("changed", row)
 
 
 # --- flask gescom -----------------------------------------------------------------------------------------
@@ -401,29 +592,37 @@ def settings_patch(assignments: tuple[str, ...]) -> dict:
     return patch
 
 
+SHOP_OPTION = click.option("--shop", "shop_code", metavar="CODE", help="The shop whose settings these are (default: the default shop).")
+
+
 @settings_cli.command("show")
-def settings_show():
-    _echo_settings(*current_settings(db.session))
+@SHOP_OPTION
+def settings_show(shop_code: str | None):
+    """A shop's settings document (another shop's shows the default shop's shared settings: link and tracking fields)."""
+    _echo_settings(*current_settings(db.session, _named_shop(shop_code).id))
 
 
 @settings_cli.command("set")
 @click.argument("assignments", nargs=-1, required=True)
-def settings_set(assignments: tuple[str, ...]):
+@SHOP_OPTION
+def settings_set(assignments: tuple[str, ...], shop_code: str | None):
     """Change settings: `flask settings set tracking.header_field=DO_Coord02 stage_states.invoiced=5`.
 
-    Values are JSON (numbers, true/false, null, "text"); bare words are taken as text.
+    Values are JSON (numbers, true/false, null, "text"); bare words are taken as text. link_field and the tracking
+    fields are shared by every shop: they are changed in the default shop's settings only.
     """
     patch = settings_patch(assignments)
+    shop = _named_shop(shop_code)
     try:
         _gescom().refresh()  # a free field may have been added in Sage since
         schema = _gescom().schema()
     except GesComError as error:
         raise click.ClickException(str(error)) from None
     try:
-        provider = current_app.extensions.get("order_states")
+        provider = current_app.extensions["shops"].states_for(shop)
         states = (provider() if provider else None) or NATIVE_ORDER_STATES
         with UnitOfWork(db.session) as uow:
-            document, version = save_settings(uow.session, patch, schema, known_states=known_state_ids(states))
+            document, version = save_settings(uow.session, patch, schema, shop_id=shop.id, known_states=known_state_ids(states))
             uow.commit()
     except SettingsError as error:
         for field, message in error.errors.items():

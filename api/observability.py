@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from models import db
 from sync.services.dashboard import ConsumerLag, consumer_lags
+from sync.services.push_retry import pushing_shop_ids
 from sync.services.runs import CURRENT_RUN
 from sync.store.metrics import StoreFigures, store_figures
 
@@ -193,7 +194,7 @@ class StoreCollector(Collector):
     """The store's figures, read when Prometheus scrapes (in the scrape's request: its store session)."""
 
     def collect(self) -> Iterator[Metric]:
-        push_mode = current_app.extensions.get("shop") is not None
+        push_mode = bool(pushing_shop_ids(db.session, current_app.extensions["shops"]))
         figures = store_figures(db.session, push_mode=push_mode)
         yield from _run_families(figures)
         yield from _store_families(figures)

@@ -8,9 +8,9 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 
 from models import db
-from sync.services.push_retry import PAGE_MAX, RetryResult, UnknownOrder, failed_updates, key_actor, retry_failed
+from sync.services.orders import shop_order_key
+from sync.services.push_retry import PAGE_MAX, NotPushed, RetryResult, UnknownOrder, failed_updates, key_actor, pushing_shop_ids, retry_failed
 from sync.services.unit_of_work import UnitOfWork
-from sync.store.settings import load_settings
 
 from .auth import requires
 from .problems import ApiProblem
@@ -91,19 +91,22 @@ FAILED_EXAMPLE = {
 
 
 def _shop_order_key(value: str) -> str:
-    """The key as runs make it (the link value, e.g. DO_NoWeb), from what the caller typed."""
-    return current_app.extensions["gescom"].order_key(value, load_settings(db.session))
+    """The key as runs make it (the link value, e.g. DO_NoWeb; b2b:4711 for shop b2b), from what the caller typed."""
+    return shop_order_key(db.session, current_app.extensions["gescom"], value)
 
 
 def _retry(order_key: str | None) -> dict:
-    if current_app.extensions.get("shop") is None:
+    if not pushing_shop_ids(db.session, current_app.extensions["shops"]):
         raise ApiProblem(409, "push_not_configured", "push mode is off: set PRESTASHOP_URL and PRESTASHOP_API_KEY to push updates to the shop")
     key = _shop_order_key(order_key) if order_key is not None else None
     with UnitOfWork(db.session) as uow:
         try:
-            result: RetryResult = retry_failed(uow, key, actor=key_actor(uow.session, g.api_key.id, "api"))
+            actor = key_actor(uow.session, g.api_key.id, "api")
+            result: RetryResult = retry_failed(uow, key, actor=actor, connections=current_app.extensions["shops"])
         except UnknownOrder as error:
             raise ApiProblem(404, "order_not_found", str(error)) from None
+        except NotPushed as error:
+            raise ApiProblem(409, "push_not_configured", str(error)) from None
         uow.commit()
     return {"retried": result.retried, "orders": result.orders}
 
@@ -115,7 +118,7 @@ class RetryAll(MethodView):
     @push_retry_blp.response(200, RetryResultSchema, example=RETRY_EXAMPLE)
     @push_retry_blp.alt_response(403, description="`insufficient_scope`: this needs a key of scope admin.")
     @push_retry_blp.alt_response(404, description="`order_not_found`: `order_key` is not a shop order we follow.")
-    @push_retry_blp.alt_response(409, description="`push_not_configured`: no shop is connected (push mode is off).")
+    @push_retry_blp.alt_response(409, description="`push_not_configured`: the order's shop does not push (or, for every order, no shop does).")
     @push_retry_blp.alt_response(422, description='`validation_error`: the body is not {} nor {"order_key": "..."}.')
     def post(self, body):
         """Send the failed updates again, of every shop order or of `order_key`: they go at the next push pass."""
@@ -131,7 +134,7 @@ class RetryOrder(MethodView):
     @push_retry_blp.response(200, RetryResultSchema, example=RETRY_EXAMPLE)
     @push_retry_blp.alt_response(403, description="`insufficient_scope`: this needs a key of scope admin.")
     @push_retry_blp.alt_response(404, description="`order_not_found`: not a shop order we follow.")
-    @push_retry_blp.alt_response(409, description="`push_not_configured`: no shop is connected (push mode is off).")
+    @push_retry_blp.alt_response(409, description="`push_not_configured`: the order's shop does not push (or, for every order, no shop does).")
     def post(self, order_key):
         """Send the failed updates of one shop order again: they go at the next push pass."""
         if len(order_key) > 100:

@@ -14,12 +14,13 @@ from sqlalchemy.exc import IntegrityError
 
 from app import run_config_of
 from models import SyncRun, db
+from models.shops import Shop
 from sync.core.settings import SettingsError
 from sync.gescom.adapter import GesComError
-from sync.prestashop.states import known_state_ids
-from sync.services.choices import known_states, live_schema, tracking_fields
+from sync.prestashop.states import NATIVE_ORDER_STATES, known_state_ids
+from sync.services.choices import live_schema, tracking_fields
 from sync.services.health import health
-from sync.services.orders import order_view
+from sync.services.orders import order_view, shop_order_key
 from sync.services.runs import RunInProgress, list_runs, start_run
 from sync.services.shop_events import find_order, record_shop_state
 from sync.services.unit_of_work import UnitOfWork
@@ -27,8 +28,8 @@ from sync.services.writeback import WriteBackError, write_tracking
 from sync.store import feed
 from sync.store.idempotency import Claim, IdempotencyMismatch, RequestInProgress, body_hash, claim, finish, kept, release
 from sync.store.keys import is_consumer, record_served
-from sync.store.settings import VersionConflict, current_settings, load_settings, save_settings
-from sync.store.shops import get_shop, order_shop_id
+from sync.store.settings import VersionConflict, current_settings, save_settings
+from sync.store.shops import default_shop, get_shop, order_shop_id
 from sync.store.webhooks import WebhookRejected, claim_webhook, remember_webhook, verify, webhook_seen
 
 from .auth import requires
@@ -51,6 +52,7 @@ from .schemas import (
     RunSchema,
     SettingsPatchSchema,
     SettingsSchema,
+    ShopQuerySchema,
     TrackingRequestSchema,
     TrackingResultSchema,
     WebhookAnswerSchema,
@@ -74,9 +76,41 @@ def _iso(value):
     return value.isoformat() + "Z" if value else None
 
 
-def _known_states() -> tuple[str, list[dict]]:
-    """The shop's order states when a shop is configured, else PrestaShop's native list."""
-    return known_states(current_app.extensions)
+def _known_states(shop: Shop) -> tuple[str, list[dict]]:
+    """("shop", the shop's own order states) when it is connected and answers, else ("native", PrestaShop's list)."""
+    states = current_app.extensions["shops"].states_for(shop)
+    listed = states() if states is not None else None
+    return ("shop", listed) if listed else ("native", NATIVE_ORDER_STATES)
+
+
+SHOP_FORBIDDEN = "this API key is bound to another shop"
+
+
+def _feed_shop(code: str | None) -> int | None:
+    """The shop whose updates this request sees: the key's own, or the one an admin key names; None: every shop."""
+    bound = g.api_key.shop_id
+    if code is None:
+        return bound
+    shop = get_shop(db.session, code)
+    if shop is None:
+        detail = f"no shop has the code {code!r}"
+        raise ApiProblem(422, "validation_error", f"query.shop: {detail}", field="query.shop", errors={"query.shop": detail})
+    if bound is not None and shop.id != bound:
+        raise ApiProblem(403, "shop_forbidden", SHOP_FORBIDDEN)
+    return shop.id
+
+
+def _one_shop(code: str | None) -> Shop:
+    """The shop a request acts on: the one `?shop=` names (as the feed checks it), else the key's own, else (an admin
+    key) the default shop."""
+    shop_id = _feed_shop(code)
+    return default_shop(db.session) if shop_id is None else db.session.get_one(Shop, shop_id)
+
+
+SHOP_403 = "`shop_forbidden`: `shop` names another shop than the one this key is bound to."
+UNKNOWN_SHOP = problem_body(
+    422, "validation_error", "query.shop: no shop has the code 'b2c'", field="query.shop", errors={"query.shop": "no shop has the code 'b2c'"}
+)
 
 
 # --- health -----------------------------------------------------------------------------------------------
@@ -102,8 +136,10 @@ class Health(MethodView):
 settings_blp = Blueprint("settings", __name__, url_prefix="/api/v1/settings", description="The options of the « Mettre à jour les statuts » screen.")
 
 
-def _etag(version: int) -> str:
-    return f'"settings-v{version}"'
+def _etag(version: int, shop: Shop | None = None) -> str:
+    """The default shop's ETag is as before shops (`"settings-v3"`); another shop's names it (`"settings-b2b-v3"`),
+    so an ETag of one shop never matches another shop's document."""
+    return f'"settings-v{version}"' if shop is None or shop.is_default else f'"settings-{shop.code}-v{version}"'
 
 
 # One or more entity tags, quoted (weak or strong), or *: RFC 9110 8.8.3.
@@ -115,7 +151,7 @@ def _condition(name: str, required: bool, description: str) -> dict:
     return {"in": "header", "name": name, "required": required, "schema": {"type": "string", "pattern": f"^{ETAGS}$"}, "description": description}
 
 
-def _expected_version(if_match: str | None, version: int) -> int | None:
+def _expected_version(if_match: str | None, version: int, shop: Shop) -> int | None:
     """The version If-Match expects; None for *. A problem when it is missing, not entity tags, or not current."""
     if not if_match:
         raise ApiProblem(428, "if_match_required", "send If-Match with the ETag from GET /api/v1/settings (or * to overwrite)")
@@ -124,27 +160,37 @@ def _expected_version(if_match: str | None, version: int) -> int | None:
         raise ApiProblem(400, "if_match_malformed", detail, field="If-Match")
     if if_match.strip() == "*":
         return None
-    if _etag(version) not in [tag.strip() for tag in if_match.split(",")]:
-        raise ApiProblem(412, "settings_changed", "the settings changed since you read them: GET them again", headers={"ETag": _etag(version)})
+    if _etag(version, shop) not in [tag.strip() for tag in if_match.split(",")]:
+        detail = "the settings changed since you read them: GET them again"
+        raise ApiProblem(412, "settings_changed", detail, headers={"ETag": _etag(version, shop)})
     return version
 
 
 @settings_blp.route("")
 class Settings(MethodView):
     @settings_blp.doc(parameters=[_condition("If-None-Match", False, "The ETag you hold: 304 without a body while it is current.")])
+    @settings_blp.arguments(ShopQuerySchema(), location="query", unknown=RAISE)
     @settings_blp.response(200, SettingsSchema, headers={"ETag": _ETAG_HEADER}, example=EXAMPLES["settings"])
     @settings_blp.alt_response(
         304, description="Not modified: the ETag sent in If-None-Match is current.", headers={"ETag": _ETAG_HEADER}, success=True
     )
-    def get(self):
-        """The settings document. Its ETag changes at every save; with If-None-Match, 304 while it has not."""
-        document, version = current_settings(db.session)
-        if request.if_none_match.contains_weak(_etag(version)[1:-1]):
-            return current_app.response_class(status=304, headers={"ETag": _etag(version)})
-        return document, 200, {"ETag": _etag(version)}
+    @settings_blp.alt_response(403, description=SHOP_403, example=problem_body(403, "shop_forbidden", SHOP_FORBIDDEN))
+    @settings_blp.alt_response(
+        422, description="`query.shop`: no shop has this code, or it is no shop code (`validation_error`).", example=UNKNOWN_SHOP
+    )
+    def get(self, query):
+        """The settings document of the key's shop (an admin key: of the default shop, or of `shop`). Its ETag changes
+        at every save; with If-None-Match, 304 while it has not."""
+        shop = _one_shop(query.get("shop"))
+        document, version = current_settings(db.session, shop.id)
+        etag = _etag(version, shop)
+        if request.if_none_match.contains_weak(etag[1:-1]):
+            return current_app.response_class(status=304, headers={"ETag": etag})
+        return document, 200, {"ETag": etag}
 
     @requires("admin")
     @settings_blp.doc(parameters=[_condition("If-Match", True, "The ETag of your GET /settings, double quotes included, or * to overwrite.")])
+    @settings_blp.arguments(ShopQuerySchema(), location="query", unknown=RAISE)
     @settings_blp.arguments(
         SettingsPatchSchema(partial=True), description="Only the fields to change; nested objects are merged.", example=EXAMPLES["settings_patch"]
     )
@@ -171,36 +217,46 @@ class Settings(MethodView):
     )
     @settings_blp.alt_response(
         422,
-        description="A field is invalid (`validation_error`, `invalid_settings`); `field` names it.",
-        example=problem_body(
-            422,
-            "invalid_settings",
-            "stage_states.shipped: unknown order state 99; known: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13",
-            field="stage_states.shipped",
-            errors={"stage_states.shipped": "unknown order state 99; known: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13"},
+        description="A field is invalid (`validation_error`, `invalid_settings`); `field` names it. Another shop than the default "
+        "one: `link_field`, `tracking.header_field` and `tracking.line_field` are the default shop's (`invalid_settings`). "
+        "`query.shop`: no shop has this code (`validation_error`).",
+        examples=problems(
+            problem_body(
+                422,
+                "invalid_settings",
+                "stage_states.shipped: unknown order state 99; known: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13",
+                field="stage_states.shipped",
+                errors={"stage_states.shipped": "unknown order state 99; known: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13"},
+            ),
+            UNKNOWN_SHOP,
         ),
     )
-    def patch(self, patch):
-        """Change some settings. Needs If-Match with the ETag of your GET, so two editors never overwrite each other.
-        Nothing to change (`{}`): the same version and ETag."""
-        _, version = current_settings(db.session)
-        expected = _expected_version(request.headers.get("If-Match"), version)
+    @settings_blp.alt_response(
+        403,
+        description=SHOP_403 + " Or the key's scope is too low (`insufficient_scope`).",
+        example=problem_body(403, "shop_forbidden", SHOP_FORBIDDEN),
+    )
+    def patch(self, query, patch):
+        """Change some settings of the default shop, or of `shop`. Needs If-Match with the ETag of your GET, so two
+        editors never overwrite each other. Nothing to change (`{}`): the same version and ETag."""
+        shop = _one_shop(query.get("shop"))
+        _, version = current_settings(db.session, shop.id)
+        expected = _expected_version(request.headers.get("If-Match"), version, shop)
         try:
             schema = live_schema(_gescom())  # a free field may have been added in Sage since
         except GesComError as error:
             raise ApiProblem(503, "gescom_unavailable", f"field names are checked against GesCom, which is unreachable: {error}") from error
         with UnitOfWork(db.session) as uow:
             try:
-                document, new_version = save_settings(
-                    uow.session, patch, schema, expected_version=expected, known_states=known_state_ids(_known_states()[1])
-                )
+                known = known_state_ids(_known_states(shop)[1])
+                document, new_version = save_settings(uow.session, patch, schema, shop_id=shop.id, expected_version=expected, known_states=known)
             except VersionConflict as error:
                 raise ApiProblem(412, "settings_changed", str(error)) from error
             except SettingsError as error:
                 field = next(iter(error.errors))
                 raise ApiProblem(422, "invalid_settings", f"{field}: {error.errors[field]}", field=field, errors=error.errors) from error
             uow.commit()
-        return document, 200, {"ETag": _etag(new_version)}
+        return document, 200, {"ETag": _etag(new_version, shop)}
 
 
 # --- GesCom fields and shop states -------------------------------------------------------------------------
@@ -223,10 +279,16 @@ class GesComFields(MethodView):
 
 @reference_blp.route("/order-states")
 class OrderStates(MethodView):
+    @reference_blp.arguments(ShopQuerySchema(), location="query", unknown=RAISE)
     @reference_blp.response(200, OrderStatesSchema, example=EXAMPLES["order_states"])
-    def get(self):
-        """The shop's order states when a shop is configured, else PrestaShop's native ones (ids 1-13)."""
-        source, states = _known_states()
+    @reference_blp.alt_response(403, description=SHOP_403, example=problem_body(403, "shop_forbidden", SHOP_FORBIDDEN))
+    @reference_blp.alt_response(
+        422, description="`query.shop`: no shop has this code, or it is no shop code (`validation_error`).", example=UNKNOWN_SHOP
+    )
+    def get(self, query):
+        """The order states of the key's shop (an admin key: of the default shop, or of `shop`) when it is connected,
+        else PrestaShop's native ones (ids 1-13)."""
+        source, states = _known_states(_one_shop(query.get("shop")))
         return {"source": source, "states": states}
 
 
@@ -249,6 +311,7 @@ def _run_json(run: SyncRun, with_preview: bool = False) -> dict:
         "orders_changed": run.orders_changed,
         "orders_skipped": run.orders_skipped,
         "updates_created": run.updates_created,
+        "documents_unclaimed": run.documents_unclaimed,
         "warnings": run.warnings or [],
         "skipped": run.skipped or [],
         "modified_scan": run.modified_scan,
@@ -327,23 +390,6 @@ def _consumer() -> int | None:
     return g.api_key.id if is_consumer(g.api_key.scope) else None
 
 
-SHOP_FORBIDDEN = "this API key is bound to another shop"
-
-
-def _feed_shop(code: str | None) -> int | None:
-    """The shop whose updates this request sees: the key's own, or the one an admin key names; None: every shop."""
-    bound = g.api_key.shop_id
-    if code is None:
-        return bound
-    shop = get_shop(db.session, code)
-    if shop is None:
-        detail = f"no shop has the code {code!r}"
-        raise ApiProblem(422, "validation_error", f"query.shop: {detail}", field="query.shop", errors={"query.shop": detail})
-    if bound is not None and shop.id != bound:
-        raise ApiProblem(403, "shop_forbidden", SHOP_FORBIDDEN)
-    return shop.id
-
-
 def _refuse_another_shops(order_shop: int | None, order_key: str) -> None:
     """403 when the key is bound to a shop and the shop order (followed: `order_shop` is its shop) is another shop's."""
     bound = g.api_key.shop_id
@@ -354,10 +400,10 @@ def _refuse_another_shops(order_shop: int | None, order_key: str) -> None:
 def _refuse_another_shops_order(order_key: str) -> None:
     """`_refuse_another_shops` for an order key as a client sends it, made as runs make keys: checked before any GesCom write."""
     if g.api_key.shop_id is not None:
-        _refuse_another_shops(order_shop_id(db.session, _gescom().order_key(order_key, load_settings(db.session))), order_key)
+        _refuse_another_shops(order_shop_id(db.session, shop_order_key(db.session, _gescom(), order_key)), order_key)
 
 
-FEED_403 = "`shop_forbidden`: `shop` names another shop than the one this key is bound to."
+FEED_403 = SHOP_403
 ACK_403 = "The key's scope is too low (`insufficient_scope`), or `ids` names updates of another shop than the key's (`shop_forbidden`)."
 ORDER_403 = "`shop_forbidden`: the shop order is another shop's than the one this key is bound to."
 INSUFFICIENT_SCOPE = problem_body(403, "insufficient_scope", "this endpoint needs a key with scope 'write'; this key has 'read'")
@@ -452,7 +498,7 @@ class Order(MethodView):
     def get(self, order_key):
         """What we know of one shop order (its key is the link value: DO_NoWeb by default, the id_order)."""
         _refuse_another_shops_order(order_key)
-        view = order_view(db.session, _gescom(), order_key, push_mode=current_app.extensions.get("shop") is not None)
+        view = order_view(db.session, _gescom(), order_key, connections=current_app.extensions["shops"])
         if view is None:
             raise ApiProblem(404, "order_not_found", f"no shop order {order_key!r} is followed")
         return view

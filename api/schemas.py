@@ -155,6 +155,22 @@ class UpdateSchema(Schema):
     )
 
 
+def shop_code_field(description: str) -> fields.String:
+    """The `shop` query parameter: a shop's code; unknown: 422 `query.shop`, another shop than a bound key's: 403."""
+    return fields.String(
+        validate=validate.Regexp(
+            f"^{CODE_PATTERN.pattern}$", error="not a shop code: a lowercase letter, then up to 19 lowercase letters, digits, '_' or '-'"
+        ),
+        metadata={"description": f"{description} Unknown: 422; another shop than the key's: 403 `shop_forbidden`."},
+    )
+
+
+class ShopQuerySchema(StrictSchema):
+    """`?shop=`: which shop's settings or order states (an admin key names any; a bound key sees its own)."""
+
+    shop = shop_code_field("A shop's code: that shop's (an admin key; without it: the key's own shop, the default shop for an admin key).")
+
+
 class FeedQuerySchema(StrictSchema):
     after = fields.Integer(
         load_default=0,
@@ -165,15 +181,7 @@ class FeedQuerySchema(StrictSchema):
     include_acked = fields.Boolean(
         load_default=False, metadata={"description": "Also show updates this key acknowledged (a read key: any consumer acknowledged)."}
     )
-    shop = fields.String(
-        validate=validate.Regexp(
-            f"^{CODE_PATTERN.pattern}$", error="not a shop code: a lowercase letter, then up to 19 lowercase letters, digits, '_' or '-'"
-        ),
-        metadata={
-            "description": "A shop's code: only its updates (an admin key; a key bound to a shop may name its own). "
-            "Unknown: 422; another shop than the key's: 403 `shop_forbidden`.",
-        },
-    )
+    shop = shop_code_field("A shop's code: only its updates (an admin key; a key bound to a shop may name its own).")
 
 
 class FeedPageSchema(Schema):
@@ -348,6 +356,9 @@ class RunSchema(Schema):
     orders_changed = fields.Integer()
     orders_skipped = fields.Integer()
     updates_created = fields.Integer()
+    documents_unclaimed = fields.Integer(
+        metadata={"description": "Documents this run found carrying a link value that no shop's rule claims: ignored (see GET /api/v1/shops)."}
+    )
     warnings = fields.List(fields.String())
     skipped = fields.List(
         fields.Nested(SkippedOrderSchema), metadata={"description": "Shop orders this run could not read; the next run retries them."}
@@ -396,6 +407,7 @@ class TrackingResultSchema(Schema):
 
 class OrderViewSchema(Schema):
     order_key = fields.String()
+    shop = fields.String(metadata={"description": "The code of the shop the order is of (GET /api/v1/shops).", "example": "default"})
     id_order = fields.Integer(allow_none=True)
     stage = fields.String(allow_none=True)
     current_stage = fields.String(allow_none=True)
@@ -490,6 +502,7 @@ _RUN = {
     "orders_changed": 2,
     "orders_checked": 2,
     "orders_skipped": 0,
+    "documents_unclaimed": 0,
     "skipped": [],
     "started_at": "2026-12-01T22:37:31.564407Z",
     "status": "succeeded",
@@ -591,6 +604,7 @@ EXAMPLES = {
     "webhook_status_changed": {"type": "order.status_changed", "data": {"order_key": "1002", "state_id": 4, "previous_state_id": 3}},
     "webhook_tracking_updated": {"type": "order.tracking_updated", "data": {"order_key": "1043", "tracking_number": "6A10430000001"}},
     "order": {
+        "shop": "default",
         "bc_pieces": ["BC00002"],
         "checked_at": "2026-12-01T22:37:31.624134Z",
         "current_stage": "partially_shipped",

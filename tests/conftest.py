@@ -281,3 +281,14 @@ def keys(app):
 
 def bearer(key: str) -> dict:
     return {"Authorization": f"Bearer {key}"}
+
+
+def shop_key(app, name: str, scope: str, shop_code: str) -> dict:
+    """The Authorization header of a new API key bound to the shop `shop_code` (a module installed in that shop)."""
+    from models import db
+    from sync.store.keys import create_key
+
+    with app.app_context():
+        key = create_key(db.session, name, scope, shop_code)[1]
+        db.session.commit()
+    return bearer(key)

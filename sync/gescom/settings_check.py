@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from sync.core.sage import is_technical_column
 from sync.core.settings import Settings, SettingsError, check_document
+from sync.core.shops import ShopError
 
 
 @dataclass(frozen=True)
@@ -84,3 +85,18 @@ def _lookup(columns: dict[str, Column], name: str) -> Column | None:
         return columns[name]
     lowered = {key.lower(): value for key, value in columns.items()}
     return lowered.get(name.lower())
+
+
+def gescom_column(columns: dict, name: str) -> str:
+    """GesCom's spelling of the F_DOCENTETE column `name` (compared as SQL Server does, ignoring case); ShopError
+    (field `rule.field`) when there is none, or only one of Sage's technical cb... columns."""
+    found = name if name in columns else {column.casefold(): column for column in columns}.get(name.casefold())
+    if is_technical_column(name) or (found is not None and is_technical_column(found)):
+        raise ShopError("rule.field", f"{name} is one of Sage's technical columns (cb...): choose a header field or a free field")
+    if found is None:
+        candidates = sorted(column for column in columns if not is_technical_column(column))
+        close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        free = sorted(column.name for column in columns.values() if column.free and not is_technical_column(column.name))
+        raise ShopError("rule.field", f"{name!r} does not exist in F_DOCENTETE.{hint} Its free fields: {', '.join(free) or 'none'}")
+    return found

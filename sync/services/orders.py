@@ -6,15 +6,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import OrderEvent, ShopOrder, Update
+from models.shops import Shop
 from sync.core.memory import tracking_numbers
 from sync.core.sage import ABBREVIATIONS
 from sync.core.settings import SettingsError
+from sync.core.shops import KEY_SEPARATOR, split_order_key
 from sync.core.stages import plain_number
 from sync.gescom.adapter import GesCom, GesComError
 from sync.gescom.settings_check import check_settings
 from sync.services.runs import id_order_of, load_chains
 from sync.store.memory import load_memory
 from sync.store.settings import load_settings
+from sync.store.shops import pushes, stored_shops
 
 
 def _documents(chain) -> list[dict]:
@@ -40,19 +43,33 @@ def _documents(chain) -> list[dict]:
     return documents
 
 
-def order_view(session: Session, gescom: GesCom, order_key: str, *, push_mode: bool) -> dict | None:
+def shop_order_key(session: Session, gescom: GesCom, text: str) -> str:
+    """A shop order key typed by a person or sent by a client, made the way runs make keys: a shop's code as it is
+    (codes are lower case), then its link value by the base's key rule (`GesCom.order_key`)."""
+    codes = stored_shops(session).claims.codes
+    code, link_value = split_order_key(text, codes)
+    key = gescom.order_key(link_value, load_settings(session))
+    return key if code is None else f"{code}{KEY_SEPARATOR}{key}"
+
+
+def order_view(session: Session, gescom: GesCom, order_key: str, *, push_mode: bool = False, connections=None) -> dict | None:
     """None when we do not follow this order. GesCom being down only hides the live documents.
 
-    `push_mode`: a shop is connected (PRESTASHOP_URL); without one, no update is ever pushed and `to_shop.push` is null.
+    `push_mode`: the order's shop is connected, which `connections` (the app's ShopConnections) tell when given; without
+    a connection, no update is ever pushed and `to_shop.push` is null.
     """
-    stored = load_settings(session)
-    order_key = gescom.order_key(order_key, stored)
+    order_key = shop_order_key(session, gescom, order_key)
     order = session.scalar(select(ShopOrder).where(ShopOrder.order_key == order_key))
     if order is None:
         return None
+    stored = load_settings(session, order.shop_id)
+    shop = session.get(Shop, order.shop_id)
+    if connections is not None:
+        push_mode = pushes(shop, connections)
     memory = load_memory(order)
     view = {
         "order_key": order.order_key,
+        "shop": shop.code,
         "id_order": order.id_order,
         "stage": memory.stage,
         "current_stage": memory.current_stage,
@@ -69,7 +86,7 @@ def order_view(session: Session, gescom: GesCom, order_key: str, *, push_mode: b
         settings = check_settings(stored.to_document(), gescom.schema())
         with gescom.connect() as conn:
             carriers, carriage = gescom.carriers(conn)
-            loaded, _ = load_chains(session, gescom, conn, settings, [order_key], carriers, carriage)
+            loaded, _ = load_chains(session, gescom, conn, settings, [order_key], carriers, carriage, orders={order_key: order})
         if order_key in loaded.malformed:
             view["gescom_error"] = loaded.malformed[order_key]
         else:
@@ -123,7 +140,7 @@ def find_order_keys(session: Session, gescom: GesCom, text: str) -> tuple[list[s
     if not text:
         return [], []
     stored = load_settings(session)
-    key = gescom.order_key(text, stored)
+    key = shop_order_key(session, gescom, text)
     if session.scalar(select(ShopOrder.order_key).where(ShopOrder.order_key == key)) is not None:
         return [key], []
     id_order = id_order_of(text)
@@ -136,7 +153,7 @@ def find_order_keys(session: Session, gescom: GesCom, text: str) -> tuple[list[s
     except SettingsError as error:
         raise GesComError(f"the settings do not match GesCom: {error}") from error
     with gescom.connect() as conn:
-        found = gescom.keys_by_reference(conn, settings, text)
+        found = gescom.keys_by_reference(conn, settings, text, claims=stored_shops(session).claims)
     followed = set(session.scalars(select(ShopOrder.order_key).where(ShopOrder.order_key.in_(found)))) if found else set()
     return [key for key in found if key in followed], [key for key in found if key not in followed]
 

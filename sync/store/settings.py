@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models import Setting, utcnow
-from models.shops import DEFAULT_SHOP_ID
+from models.shops import DEFAULT_SHOP_ID, Shop
 from sync.core.settings import Settings, SettingsError, default_settings, merge
 from sync.gescom.settings_check import GesComSchema, check_settings
 
@@ -67,6 +67,16 @@ def all_settings(session: Session, shop_ids) -> dict[int, dict]:
     return {shop_id: company if shop_id == SETTINGS_ID else _with_shared(_document_of(rows.get(shop_id)), company) for shop_id in shop_ids}
 
 
+def _move_other_shops_on(session: Session) -> None:
+    """Every other shop's document shows the shared settings: it changed too, so its version moves on (a shop never
+    saved gets its row, at version 1: its ETag at version 0 must not stay current)."""
+    session.execute(update(Setting).where(Setting.id != SETTINGS_ID).values(version=Setting.version + 1, updated_at=utcnow()))
+    saved = set(session.scalars(select(Setting.id)))
+    for shop_id in session.scalars(select(Shop.id).where(Shop.id != SETTINGS_ID)):
+        if shop_id not in saved:
+            session.add(Setting(id=shop_id, document={}, version=1))
+
+
 class VersionConflict(RuntimeError):
     """The settings changed since the editor read them."""
 
@@ -118,7 +128,6 @@ def save_settings(
         if result.rowcount != 1:
             raise VersionConflict("settings were changed by someone else meanwhile")
     if shop_id == SETTINGS_ID and any(_value_at(saved, path) != _value_at(document, path) for path in SHARED):
-        # Every other shop's document shows the shared settings: it changed too.
-        session.execute(update(Setting).where(Setting.id != SETTINGS_ID).values(version=Setting.version + 1, updated_at=utcnow()))
+        _move_other_shops_on(session)
     session.flush()
     return document, version + 1

@@ -39,10 +39,10 @@ def order_shop_id(session: Session, order_key: str) -> int | None:
     return session.scalar(select(ShopOrder.shop_id).where(ShopOrder.order_key == order_key))
 
 
-def pushes(shop: Shop, connected: bool) -> bool:
-    """Whether updates are pushed to this shop: it has its webservice address, or it is the default shop and
-    PRESTASHOP_URL connects one (`connected`), as before shops."""
-    return bool(shop.prestashop_url) or (shop.is_default and connected)
+def pushes(shop: Shop, connections, shops: list[Shop] | None = None) -> bool:
+    """Whether updates are pushed to this shop: it has a connection (`connections`, the app's ShopConnections: its
+    webservice address and key; the default shop's may be PRESTASHOP_URL's). `shops`: every shop, when at hand."""
+    return connections is not None and connections.get(shop, shops) is not None
 
 
 # --- shops as the pure rules see them, and changing them -------------------------------------------------------

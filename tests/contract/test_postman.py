@@ -19,11 +19,13 @@ from api.postman import COLLECTION_PATH, REGENERATE, collection_json, served_doc
 from app import configure_shop
 from models import db
 from sync.gescom.demo.generator import generate_demo
+from sync.gescom.demo.shops import demo_shop_changes
 from sync.gescom.demo.warehouse import Warehouse
 from sync.services.run_config import RunConfig
 from sync.services.runs import run_sync
 from sync.services.unit_of_work import UnitOfWork
 from sync.store.settings import save_settings
+from sync.store.shops import core_shop, create_shop, list_shops, update_shop
 from tests.simulator import ShopSimulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,6 +118,15 @@ def _order_keys_named(collection: dict) -> set[str]:
     return named
 
 
+def _demo_shops(session) -> None:
+    """The store's shops made the demo's two (no change when they already are)."""
+    for change in demo_shop_changes(core_shop(row).to_document() for row in list_shops(session)):
+        if change.create:
+            create_shop(session, change.document)
+        else:
+            update_shop(session, change.code, change.document)
+
+
 def _seed(app, shop, clock) -> None:
     """A demo GesCom (the one the documentation's examples come from) plus the orders the examples name that it lacks,
     each in the connected shop; tracking numbers accepted from the shop, webhooks signed with WEBHOOK_SECRET, a run done."""
@@ -133,6 +144,7 @@ def _seed(app, shop, clock) -> None:
     for key in sorted(key for key in keys if key and key.isdigit()):
         shop.add_order(int(key), current_state=2)
     with app.app_context():
+        _demo_shops(db.session)  # the default shop claims souche 0, b2b souche 1: POST /shops adds one more beside them
         save_settings(db.session, {"tracking": {"import_from_shop": True}}, gescom.schema())
         db.session.commit()  # the test is the entry point here
         result = run_sync(UnitOfWork(db.session), gescom, config=RunConfig(recheck_age=timedelta(0)))

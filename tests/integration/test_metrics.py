@@ -97,7 +97,10 @@ def test_push_figures_in_push_mode(app, client, keys, warehouse, clock):
         for row in rows[2:]:
             row.push_attempts = 1  # tried, waiting for another try
         db.session.commit()
-    app.extensions["shop"] = object()  # push mode: a shop is configured (never called by a scrape)
+    from app import configure_shop
+
+    app.config.update(PRESTASHOP_URL="http://127.0.0.1:9/", PRESTASHOP_API_KEY="K" * 32)
+    configure_shop(app)  # push mode: a shop is configured (never called by a scrape)
     samples = scrape(client, keys["read"])
     assert samples["gescom_sync_push_updates", (("status", "pushed"),)] == 1
     assert samples["gescom_sync_push_updates", (("status", "failed"),)] == 1

@@ -177,7 +177,7 @@ def test_sync_deliver_is_a_hidden_deprecated_name_of_sync_push(runner, app):
     assert " push " in listed.output and "deliver" not in listed.output
     new, old = runner.invoke(args=["sync", "push"]), runner.invoke(args=["sync", "deliver"])
     assert new.exit_code == old.exit_code == 1 and new.stdout == old.stdout
-    assert "no shop configured: set PRESTASHOP_URL and PRESTASHOP_API_KEY" in old.stderr
+    assert "no shop pushes: set PRESTASHOP_URL and PRESTASHOP_API_KEY" in old.stderr
     assert "deprecated" not in new.stderr
     assert [line for line in old.stderr.splitlines() if "deprecated" in line] == [
         "DeprecationWarning: The command 'deliver' is deprecated. Use 'flask sync push'; this name goes in the next release."

@@ -15,7 +15,7 @@ from models.shops import Shop
 from sync.core.stages import ShopUpdate
 from sync.store.feed import acknowledge, add_update, update_rows_after, updates_after
 from sync.store.keys import ApiKeyError, create_key
-from tests.conftest import bearer
+from tests.conftest import bearer, shop_key
 from tests.integration.test_api import SECRET, send_webhook
 
 FEED = "/api/v1/updates"
@@ -26,6 +26,7 @@ ACK = "/api/v1/updates/ack"
 def b2b(app) -> int:
     """A second shop, `b2b`, whose orders are those of souche 1."""
     with app.app_context():
+        db.session.get(Shop, 1).rule = {"kind": "souche", "values": [0]}  # a valid set: the default shop claims souche 0
         shop = Shop(code="b2b", name="Boutique pro", rule={"kind": "souche", "values": [1]})
         db.session.add(shop)
         db.session.commit()
@@ -63,10 +64,7 @@ def orders(app, b2b) -> None:
 @pytest.fixture
 def module_b2b(app, b2b) -> dict:
     """The b2b shop's module: a write key bound to b2b."""
-    with app.app_context():
-        key = create_key(db.session, "module-b2b", "write", "b2b")[1]
-        db.session.commit()
-    return bearer(key)
+    return shop_key(app, "module-b2b", "write", "b2b")
 
 
 def _feed(client, headers, query: str = "limit=500"):

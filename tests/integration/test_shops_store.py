@@ -133,10 +133,13 @@ def test_a_store_made_from_the_models_has_the_default_shop(app):
 
 
 @pytest.fixture
-def outlet(app, keys) -> None:
-    """A second shop (as later steps will make them), with a shop order of its own; the default shop has two."""
+def outlet(app, keys, monkeypatch) -> None:
+    """A second shop, pushing (its address, and its key in the environment), with a shop order of its own; the default
+    shop has two."""
+    monkeypatch.setenv("PRESTASHOP_API_KEY_OUTLET", "O" * 32)
     with app.app_context():
-        outlet = Shop(code="outlet", name="Outlet", rule={"kind": "prefix", "prefix": "OUT"}, prestashop_url="https://outlet.example/api")
+        db.session.get(Shop, 1).rule = {"kind": "prefix", "values": ["WEB-"]}
+        outlet = Shop(code="outlet", name="Outlet", rule={"kind": "prefix", "values": ["OUT"]}, prestashop_url="https://outlet.example/api")
         db.session.add(outlet)
         db.session.flush()
         db.session.add_all([ShopOrder(order_key="4711"), ShopOrder(order_key="4712"), ShopOrder(order_key="OUT1", shop_id=outlet.id)])
@@ -158,7 +161,7 @@ def test_each_key_sees_its_shop_and_admin_keys_see_all(client, keys, outlet):
             "code": "default",
             "name": "Boutique principale",
             "is_default": True,
-            "rule": {"kind": "all"},
+            "rule": {"kind": "prefix", "values": ["WEB-"]},
             "id_shop": None,
             "prestashop_url": None,
             "push": False,
@@ -168,7 +171,7 @@ def test_each_key_sees_its_shop_and_admin_keys_see_all(client, keys, outlet):
             "code": "outlet",
             "name": "Outlet",
             "is_default": False,
-            "rule": {"kind": "prefix", "prefix": "OUT"},
+            "rule": {"kind": "prefix", "values": ["OUT"]},
             "id_shop": None,
             "prestashop_url": "https://outlet.example/api",
             "push": True,
@@ -204,6 +207,6 @@ def test_flask_shop_list(app, runner, outlet):
     result = runner.invoke(args=["shop", "list"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
-        'default (default)\tBoutique principale\t{"kind": "all"}\tpush off\t2 shop orders',
-        'outlet\tOutlet\t{"kind": "prefix", "prefix": "OUT"}\tpush on\t1 shop orders',
+        'default (default)\tBoutique principale\t{"kind": "prefix", "values": ["WEB-"]}\tpush off\t2 shop orders',
+        'outlet\tOutlet\t{"kind": "prefix", "values": ["OUT"]}\tpush on\t1 shop orders',
     ]
