@@ -29,6 +29,7 @@ from models import db
 from sync.services.unit_of_work import UnitOfWork
 from sync.store import admin_sessions as stored
 from sync.store.keys import scope_allows
+from sync.store.shops import list_shops
 
 from .i18n import DEFAULT_LANGUAGE, LANGUAGES, t
 
@@ -36,6 +37,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="template
 
 PUBLIC_ENDPOINTS = frozenset({"admin.login", "admin.static"})
 SESSION_TOKEN = "admin_session"  # the cookie's entry holding the session's random token
+SHOP_CHOICE = "shop"  # the cookie's entry holding the code of the shop the pages show (`?shop=CODE` changes it)
 SESSION_HOURS = 12  # a login lasts this long at most, however active (ADMIN_SESSION_HOURS)
 SESSION_IDLE_MINUTES = 60  # and ends sooner after this long without a request (ADMIN_SESSION_IDLE_MINUTES; 0: never)
 LOGIN_LIMIT = "10 per minute"  # failed logins per client address (ADMIN_LOGIN_LIMIT)
@@ -154,6 +156,37 @@ def _signed_in_key():
     return found[1]
 
 
+# --- the shop the pages show (issue 16) ------------------------------------------------------------------------
+
+
+def admin_shops() -> list:
+    """Every shop, the default one first (read once per request)."""
+    if "admin_shops" not in g:
+        g.admin_shops = list_shops(db.session)
+    return g.admin_shops
+
+
+def selected_shop():
+    """The shop the pages show: the one chosen in this session (`?shop=CODE`), else the default shop."""
+    shops = admin_shops()
+    chosen = session.get(SHOP_CHOICE)
+    return next((shop for shop in shops if shop.code == chosen), None) or next((shop for shop in shops if shop.is_default), shops[0])
+
+
+def _keep_shop_choice() -> None:
+    """`?shop=CODE` of an existing shop is kept in the session; any other code is ignored."""
+    wanted = request.args.get(SHOP_CHOICE)
+    if wanted and any(shop.code == wanted for shop in admin_shops()):
+        session[SHOP_CHOICE] = wanted
+
+
+def shop_choice_url() -> str:
+    """Where the shop selector sends the browser: this page again (GET), or the dashboard after a form's POST."""
+    if request.method != "GET" or request.endpoint is None:
+        return url_for("admin.dashboard")
+    return url_for(request.endpoint, **(request.view_args or {}))
+
+
 def safe_next(target: str | None) -> str:
     """Where to go after login: a page of the admin only; anything else (another site, CR/LF, a backslash) goes to the dashboard."""
     if isinstance(target, str) and LOCAL_ADMIN_PATH.fullmatch(target):
@@ -178,6 +211,7 @@ def guard():
             _fresh_cookie(None)
             target = request.full_path.rstrip("?") if request.method == "GET" else None
             return redirect(url_for("admin.login", next=target, expired=1 if expired else None), code=303)
+        _keep_shop_choice()
     csrf.protect()  # every POST, the login form's too; raises CSRFError
     return None
 
@@ -254,14 +288,23 @@ def switch_language_url(language: str) -> str:
 
 @bp.context_processor
 def helpers() -> dict:
+    signed_in = getattr(g, "admin_key", None)
+    try:
+        shops = admin_shops() if signed_in is not None else []
+    except SQLAlchemyError:  # an error page about the store itself still shows
+        shops = []
     return {
         "_": _,
         "lang": lang(),
+        "shops": shops,
+        "many_shops": len(shops) > 1,
+        "selected_shop": selected_shop() if shops else None,
+        "shop_choice_url": shop_choice_url,
         "when": when,
         "day": day,
         "switch_language_url": switch_language_url,
         "LANGUAGES": LANGUAGES,
-        "signed_in": getattr(g, "admin_key", None),
+        "signed_in": signed_in,
     }
 
 
@@ -287,6 +330,6 @@ def init_admin(app: Flask) -> None:
     # A form stays valid as long as a login can last (Flask-WTF's default is an hour).
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", app.config["ADMIN_SESSION_HOURS"] * 3600)
     csrf.init_app(app)  # also gives templates `csrf_token()`
-    from . import views  # noqa: F401  (routes register on bp)
+    from . import shop_views, views  # noqa: F401  (routes register on bp)
 
     app.register_blueprint(bp)

@@ -120,3 +120,15 @@ def with_current(options: list[Option], value, lang: str) -> list[Option]:
     if value is None or value == "" or any(option.value == str(value) for option in options):
         return options
     return [*options, Option(str(value), f"{value} ({t('common.unknown_value', lang)})")]
+
+
+def without(patch: dict, names) -> dict:
+    """The patch without these dotted paths (the shared settings another shop's page shows read-only)."""
+    for name in names:
+        *parents, leaf = name.split(".")
+        parent = patch
+        for key in parents:
+            parent = parent.get(key) if isinstance(parent, dict) else None
+        if isinstance(parent, dict):
+            parent.pop(leaf, None)
+    return patch

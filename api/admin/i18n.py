@@ -248,6 +248,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "runs.col.checked": ("Commandes vérifiées", "Orders checked"),
     "runs.col.changed": ("Avec mise à jour", "With an update"),
     "runs.col.skipped": ("Ignorées", "Skipped"),
+    "runs.col.unclaimed": ("Documents d'aucune boutique (ignorés)", "Documents no shop claims (ignored)"),
     "runs.col.updates": ("Mises à jour", "Updates"),
     "runs.col.status": ("Statut", "Status"),
     "runs.col.error": ("Erreur", "Error"),
@@ -370,6 +371,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Aucune boutique configurée (PRESTASHOP_URL) : rien ne peut être renvoyé.",
         "No shop configured (PRESTASHOP_URL): nothing can be sent again.",
     ),
+    "push_retry.shop_not_connected": (
+        "La boutique de cette commande n'est pas connectée (adresse du webservice et clé) : rien ne peut être renvoyé.",
+        "This order's shop is not connected (webservice address and key): nothing can be sent again.",
+    ),
     # --- document types ---
     "doc.1": ("Bon de commande", "Sales order"),
     "doc.2": ("Préparation de livraison", "Delivery preparation"),
@@ -457,3 +462,183 @@ MESSAGES.update(
         "webhooks.failed": ("échec", "failed"),
     }
 )
+
+
+# --- shops (issue 16): the selector, the dashboard per shop, the Boutiques page ---
+MESSAGES.update(
+    {
+        "nav.shops": ("Boutiques", "Shops"),
+        "shops.choice": ("Boutique affichée", "Shop shown"),
+        "shops.choose": ("Afficher", "Show"),
+        "shops.choice_help": (
+            "Les réglages et les statuts sont ceux de cette boutique.",
+            "The settings and order states are this shop's.",
+        ),
+        "shops.title": ("Boutiques", "Shops"),
+        "shops.intro": (
+            "Les boutiques PrestaShop dont la société Sage reçoit les commandes. Chaque boutique a une règle qui dit quels "
+            "documents Sage sont les siens ; deux boutiques ne peuvent jamais réclamer le même document.",
+            "The PrestaShop shops whose orders the Sage company holds. Each shop has a rule saying which Sage documents are "
+            "its own; two shops can never claim the same document.",
+        ),
+        "shops.default_takes_all_notice": (
+            "La boutique par défaut prend « toutes les commandes ». Avant d'ajouter une deuxième boutique, changez d'abord sa "
+            "règle (par exemple « Souche 0 » ou « Préfixe WEB- ») : sinon un même document irait aux deux boutiques.",
+            "The default shop takes “every order”. Before adding a second shop, first change its rule (for instance "
+            "“Numbering series 0” or “Prefix WEB-”): otherwise one document would belong to both shops.",
+        ),
+        "shops.default_takes_all": (
+            "La boutique par défaut prend encore « toutes les commandes » : changez d'abord sa règle, puis ajoutez cette boutique.",
+            "The default shop still takes “every order”: change its rule first, then add this shop.",
+        ),
+        "shops.edit_default": ("Modifier la boutique par défaut", "Edit the default shop"),
+        "shops.col.code": ("Code", "Code"),
+        "shops.col.name": ("Nom", "Name"),
+        "shops.col.rule": ("Règle", "Rule"),
+        "shops.col.id_shop": ("id_shop", "id_shop"),
+        "shops.col.address": ("Adresse du webservice", "Webservice address"),
+        "shops.col.mode": ("Mise à jour", "Updates"),
+        "shops.col.orders": ("Commandes suivies", "Orders followed"),
+        "shops.default": ("par défaut", "default"),
+        "shops.edit": ("Modifier", "Edit"),
+        "shops.mode.push": ("envoyées à la boutique (push)", "pushed to the shop (push)"),
+        "shops.mode.pull": ("relevées par le module (pull)", "pulled by the module (pull)"),
+        "shops.from_environment": ("(PRESTASHOP_URL)", "(PRESTASHOP_URL)"),
+        "shops.rule.all": ("Toutes les commandes", "Every order"),
+        "shops.rule.souche": ("Souche {values}", "Numbering series {values}"),
+        "shops.rule.tiers": ("Compte client {values}", "Customer account {values}"),
+        "shops.rule.prefix": ("Préfixe {values}", "Prefix {values}"),
+        "shops.rule.field": ("Champ {field} = {values}", "Field {field} = {values}"),
+        "shops.kind.all": ("Toutes les commandes (une seule boutique)", "Every order (one shop only)"),
+        "shops.kind.souche": ("Souche du document (DO_Souche)", "Document numbering series (DO_Souche)"),
+        "shops.kind.tiers": ("Compte client (DO_Tiers)", "Customer account (DO_Tiers)"),
+        "shops.kind.prefix": ("Préfixe de la valeur de liaison", "Prefix of the link value"),
+        "shops.kind.field": ("Valeur d'un champ d'entête ou d'une information libre", "Value of a header field or free field"),
+        "shops.add": ("Ajouter une boutique", "Add a shop"),
+        "shops.add_submit": ("Ajouter la boutique", "Add the shop"),
+        "shops.save": ("Enregistrer", "Save"),
+        "shops.back": ("Toutes les boutiques", "All shops"),
+        "shops.edit_title": ("Boutique {code}", "Shop {code}"),
+        "shops.created": ("Boutique « {code} » ajoutée.", "Shop “{code}” added."),
+        "shops.saved": ("Boutique « {code} » enregistrée.", "Shop “{code}” saved."),
+        "shops.not_saved": ("La boutique n'a pas été enregistrée. Corrigez :", "The shop was not saved. Please correct:"),
+        "shops.field.code": ("Code", "Code"),
+        "shops.field.code_help": (
+            "Court et définitif : il préfixe les clés de commande de cette boutique (b2b:4711) et les adresses de l'API. "
+            "Une lettre minuscule, puis lettres minuscules, chiffres, « _ » ou « - » (20 caractères au plus).",
+            "Short and for good: it prefixes this shop's order keys (b2b:4711) and the API's addresses. A lowercase letter, "
+            "then lowercase letters, digits, '_' or '-' (20 characters at most).",
+        ),
+        "shops.field.code_fixed": ("Le code d'une boutique ne change pas.", "A shop's code never changes."),
+        "shops.field.name": ("Nom", "Name"),
+        "shops.field.name_help": ("Le nom affiché dans ces pages.", "The name shown on these pages."),
+        "shops.field.kind": ("Règle : comment Sage reconnaît les documents de cette boutique", "Rule: how Sage tells this shop's documents apart"),
+        "shops.field.kind_help": (
+            "Toutes les boutiques utilisent la même sorte de règle (une souche chacune, ou un compte client chacune…).",
+            "Every shop uses the same kind of rule (a numbering series each, or a customer account each…).",
+        ),
+        "shops.field.field": ("Champ lu (pour « valeur d'un champ »)", "Field read (for “value of a field”)"),
+        "shops.field.field_help": (
+            "Le nom de la colonne de F_DOCENTETE, par exemple « Boutique » (une information libre) ou DO_Coord04.",
+            "The F_DOCENTETE column's name, for instance “Boutique” (a free field) or DO_Coord04.",
+        ),
+        "shops.field.values": ("Valeurs, une par ligne", "Values, one per line"),
+        "shops.field.values_help": (
+            "Souche : son numéro (0, 1…). Compte client : le code du tiers. Préfixe : le début de la valeur de liaison "
+            "(B2B-), un seul. Champ : les valeurs qui désignent cette boutique.",
+            "Numbering series: its number (0, 1…). Customer account: the account code. Prefix: the start of the link value "
+            "(B2B-), only one. Field: the values that name this shop.",
+        ),
+        "shops.field.id_shop": ("id_shop PrestaShop (multiboutique)", "PrestaShop id_shop (multistore)"),
+        "shops.field.id_shop_help": (
+            "Seulement si plusieurs boutiques partagent une même installation PrestaShop. Sinon, laissez vide.",
+            "Only when several shops share one PrestaShop installation. Otherwise leave empty.",
+        ),
+        "shops.field.prestashop_url": ("Adresse du webservice (envoi à la boutique)", "Webservice address (push to the shop)"),
+        "shops.field.prestashop_url_help": (
+            "Par exemple https://pro.example.fr. La clé du webservice n'est jamais enregistrée ici : elle vient de la variable "
+            "d'environnement {variable} du serveur. Laissez vide si le module relève les mises à jour (pull).",
+            "For instance https://pro.example.fr. The webservice key is never stored here: it comes from the server's "
+            "environment variable {variable}. Leave empty when the module pulls the updates.",
+        ),
+        "shops.variable_of_new": ("PRESTASHOP_API_KEY_<CODE>", "PRESTASHOP_API_KEY_<CODE>"),
+        "dashboard.shops": ("Boutiques", "Shops"),
+        "dashboard.shops_selected": ("affichée", "shown"),
+        "dashboard.shops_pending_acks": ("En attente d'acquittement", "Waiting for acknowledgement"),
+        "dashboard.shops_push_pending": ("En attente d'envoi", "Waiting to be pushed"),
+        "dashboard.shops_push_failed": ("En échec", "Failed"),
+        "settings.for_shop": ("Réglages de la boutique {name} ({code}).", "Settings of shop {name} ({code})."),
+        "settings.shared": (
+            "Commun à toutes les boutiques : ce réglage dit où la société Sage range cette information. Il se change dans "
+            "les réglages de la boutique par défaut.",
+            "Shared by every shop: this setting says where the Sage company keeps this information. Change it in the default shop's settings.",
+        ),
+        "orders.shop": ("Boutique", "Shop"),
+    }
+)
+
+# Messages of the shops' checks (sync/core/shops.py, sync/store/shops.py), said in French.
+_SHOP_ERRORS_FR: list[tuple[re.Pattern, str]] = [
+    (
+        re.compile(r"^must be 1 to 20 characters: a lowercase letter.*$"),
+        "de 1 à 20 caractères : une lettre minuscule, puis des lettres minuscules, des chiffres, « _ » ou « - »",
+    ),
+    (re.compile(r"^must be 1 to (\d+) characters$"), r"de 1 à \1 caractères"),
+    (re.compile(r"^must be one of .*$"), "choisissez une règle de la liste"),
+    (re.compile(r"^is required: one of .*$"), "choisissez une règle de la liste"),
+    (re.compile(r"^must be the name of a F_DOCENTETE column.*$"), "indiquez le nom d'un champ de F_DOCENTETE (sans espace au début ni à la fin)"),
+    (
+        re.compile(r"^(\S+) is one of Sage's technical columns.*$"),
+        r"\1 est un champ technique de Sage : choisissez un champ d'entête ou une information libre",
+    ),
+    (re.compile(r"^must list at least one value$"), "indiquez au moins une valeur"),
+    (re.compile(r"^must hold exactly one prefix$"), "indiquez un seul préfixe"),
+    (
+        re.compile(r"^must be a numbering series \(DO_Souche\): an integer from 0 to (\d+)$"),
+        r"indiquez une souche (DO_Souche) : un nombre entier de 0 à \1",
+    ),
+    (re.compile(r"^must be a customer account \(DO_Tiers\): 1 to (\d+) characters$"), r"indiquez un compte client (DO_Tiers) : 1 à \1 caractères"),
+    (
+        re.compile(r"^must be the start of the link value .*: 1 to (\d+) characters.*$"),
+        r"indiquez le début de la valeur de liaison (par exemple B2B-) : 1 à \1 caractères, sans espace au début ni à la fin",
+    ),
+    (re.compile(r"^must be a text of 1 to (\d+) characters$"), r"indiquez un texte de 1 à \1 caractères"),
+    (re.compile(r"^(.*) repeats values\.\d+ .*$"), r"\1 est déjà dans la liste"),
+    (re.compile(r"^must be a PrestaShop shop id .*$"), "indiquez l'id_shop PrestaShop (un nombre entier positif) ou laissez vide"),
+    (
+        re.compile(r"^must be the shop's http\(s\):// address .*$"),
+        "indiquez l'adresse http(s):// de la boutique (sans utilisateur, paramètres ni ancre) ou laissez vide",
+    ),
+    (re.compile(r"^'(.*)' is already the code of a shop$"), r"« \1 » est déjà le code d'une boutique"),
+    (re.compile(r"^'all' claims every document: only a shop alone can use it$"), "« toutes les commandes » ne convient qu'à une boutique seule"),
+    (
+        re.compile(r"^must be '(\w+)' like shop '(.*?)':.*$", re.S),
+        r"même sorte de règle que la boutique « \2 » (\1) obligatoire : sinon un document pourrait aller à deux boutiques",
+    ),
+    (re.compile(r"^must be (\S+) like shop '(.*?)':.*$", re.S), r"doit être le champ \1, comme pour la boutique « \2 »"),
+    (re.compile(r"^(.*) is already claimed by shop '(.*?)'.*$"), r"\1 appartient déjà à la boutique « \2 »"),
+    (
+        re.compile(r"^(.*) starts with (.*), the prefix of shop '(.*?)':.*$"),
+        r"\1 commence par \2, le préfixe de la boutique « \3 » : une même valeur de liaison irait aux deux",
+    ),
+    (
+        re.compile(r"^is required: shops (.*) share one PrestaShop installation.*$"),
+        r"obligatoire : les boutiques \1 partagent une même installation PrestaShop (multiboutique)",
+    ),
+    (re.compile(r"^(\d+) is already the id_shop of shop '(.*?)'.*$"), r"\1 est déjà l'id_shop de la boutique « \2 » sur la même installation"),
+]
+_WITHIN = re.compile(r"^with this shop, (.*?) would not be valid: [\w.]+: (.*)$", re.S)
+
+
+def shop_error(message: str, lang: str) -> str:
+    """A message of the shops' checks in the page's language (unknown ones as they are)."""
+    if lang != "fr":
+        return message
+    within = _WITHIN.match(message)
+    if within:
+        names = within.group(1).replace("shop '", "la boutique « ").replace("'", " »").replace("the shops", "les boutiques")
+        return f"avec cette boutique, {names} ne conviendrait plus : {shop_error(within.group(2), lang)}"
+    for pattern, french in _SHOP_ERRORS_FR:
+        if pattern.match(message):
+            return pattern.sub(french, message, count=1)
+    return message

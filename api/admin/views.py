@@ -14,16 +14,17 @@ from sync.core.stages import STAGES
 from sync.gescom.adapter import GesComError
 from sync.prestashop.states import known_state_ids
 from sync.services.choices import known_states, live_schema, state_name
-from sync.services.dashboard import connectivity, overview
+from sync.services.dashboard import connectivity, overview, shop_figures
 from sync.services.orders import find_order_keys, order_view, recently_updated
-from sync.services.push_retry import Actor, UnknownOrder, retry_failed
+from sync.services.push_retry import Actor, NotPushed, UnknownOrder, pushing_shop_ids, retry_failed
 from sync.services.runs import RunInProgress, execute_run, list_runs, start_run
 from sync.services.unit_of_work import UnitOfWork
 from sync.store.keys import scope_allows, touch_key, verify_key
-from sync.store.settings import VersionConflict, current_settings, save_settings
+from sync.store.settings import SHARED, VersionConflict, current_settings, save_settings
+from sync.store.shops import order_shop_id, stored_shops
 
-from . import _, bp, end_session, error_page, lang, safe_next, start_session
-from .forms import CONTROLS, LABEL_KEYS, STAGE_NAMES, control_id, flatten, patch_from_form, settings_choices, with_current
+from . import _, admin_shops, bp, end_session, error_page, lang, safe_next, selected_shop, start_session
+from .forms import CONTROLS, LABEL_KEYS, STAGE_NAMES, control_id, flatten, patch_from_form, settings_choices, with_current, without
 from .i18n import settings_error
 
 PREVIEW_SHOWN = 500  # orders listed on a preview page; the run keeps them all
@@ -35,6 +36,20 @@ def _gescom():
 
 def _state_labels() -> dict[int, str]:
     return {state["id"]: state_name(state, lang()) for state in known_states(current_app.extensions)[1]}
+
+
+def _states_of(shop) -> tuple[str, list[dict]]:
+    """("shop", this shop's order states) when it is connected and answers, else ("native", PrestaShop's native list)."""
+    connections = current_app.extensions.get("shops")
+    provider = connections.states_for(shop) if connections is not None else None
+    states = provider() if provider is not None else None
+    return ("shop", states) if states else known_states({})
+
+
+def _shop_labels() -> dict[int, str]:
+    """Shop id -> "Name (code)", to name each order's shop when there are several (empty when there is one)."""
+    shops = admin_shops()
+    return {shop.id: f"{shop.name or shop.code} ({shop.code})" for shop in shops} if len(shops) > 1 else {}
 
 
 # --- signing in and out ----------------------------------------------------------------------------------------
@@ -80,11 +95,14 @@ def logout():
 @bp.get("/")
 def dashboard():
     shop = current_app.extensions.get("shop")
+    connections = current_app.extensions["shops"]
+    figures = shop_figures(db.session, connections) if len(admin_shops()) > 1 else []
     return render_template(
         "admin/dashboard.html",
         data=overview(db.session),
+        shop_figures=figures,
         checks=connectivity(db.session, _gescom(), shop),
-        push=shop is not None,
+        push=bool(pushing_shop_ids(db.session, connections)),
         stages=[stage.value for stage in STAGES],
     )
 
@@ -94,34 +112,46 @@ def dashboard():
 
 @bp.route("/settings", methods=["GET", "POST"])
 def settings():
-    source, states = known_states(current_app.extensions)
+    """The selected shop's settings; another shop than the default one shows the shared settings without changing them."""
+    shop = selected_shop()
+    shared = () if shop.is_default else tuple(".".join(path) for path in SHARED)
+    source, states = _states_of(shop)
     schema, gescom_error = None, None
     try:
         schema = live_schema(_gescom())  # a free field may have been added in Sage since
     except GesComError as error:
         gescom_error = str(error)
-    document, version = current_settings(db.session)
+    document, version = current_settings(db.session, shop.id)
     values, errors, conflict = flatten(document), {}, False
     if request.method == "POST":
-        patch = patch_from_form(request.form)
+        # The shared settings are shown read-only (not sent) on another shop's page: never part of its change.
+        patch = without(patch_from_form(request.form), shared)
         sent_version = request.form.get("version", "")
         expected = int(sent_version) if sent_version.isdigit() else -1  # no version: never overwrite blindly
         with UnitOfWork(db.session) as uow:
             try:
-                saved, new_version = save_settings(uow.session, patch, schema, expected_version=expected, known_states=known_state_ids(states))
+                saved, new_version = save_settings(
+                    uow.session, patch, schema, shop_id=shop.id, expected_version=expected, known_states=known_state_ids(states)
+                )
             except VersionConflict:
                 uow.rollback()
-                conflict, values = True, flatten(patch)
-                version = current_settings(uow.session)[1]
+                conflict, values = True, {**values, **flatten(patch)}
+                version = current_settings(uow.session, shop.id)[1]
             except SettingsError as error:
-                errors, values, version = error.errors, flatten(patch), expected
+                errors, values, version = error.errors, {**values, **flatten(patch)}, expected
             else:
                 uow.commit()
                 flash(_("settings.saved", version=new_version), "ok")
                 return redirect(url_for("admin.settings"), code=303)
+    return _settings_page(shop, shared, values, version, errors, conflict, gescom_error, source, schema, states)
+
+
+def _settings_page(shop, shared, values, version, errors, conflict, gescom_error, source, schema, states):
     shown_errors = {name: settings_error(message, lang()) for name, message in errors.items()}
     page = render_template(
         "admin/settings.html",
+        shop=shop,
+        shared=shared,
         values=values,
         version=version,
         errors=shown_errors,
@@ -194,6 +224,7 @@ def run(run_id: int):
         shown=PREVIEW_SHOWN,
         state_labels=_state_labels(),
         active="admin.runs",
+        **_order_shops(list(by_order), None),
     )
 
 
@@ -210,7 +241,7 @@ def orders():
         except GesComError as error:
             problem = str(error)
         if len(matches) == 1:
-            view = order_view(db.session, _gescom(), matches[0], push_mode=current_app.extensions.get("shop") is not None)
+            view = order_view(db.session, _gescom(), matches[0], connections=current_app.extensions["shops"])
     return render_template(
         "admin/orders.html",
         q=query,
@@ -220,8 +251,23 @@ def orders():
         problem=problem,
         recent=[] if query else recently_updated(db.session),
         state_labels=_state_labels(),
-        push=current_app.extensions.get("shop") is not None,
+        push=bool(pushing_shop_ids(db.session, current_app.extensions["shops"])),
+        **_order_shops(matches, view),
     )
+
+
+def _order_shops(matches: list[str], view: dict | None) -> dict:
+    """With several shops, which shop each order shown belongs to: `shop_labels` (id -> words), `match_shops`
+    (key -> id) and `view_shop` (the order's shop id)."""
+    labels = _shop_labels()
+    if not labels:
+        return {"shop_labels": {}, "match_shops": {}, "view_shop": None}
+    shops = stored_shops(db.session)
+    return {
+        "shop_labels": labels,
+        "match_shops": {key: shops.shop_id_of(key) for key in matches},
+        "view_shop": order_shop_id(db.session, view["order_key"]) if view else None,
+    }
 
 
 # --- renvoyer: failed pushes sent again ------------------------------------------------------------------------------
@@ -232,14 +278,18 @@ def retry_push():
     """Like POST /api/v1/push/retry: the failed updates of one order (`order_key`) or of all, due at the next push."""
     order_key = request.form.get("order_key", "").strip()[:100] or None
     back = url_for("admin.orders", q=order_key, _anchor="order") if order_key else url_for("admin.dashboard")
-    if current_app.extensions.get("shop") is None:
+    connections = current_app.extensions["shops"]
+    if not pushing_shop_ids(db.session, connections):
         flash(_("push_retry.not_configured"), "error")
         return redirect(back, code=303)
     with UnitOfWork(db.session) as uow:
         try:
-            result = retry_failed(uow, order_key, actor=Actor(g.admin_key.name, "admin"))
+            result = retry_failed(uow, order_key, actor=Actor(g.admin_key.name, "admin"), connections=connections)
         except UnknownOrder:
             abort(404)
+        except NotPushed:
+            flash(_("push_retry.shop_not_connected"), "error")
+            return redirect(back, code=303)
         uow.commit()
     flash(_("push_retry.done", count=result.retried) if result.retried else _("push_retry.none"), "ok")
     return redirect(back, code=303)

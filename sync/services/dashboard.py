@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import case, exists, func, select
 from sqlalchemy.orm import Session
 
 from models import ShopOrder, SyncRun, Update, UpdateAck
@@ -15,6 +15,7 @@ from sync.prestashop.client import PrestaShopClient, ShopError
 from sync.services.health import gescom_check, probe_gescom
 from sync.store.health import check_store
 from sync.store.keys import list_consumers
+from sync.store.shops import list_shops, pushes
 
 
 @dataclass
@@ -39,6 +40,21 @@ class Overview:
     last_success: SyncRun | None  # the last real run that succeeded
     last_run: SyncRun | None  # the last run of any kind, to show a failure or a run in progress
     consumers: list[ConsumerLag] = field(default_factory=list)  # pull: each key that may write, with what it has not acknowledged
+
+
+@dataclass
+class ShopFigures:
+    """One shop on the dashboard: its shop orders, its updates not yet taken (acknowledged or pushed), push or pull."""
+
+    code: str
+    name: str
+    is_default: bool
+    pushes: bool
+    orders: int = 0
+    orders_open: int = 0
+    pending_acks: int = 0  # pull: updates no consumer has acknowledged yet
+    push_pending: int = 0
+    push_failed: int = 0
 
 
 @dataclass
@@ -72,6 +88,25 @@ def overview(session: Session) -> Overview:
     ).first()
     last_run = session.scalars(select(SyncRun).order_by(SyncRun.id.desc()).limit(1)).first()
     return Overview(by_stage, total, open_orders, pending or 0, oldest, push, last_success, last_run, consumer_lags(session))
+
+
+def shop_figures(session: Session, connections) -> list[ShopFigures]:
+    """Each shop's figures, the default shop first: one grouped query over shop orders, one over updates, whatever
+    the number of shops. `connections`: the app's ShopConnections, which say which shops push (sync.store.shops.pushes)."""
+    rows = list_shops(session)
+    figures = {row.id: ShopFigures(row.code, row.name or row.code, bool(row.is_default), pushes(row, connections, rows)) for row in rows}
+    opened = func.sum(case((ShopOrder.is_open.is_(True), 1), else_=0))
+    for shop_id, count, open_count in session.execute(select(ShopOrder.shop_id, func.count(), opened).group_by(ShopOrder.shop_id)):
+        if shop_id in figures:
+            figures[shop_id].orders, figures[shop_id].orders_open = count, open_count or 0
+    unacked = func.sum(case((Update.acked_at.is_(None), 1), else_=0))
+    pending = func.sum(case((Update.push_status == "pending", 1), else_=0))
+    failed = func.sum(case((Update.push_status == "failed", 1), else_=0))
+    for shop_id, waiting, to_push, failures in session.execute(select(Update.shop_id, unacked, pending, failed).group_by(Update.shop_id)):
+        if shop_id in figures:
+            shop = figures[shop_id]
+            shop.pending_acks, shop.push_pending, shop.push_failed = waiting or 0, to_push or 0, failures or 0
+    return list(figures.values())
 
 
 def consumer_lags(session: Session) -> list[ConsumerLag]:

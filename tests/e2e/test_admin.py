@@ -326,3 +326,59 @@ def _shoot(page, name: str, height: int) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     full = page.evaluate("document.documentElement.scrollHeight")
     page.screenshot(path=str(SCREENSHOTS / name), full_page=True, clip={"x": 0, "y": 0, "width": VIEWPORT["width"], "height": min(full, height)})
+
+
+# Last in the module: it adds a shop to the shared server, which every later page would show.
+def test_a_third_shop_through_the_boutiques_page_then_a_shop_s_settings_and_dashboard(page, server):
+    from playwright.sync_api import expect
+
+    log_in(page, server)
+    expect(page.get_by_label("Boutique affichée")).to_have_count(1)  # the demo's two shops: a selector
+    page.get_by_role("link", name="Boutiques").click()
+    expect(page.get_by_role("heading", name="Boutiques", level=1)).to_be_visible()
+    expect(page.locator('tr[data-shop="default"] td.rule')).to_have_text("Souche 0")
+    expect(page.locator('tr[data-shop="b2b"] td.rule')).to_have_text("Souche 1")
+
+    # A shop claiming b2b's numbering series is refused, said next to the values.
+    page.locator("#shop-code").fill("outlet")
+    page.locator("#shop-name").fill("Déstockage")
+    page.locator("#shop-kind").select_option("souche")
+    page.locator("#shop-values").fill("1")
+    page.get_by_role("button", name="Ajouter la boutique").click()
+    expect(page.locator("#shop-values-error")).to_contain_text("b2b")
+    expect(page.locator("#error-summary")).to_be_focused()
+
+    # With a numbering series of its own, it is added.
+    page.locator("#shop-values").fill("2")
+    page.get_by_role("button", name="Ajouter la boutique").click()
+    expect(page.get_by_role("status").filter(has_text="Boutique « outlet » ajoutée.")).to_be_visible()
+    expect(page.locator('tr[data-shop="outlet"] td.rule')).to_have_text("Souche 2")
+
+    # The selector appears; b2b's settings: the shared ones read-only, the rest its own.
+    page.get_by_role("link", name="Réglages").click()
+    before = page.get_by_label("Envoyer le détail des livraisons dans la boutique").is_checked()
+    page.get_by_label("Boutique affichée").select_option("b2b")
+    page.get_by_role("button", name="Afficher").click()
+    expect(page.locator("#settings-shop")).to_have_text("Réglages de la boutique Boutique pro (b2b).")
+    expect(page.get_by_label("Champ qui relie un document Sage à la commande de la boutique")).to_be_disabled()
+    expect(page.locator("#f-link-field-shared")).to_contain_text("Commun à toutes les boutiques")
+    details = page.get_by_label("Envoyer le détail des livraisons dans la boutique")
+    details.set_checked(not before)
+    page.get_by_role("button", name="Enregistrer").click()
+    expect(page.get_by_role("status").filter(has_text="Réglages enregistrés")).to_be_visible()
+    page.reload()
+    expect(page.get_by_label("Envoyer le détail des livraisons dans la boutique")).to_be_checked(checked=not before)
+    page.get_by_label("Boutique affichée").select_option("default")
+    page.get_by_role("button", name="Afficher").click()
+    expect(page.locator("#settings-shop")).to_contain_text("(default)")
+    expect(page.get_by_label("Envoyer le détail des livraisons dans la boutique")).to_be_checked(checked=before)  # untouched
+    expect(page.get_by_label("Champ qui relie un document Sage à la commande de la boutique")).to_be_enabled()
+
+    # The dashboard shows each shop.
+    page.get_by_role("link", name="Tableau de bord").click()
+    shops = page.locator("#shops table tbody tr")
+    expect(shops).to_have_count(3)
+    expect(page.locator('#shops tr[data-shop="outlet"] td.orders')).to_have_text("0")
+    assert int(page.locator('#shops tr[data-shop="default"] td.orders').inner_text()) > 0
+    assert int(page.locator('#shops tr[data-shop="b2b"] td.orders').inner_text()) > 0
+    expect(page.locator('#shops tr[data-shop="default"]')).to_contain_text("affichée")

@@ -26,6 +26,7 @@ from sync.services.runs import LOCK_NAME, run_sync
 from sync.services.unit_of_work import UnitOfWork
 from sync.store.locks import acquire_lock, release_lock
 from sync.store.settings import current_settings, save_settings
+from sync.store.shops import list_shops
 from tests.conftest import bearer
 
 LINES = [("TSHIRT-M", "T-shirt M", 3), ("MUG", "Mug", 1)]
@@ -123,7 +124,15 @@ def _admin_routes(app):
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("admin."):
             for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-                yield rule, method, rule.rule.replace("<int(max=2147483647):run_id>", "1").replace("<path:filename>", "admin.css")
+                yield (
+                    rule,
+                    method,
+                    (
+                        rule.rule.replace("<int(max=2147483647):run_id>", "1")
+                        .replace("<path:filename>", "admin.css")
+                        .replace("<string(maxlength=20):code>", "default")
+                    ),
+                )
 
 
 def test_every_admin_route_but_login_and_static_needs_the_session(app, client, keys, shop):
@@ -147,6 +156,8 @@ def test_every_admin_route_but_login_and_static_needs_the_session(app, client, k
         "admin.preview",
         "admin.run",
         "admin.orders",
+        "admin.shops",
+        "admin.shop",
         "admin.logout",
         "admin.login",
         "admin.static",
@@ -218,14 +229,15 @@ def test_every_post_needs_the_csrf_token(app, client, keys, shop):
     client.get("/admin/login")
     assert client.post("/admin/login", data={"key": keys["admin"]}).status_code == 400
     login(client, keys["admin"])
-    for path in ("/admin/settings", "/admin/runs", "/admin/runs/preview", "/admin/logout"):
+    for path in ("/admin/settings", "/admin/runs", "/admin/runs/preview", "/admin/shops", "/admin/shops/default", "/admin/logout"):
         for data in ({}, {"csrf_token": "forged"}):
-            answer = client.post(path, data={**data, "tracking.send": "on"})
+            answer = client.post(path, data={**data, "tracking.send": "on", "code": "b2b", "kind": "souche", "values": "1"})
             assert answer.status_code == 400, (path, data)
             assert "Ce formulaire a expiré" in unescape(answer.text)
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(SyncRun)) == 1
         assert current_settings(db.session)[1] == 0
+        assert [row.code for row in list_shops(db.session)] == ["default"] and list_shops(db.session)[0].rule == {"kind": "all"}
     assert client.get("/admin/").status_code == 200  # still signed in: the forged logout did nothing
 
 
