@@ -161,7 +161,7 @@ def header_table(
         *free[:1],  # free fields sit among the standard columns in a real base
         _text("DO_Coord03", 25),
         _text("DO_Coord04", 25),
-        _text("DO_Souche", 4),
+        _small("DO_Souche"),
         _when("DO_DateLivr"),
         _small("DO_Condition"),
         _small("DO_Tarif"),
@@ -354,6 +354,20 @@ def syslibre_table(metadata: MetaData) -> Table:
     )
 
 
+def souche_table(metadata: MetaData) -> Table:
+    """P_SOUCHEVENTE: the sales numbering series, one row per slot (`cbIndice` = DO_Souche + 1); unused slots
+    have an empty S_Intitule, as in a real base."""
+    return Table(
+        "P_SOUCHEVENTE",
+        metadata,
+        _text("S_Intitule", 35),
+        _small("S_Valide"),
+        _text("JO_Num", 6),
+        Column("cbIndice", SmallInteger, nullable=False),
+        Column("cbMarq", Integer, primary_key=True, autoincrement=True),
+    )
+
+
 def current_piece_table(metadata: MetaData) -> Table:
     return Table(
         "F_DOCCURRENTPIECE",
@@ -373,6 +387,10 @@ CARRIERS = [
     (4, "DPD Predict", "PORT-DPD"),
     (5, "UPS Standard", "PORT-UPS"),
 ]
+
+# Sales numbering series (P_SOUCHEVENTE): DO_Souche, name. The demo's two shops number their orders in one each.
+SOUCHES = [(0, "Web"), (1, "Web pro")]
+SOUCHE_SLOTS = 10  # a real base has a fixed number of slots, the unused ones with an empty name
 
 
 def _prepare(conn, dialect: str) -> None:
@@ -426,6 +444,7 @@ def create_gescom(engine: Engine, *, header_free: dict | None = None, line_free:
     header_table(metadata, header_free, piece_length, dialect)
     line_table(metadata, line_free, piece_length, dialect)
     expedition = expedition_table(metadata)
+    souches = souche_table(metadata)
     syslibre = syslibre_table(metadata)
     current_piece_table(metadata)
     metadata.drop_all(engine)
@@ -435,6 +454,14 @@ def create_gescom(engine: Engine, *, header_free: dict | None = None, line_free:
     with engine.begin() as conn:
         _triggers(conn, dialect)
         conn.execute(insert(expedition), [{"cbIndice": i, "E_Intitule": name, "AR_Ref": sku, "E_Mode": ""} for i, name, sku in CARRIERS])
+        names = dict(SOUCHES)
+        conn.execute(
+            insert(souches),
+            [
+                {"cbIndice": slot + 1, "S_Intitule": names.get(slot, ""), "S_Valide": int(slot in names), "JO_Num": "VTE" if slot in names else ""}
+                for slot in range(SOUCHE_SLOTS)
+            ],
+        )
         definitions = []
         for table, fields in (("F_DOCENTETE", header_free), ("F_DOCLIGNE", line_free)):
             for position, (name, length) in enumerate(fields.items(), start=1):

@@ -4,11 +4,14 @@ A transformation creates the target header, *moves* the source lines (their DO_T
 provenance columns filled), splits partly taken lines, and deletes the source header once it has no line
 left (or flags it DO_Reliquat = 1). Only DO_Ref, DO_NoWeb, customer, carrier are copied to the new header:
 whether Sage copies Entête 1-4 is not established, so we assume the worst for the middleware: it does not.
-Every write stamps cbModification like Sage's smalldatetime (rounded to the nearest minute).
+Every write stamps cbModification like Sage's smalldatetime (rounded to the nearest minute). Each numbering
+series (DO_Souche) has its own current numbers in F_DOCCURRENTPIECE, and a transformed document stays in its
+source's series, so two shops' pieces never share a number (BC00042 in souche 0, BCP00042 in souche 1).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -19,8 +22,15 @@ from sqlalchemy.engine import Engine
 from sync.core.sage import DocumentType
 
 PREFIXES = {0: "DE", 1: "BC", 2: "PL", 3: "BL", 4: "BR", 5: "BA", 6: "FA", 7: "FA"}
+SERIES_MARKS = {0: "", 1: "P"}  # what a souche's pieces carry after the type's letters: BC00042, BCP00042
 COPIED_HEADER_FIELDS = ("DO_Ref", "DO_NoWeb", "DO_Tiers", "DO_Expedit", "DO_RefExterne", "LI_No", "DE_No", "DO_Souche")
 EMPTY_DATE = datetime(1753, 1, 1)
+
+
+def souche_number(value) -> int:
+    """A header's DO_Souche as a number (0 for a base made before the demo had series, where it was text)."""
+    text = str(value).strip() if value is not None else ""
+    return int(text) if text.isdigit() else 0
 
 
 def smalldatetime(moment: datetime) -> datetime:
@@ -46,15 +56,18 @@ class Warehouse:
     def stamp(self) -> datetime:
         return smalldatetime(self.clock())
 
-    def _next_piece(self, conn, doc_type: int) -> str:
+    def _next_piece(self, conn, doc_type: int, souche: int = 0) -> str:
+        """The next number of this type in this souche, as Sage takes it from F_DOCCURRENTPIECE (the digits at the end
+        go up by one)."""
         column = 7 if doc_type == 6 else doc_type  # posted invoices keep their number: one series for 6 and 7
-        row = conn.execute(select(self.current).where(self.current.c.DC_Domaine == 0, self.current.c.DC_IdCol == column)).first()
-        number = int(row.DC_Piece[2:]) + 1 if row else 1
-        piece = f"{PREFIXES[doc_type]}{number:05d}"
+        current = self.current.c
+        row = conn.execute(select(self.current).where(current.DC_Domaine == 0, current.DC_IdCol == column, current.DC_Souche == souche)).first()
+        number = int(re.search(r"\d*$", row.DC_Piece).group() or 0) + 1 if row else 1
+        piece = f"{PREFIXES[doc_type]}{SERIES_MARKS.get(souche, f'S{souche}')}{number:05d}"
         if row:
-            conn.execute(update(self.current).where(self.current.c.cbMarq == row.cbMarq).values(DC_Piece=piece))
+            conn.execute(update(self.current).where(current.cbMarq == row.cbMarq).values(DC_Piece=piece))
         else:
-            conn.execute(insert(self.current).values(DC_Domaine=0, DC_IdCol=column, DC_Souche=0, DC_Piece=piece))
+            conn.execute(insert(self.current).values(DC_Domaine=0, DC_IdCol=column, DC_Souche=souche, DC_Piece=piece))
         return piece
 
     def _next_line_no(self, conn) -> int:
@@ -80,19 +93,23 @@ class Warehouse:
         comment: str | None = "Commande web",
         header: dict | None = None,
         when: datetime | None = None,
+        customer: str = "CWEB",
+        souche: int = 0,
     ) -> str:
-        """A bon de commande as a connector imports it: DO_NoWeb = key, DL_PieceBC left empty, a carriage line."""
+        """A bon de commande as a connector imports it: DO_NoWeb = key, DL_PieceBC left empty, a carriage line; numbered
+        in the shop's numbering series (`souche`), for the shop's customer account."""
         when = when or self.clock()
         stamp = self.stamp()
         with self.engine.begin() as conn:
-            piece = self._next_piece(conn, DocumentType.BON_DE_COMMANDE)
+            piece = self._next_piece(conn, DocumentType.BON_DE_COMMANDE, souche)
             values = {
                 "DO_Domaine": 0,
                 "DO_Type": 1,
                 "DO_Piece": piece,
                 "DO_Date": when.replace(hour=0, minute=0, second=0, microsecond=0),
                 "DO_Ref": reference[:17],
-                "DO_Tiers": "CWEB",
+                "DO_Tiers": customer,
+                "DO_Souche": souche,
                 "DO_NoWeb": key,
                 "DO_Expedit": carrier,
                 "DO_Statut": 2,
@@ -111,10 +128,10 @@ class Warehouse:
                 rows.append((self.carriage[carrier], "Frais de port", 1))
             if comment:
                 rows.append(("", comment, 0))
-            self._insert_order_lines(conn, piece, values["DO_Date"], rows, reference=reference, stamp=stamp, when=when)
+            self._insert_order_lines(conn, piece, values["DO_Date"], rows, reference=reference, stamp=stamp, when=when, customer=customer)
         return piece
 
-    def _insert_order_lines(self, conn, piece: str, day: datetime, rows: list, *, reference: str, stamp, when: datetime) -> None:
+    def _insert_order_lines(self, conn, piece: str, day: datetime, rows: list, *, reference: str, stamp, when: datetime, customer: str) -> None:
         """The bon de commande's lines, numbered as Sage does (DL_Ligne by 1000, DL_No across the base)."""
         number = self._next_line_no(conn)
         for position, (sku, name, quantity) in enumerate(rows, start=1):
@@ -123,7 +140,7 @@ class Warehouse:
                     DO_Domaine=0,
                     DO_Type=1,
                     DO_Piece=piece,
-                    CT_Num="CWEB",
+                    CT_Num=customer,
                     DL_Ligne=position * 1000,
                     DO_Date=day,
                     DO_Ref=reference[:17],
@@ -166,7 +183,7 @@ class Warehouse:
             first = self._header(conn, *sources[0])
             if first is None:
                 raise LookupError(f"no document {sources[0]}")
-            piece = self._next_piece(conn, target_type)
+            piece = self._next_piece(conn, target_type, souche_number(getattr(first, "DO_Souche", 0)))
             day = when.replace(hour=0, minute=0, second=0, microsecond=0)
             values = {name: getattr(first, name) for name in COPIED_HEADER_FIELDS if name in self.h.c}
             values.update(
