@@ -7,7 +7,10 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 
 from models import db
 from sync.core.shops import ShopError
+from sync.gescom.adapter import GesComError
+from sync.gescom.settings_check import gescom_column
 from sync.prestashop.connections import key_variable
+from sync.services.choices import live_schema
 from sync.services.unit_of_work import UnitOfWork
 from sync.store.shops import create_shop, get_shop, list_shops, order_counts, pushes, update_shop
 
@@ -115,6 +118,19 @@ def _render(template: str, status: int = 200, **context):
     return page, status
 
 
+def _as_gescom_spells_it(document: dict) -> dict:
+    """A rule of the kind 'field' names a F_DOCENTETE column: it must exist in GesCom (a free field may have been
+    added in Sage since), and is kept as GesCom spells it. Raises ShopError (field `rule.field`)."""
+    rule = document.get("rule") or {}
+    if rule.get("kind") != "field" or not rule.get("field"):
+        return document
+    try:
+        columns = live_schema(current_app.extensions["gescom"]).header
+    except GesComError as error:
+        raise ShopError("rule.field", f"the field is checked against GesCom, which is unreachable: {error}") from None
+    return {**document, "rule": {**rule, "field": gescom_column(columns, rule["field"])}}
+
+
 @bp.route("/shops", methods=["GET", "POST"])
 def shops():
     """The list of shops and the form that adds one (committed here, the store checks the whole set)."""
@@ -123,7 +139,7 @@ def shops():
         values = form_values(form=request.form)
         with UnitOfWork(db.session) as uow:
             try:
-                row = create_shop(uow.session, shop_document(request.form))
+                row = create_shop(uow.session, _as_gescom_spells_it(shop_document(request.form)))
             except ShopError as error:
                 uow.rollback()
                 errors = shop_errors(error, adding=True)
@@ -147,7 +163,7 @@ def shop(code: str):
         patch = {name: value for name, value in shop_document(request.form).items() if name != "code"}
         with UnitOfWork(db.session) as uow:
             try:
-                update_shop(uow.session, code, patch)
+                update_shop(uow.session, code, _as_gescom_spells_it(patch))
             except ShopError as error:
                 uow.rollback()
                 errors = shop_errors(error)

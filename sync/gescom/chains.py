@@ -147,6 +147,9 @@ class LoadedChains:
     chains: dict[str, Chain] = field(default_factory=dict)
     pieces: dict[str, set[str]] = field(default_factory=dict)  # order key -> its bon de commande numbers
     malformed: dict[str, str] = field(default_factory=dict)  # order key -> what was wrong
+    # order key -> the key its documents now carry (None: no shop's), when they still carry its link value but the
+    # shops' rules now give them to another shop (the rules changed): not vanished, moved.
+    moved: dict[str, str | None] = field(default_factory=dict)
 
 
 class ColumnReader:
@@ -529,8 +532,9 @@ class ChainReader:
         """Headers of the documents we know of, and of the BCs; those carrying an order's link value are its
         (owned). An order we know nothing of is looked up by its link value."""
         h, keys, pieces = self.header, gathered.keys, gathered.pieces
-        candidates = {doc for key in keys for doc in known_documents.get(key, ())}
-        candidates |= {(int(DocumentType.BON_DE_COMMANDE), piece) for key in keys for piece in pieces[key]}
+        candidate_of = {doc: key for key in keys for doc in known_documents.get(key, ())}
+        candidate_of |= {(int(DocumentType.BON_DE_COMMANDE), piece): key for key in keys for piece in pieces[key]}
+        candidates = set(candidate_of)
         blind = [key for key in keys if not known_documents.get(key) and not pieces[key]]
         reader = self.header_columns()
         rows = list(self.read_documents(conn, h, reader, candidates))
@@ -542,13 +546,20 @@ class ChainReader:
             key = self.key_of_row(row)
             doc = gathered.take_header(row)
             if key not in wanted:
-                continue  # a known document that no longer carries this order's link value
+                self._note_moved(gathered.out, candidate_of.get(doc), key, row["key"])
+                continue  # a known document that no longer carries this order's link value, or not as this shop's
             if doc is None:
                 gathered.out.malformed[key] = f"a document header without a number (cbMarq {row['marq']})"
                 continue
             gathered.owner_of_doc[doc] = key
             if doc[0] == DocumentType.BON_DE_COMMANDE:
                 pieces[key].add(doc[1])
+
+    def _note_moved(self, out: LoadedChains, known_by: str | None, key: str | None, raw_key) -> None:
+        """A document known to be order `known_by`'s now reads as `key`: when it still carries that order's link
+        value, another shop's rule claims it now (or none does): the order moved, it did not vanish."""
+        if known_by is not None and self.claims is not None and key != known_by and self.rule(raw_key) == self.lookup_value(known_by):
+            out.moved.setdefault(known_by, key)
 
     def _read_lines_of_bcs(self, conn: Connection, gathered: _Gathered, owner_of_piece: dict[str, str]) -> None:
         """Every line whose BC number is one of these (IDL_PIECECOM), taken for that BC's order."""

@@ -506,7 +506,8 @@ def _follow_all(
     for batch in nominated.take_chunks(CHUNK):  # taken chunk by chunk: nothing of an order stays once its chunk is done
         if should_stop is not None and should_stop():
             raise RunStopped(f"stopped on request after {done} of {total} shop orders")
-        _follow_batch(uow.session, reading, run, result, tally, batch)
+        for moved_to in _follow_batch(uow.session, reading, run, result, tally, batch):
+            nominated.add(moved_to)  # followed under the key its documents carry now, later in this run
         reading.conn.rollback()  # end the chain read's transaction between chunks: no snapshot held for the whole run
         if run.dry_run:
             uow.rollback()
@@ -520,9 +521,9 @@ def _follow_all(
     tally.apply(run)
 
 
-def _follow_batch(session, reading: _Reading, run: SyncRun, result: RunResult, tally: _Tally, documents: dict[str, set]) -> None:
+def _follow_batch(session, reading: _Reading, run: SyncRun, result: RunResult, tally: _Tally, documents: dict[str, set]) -> list[str]:
     """Follow one chunk of shop orders (each with the documents that named it): read their chains, remember what each
-    concluded, store their updates."""
+    concluded, store their updates. Returns the keys of the orders whose documents another shop's rule claims now."""
     keys = list(documents)
     orders = stored_orders(session, keys)
     loaded, known_pieces = load_chains(
@@ -540,8 +541,11 @@ def _follow_batch(session, reading: _Reading, run: SyncRun, result: RunResult, t
     writes = _Writes(now=utcnow())
     new_pieces: dict[str, str] = {}
     created = PendingUpdates()  # no ORM object in the session: a run's memory stays flat
+    moved: list[str] = []
     for key in keys:
         tally.checked += 1
+        if _moved(key, orders.get(key), loaded, tally, writes, moved):
+            continue
         shop_id = reading.shops.shop_id_of(key)
         followed = _follow_one(key, orders.get(key), loaded, reading, tally, documents[key])
         if followed is None:
@@ -562,6 +566,22 @@ def _follow_batch(session, reading: _Reading, run: SyncRun, result: RunResult, t
         result.stages[update["stage"]] += 1
         if run.dry_run:
             result.updates.append(preview_of(update))
+    return moved
+
+
+def _moved(key: str, order: ShopOrder | None, loaded: LoadedChains, tally: _Tally, writes: _Writes, moved: list[str]) -> bool:
+    """Whether the order's documents went to another shop (the shops' rules changed): then it is not followed under
+    this key any more (closed, never taken for vanished: no update is made of it), and its new key is (`moved`)."""
+    if key not in loaded.moved or key in loaded.malformed or not loaded.chains[key].is_empty():
+        return False
+    moved_to = loaded.moved[key]
+    where = f"shop order {moved_to}'s" if moved_to else "no shop's"
+    tally.warn(f"shop order {key}: its documents are {where} now (the shops' rules changed): no longer followed under this key")
+    if order is not None:
+        writes.stored.append({"id": order.id, "is_open": False, "checked_at": writes.now})
+    if moved_to:
+        moved.append(moved_to)
+    return True
 
 
 def _follow_one(

@@ -16,10 +16,15 @@ from sync.store.shops import stored_shops
 
 
 def find_order(session: Session, order_key: str | None = None, id_order: int | None = None, shop_id: int | None = None) -> ShopOrder | None:
-    """A followed shop order by its key (the link value), or by PrestaShop id_order (each shop numbers its own: among
-    the orders of `shop_id` when given)."""
+    """A followed shop order by its key (the link value; for a key bound to another shop than the default one, a key
+    naming no shop is that shop's), or by PrestaShop id_order (each shop numbers its own: among the orders of
+    `shop_id` when given)."""
     if order_key:
-        code, link_value = split_order_key(order_key, stored_shops(session).claims.codes)
+        shops = stored_shops(session)
+        code, link_value = split_order_key(order_key, shops.claims.codes)
+        if code is None and shop_id is not None and shop_id != shops.default_id:
+            # A module of another shop than the default one sends its own numbers: `1001` is its `b2b:1001`.
+            code = next(known for known, known_id in shops.ids.items() if known_id == shop_id)
         key = DEFAULT_KEY_RULE(link_value) if code is None else f"{code}{KEY_SEPARATOR}{DEFAULT_KEY_RULE(link_value)}"
         return session.scalar(select(ShopOrder).where(ShopOrder.order_key == key))
     if id_order is not None:

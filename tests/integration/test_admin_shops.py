@@ -151,6 +151,17 @@ def test_a_refused_shop_is_said_in_french_next_to_its_field(app, client, keys, c
         assert db.session.scalar(select(func.count()).select_from(Shop)) == 1  # nothing committed
 
 
+def test_a_field_rule_names_a_gescom_column_as_gescom_spells_it(app, client, keys, warehouse):
+    login(client, keys["admin"])
+    answer = post(client, "/admin/shops/default", {"name": "Boutique principale", "kind": "field", "field": "n° dossier", "values": "WEB"})
+    assert answer.status_code == 303, text_of(answer)
+    refused = post(client, "/admin/shops", {**B2B, "kind": "field", "field": "N° Dossierr", "values": "PRO"})
+    assert refused.status_code == 422 and "N° Dossier" in _error_of(refused.text, "field"), refused.text
+    with app.app_context():
+        assert db.session.get(Shop, 1).rule["field"] == "N° Dossier"  # every run reads the column by this name
+        assert db.session.scalar(select(func.count()).select_from(Shop)) == 1
+
+
 def test_the_shops_page_in_english_says_the_stores_words(client, keys):
     login(client, keys["admin"])
     page = client.get("/admin/shops?lang=en")
@@ -196,6 +207,22 @@ def test_the_selected_shops_settings_are_edited_and_the_shared_ones_shown_read_o
     assert " disabled" not in control(page.text, "link_field") and "Commun à toutes les boutiques" not in text_of(page)
     assert form_of(page.text).fields.get("options.send_piece_number") is None
     assert 'option value="default" selected' in client.get("/admin/runs?shop=nosuch").text  # an unknown code changes nothing
+
+
+def test_a_settings_form_saves_the_shop_it_was_loaded_for_even_after_switching_shops(app, client, keys, followed):
+    """Two tabs: the default shop's form, then b2b chosen in another tab; the first form still saves the default shop."""
+    login(client, keys["admin"])
+    two_shops(client)
+    page = client.get("/admin/settings?shop=default")
+    action = unescape(re.search(r'<form method="post" action="([^"]+)" class="settings"', page.text).group(1))
+    assert action == "/admin/settings?shop=default"
+    data = {**form_of(page.text).fields, "stage_states.shipped": "5"}
+    client.get("/admin/settings?shop=b2b")  # the other tab
+    assert client.post(action, data=data).status_code == 303
+    with app.app_context():
+        assert current_settings(db.session)[0]["stage_states"]["shipped"] == 5
+        other, version = current_settings(db.session, shop_id(app, "b2b"))
+        assert other["stage_states"]["shipped"] == 4 and version == 0  # untouched
 
 
 def test_another_shops_settings_refuse_an_unknown_state_next_to_its_field(app, client, keys, followed):

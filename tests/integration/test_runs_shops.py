@@ -4,10 +4,13 @@ counted. On the Sage-shaped GesCom (SQLite and PostgreSQL, case-insensitive like
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
 from models import ShopOrder, SyncRun, Update
 from sync.services.orders import find_order_keys, order_view, shop_order_key
+from sync.services.run_config import RunConfig
 from sync.services.shop_events import find_order
 from sync.store.settings import save_settings
 from sync.store.shops import create_shop, update_shop
@@ -114,3 +117,22 @@ def test_one_shop_keeps_today_s_keys(sync, session, warehouse):
     warehouse.create_order("b2b:9", LINES)  # no shop b2b: a plain link value, kept as it is (upper case: the collation ignores case)
     assert [update["order_key"] for update in sync.new_updates()] == ["B2B:9"]
     assert _last_run(session).documents_unclaimed == 0
+
+
+def test_orders_a_new_rule_gives_to_another_shop_move_there_and_are_never_taken_for_vanished(sync, session, gescom, warehouse, clock):
+    """A store that followed both souches as one shop, then told them apart: the order of souche 1 is followed as
+    b2b's from the next run on, and the default shop's order of that number is neither cancelled nor updated."""
+    sync.settings(stage_states__cancelled=6)
+    warehouse.create_order("4711", LINES, header={"DO_Souche": 0})
+    warehouse.create_order("4712", LINES, header={"DO_Souche": 1})
+    assert {update["order_key"] for update in sync.new_updates()} == {"4711", "4712"}
+    _shops(session, "souche", [0], [1])
+
+    for _ in range(3):  # more runs than it takes to call an order cancelled
+        clock.tick()
+        updates = sync.new_updates(config=RunConfig(recheck_age=timedelta(0)))
+        assert all(update["order_key"] != "4712" for update in updates), updates
+    assert [(update["order_key"], update["id_order"]) for update in sync.updates("b2b:4712")] == [("b2b:4712", 4712)]
+    assert [update["stage"] for update in sync.updates("4712")] == ["ordered"]  # nothing after: no cancellation
+    assert not sync.order("4712").is_open and sync.order("b2b:4712").shop_id == 2
+    assert any("shop order b2b:4712's now" in warning for run in session.scalars(select(SyncRun)) for warning in run.warnings or [])
