@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from sync.core.sage import FOLLOWED_TYPES, SALES_DOMAIN, DocumentType
 from sync.core.settings import Settings
-from sync.core.shops import ShopClaims, split_order_key
+from sync.core.shops import ShopClaims, order_key_of, split_order_key
 from sync.core.stages import Chain, Document, Line
 from sync.gescom.catalog import Catalog, KeyRule
 from sync.gescom.ownership import UndecidedInvoice, Verdict, invoice_origins, whose_line
@@ -213,8 +213,7 @@ class ChainReader:
         claimed = self.claims.claim(dict(zip(self.rule_columns, rule_values, strict=True)), key)
         if claimed is None:
             return None
-        shop, link_value = claimed
-        return link_value if shop.is_default else f"{shop.code}:{link_value}"
+        return order_key_of(*claimed)
 
     def key_of_row(self, row: dict) -> str | None:
         """`key_of` for a header read through `header_columns`."""

@@ -10,7 +10,6 @@ from models.shops import Shop
 from sync.core.memory import tracking_numbers
 from sync.core.sage import ABBREVIATIONS
 from sync.core.settings import SettingsError
-from sync.core.shops import KEY_SEPARATOR, split_order_key
 from sync.core.stages import plain_number
 from sync.gescom.adapter import GesCom, GesComError
 from sync.gescom.settings_check import check_settings
@@ -46,10 +45,8 @@ def _documents(chain) -> list[dict]:
 def shop_order_key(session: Session, gescom: GesCom, text: str) -> str:
     """A shop order key typed by a person or sent by a client, made the way runs make keys: a shop's code as it is
     (codes are lower case), then its link value by the base's key rule (`GesCom.order_key`)."""
-    codes = stored_shops(session).claims.codes
-    code, link_value = split_order_key(text, codes)
-    key = gescom.order_key(link_value, load_settings(session))
-    return key if code is None else f"{code}{KEY_SEPARATOR}{key}"
+    settings = load_settings(session)
+    return stored_shops(session).typed_key(text, lambda link_value: gescom.order_key(link_value, settings))
 
 
 def order_view(session: Session, gescom: GesCom, order_key: str, *, push_mode: bool = False, connections=None) -> dict | None:

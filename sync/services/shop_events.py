@@ -7,7 +7,6 @@ from sqlalchemy.orm import Session
 
 from models import OrderEvent, ShopOrder
 from sync.core.memory import note_shop_state
-from sync.core.shops import KEY_SEPARATOR, split_order_key
 from sync.core.stages import shop_state_rank
 from sync.gescom.catalog import DEFAULT_KEY_RULE
 from sync.store.memory import load_memory, save_memory
@@ -20,12 +19,8 @@ def find_order(session: Session, order_key: str | None = None, id_order: int | N
     naming no shop is that shop's), or by PrestaShop id_order (each shop numbers its own: among the orders of
     `shop_id` when given)."""
     if order_key:
-        shops = stored_shops(session)
-        code, link_value = split_order_key(order_key, shops.claims.codes)
-        if code is None and shop_id is not None and shop_id != shops.default_id:
-            # A module of another shop than the default one sends its own numbers: `1001` is its `b2b:1001`.
-            code = next(known for known, known_id in shops.ids.items() if known_id == shop_id)
-        key = DEFAULT_KEY_RULE(link_value) if code is None else f"{code}{KEY_SEPARATOR}{DEFAULT_KEY_RULE(link_value)}"
+        # A module of another shop than the default one sends its own numbers: `1001` is its `b2b:1001`.
+        key = stored_shops(session).typed_key(order_key, DEFAULT_KEY_RULE, shop_id)
         return session.scalar(select(ShopOrder).where(ShopOrder.order_key == key))
     if id_order is not None:
         query = select(ShopOrder).where(ShopOrder.id_order == id_order).order_by(ShopOrder.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -9,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from models import ShopOrder, utcnow
 from models.shops import DEFAULT_SHOP_ID, Shop
+from sync.core.shops import KEY_SEPARATOR, ShopClaims, ShopError, ShopRule, split_order_key, validate_shops
 from sync.core.shops import Shop as CoreShop
-from sync.core.shops import ShopClaims, ShopError, ShopRule, split_order_key, validate_shops
 
 
 def list_shops(session: Session) -> list[Shop]:
@@ -72,6 +73,16 @@ class StoredShops:
         """The id of the shop an order key names (the default shop's when it names none)."""
         code, _link = split_order_key(order_key, self.claims.codes)
         return self.default_id if code is None else self.ids[code]
+
+    def typed_key(self, text: str, normalize: Callable[[str], str], bound_shop_id: int | None = None) -> str:
+        """An order key typed by a person or sent by a client, made as runs make keys: its shop's code kept (codes are
+        lower case), its link value made by `normalize` (the base's key rule). A key naming no shop is the shop of
+        `bound_shop_id`'s when given (a module of that shop sends its own numbers), else the default shop's."""
+        code, link_value = split_order_key(text, self.claims.codes)
+        if code is None and bound_shop_id is not None and bound_shop_id != self.default_id:
+            code = next(known for known, known_id in self.ids.items() if known_id == bound_shop_id)
+        key = normalize(link_value)
+        return key if code is None else f"{code}{KEY_SEPARATOR}{key}"
 
     def link_value_of(self, order_key: str) -> str:
         """The link value an order key names, as the shop sees it (its id_order when it is a number)."""
