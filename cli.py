@@ -85,7 +85,8 @@ def _push_and_report() -> None:
     """Push the pending updates to the configured shop, as configured (workers, employee id), and say how it went."""
     with UnitOfWork(db.session) as uow:  # each shop order's results committed as it is pushed
         report = push_pending(uow, _shops(), **push_options_of(current_app))
-    counts = f"{report.pushed} pushed, {report.failed} failed, {report.retry_later} to retry later ({report.orders} orders)"
+    counts = f"{report.pushed} pushed, {report.failed} failed, {report.retry_later} to retry later, {report.held} held by a conflict"
+    counts += f" ({report.orders} orders)"
     click.echo(f"Push to the shop: {counts}")
     for line in report.details[:50]:
         click.echo(f"  {line}", err=True)

@@ -32,7 +32,7 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 REQUEST_ID_HEADER = "X-Request-Id"
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 RUN_OUTCOMES = ("succeeded", "failed", "interrupted")
-PUSH_STATUSES = ("pending", "pushed", "failed")
+PUSH_STATUSES = ("pending", "pushed", "failed", "conflict", "dismissed")
 
 blp = Blueprint("metrics", __name__)
 
@@ -172,7 +172,9 @@ def _consumer_families(lags: list[ConsumerLag], now: datetime) -> Iterator[Metri
 
 
 def _push_families(figures: StoreFigures) -> Iterator[Metric]:
-    counts = GaugeMetricFamily("gescom_sync_push_updates", "Updates by push status: pending, pushed, failed (for good).", labels=["status"])
+    counts = GaugeMetricFamily(
+        "gescom_sync_push_updates", "Updates by push status: pending, pushed, failed (for good), conflict (held), dismissed.", labels=["status"]
+    )
     retried = GaugeMetricFamily(
         "gescom_sync_push_updates_retried", "Updates tried more than once, or tried and waiting for another try, by push status.", labels=["status"]
     )

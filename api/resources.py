@@ -19,6 +19,7 @@ from sync.core.settings import SettingsError
 from sync.gescom.adapter import GesComError
 from sync.prestashop.states import NATIVE_ORDER_STATES, known_state_ids
 from sync.services.choices import live_schema, tracking_fields
+from sync.services.conflicts import state_reported
 from sync.services.health import health
 from sync.services.orders import order_view, shop_order_key
 from sync.services.runs import RunInProgress, list_runs, start_run
@@ -705,7 +706,10 @@ def _status_changed(uow: UnitOfWork, data: dict) -> tuple[int, dict]:
         return 200, {"status": "ignored", "reason": "no shop order with that key or id_order is followed"}
     _refuse_another_shops(order.shop_id, order.order_key)
     record_shop_state(uow.session, order, state_id, previous, source="webhook")
-    return 200, {"status": "recorded", "order_key": order.order_key, "state_id": state_id}
+    # A conflict state holds the order's updates not yet applied; a state out of them releases those held.
+    judged = state_reported(uow.session, order, state_id, current_app.extensions.get("shops"))
+    answer = {"status": "recorded", "order_key": order.order_key, "state_id": state_id}
+    return 200, answer | {name: ids for name, ids in judged.items() if ids}
 
 
 _EVENT_HANDLERS = {"order.tracking_updated": _tracking_updated, "order.status_changed": _status_changed}
@@ -797,8 +801,21 @@ def _duplicate(uow: UnitOfWork, message_id: str) -> dict:
     return {"status": "duplicate", "webhook_id": message_id, "first_answer": first.response if first is not None else None}
 
 
-from .notifications import notifications_blp  # noqa: E402  (own modules, registered with the rest)
+from .conflicts import conflicts_blp  # noqa: E402  (own modules, registered with the rest)
+from .notifications import notifications_blp  # noqa: E402
 from .push_retry import push_retry_blp  # noqa: E402
 from .shops import shops_blp  # noqa: E402
 
-BLUEPRINTS = (health_blp, settings_blp, reference_blp, runs_blp, updates_blp, orders_blp, webhooks_blp, notifications_blp, push_retry_blp, shops_blp)
+BLUEPRINTS = (
+    health_blp,
+    settings_blp,
+    reference_blp,
+    runs_blp,
+    updates_blp,
+    orders_blp,
+    webhooks_blp,
+    notifications_blp,
+    push_retry_blp,
+    conflicts_blp,
+    shops_blp,
+)

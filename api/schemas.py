@@ -136,6 +136,43 @@ class Timestamp(fields.String):
         return super()._serialize(value, attr, obj, **kwargs)
 
 
+class ConflictRecordSchema(Schema):
+    """An update's conflict with the shop's state (sync/core/conflicts.py): what the shop said, why, since when, how it ended."""
+
+    status = fields.String(
+        validate=validate.OneOf(["open", "applied_anyway", "dismissed", "released"]),
+        metadata={"description": "open (held), applied_anyway, dismissed, or released (the shop's state changed)."},
+    )
+    shop_state_id = fields.Integer(allow_none=True, metadata={"description": "The shop order's state when the conflict was seen (or last judged)."})
+    reason = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Why that state holds updates: the shop's PS_OS_CANCELED, PS_OS_REFUND or PS_OS_ERROR, or conflict_states (the setting)."
+        },
+    )
+    since = fields.String(allow_none=True, metadata={"description": "When the conflict was first seen (ISO 8601, UTC)."})
+    seen_by = fields.String(
+        allow_none=True,
+        metadata={"description": "push (the shop read before writing), webhook (the module said the state) or run (the state the module said last)."},
+    )
+    apply = fields.Boolean(
+        metadata={
+            "description": "Whether a module applies this update: false while open or dismissed, and for an update issued again "
+            "(`reissued_as`: that one is applied instead)."
+        }
+    )
+    resolved_at = fields.String(allow_none=True, metadata={"description": "When the conflict ended."})
+    resolved_by = fields.String(
+        allow_none=True, metadata={"description": "Who ended it: the API key's or the person's name; for a release, how the new state was seen."}
+    )
+    via = fields.String(allow_none=True, metadata={"description": "api or admin, for a conflict a merchant ended."})
+    reissued_as = fields.Integer(
+        allow_none=True, metadata={"description": "Pull mode: the update issued again at the head of the feed when it ended."}
+    )
+    reissue_of = fields.Integer(allow_none=True, metadata={"description": "Pull mode: the held update this one repeats."})
+    shop_state_id_after = fields.Integer(allow_none=True, metadata={"description": "Released: the shop's state that ended the conflict."})
+
+
 class UpdateSchema(Schema):
     """An update: a stored `Update` row (the feed), or a dry run's preview of one."""
 
@@ -150,6 +187,14 @@ class UpdateSchema(Schema):
     deliveries = fields.List(fields.Nested(DeliverySchema), allow_none=True)
     changes = fields.List(fields.String())
     created_at = Timestamp()
+    conflict = fields.Nested(
+        ConflictRecordSchema,
+        allow_none=True,
+        metadata={
+            "description": "Its conflict with the shop's state, null when none. A module applies an update unless `conflict` is set "
+            "and `conflict.apply` is false."
+        },
+    )
     acked_at = Timestamp(
         allow_none=True, metadata={"description": "When this key acknowledged it (a read key: when a first consumer did); null if not."}
     )
@@ -244,10 +289,44 @@ def _deliveries(deliveries):
     return None if deliveries is None else [_nested(_DELIVERY_FIELDS, delivery) for delivery in deliveries]
 
 
+def _boolean(value):
+    """fields.Boolean"""
+    if value is None:
+        return None
+    try:
+        if value in fields.Boolean.truthy:
+            return True
+        if value in fields.Boolean.falsy:
+            return False
+    except TypeError:
+        pass
+    return bool(value)
+
+
+_CONFLICT_FIELDS = (
+    ("status", _text),
+    ("shop_state_id", _integer),
+    ("reason", _text),
+    ("since", _text),
+    ("seen_by", _text),
+    ("apply", _boolean),
+    ("resolved_at", _text),
+    ("resolved_by", _text),
+    ("via", _text),
+    ("reissued_as", _integer),
+    ("reissue_of", _integer),
+    ("shop_state_id_after", _integer),
+)
+
+
+def _conflict(record):
+    return _nested(_CONFLICT_FIELDS, record)
+
+
 def dump_update_row(row) -> dict:
     """UpdateSchema().dump() of a stored update, from a row of sync.store.feed.FEED_COLUMNS (in that order)."""
     # Written out field by field, the usual types tested first: this runs for each of up to 500 updates a page.
-    id_, order_key, id_order, stage, state_id, tracking_numbers, piece, delivery_date, deliveries, changes, created_at, acked_at = row
+    id_, order_key, id_order, stage, state_id, tracking_numbers, piece, delivery_date, deliveries, changes, created_at, conflict, acked_at = row
     return {
         "id": id_ if id_.__class__ is int else _integer(id_),
         "order_key": order_key if order_key.__class__ is str else _text(order_key),
@@ -260,6 +339,7 @@ def dump_update_row(row) -> dict:
         "deliveries": _deliveries(deliveries),
         "changes": _texts(changes),
         "created_at": created_at.isoformat() + "Z" if created_at.__class__ is datetime else _timestamp(created_at),
+        "conflict": None if conflict is None else _conflict(conflict),
         "acked_at": acked_at.isoformat() + "Z" if acked_at.__class__ is datetime else _timestamp(acked_at),
     }
 
@@ -298,9 +378,10 @@ def _json_texts(values) -> str:
 
 def _json_update_row(row) -> str:
     """The JSON text of `dump_update_row(row)`, keys sorted."""
-    id_, order_key, id_order, stage, state_id, tracking_numbers, piece, delivery_date, deliveries, changes, created_at, acked_at = row
+    id_, order_key, id_order, stage, state_id, tracking_numbers, piece, delivery_date, deliveries, changes, created_at, conflict, acked_at = row
     return (
-        f'{{"acked_at":{_json_timestamp(acked_at)},"changes":{_json_texts(changes)},"created_at":{_json_timestamp(created_at)},'
+        f'{{"acked_at":{_json_timestamp(acked_at)},"changes":{_json_texts(changes)},'
+        f'"conflict":{"null" if conflict is None else _COMPACT(_conflict(conflict))},"created_at":{_json_timestamp(created_at)},'
         f'"deliveries":{"null" if deliveries is None else _COMPACT(_deliveries(deliveries))},'
         f'"delivery_date":{_json_text(delivery_date)},"id":{_json_integer(id_)},"id_order":{_json_integer(id_order)},'
         f'"order_key":{_json_text(order_key)},"piece":{_json_text(piece)},"stage":{_json_text(stage)},'
@@ -464,7 +545,24 @@ WebhookAnswerSchema = JsonSchema(
         "title": "WebhookAnswer",
         "oneOf": [
             {"$ref": "#/components/schemas/TrackingResult"},
-            _object({"status": {"const": "recorded"}, "order_key": {"type": "string"}, "state_id": {"type": "integer"}}),
+            _object(
+                {
+                    "status": {"const": "recorded"},
+                    "order_key": {"type": "string"},
+                    "state_id": {"type": "integer"},
+                    "held": {
+                        "type": "array",
+                        "items": {"type": "integer"},
+                        "description": "Updates of the order this state holds: a conflict state (GET /api/v1/conflicts).",
+                    },
+                    "released": {
+                        "type": "array",
+                        "items": {"type": "integer"},
+                        "description": "Updates of the order this state releases: out of the conflict states, they go as usual.",
+                    },
+                },
+                ("status", "order_key", "state_id"),
+            ),
             _object({"status": {"const": "ignored"}, "reason": {"type": "string"}}),
             _object({"status": {"const": "duplicate"}, "webhook_id": {"type": "string"}, "first_answer": {"type": ["object", "null"]}}),
         ],
@@ -490,6 +588,7 @@ _UPDATE = {
     "stage": "shipped",
     "state_id": 4,
     "tracking_numbers": ["6A36405622415"],
+    "conflict": None,
 }
 _RUN = {
     "dry_run": False,
@@ -526,6 +625,7 @@ _SETTINGS = {
         "shipped": 4,
     },
     "tracking": {"header_field": "DO_Coord01", "import_from_shop": False, "line_field": None, "send": True, "state_on_send": None},
+    "conflict_states": [],
 }
 _TRACKING = {
     "changed": True,

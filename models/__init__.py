@@ -132,7 +132,8 @@ class Update(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
     # When a first consumer acknowledged it; each consumer's own acknowledgements are in `update_acks`.
     acked_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
-    # Push mode: how pushing it through the PrestaShop webservice went ("pending", "pushed" or "failed").
+    # Push mode: how pushing it through the PrestaShop webservice went: "pending", "pushed", "failed", "conflict" (held:
+    # the shop's state contradicts it, judged again at each pass) or "dismissed" (a conflict the merchant let go).
     push_status: Mapped[str] = mapped_column(String(12), nullable=False, default="pending", server_default="pending")
     push_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     push_error: Mapped[str | None] = mapped_column(Text)
@@ -141,6 +142,9 @@ class Update(db.Model):
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
     # The shop it is for (models/shops.py); the default shop (1) until shops are told apart. Indexed with `id` for a shop's feed.
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", name="fk_updates_shop_id"), nullable=False, default=1, server_default="1")
+    # Its conflict with the shop's state (sync/core/conflicts.py), null when none: the shop state, why it conflicts,
+    # since when, and how it ended (open, applied_anyway, dismissed, released).
+    conflict: Mapped[dict | None] = mapped_column(JSON)
 
     __table_args__ = (Index("ix_updates_push", "push_status", "id"), Index("ix_updates_shop", "shop_id", "id"), {"sqlite_autoincrement": True})
 
@@ -158,6 +162,7 @@ class Update(db.Model):
             "changes": self.changes,
             "created_at": self.created_at.isoformat() + "Z",
             "acked_at": self.acked_at.isoformat() + "Z" if self.acked_at else None,
+            "conflict": self.conflict,
         }
 
 

@@ -1,7 +1,7 @@
 """The settings form: controls named by the settings' dotted paths, so a SettingsError lands next to its control.
 
 The controls come from the one schema of the settings document: a flag is a checkbox, a column a drop-down of
-GesCom fields, a state id a drop-down of the shop's states.
+GesCom fields, a state id a drop-down of the shop's states, a list of state ids a checkbox per state of the shop.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 
 from marshmallow import Schema, fields
 
+from sync.core import conflicts as conflict_rules
 from sync.core.settings import STAGE_NAMES as STAGE_NAMES  # the views list the stages from here
-from sync.core.settings import ColumnName, Flag, SettingsSchema, StateId
+from sync.core.settings import ColumnName, Flag, SettingsSchema, StateId, StateIds
 from sync.gescom.settings_check import GesComSchema
 from sync.services.choices import link_fields, state_name, tracking_fields
 
@@ -31,6 +32,7 @@ FIELDS = dict(_leaves(SettingsSchema()))
 CHECKBOXES = tuple(name for name, item in FIELDS.items() if isinstance(item, Flag))
 FIELD_SELECTS = tuple(name for name, item in FIELDS.items() if isinstance(item, ColumnName))
 STATE_SELECTS = tuple(name for name, item in FIELDS.items() if isinstance(item, StateId))
+STATE_LISTS = tuple(name for name, item in FIELDS.items() if isinstance(item, StateIds))  # conflict_states
 CONTROLS = tuple(FIELDS)
 # The words of each control, for the error summary at the top of the page.
 LABEL_KEYS = {name: f"stage.{name.split('.', 1)[1]}" if name.startswith("stage_states.") else f"settings.{name}" for name in CONTROLS}
@@ -64,7 +66,7 @@ def _number_or_text(raw: str):
     raw = raw.strip()
     if not raw:
         return None
-    return int(raw) if raw.isdigit() and len(raw) <= 10 else raw
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 10 else raw  # "²" is a digit too; too big: the validator says so
 
 
 def patch_from_form(form) -> dict:
@@ -75,6 +77,8 @@ def patch_from_form(form) -> dict:
             _put(patch, name, form.get(name) in ("on", "true", "1"))
         elif name in FIELD_SELECTS:
             _put(patch, name, form.get(name, "").strip() or None)
+        elif name in STATE_LISTS:  # a box per state: the ticked ones, each once
+            _put(patch, name, list(dict.fromkeys(_number_or_text(raw) for raw in form.getlist(name) if raw.strip())))
         else:  # a state, or the shipping document's type
             _put(patch, name, _number_or_text(form.get(name, "")))
     return patch
@@ -87,11 +91,22 @@ class Option:
 
 
 @dataclass
+class StateBox:
+    """A shop state offered as a conflict state: `always` when the shop's configuration names it cancelled, refunded
+    or payment error (it always holds updates, ticked and not to be changed)."""
+
+    value: str
+    label: str
+    always: bool = False
+
+
+@dataclass
 class SettingsChoices:
     header_fields: list[Option] = field(default_factory=list)
     line_fields: list[Option] = field(default_factory=list)
     link_fields: list[Option] = field(default_factory=list)
     states: list[Option] = field(default_factory=list)
+    conflict_states: list[StateBox] = field(default_factory=list)
 
 
 def _field_options(fields: list[dict], lang: str) -> list[Option]:
@@ -107,6 +122,8 @@ def _field_options(fields: list[dict], lang: str) -> list[Option]:
 def settings_choices(schema: GesComSchema | None, states: list[dict], lang: str) -> SettingsChoices:
     """What each drop-down offers: the live GesCom fields (none when GesCom is down) and the shop's states."""
     choices = SettingsChoices(states=[Option(str(state["id"]), f"{state['id']} — {state_name(state, lang)}") for state in states])
+    always = conflict_rules.conflict_states(states)
+    choices.conflict_states = [StateBox(option.value, option.label, int(option.value) in always) for option in choices.states]
     if schema is not None:
         fields = tracking_fields(schema)
         choices.header_fields = _field_options(fields["header"], lang)

@@ -642,3 +642,105 @@ def shop_error(message: str, lang: str) -> str:
         if pattern.match(message):
             return pattern.sub(french, message, count=1)
     return message
+
+
+# --- conflicts with the shop (issue 17): the dashboard, the order page, the settings ---
+MESSAGES.update(
+    {
+        "conflicts.title": ("Conflits avec la boutique", "Conflicts with the shop"),
+        "conflicts.intro": (
+            "La boutique a mis ces commandes dans un état que vous avez réservé (annulée, remboursée, erreur de paiement, ou un "
+            "état choisi dans les réglages) : les mises à jour venues de Sage sont retenues, rien n'est envoyé (statut, numéro "
+            "de suivi, message, e-mail) tant que vous n'avez pas décidé. Si l'état change dans la boutique, elles repartent seules.",
+            "The shop put these orders in a state you reserved (cancelled, refunded, payment error, or a state chosen in the "
+            "settings): the updates from Sage are held, nothing is sent (status, tracking number, message, e-mail) until you "
+            "decide. If the state changes in the shop, they go on their own.",
+        ),
+        "conflicts.cut": ("Les {shown} plus anciens sont affichés, sur {total}.", "The {shown} oldest are shown, of {total}."),
+        "conflicts.since": ("depuis le {when}", "since {when}"),
+        "conflicts.sage_says": ("Sage dit", "Sage says"),
+        "conflicts.sage_state": ("mettrait l'état « {state} »", "would set state “{state}”"),
+        "conflicts.sage_no_state": ("ne change pas l'état", "does not change the state"),
+        "conflicts.sage_tracking": ("suivi", "tracking"),
+        "conflicts.shop_says": ("La boutique dit", "The shop says"),
+        "conflicts.why": ("Pourquoi", "Why"),
+        "conflicts.reason.PS_OS_CANCELED": ("Annulée dans la boutique", "Cancelled in the shop"),
+        "conflicts.reason.PS_OS_REFUND": ("Remboursée", "Refunded"),
+        "conflicts.reason.PS_OS_ERROR": ("Erreur de paiement", "Payment error"),
+        "conflicts.reason.conflict_states": ("État choisi dans les réglages", "State chosen in the settings"),
+        "conflicts.apply": ("Appliquer quand même", "Apply anyway"),
+        "conflicts.apply_help": (
+            "« Appliquer quand même » : la mise à jour part telle quelle, une fois, quel que soit l'état de la boutique.",
+            "“Apply anyway”: the update goes as it is, once, whatever the shop's state.",
+        ),
+        "conflicts.dismiss": ("Ignorer", "Dismiss"),
+        "conflicts.dismiss_help": (
+            "« Ignorer » : rien n'est envoyé pour cette mise à jour ; les suivantes seront jugées à leur tour.",
+            "“Dismiss”: nothing is sent for this update; the next ones are judged in turn.",
+        ),
+        "conflicts.applied": (
+            "Mise à jour n°\u00a0{id} de la commande {key} appliquée quand même : elle part au prochain envoi.",
+            "Update {id} of order {key} applied anyway: it goes at the next push.",
+        ),
+        "conflicts.dismissed": (
+            "Mise à jour n°\u00a0{id} de la commande {key} ignorée : rien ne sera envoyé pour elle.",
+            "Update {id} of order {key} dismissed: nothing will be sent for it.",
+        ),
+        "conflicts.not_found": ("Aucune mise à jour n°\u00a0{id}.", "No update {id}."),
+        "conflicts.never": (
+            "La mise à jour n°\u00a0{id} n'est pas en conflit : rien n'a été changé.",
+            "Update {id} is not in conflict: nothing was changed.",
+        ),
+        "conflicts.ended.applied_anyway": (
+            "Ce conflit est déjà terminé : la mise à jour n°\u00a0{id} a déjà été appliquée quand même. Rien n'a été changé.",
+            "This conflict has already ended: update {id} was already applied anyway. Nothing was changed.",
+        ),
+        "conflicts.ended.dismissed": (
+            "Ce conflit est déjà terminé : la mise à jour n°\u00a0{id} a déjà été ignorée. Rien n'a été changé.",
+            "This conflict has already ended: update {id} was already dismissed. Nothing was changed.",
+        ),
+        "conflicts.ended.released": (
+            "Ce conflit est déjà terminé : l'état de la boutique a changé et la mise à jour n°\u00a0{id} est repartie. Rien n'a été changé.",
+            "This conflict has already ended: the shop's state changed and update {id} went on. Nothing was changed.",
+        ),
+        "conflicts.status.open": ("en conflit : retenue", "in conflict: held"),
+        "conflicts.status.applied_anyway": ("appliquée quand même", "applied anyway"),
+        "conflicts.status.dismissed": ("ignorée", "dismissed"),
+        "conflicts.status.released": ("conflit levé", "conflict released"),
+        "conflicts.seen": ("Vu par", "Seen by"),
+        "conflicts.seen_by.push": ("l'envoi (la boutique relue avant d'écrire)", "the push (the shop read before writing)"),
+        "conflicts.seen_by.webhook": ("le module (changement d'état)", "the module (state change)"),
+        "conflicts.seen_by.run": ("la synchronisation", "the run"),
+        "conflicts.via": ("Depuis", "Through"),
+        "conflicts.via.admin": ("cette page", "this page"),
+        "conflicts.via.api": ("l'API", "the API"),
+        "conflicts.reissued_as": ("Envoyée à nouveau au module", "Issued again to the module"),
+        "orders.conflict": ("Conflit", "Conflict"),
+        "orders.push.conflict": ("en conflit", "in conflict"),
+        "orders.push.dismissed": ("ignorée", "dismissed"),
+        "orders.event.updates": ("Mises à jour", "Updates"),
+        "orders.event.conflict_opened": ("Conflit : mise à jour retenue", "Conflict: update held"),
+        "orders.event.conflict_applied_anyway": ("Appliquée quand même par {by}", "Applied anyway by {by}"),
+        "orders.event.conflict_dismissed": ("Ignorée par {by}", "Dismissed by {by}"),
+        "orders.event.conflict_released": ("Conflit levé : l'état de la boutique a changé", "Conflict released: the shop's state changed"),
+        "dashboard.push_conflict": ("En conflit", "In conflict"),
+        "dashboard.push_dismissed": ("Ignorées", "Dismissed"),
+        "dashboard.shops_conflicts": ("{count} en conflit", "{count} in conflict"),
+        "settings.section.conflicts": ("Conflits avec la boutique", "Conflicts with the shop"),
+        "settings.conflict_states": ("États de la boutique qui retiennent les mises à jour", "Shop states that hold the updates"),
+        "settings.conflict_states_help": (
+            "Quand la boutique a mis une commande dans l'un de ces états, les mises à jour venues de Sage sont retenues : rien "
+            "n'est envoyé tant que vous n'avez pas décidé sur le tableau de bord. Les états annulée, remboursée et erreur de "
+            "paiement de la boutique comptent toujours.",
+            "When the shop put an order in one of these states, the updates from Sage are held: nothing is sent until you decide "
+            "on the dashboard. The shop's cancelled, refunded and payment error states always count.",
+        ),
+        "settings.conflict_states_always": ("toujours", "always"),
+    }
+)
+
+# The checks of `conflict_states` (sync/core/settings.py), said in French; before the single state's message.
+_ERRORS_FR[:0] = [
+    (re.compile(r"^unknown order states (.*); known: (.*)$"), r"les statuts \1 n'existent pas dans la boutique ; statuts connus : \2"),
+    (re.compile(r"^must be a list of shop order state ids .*$"), "cochez des statuts de la liste"),
+]

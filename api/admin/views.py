@@ -14,7 +14,7 @@ from sync.core.stages import STAGES
 from sync.gescom.adapter import GesComError
 from sync.prestashop.states import known_state_ids
 from sync.services.choices import known_states, live_schema, state_name
-from sync.services.dashboard import connectivity, overview, shop_figures
+from sync.services.dashboard import connectivity, overview, shop_conflicts, shop_figures
 from sync.services.orders import find_order_keys, order_view, recently_updated
 from sync.services.push_retry import Actor, NotPushed, UnknownOrder, pushing_shop_ids, retry_failed
 from sync.services.runs import RunInProgress, execute_run, list_runs, start_run
@@ -24,7 +24,8 @@ from sync.store.settings import SHARED, VersionConflict, current_settings, save_
 from sync.store.shops import order_shop_id, stored_shops
 
 from . import _, admin_shops, bp, end_session, error_page, lang, safe_next, selected_shop, start_session
-from .forms import CONTROLS, LABEL_KEYS, STAGE_NAMES, control_id, flatten, patch_from_form, settings_choices, with_current, without
+from .conflict_views import conflicts_shown
+from .forms import CONTROLS, LABEL_KEYS, STAGE_NAMES, STATE_LISTS, control_id, flatten, patch_from_form, settings_choices, with_current, without
 from .i18n import settings_error
 
 PREVIEW_SHOWN = 500  # orders listed on a preview page; the run keeps them all
@@ -97,10 +98,13 @@ def dashboard():
     shop = current_app.extensions.get("shop")
     connections = current_app.extensions["shops"]
     figures = shop_figures(db.session, connections) if len(admin_shops()) > 1 else []
+    conflicts = shop_conflicts(db.session, selected_shop(), connections)
     return render_template(
         "admin/dashboard.html",
         data=overview(db.session),
         shop_figures=figures,
+        conflicts=conflicts_shown(conflicts),
+        conflicts_total=conflicts.total,
         checks=connectivity(db.session, _gescom(), shop),
         push=bool(pushing_shop_ids(db.session, connections)),
         stages=[stage.value for stage in STAGES],
@@ -147,7 +151,7 @@ def settings():
 
 
 def _settings_page(shop, shared, values, version, errors, conflict, gescom_error, source, schema, states):
-    shown_errors = {name: settings_error(message, lang()) for name, message in errors.items()}
+    shown_errors = {_control_of(name): settings_error(message, lang()) for name, message in errors.items()}
     page = render_template(
         "admin/settings.html",
         shop=shop,
@@ -166,6 +170,12 @@ def _settings_page(shop, shared, values, version, errors, conflict, gescom_error
         stage_names=STAGE_NAMES,
     )
     return page, 422 if errors else 409 if conflict else 200
+
+
+def _control_of(name: str) -> str:
+    """The control an error is about: a list's item ("conflict_states.0") is its list's."""
+    head = name.rsplit(".", 1)[0]
+    return head if head in STATE_LISTS and name != head else name
 
 
 # --- synchronisations -----------------------------------------------------------------------------------------------
@@ -234,7 +244,7 @@ def run(run_id: int):
 @bp.get("/orders")
 def orders():
     query = request.args.get("q", "").strip()[:100]
-    matches, unfollowed, view, problem = [], [], None, None
+    matches, unfollowed, view, problem, conflicts = [], [], None, None, []
     if query:
         try:
             matches, unfollowed = find_order_keys(db.session, _gescom(), query)
@@ -242,6 +252,8 @@ def orders():
             problem = str(error)
         if len(matches) == 1:
             view = order_view(db.session, _gescom(), matches[0], connections=current_app.extensions["shops"])
+        if view is not None:
+            conflicts = _order_conflicts(view["order_key"])
     return render_template(
         "admin/orders.html",
         q=query,
@@ -252,8 +264,16 @@ def orders():
         recent=[] if query else recently_updated(db.session),
         state_labels=_state_labels(),
         push=bool(pushing_shop_ids(db.session, current_app.extensions["shops"])),
+        conflicts=conflicts,
         **_order_shops(matches, view),
     )
+
+
+def _order_conflicts(order_key: str) -> list[dict]:
+    """The order's open conflicts, named with its shop's states."""
+    shop_id = order_shop_id(db.session, order_key)
+    shop = next((row for row in admin_shops() if row.id == shop_id), None)
+    return conflicts_shown(shop_conflicts(db.session, shop, current_app.extensions["shops"], order_key=order_key)) if shop else []
 
 
 def _order_shops(matches: list[str], view: dict | None) -> dict:

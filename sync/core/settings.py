@@ -58,6 +58,8 @@ class Settings:
     stage_states: dict[str, int | None] = field(default_factory=_default_stage_states)  # None: « Ne pas modifier le statut »
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
     options: Options = field(default_factory=Options)
+    # Shop states besides PS_OS_CANCELED, PS_OS_REFUND and PS_OS_ERROR that hold our updates (sync/core/conflicts.py).
+    conflict_states: list[int] = field(default_factory=list)
 
     @classmethod
     def from_document(cls, document: dict) -> Settings:
@@ -72,6 +74,7 @@ class Settings:
             stage_states=dict(document["stage_states"]),
             tracking=TrackingSettings(**document["tracking"]),
             options=Options(**document["options"]),
+            conflict_states=sorted(set(document["conflict_states"])),
         )
 
     def to_document(self) -> dict:
@@ -128,6 +131,15 @@ class StateId(ma.Integer):
         super().__init__(strict=True, allow_none=True, validate=validate.Range(min=1), **kwargs)
 
 
+class StateIds(ma.List):
+    """A list of shop order state ids (each a positive integer), each once."""
+
+    problem = "must be a list of shop order state ids (positive integers)"
+
+    def __init__(self, **kwargs):
+        super().__init__(ma.Integer(strict=True, validate=validate.Range(min=1, max=2**31 - 1)), validate=validate.Length(max=100), **kwargs)
+
+
 class ShippingDocument(ma.Integer):
     """The document type that means "shipped"."""
 
@@ -176,6 +188,12 @@ class SettingsSchema(_Strict):
     stage_states = ma.Nested(StageStatesSchema)
     tracking = ma.Nested(TrackingSettingsSchema)
     options = ma.Nested(OptionsSchema)
+    conflict_states = StateIds(
+        metadata={
+            "description": "Shop order states that hold our updates (a conflict the merchant decides), besides the shop's own cancelled, "
+            "refunded and payment error states (PS_OS_CANCELED, PS_OS_REFUND, PS_OS_ERROR), which always do."
+        }
+    )
 
 
 # --- checking a document -------------------------------------------------------------------------------------
@@ -230,7 +248,7 @@ def problem_at(path: str) -> str:
         if found is None:
             return f"unknown setting; known: {', '.join(schema.fields)}"
         if not isinstance(found, ma.Nested):
-            return found.problem
+            return found.problem  # a list's items too ("conflict_states.0")
         if position == len(names) - 1:
             return "must be an object"
         schema = found.schema
@@ -252,4 +270,8 @@ def _rule_errors(document: dict, shape_errors: dict[str, str], known_states: set
     for path, state in states.items():
         if path not in shape_errors and state is not None and state not in known_states:
             errors[path] = f"unknown order state {state}; known: {', '.join(map(str, sorted(known_states)))}"
+    listed = document["conflict_states"] if isinstance(document["conflict_states"], list) else []
+    unknown = [state for state in listed if isinstance(state, int) and state not in known_states]
+    if unknown and not any(path.startswith("conflict_states") for path in shape_errors):
+        errors["conflict_states"] = f"unknown order states {', '.join(map(str, unknown))}; known: {', '.join(map(str, sorted(known_states)))}"
     return errors

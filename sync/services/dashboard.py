@@ -1,4 +1,5 @@
-"""The admin landing page's figures: shop orders per stage, updates waiting to be pushed or failed, runs, connectivity."""
+"""The admin landing page's figures: shop orders per stage, updates waiting to be pushed, failed or held in conflict
+with the shop, runs, connectivity; and the open conflicts of a shop (or of one order) for the merchant to decide."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from models import ShopOrder, SyncRun, Update, UpdateAck
 from sync.core.stages import STAGES
 from sync.gescom.adapter import GesCom
 from sync.prestashop.client import PrestaShopClient, ShopError
+from sync.prestashop.states import NATIVE_ORDER_STATES
+from sync.services.conflicts import count_open, open_conflicts
 from sync.services.health import gescom_check, probe_gescom
 from sync.store.health import check_store
 from sync.store.keys import list_consumers
@@ -36,7 +39,7 @@ class Overview:
     orders_open: int
     pending_acks: int  # pull: updates no consumer has acknowledged yet
     oldest_pending_ack: datetime | None
-    push: dict[str, int]  # push: Update.push_status -> count (pending, failed, pushed)
+    push: dict[str, int]  # push: Update.push_status -> count (pending, failed, pushed, conflict, dismissed)
     last_success: SyncRun | None  # the last real run that succeeded
     last_run: SyncRun | None  # the last run of any kind, to show a failure or a run in progress
     consumers: list[ConsumerLag] = field(default_factory=list)  # pull: each key that may write, with what it has not acknowledged
@@ -55,6 +58,17 @@ class ShopFigures:
     pending_acks: int = 0  # pull: updates no consumer has acknowledged yet
     push_pending: int = 0
     push_failed: int = 0
+    conflicts: int = 0  # updates held: in open conflict with the shop's state
+
+
+@dataclass
+class ShopConflicts:
+    """The open conflicts of a shop (or of one of its orders), oldest first, with the shop's order states to name
+    what each side says (its own when connected and answering, else PrestaShop's native ones)."""
+
+    conflicts: list[dict]  # sync.services.conflicts.conflict_view
+    total: int  # open in all (more than listed when cut)
+    states: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -80,7 +94,7 @@ def overview(session: Session) -> Overview:
         total += count
     open_orders = session.scalar(select(func.count()).select_from(ShopOrder).where(ShopOrder.is_open.is_(True))) or 0
     pending, oldest = session.execute(select(func.count(), func.min(Update.created_at)).where(Update.acked_at.is_(None))).one()
-    push = {"pending": 0, "failed": 0, "pushed": 0}
+    push = {"pending": 0, "failed": 0, "pushed": 0, "conflict": 0, "dismissed": 0}
     for status, count in session.execute(select(Update.push_status, func.count()).group_by(Update.push_status)):
         push[status] = push.get(status, 0) + count
     last_success = session.scalars(
@@ -102,11 +116,31 @@ def shop_figures(session: Session, connections) -> list[ShopFigures]:
     unacked = func.sum(case((Update.acked_at.is_(None), 1), else_=0))
     pending = func.sum(case((Update.push_status == "pending", 1), else_=0))
     failed = func.sum(case((Update.push_status == "failed", 1), else_=0))
-    for shop_id, waiting, to_push, failures in session.execute(select(Update.shop_id, unacked, pending, failed).group_by(Update.shop_id)):
+    held = func.sum(case((Update.push_status == "conflict", 1), else_=0))
+    rows = session.execute(select(Update.shop_id, unacked, pending, failed, held).group_by(Update.shop_id))
+    for shop_id, waiting, to_push, failures, conflicts in rows:
         if shop_id in figures:
             shop = figures[shop_id]
             shop.pending_acks, shop.push_pending, shop.push_failed = waiting or 0, to_push or 0, failures or 0
+            shop.conflicts = conflicts or 0
     return list(figures.values())
+
+
+def shop_conflicts(session: Session, shop, connections, *, order_key: str | None = None, limit: int = 100) -> ShopConflicts:
+    """The open conflicts of `shop` (a stored Shop), or of its order `order_key`, oldest first, `limit` at most. The
+    shop's states are read (through `connections`, the app's ShopConnections) only when there is a conflict to show."""
+    page = open_conflicts(session, shop_id=shop.id, order_key=order_key, limit=limit)
+    if not page.conflicts:
+        return ShopConflicts([], 0)
+    total = count_open(session, shop.id) if order_key is None else len(page.conflicts)
+    return ShopConflicts(page.conflicts, max(total, len(page.conflicts)), shop_states(shop, connections))
+
+
+def shop_states(shop, connections) -> list[dict]:
+    """The shop's order states: its own when it is connected and answers, else PrestaShop's native ones."""
+    reader = connections.states_for(shop) if connections is not None else None
+    states = reader() if reader is not None else None
+    return states or NATIVE_ORDER_STATES
 
 
 def consumer_lags(session: Session) -> list[ConsumerLag]:

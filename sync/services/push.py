@@ -16,6 +16,13 @@ Shops (issue 16): a pass goes shop by shop, the default one first. Each shop's o
 through that shop's own connection (sync/prestashop/connections.py: its address, key and, in a multistore
 installation, its id_shop) with that shop's settings and order states. A shop without a connection is left to the
 pull feed; a shop whose set-up fails, or that does not answer, stops its own pass only.
+
+Conflicts (issue 17, sync/services/conflicts.py): before any write, an order's updates are judged against the
+shop's state read for the batch. When the shop holds the order in a conflict state (its PS_OS_CANCELED,
+PS_OS_REFUND, PS_OS_ERROR, or one of the `conflict_states` setting), every update that would write anything is held
+(push status `conflict`): nothing of it is written, and it is judged again CONFLICT_RECHECK later. When the shop's
+state has left the conflict states, the held updates are released and pushed at once, in order. An update the
+merchant applied anyway goes as usual.
 """
 
 from __future__ import annotations
@@ -34,7 +41,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import distinct, exists, func, select
 
-from models import ShopOrder, Update, utcnow
+from models import OrderEvent, ShopOrder, Update, utcnow
+from sync.core import conflicts as conflict_rules
 from sync.core.memory import note_messages_sent, note_shop_order, note_state_pushed, note_tracking_pushed
 from sync.core.settings import Settings
 from sync.core.shops import KEY_SEPARATOR
@@ -49,6 +57,8 @@ from sync.prestashop.client import (
 )
 from sync.prestashop.connections import ShopConnections
 from sync.prestashop.messages import shop_texts
+from sync.prestashop.states import NATIVE_ORDER_STATES
+from sync.services.conflicts import HELD, hold, record_opened, release, would_act
 from sync.services.unit_of_work import UnitOfWork
 from sync.store.locks import acquire_lock, release_lock
 from sync.store.memory import change_memory, load_memory
@@ -64,6 +74,10 @@ LOCK_NAME = "push"
 BATCH = 32
 FIRST_RETRY = timedelta(seconds=30)
 LAST_RETRY = timedelta(hours=1)
+# How long a held order waits before the shop's state is read again: 5 minutes at first, then half the time it has
+# been held, 1 hour at most (the module's order.status_changed has it read at the next pass).
+CONFLICT_RECHECK = timedelta(minutes=5)
+CONFLICT_RECHECK_MAX = timedelta(hours=1)
 THREAD_TOKEN = string.ascii_letters + string.digits  # customer_thread.token: 12 characters, as the back office makes
 
 
@@ -72,6 +86,7 @@ class PushReport:
     pushed: int = 0
     failed: int = 0
     retry_later: int = 0
+    held: int = 0  # updates held by a conflict with the shop's state (newly, or still)
     orders: int = 0
     error: str | None = None  # set when a shop's set-up stopped its push ("shop code: ..." with several shops)
     details: list[str] = field(default_factory=list)
@@ -91,10 +106,12 @@ class UnknownState(ShopError):
 
 
 class _ShopStates:
-    """The ids of the shop's order states, read once per push pass (shared by its workers), when first needed."""
+    """The ids of the shop's order states, and its conflict states, each read once per push pass (shared by its
+    workers), when first needed."""
 
-    def __init__(self, client: PrestaShopClient):
-        self.client, self.lock, self.ids = client, threading.Lock(), None
+    def __init__(self, client: PrestaShopClient, settings: Settings | None = None):
+        self.client, self.lock, self.ids, self.settings = client, threading.Lock(), None, settings
+        self._conflicts: dict[int, str] | None = None
 
     def __contains__(self, state_id: int) -> bool:
         with self.lock:
@@ -102,9 +119,30 @@ class _ShopStates:
                 self.ids = {int(row["id"]) for row in self.client.order_states()}
             return state_id in self.ids
 
+    def conflicts(self) -> dict[int, str]:
+        """The shop's conflict states (id -> reason): its configuration's PS_OS_CANCELED, PS_OS_REFUND, PS_OS_ERROR,
+        and the `conflict_states` setting. A key that may not read the configuration: PrestaShop's native ids."""
+        with self.lock:
+            if self._conflicts is None:
+                extra = self.settings.conflict_states if self.settings is not None else []
+                try:
+                    values = self.client.configurations(list(conflict_rules.CONFLICT_KEYS))
+                except ShopError as error:
+                    if not error.permanent or (isinstance(error, ShopSetupError) and error.status not in (401, 403)):
+                        raise  # a shop that does not answer now: the order waits (_push_order); a broken set-up stops the pass
+                    log.warning(
+                        "push: the shop's configuration cannot be read (%s): its native cancelled, refunded, payment error states hold updates",
+                        error,
+                    )
+                    self._conflicts = conflict_rules.conflict_states(NATIVE_ORDER_STATES, extra)
+                else:
+                    self._conflicts = conflict_rules.from_configuration(values, extra)
+            return self._conflicts
+
 
 def _due(now: datetime):
-    return (Update.push_status == "pending") & ((Update.next_attempt_at.is_(None)) | (Update.next_attempt_at <= now))
+    """Pending updates, and held ones (judged again), whose time has come."""
+    return Update.push_status.in_(("pending", HELD)) & ((Update.next_attempt_at.is_(None)) | (Update.next_attempt_at <= now))
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -211,6 +249,7 @@ def _add(report: PushReport, part: PushReport, prefix: str) -> None:
     report.pushed += part.pushed
     report.failed += part.failed
     report.retry_later += part.retry_later
+    report.held += part.held
     report.orders += part.orders
     report.details += [prefix + line for line in part.details]
     if part.error is not None:
@@ -222,7 +261,7 @@ def _push_shop(uow: UnitOfWork, target: _Target, postgres: bool, *, max_orders: 
     session, client, report = uow.session, target.client, PushReport()
     claims = _Claims(max_orders, _batch_size(session, batch, workers, max_orders, target.shop_id), target.shop_id)
     merge_lock, stop = threading.Lock(), threading.Event()
-    context = _Pass(employee_id, _ShopStates(client), target.key_prefix)
+    context = _Pass(employee_id, _ShopStates(client, target.settings), target.key_prefix)
     if workers <= 1:
         _work(uow, client, target.settings, postgres, claims, report, merge_lock, stop, context)
         return report
@@ -276,6 +315,7 @@ def _work(uow: UnitOfWork, client, settings, postgres, claims: _Claims, report: 
                 report.pushed += this_order.pushed
                 report.failed += this_order.failed
                 report.retry_later += this_order.retry_later
+                report.held += this_order.held
                 report.details += this_order.details
             if error is not None:
                 report.error = str(error)
@@ -289,7 +329,7 @@ def _push_batch(session, client, orders: list[ShopOrder], settings, context: _Pa
     """Push a claimed batch order after order; at a failure, the orders before it stand and its own changes go."""
     keys = [order.order_key for order in orders]
     updates: dict[str, list[Update]] = {key: [] for key in keys}
-    for item in session.scalars(select(Update).where(Update.order_key.in_(keys), Update.push_status == "pending").order_by(Update.id)):
+    for item in session.scalars(select(Update).where(Update.order_key.in_(keys), Update.push_status.in_(("pending", HELD))).order_by(Update.id)):
         updates[item.order_key].append(item)
     done: list[PushReport] = []
     reads = _BatchReads(client, [load_memory(order).shop_id_order or _first_id_order(updates[order.order_key]) for order in orders])
@@ -298,11 +338,17 @@ def _push_batch(session, client, orders: list[ShopOrder], settings, context: _Pa
             break  # another worker found the shop's set-up broken: the rest of the batch waits for the next pass
         this_order = PushReport()
         try:
-            _push_order(reads, order, updates[order.order_key], settings, utcnow(), this_order, context)
+            if any(item.push_status == HELD for item in updates[order.order_key]):
+                with session.begin_nested():  # a release writes at once (one guarded UPDATE): undone with the order
+                    _push_order(session, reads, order, updates[order.order_key], settings, utcnow(), this_order, context)
+            else:
+                _push_order(session, reads, order, updates[order.order_key], settings, utcnow(), this_order, context)
         except Exception as error:
             # Nothing of a half-done order is kept, as when it had a transaction of its own (nothing is flushed yet).
             for stale in (order, *updates[order.order_key]):
                 session.expire(stale)
+            for event in [new for new in session.new if isinstance(new, OrderEvent) and new.order_key == order.order_key]:
+                session.expunge(event)  # its conflict_opened, if it got one
             return done, error
         done.append(this_order)
     return done, None
@@ -358,7 +404,15 @@ class _BatchReads:
         return self.client.add_history(id_order, state_id, **options)
 
 
-def _push_order(client, order: ShopOrder, updates: list[Update], settings: Settings, now: datetime, report: PushReport, context: _Pass) -> None:
+def _push_order(
+    session, client, order: ShopOrder, updates: list[Update], settings: Settings, now: datetime, report: PushReport, context: _Pass
+) -> None:
+    try:
+        updates = _judged(session, client, order, updates, now, report, context)
+    except (ShopUnavailable, ShopAmbiguous) as error:
+        updates[0].push_attempts += 1  # a try all the same: the shop could not say the order's state
+        _later(order, updates, 0, error, now, report)  # nothing of the order goes without it
+        return
     # Each update carries the order's whole snapshot: of several pending ones, only the latest state and the
     # latest tracking numbers matter (an old state pushed late would move the shop backwards).
     last_state = max((position for position, item in enumerate(updates) if item.state_id is not None), default=-1)
@@ -378,13 +432,7 @@ def _push_order(client, order: ShopOrder, updates: list[Update], settings: Setti
         except ShopSetupError:
             raise
         except (ShopUnavailable, ShopAmbiguous, _Retry) as error:
-            # Later updates of this order wait too: they must not overtake this one.
-            retry_at = now + (timedelta(seconds=error.retry_after) if getattr(error, "retry_after", None) else _backoff(item.push_attempts))
-            for waiting in updates[position:]:
-                waiting.next_attempt_at = retry_at
-            item.push_error = str(error)
-            report.retry_later += 1
-            report.details.append(f"order {order.order_key}: update {item.id} retried later: {error}")
+            _later(order, updates, position, error, now, report)
             return
         except ShopError as error:
             item.push_status, item.push_error = "failed", str(error)
@@ -400,6 +448,59 @@ def _push_order(client, order: ShopOrder, updates: list[Update], settings: Setti
         for warning in item.push_answer.get("warnings", []):
             log.warning("order %s: update %s pushed with a warning: %s", order.order_key, item.id, warning)
             report.details.append(f"order {order.order_key}: update {item.id} pushed with a warning: {warning}")
+
+
+def _later(order: ShopOrder, updates: list[Update], position: int, error: Exception, now: datetime, report: PushReport) -> None:
+    """The update at `position` is tried again later, and the later updates of the order wait too: they must not
+    overtake it."""
+    item = updates[position]
+    retry_at = now + (timedelta(seconds=error.retry_after) if getattr(error, "retry_after", None) else _backoff(item.push_attempts))
+    for waiting in updates[position:]:
+        waiting.next_attempt_at = retry_at
+    item.push_error = str(error)
+    report.retry_later += 1
+    report.details.append(f"order {order.order_key}: update {item.id} retried later: {error}")
+
+
+def _recheck(item: Update, now: datetime) -> datetime:
+    """When a held update is judged again: CONFLICT_RECHECK, then half the time it has been held, CONFLICT_RECHECK_MAX at most."""
+    since = datetime.fromisoformat(item.conflict["since"].rstrip("Z"))
+    return now + min(max(CONFLICT_RECHECK, (now - since) / 2), CONFLICT_RECHECK_MAX)
+
+
+def _judged(session, client, order: ShopOrder, updates: list[Update], now: datetime, report: PushReport, context: _Pass) -> list[Update]:
+    """The updates to push now, once judged against the shop's state (read before any write): in a conflict state,
+    those that would write anything are held, judged again CONFLICT_RECHECK later; out of one, the held ones are
+    released (and pushed now, in order). An update applied anyway goes whatever the state."""
+    if not any(item.push_status == HELD or would_act(item, None) for item in updates):
+        return updates  # nothing would reach the shop: nothing to read
+    try:
+        current = _int(_resolve(client, order, updates[0], context.key_prefix).get("current_state"))
+    except ShopError as error:
+        if isinstance(error, ShopSetupError) or not error.permanent:
+            raise  # a broken set-up stops the pass; a shop that does not answer now: the order waits (_push_order)
+        for item in updates:
+            if item.push_status == HELD:
+                item.next_attempt_at = _recheck(item, now)  # still held: judged again when the order can be read
+        return [item for item in updates if item.push_status != HELD]  # these meet the same answer, and fail saying so
+    conflicts = context.states.conflicts()
+    if current not in conflicts:
+        release(session, order.order_key, updates, current, now, seen_by="push", pushed=True)
+        return [item for item in updates if item.push_status != HELD]  # held still: a merchant ended it first
+    reason, newly, go = conflicts[current], [], []
+    for item in updates:
+        if conflict_rules.overridden(item.conflict) or not would_act(item, current):
+            go.append(item)
+            continue
+        if hold(item, current, reason, now, "push"):
+            newly.append(item)
+        item.next_attempt_at = _recheck(item, now)
+        report.held += 1
+    if newly:
+        record_opened(session, order.order_key, newly, current, reason, "push")
+        ids = ", ".join(str(item.id) for item in newly)
+        report.details.append(f"order {order.order_key}: updates {ids} held: the shop holds the order in state {current} ({reason})")
+    return go
 
 
 def _resolve(client: PrestaShopClient, order: ShopOrder, item: Update, key_prefix: str = "") -> dict:
@@ -440,7 +541,8 @@ def _push_update(
     decision = None
     unknown_state = item.state_id is not None and send_state and item.state_id not in context.states
     if item.state_id is not None and send_state and not unknown_state:
-        decision = _state_decision(client, order, shop_order, item.state_id, settings, context.employee_id)
+        forced = conflict_rules.overridden(item.conflict)  # applied anyway: the merchant's decision, over any state
+        decision = _state_decision(client, order, shop_order, item.state_id, settings, context.employee_id, forced=forced)
     if "tracking" in item.changes and item.tracking_numbers:
         if send_tracking:
             # The in-transit mail only when no state mail follows (that one carries the tracking link).
@@ -513,12 +615,15 @@ def _push_tracking(client, order: ShopOrder, shop_order: dict, numbers: list[str
     return written
 
 
-def _state_decision(client, order: ShopOrder, shop_order: dict, state_id: int, settings: Settings, employee_id) -> dict:
-    """Whether to post `state_id`: not when the order has it, is further on, or a merchant set a state by hand."""
+def _state_decision(client, order: ShopOrder, shop_order: dict, state_id: int, settings: Settings, employee_id, *, forced: bool = False) -> dict:
+    """Whether to post `state_id`: not when the order has it, is further on, or a merchant set a state by hand;
+    `forced` (applied anyway over a conflict), whenever the order does not have it."""
     current = _int(shop_order.get("current_state"))
     if current == state_id:
         change_memory(order, note_state_pushed, state_id)
         return {"action": "already_in_state", "state_id": state_id}
+    if forced:
+        return {"action": "post", "state_id": state_id, "previous_state_id": current}
     memory = load_memory(order)
     mine = shop_state_rank(state_id, settings, memory.stage)
     theirs = shop_state_rank(current, settings, memory.stage) if current is not None else None

@@ -14,11 +14,14 @@ from functools import partial
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
-from models import OrderPiece, ShopOrder, SyncRun, utcnow
+from models import OrderPiece, ShopOrder, SyncRun, Update, utcnow
+from sync.core import conflicts as conflict_rules
 from sync.core.settings import Settings, SettingsError
 from sync.core.stages import Outcome, follow
 from sync.gescom.adapter import CHUNK, GesCom, GesComBusy, GesComError, LoadedChains, Named, Nominations, chunks, parse_document
 from sync.gescom.settings_check import check_settings
+from sync.prestashop.states import NATIVE_ORDER_STATES
+from sync.services.conflicts import HELD, record_opened, would_act
 from sync.services.run_config import RunConfig
 from sync.services.unit_of_work import UnitOfWork
 from sync.store.bulk import PendingUpdates, insert_shop_orders, record_pieces, stored_orders, update_shop_orders
@@ -494,6 +497,11 @@ class _Reading:
     shops: StoredShops
     settings_of: dict[int, Settings]
 
+    def conflicts_of(self, shop_id: int) -> dict[int, str]:
+        """The shop's conflict states as a run knows them: PrestaShop's native ids and its `conflict_states` setting
+        (a push judges again with the shop's own, read from its configuration)."""
+        return conflict_rules.conflict_states(NATIVE_ORDER_STATES, self.settings_of[shop_id].conflict_states)
+
 
 def _follow_all(
     uow: UnitOfWork, reading: _Reading, run: SyncRun, result: RunResult, nominated: _Nominated, holder: str, config: RunConfig, progress, should_stop
@@ -555,11 +563,13 @@ def _follow_batch(session, reading: _Reading, run: SyncRun, result: RunResult, t
         new_pieces.update({piece: key for piece in loaded.pieces.get(key, ()) if piece not in known_pieces.get(key, ())})
         if outcome.update is not None:
             tally.changed += 1
-            created.add(update_values(key, id_order, outcome.update, run_id=run.id, created_at=writes.now, shop_id=shop_id))  # inserted below
+            values = update_values(key, id_order, outcome.update, run_id=run.id, created_at=writes.now, shop_id=shop_id)
+            created.add(_held_at_once(values, orders.get(key), reading.conflicts_of(shop_id), writes.now))  # inserted below
     owners = writes.store(session, orders)
     if new_pieces:
         record_pieces(session, owners, new_pieces)
     created.insert(session)
+    _record_held(session, run, [values for values in created.rows if values.get("push_status") == HELD])
     tally.created += len(created.rows)
     for update in created.rows:
         result.changes.update(update["changes"])
@@ -567,6 +577,26 @@ def _follow_batch(session, reading: _Reading, run: SyncRun, result: RunResult, t
         if run.dry_run:
             result.updates.append(preview_of(update))
     return moved
+
+
+def _held_at_once(values: dict, order: ShopOrder | None, conflicts: dict[int, str], now: datetime) -> dict:
+    """A new update of an order the module said the shop holds in a conflict state is held from the start (its
+    push judges it again with the shop's state; a pull module sees it marked)."""
+    state = order.shop_state_id if order is not None else None
+    if state in conflicts and would_act(values, state):
+        values["push_status"], values["conflict"] = HELD, conflict_rules.opened(state, conflicts[state], now, "run")
+    return values
+
+
+def _record_held(session: Session, run: SyncRun, held: list[dict]) -> None:
+    """Each order whose new update is held gets a conflict_opened event naming it."""
+    if not held:
+        return
+    query = select(Update.order_key, Update.id).where(Update.run_id == run.id, Update.push_status == HELD)
+    ids = dict(session.execute(query.where(Update.order_key.in_([values["order_key"] for values in held]))).all())
+    for values in held:
+        record = values["conflict"]
+        record_opened(session, values["order_key"], [ids[values["order_key"]]], record["shop_state_id"], record["reason"], "run")
 
 
 def _moved(key: str, order: ShopOrder | None, loaded: LoadedChains, tally: _Tally, writes: _Writes, moved: list[str]) -> bool:

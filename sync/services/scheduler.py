@@ -86,10 +86,11 @@ def _run(uow: UnitOfWork, gescom: GesCom, config: RunConfig, stop: threading.Eve
 def _push(uow: UnitOfWork, shop: PrestaShopClient | ShopConnections, employee_id: int | None, workers: int) -> None:
     report = push_pending(uow, shop, employee_id=employee_id, workers=workers)
     log.info(
-        "push: %s pushed, %s failed, %s to retry%s",
+        "push: %s pushed, %s failed, %s to retry, %s held by a conflict%s",
         report.pushed,
         report.failed,
         report.retry_later,
+        report.held,
         f"; stopped: {report.error}" if report.error else "",
     )
 

@@ -8,6 +8,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from models import OrderPiece, ShopOrder, Update
+from sync.store.feed import lock_feed
 
 SHOP_ORDERS = ShopOrder.__table__
 ORDER_PIECES = OrderPiece.__table__
@@ -61,6 +62,8 @@ class PendingUpdates:
     def insert(self, session: Session) -> None:
         """Insert the collected updates in the order they were made (their ids grow in that order, as the feed needs):
         one executemany per run of rows setting the same columns."""
+        if self.rows:
+            lock_feed(session)
         batch: list[dict] = []
         for values in self.rows:
             if batch and batch[-1].keys() != values.keys():

@@ -23,6 +23,16 @@ from sync.core.stages import ShopUpdate
 from sync.gescom.catalog import DEFAULT_KEY_RULE
 
 MAX_LIMIT = 500
+FEED_LOCK = 0x53_46_45_44  # PostgreSQL advisory lock: inserting updates, one transaction at a time (`lock_feed`)
+
+
+def lock_feed(session: Session) -> None:
+    """Call before inserting updates: held until the transaction ends, so updates are committed in the order of
+    their ids, and a reader that follows its cursor never passes one still uncommitted behind it. Runs insert
+    updates one at a time already (their lease); an update issued again when a conflict ends (a webhook, a click)
+    does not hold that lease. SQLite writes one transaction at a time by itself."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(FEED_LOCK)))
 
 
 def update_values(
@@ -164,9 +174,10 @@ FEED_COLUMNS = (
     "deliveries",
     "changes",
     "created_at",
-    "acked_at",
+    "conflict",
+    "acked_at",  # last: per consumer, the acknowledgement's own time takes its place
 )
-_JSON_COLUMNS = ("tracking_numbers", "deliveries", "changes")
+_JSON_COLUMNS = ("tracking_numbers", "deliveries", "changes", "conflict")
 _JSON_AT = tuple(FEED_COLUMNS.index(name) for name in _JSON_COLUMNS)
 # JSON columns read as their text, decoded a page at a time by `_decoded`.
 _COLUMNS = [cast(_TABLE.c[name], Text).label(name) if name in _JSON_COLUMNS else _TABLE.c[name] for name in FEED_COLUMNS]

@@ -41,7 +41,7 @@ class LastRun:
 
 @dataclass
 class PushStatus:
-    """The updates in one push status ("pending", "pushed", "failed")."""
+    """The updates in one push status ("pending", "pushed", "failed", "conflict": held, "dismissed")."""
 
     count: int = 0
     retried: int = 0  # tried more than once, or tried and waiting for another try

@@ -17,10 +17,11 @@ from werkzeug.serving import make_server
 
 from api.postman import COLLECTION_PATH, REGENERATE, collection_json, served_document
 from app import configure_shop
-from models import db
+from models import Update, db, utcnow
 from sync.gescom.demo.generator import generate_demo
 from sync.gescom.demo.shops import demo_shop_changes
 from sync.gescom.demo.warehouse import Warehouse
+from sync.services.conflicts import hold, record_opened
 from sync.services.run_config import RunConfig
 from sync.services.runs import run_sync
 from sync.services.unit_of_work import UnitOfWork
@@ -118,6 +119,25 @@ def _order_keys_named(collection: dict) -> set[str]:
     return named
 
 
+def _update_ids_named(collection: dict) -> set[int]:
+    """The updates the collection's conflict requests name (/conflicts/14/apply-anyway)."""
+    named = set()
+    for item in (item for folder in collection["item"] for item in folder["item"]):
+        path = item["request"]["url"]["path"]
+        named |= {int(segment) for before, segment in zip(path, path[1:]) if before == "conflicts" and segment.isdigit()}
+    return named
+
+
+def _hold(session, update_ids: set[int]) -> None:
+    """The shop cancelled the orders of these updates, as a push would have found it: each update held."""
+    for update_id in sorted(update_ids):
+        item = session.get(Update, update_id)
+        assert item is not None, f"the collection names update {update_id}, which the seed's run did not make"
+        hold(item, 6, "PS_OS_CANCELED", utcnow(), "push")
+        session.flush()
+        record_opened(session, item.order_key, [item], 6, "PS_OS_CANCELED", "push")
+
+
 def _demo_shops(session) -> None:
     """The store's shops made the demo's two (no change when they already are)."""
     for change in demo_shop_changes(core_shop(row).to_document() for row in list_shops(session)):
@@ -129,15 +149,17 @@ def _demo_shops(session) -> None:
 
 def _seed(app, shop, clock) -> None:
     """A demo GesCom (the one the documentation's examples come from) plus the orders the examples name that it lacks,
-    each in the connected shop; tracking numbers accepted from the shop, webhooks signed with WEBHOOK_SECRET, a run done."""
+    each in the connected shop; tracking numbers accepted from the shop, webhooks signed with WEBHOOK_SECRET, a run done,
+    and the updates the collection's conflict requests name held (their orders cancelled in the shop)."""
     app.config.update(PRESTASHOP_URL=shop.url, PRESTASHOP_API_KEY=SHOP_KEY, WEBHOOK_SECRET=WEBHOOK_SECRET)
     configure_shop(app)
+    collection = json.loads(COLLECTION_PATH.read_text(encoding="utf-8"))
     gescom = app.extensions["gescom"]
     generate_demo(gescom.engine, orders=40, seed=7)
     with gescom.engine.connect() as connection:
         keys = set(connection.execute(text('SELECT DISTINCT "DO_NoWeb" FROM "F_DOCENTETE"')).scalars())
     warehouse = Warehouse(gescom.engine, clock)
-    for key in sorted(_order_keys_named(json.loads(COLLECTION_PATH.read_text(encoding="utf-8"))) - keys):
+    for key in sorted(_order_keys_named(collection) - keys):
         warehouse.create_order(key, [("MUG", "Mug", 1)])  # a new web order, as `flask demo advance` takes them
         keys.add(key)
     gescom.refresh()
@@ -149,6 +171,8 @@ def _seed(app, shop, clock) -> None:
         db.session.commit()  # the test is the entry point here
         result = run_sync(UnitOfWork(db.session), gescom, config=RunConfig(recheck_age=timedelta(0)))
         assert result.run.status == "succeeded", result.run.error
+        _hold(db.session, _update_ids_named(collection))  # the conflicts the collection applies anyway and dismisses
+        db.session.commit()
         db.session.remove()
 
 

@@ -91,6 +91,7 @@ def server(tmp_path_factory):
             "url": f"http://127.0.0.1:{port}",
             "key": key,
             "gescom": home / "gescom.db",
+            "store": home / "store.db",
             "flask": lambda *args: subprocess.run(flask + list(args), cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True),
         }
     finally:
@@ -286,6 +287,61 @@ def test_a_consumers_webhook_endpoint_is_shown(page, server):
     section = page.get_by_role("region", name="admin-e2e")
     expect(section.get_by_text(url)).to_be_visible()
     expect(section.get_by_text("Aucun envoi pour l'instant.")).to_be_visible()
+
+
+def hold_an_update(store: Path) -> tuple[int, str]:
+    """The default shop's latest update held in open conflict (its order cancelled in the shop, as the push finds
+    it), with its timeline event, straight in the server's store: (its id, its order's key)."""
+    from sqlalchemy import create_engine, select
+    from sqlalchemy.orm import Session
+
+    from models import Update, utcnow
+    from sync.services.conflicts import hold, record_opened
+
+    engine = create_engine(f"sqlite:///{store}")
+    try:
+        with Session(engine) as session:
+            item = session.scalars(select(Update).where(Update.shop_id == 1).order_by(Update.id.desc()).limit(1)).one()
+            hold(item, 6, "PS_OS_CANCELED", utcnow(), "push")
+            session.flush()
+            record_opened(session, item.order_key, [item], 6, "PS_OS_CANCELED", "push")
+            session.commit()
+            return item.id, item.order_key
+    finally:
+        engine.dispose()
+
+
+def push_status_of(store: Path, update_id: int) -> str:
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as conn:
+        return conn.execute("SELECT push_status FROM updates WHERE id = ?", (update_id,)).fetchone()[0]
+
+
+def test_a_conflict_is_dismissed_from_the_dashboard_and_the_order_s_timeline_says_who(page, server):
+    from urllib.parse import quote
+
+    from playwright.sync_api import expect
+
+    update_id, order_key = hold_an_update(server["store"])
+    log_in(page, server)
+    section = page.get_by_role("region", name="Conflits avec la boutique")
+    expect(section).to_be_visible()
+    conflict = section.locator(f"#conflict-{update_id}")
+    expect(conflict).to_contain_text(f"Commande {order_key}")
+    expect(conflict.locator(".shop-says dd")).to_have_text("Annulé (6)")
+    expect(conflict.locator(".why dd")).to_have_text("Annulée dans la boutique")
+    expect(conflict.get_by_role("button", name="Appliquer quand même")).to_be_visible()
+    conflict.get_by_role("button", name="Ignorer").click()
+    expect(page.get_by_role("status").filter(has_text=f"de la commande {order_key} ignorée")).to_be_visible()
+    expect(page.locator(f"#conflict-{update_id}")).to_have_count(0)
+    expect(page.get_by_role("region", name="Conflits avec la boutique")).to_have_count(0)  # nothing else to decide
+    assert push_status_of(server["store"], update_id) == "dismissed"
+
+    page.goto(server["url"] + "/admin/orders?q=" + quote(order_key))
+    expect(page.get_by_role("heading", name=f"Commande {order_key}")).to_be_visible()
+    expect(page.locator("#order-conflicts")).to_have_count(0)
+    expect(page.locator("ol.timeline .conflict_dismissed .entry-head strong")).to_have_text("Ignorée par admin-e2e")
+    expect(page.locator("ol.timeline .conflict_opened .entry-head strong")).to_have_text("Conflit : mise à jour retenue")
+    expect(page.locator("ol.timeline .update-conflict dd").first).to_contain_text("ignorée")
 
 
 @pytest.mark.skipif(os.environ.get("UPDATE_SCREENSHOTS") != "1", reason="set UPDATE_SCREENSHOTS=1 to rewrite docs/screenshots")

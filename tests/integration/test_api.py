@@ -61,7 +61,10 @@ def _routes(app):
             continue  # the admin pages have their own session guard: tests/integration/test_admin.py
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             path = (
-                rule.rule.replace("<int(max=2147483647):run_id>", "1").replace("<string:order_key>", "4711").replace("<path:filename>", "index.css")
+                rule.rule.replace("<int(max=2147483647):run_id>", "1")
+                .replace("<int:update_id>", "1")
+                .replace("<string:order_key>", "4711")
+                .replace("<path:filename>", "index.css")
             )
             yield rule.rule, method, path
 

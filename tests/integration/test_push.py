@@ -84,11 +84,13 @@ def test_first_shipment_with_tracking_and_state(sync, warehouse, clock, shop):
     shop.reset_log()
     report = push(sync, client_for(shop))
     assert report.pushed == 2 and report.failed == 0  # the "ordered" update, then the shipment
-    # The "ordered" update has nothing for the shop: no request. The shipment: the order; the shop's states (once
+    # The "ordered" update has nothing for the shop: no request. The shipment: the order; the shop's conflict
+    # states (its configuration, once a pass: is the order cancelled, refunded, in payment error?); its states (once
     # a pass: the state must exist); who set its current state (2 maps to no stage: by hand?) - decided first,
     # since it says which mail goes; tracking; then the state.
     assert calls(shop) == [
         "GET orders",
+        "GET configurations",
         "GET order_states",
         "GET order_histories",
         "GET order_carriers",
@@ -117,7 +119,7 @@ def test_second_parcel_updates_tracking_with_the_in_transit_mail(sync, warehouse
     sync.run()
     report = push(sync, client_for(shop))
     assert report.pushed == 1
-    assert calls(shop) == ["GET orders", "GET order_carriers", "PATCH order_carriers"]
+    assert calls(shop) == ["GET orders", "GET configurations", "GET order_carriers", "PATCH order_carriers"]  # configurations: once a pass
     carrier = next(row for row in shop.order_carriers.values() if int(row["id_order"]) == 4711)
     assert carrier["tracking_number"] == "6A11111111111 6A22222222222"  # both parcels, while they fit in 64
     assert [m["kind"] for m in shop.mails if int(m["id_order"]) == 4711] == ["state", "in_transit"]
@@ -152,6 +154,7 @@ def test_17_mode_puts_the_whole_carrier_row_back(sync, warehouse, clock, shop17)
     push(sync, client_for(shop17))
     assert calls(shop17) == [
         "GET orders",
+        "GET configurations",
         "GET order_states",
         "GET order_histories",
         "GET order_carriers",

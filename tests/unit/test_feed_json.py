@@ -14,6 +14,12 @@ from api.schemas import dump_feed_page, feed_page_json
 VALUES = [None, 0, 1, -5, 2**40, True, False, 1.5, "", 'a"b\\c', "é€😀\u2028", "\x00\n", datetime(2026, 1, 2, 3, 4, 5)]
 VALUES += [datetime(2026, 1, 2, 3, 4, 5, 6), date(2026, 1, 1), [], ["x", 1, None], {"k": 1}, "2026-01-01"]
 DELIVERIES = [None, [], [{}], [None], ["str"], [{"piece": "é", "lines": [{"sku": 1, "quantity": "2"}], "tracking_numbers": ["a", 3]}]]
+CONFLICTS = [
+    None,
+    {},
+    {"status": "open", "shop_state_id": 6, "reason": "PS_OS_CANCELED", "apply": False},
+    {"apply": 1, "reissue_of": "7", "via": None, "x": 2},
+]
 LISTS = [None, [], ["a", "b"], ["a", 2], ["é\u0001"], "ab", ("t",)]
 
 
@@ -23,11 +29,12 @@ def provider_text(page: dict) -> str:
 
 
 def random_row(rng: random.Random) -> list:
-    row = [rng.choice(VALUES) for _ in range(12)]
+    row = [rng.choice(VALUES) for _ in range(13)]
     row[0] = rng.choice([1, 2**33, True, "7"])
     row[1] = rng.choice(["k", 5, "é"])
     row[5], row[9] = rng.choice(LISTS), rng.choice(LISTS)
     row[8] = rng.choice(DELIVERIES)
+    row[11] = rng.choice(CONFLICTS)
     row[10] = rng.choice([datetime(2026, 1, 1), datetime(2026, 1, 1, 0, 0, 0, 5), "2026"])
     return row
 

@@ -49,7 +49,7 @@ def steps(monkeypatch):
 
     run = SimpleNamespace(id=1, status="succeeded", orders_checked=3, updates_created=2)
     monkeypatch.setattr(scheduler, "run_sync", step("run", SimpleNamespace(run=run)))
-    monkeypatch.setattr(scheduler, "push_pending", step("push", SimpleNamespace(pushed=2, failed=0, retry_later=0, error=None)))
+    monkeypatch.setattr(scheduler, "push_pending", step("push", SimpleNamespace(pushed=2, failed=0, retry_later=0, held=0, error=None)))
     monkeypatch.setattr(scheduler, "poll_shop_tracking", step("poll", SimpleNamespace(written=1, warnings=[])))
     return SimpleNamespace(calls=calls, fail=fail, seen=seen, names=lambda: [name for name, _ in calls])
 
