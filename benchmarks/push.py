@@ -1,6 +1,7 @@
 """The push benchmark: `updates` pending updates pushed to a simulated shop answering after `latency` seconds.
 
     python -m benchmarks.push --store postgresql+psycopg://postgres@127.0.0.1:5432/test --workers 16 --repeat 3
+    python -m benchmarks.push --held 1000     # orders cancelled in the shop: what holding them, then judging them again, costs
 
 The simulated shop runs in a process of its own (spawned), so its CPU is not the pusher's, as with a real shop;
 the store is SQLite or PostgreSQL (in a schema of its own, made and dropped here).
@@ -47,8 +48,10 @@ def _shop_process(connection) -> None:
 def _shop_command(sim, command: str, *args):
     if command == "add_orders":
         for id_order in args[0]:
-            sim.add_order(id_order, current_state=2)
+            sim.add_order(id_order, current_state=args[1] if len(args) > 1 else 2)
         return len(args[0])
+    if command == "writes":
+        return sum(1 for request in sim.requests if request["method"] not in ("GET", "HEAD")) + len(sim.mails)
     if command == "latency":
         sim.latency = args[0]
         return None
@@ -127,15 +130,15 @@ def _store(store_url: str):
         admin.dispose()
 
 
-def _seed(session, shop: _Shop, updates: int) -> tuple[list[int], int]:
-    """Shipped shop orders in the shop and the store, with `updates` pending updates; about one order in ten
-    has two (a partial shipment, then the rest), so that the order they are pushed in is checked too."""
+def _seed(session, shop: _Shop, updates: int, shop_state: int = 2) -> tuple[list[int], int]:
+    """Shipped shop orders in the shop (in `shop_state`) and the store, with `updates` pending updates; about one
+    order in ten has two (a partial shipment, then the rest), so that the order they are pushed in is checked too."""
     from models import ShopOrder, Update, utcnow
     from sync.core.memory import OrderMemory
     from sync.store.memory import save_memory
 
     ids = [FIRST_ID + n for n in range(max(1, updates * 10 // 11))]
-    shop("add_orders", ids)
+    shop("add_orders", ids, shop_state)
     now = utcnow()
     for id_order in ids:
         order = ShopOrder(order_key=str(id_order), id_order=id_order)
@@ -210,6 +213,44 @@ def measure_push(store_url: str, workers: int, latency: float, updates: int) -> 
     }
 
 
+def measure_held(store_url: str, workers: int, latency: float, updates: int) -> dict:
+    """`updates` updates of orders the shop holds cancelled (state 6): the pass that holds them, then a pass that
+    judges them all again (their recheck time come): seconds and requests of each, and what reached the shop."""
+    from sqlalchemy import create_engine, func, select, update
+    from sqlalchemy.orm import Session
+
+    from app import store_engine_options
+    from models import Update, db
+    from sync.prestashop.client import PrestaShopClient
+    from sync.services.push import push_pending
+    from sync.services.unit_of_work import UnitOfWork
+
+    shop, passes = _Shop(), {}
+    try:
+        with _store(store_url) as url:
+            engine = create_engine(url, **store_engine_options(url, workers))
+            try:
+                db.metadata.create_all(engine)
+                with Session(engine) as session:
+                    ids, made = _seed(session, shop, updates, shop_state=6)
+                    shop("latency", latency)
+                    client = PrestaShopClient(shop.url, KEY, timeout=(5, 30))
+                    for name in ("hold", "recheck"):
+                        shop("reset_log")
+                        started = time.perf_counter()
+                        report = push_pending(UnitOfWork(session), client, workers=workers, max_orders=10**9)
+                        passes[name] = {"seconds": time.perf_counter() - started, "held": report.held, "requests": shop("check", ids)["requests"]}
+                        passes[name]["writes_and_mails"] = shop("writes")
+                        session.execute(update(Update).values(next_attempt_at=None))  # the recheck time has come
+                        session.commit()
+                    held = session.scalar(select(func.count()).select_from(Update).where(Update.push_status == "conflict"))
+            finally:
+                engine.dispose()
+    finally:
+        shop.stop()
+    return {"updates": made, "orders": len(ids), "held_at_the_end": held, "workers": workers, "latency_ms": latency * 1000, **passes}
+
+
 def _phase(arguments: tuple, queue) -> None:
     queue.put(measure_push(*arguments))
 
@@ -232,7 +273,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--latency-ms", type=float, default=20)
     parser.add_argument("--updates", type=int, default=459)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each, interleaved; the medians are compared")
+    parser.add_argument("--held", type=int, default=0, help="instead: this many updates of orders cancelled in the shop (conflicts)")
     args = parser.parse_args(argv)
+    if args.held:
+        figures = measure_held(args.store, args.workers, args.latency_ms / 1000, args.held)
+        print(json.dumps({"held": figures}), flush=True)
+        return figures
     runs: dict[str, list[dict]] = {"ours": [], "sequential": []}
     for _ in range(args.repeat):  # interleaved: a noisy neighbour slows both alike
         for name, workers in (("ours", args.workers), ("sequential", 1)):

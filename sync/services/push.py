@@ -338,11 +338,7 @@ def _push_batch(session, client, orders: list[ShopOrder], settings, context: _Pa
             break  # another worker found the shop's set-up broken: the rest of the batch waits for the next pass
         this_order = PushReport()
         try:
-            if any(item.push_status == HELD for item in updates[order.order_key]):
-                with session.begin_nested():  # a release writes at once (one guarded UPDATE): undone with the order
-                    _push_order(session, reads, order, updates[order.order_key], settings, utcnow(), this_order, context)
-            else:
-                _push_order(session, reads, order, updates[order.order_key], settings, utcnow(), this_order, context)
+            _push_order(session, reads, order, updates[order.order_key], settings, utcnow(), this_order, context)
         except Exception as error:
             # Nothing of a half-done order is kept, as when it had a transaction of its own (nothing is flushed yet).
             for stale in (order, *updates[order.order_key]):
@@ -408,11 +404,21 @@ def _push_order(
     session, client, order: ShopOrder, updates: list[Update], settings: Settings, now: datetime, report: PushReport, context: _Pass
 ) -> None:
     try:
-        updates = _judged(session, client, order, updates, now, report, context)
+        updates, released_by = _judged(session, client, order, updates, now, report, context)
     except (ShopUnavailable, ShopAmbiguous) as error:
         updates[0].push_attempts += 1  # a try all the same: the shop could not say the order's state
         _later(order, updates, 0, error, now, report)  # nothing of the order goes without it
         return
+    if released_by is None:
+        _push_updates(client, order, updates, settings, now, report, context)
+        return
+    with session.begin_nested():  # the release writes at once (one guarded UPDATE): undone with the order if it fails
+        release(session, order.order_key, updates, released_by.state, now, seen_by="push", pushed=True)
+        _push_updates(client, order, [item for item in updates if item.push_status != HELD], settings, now, report, context)
+
+
+def _push_updates(client, order: ShopOrder, updates: list[Update], settings: Settings, now: datetime, report: PushReport, context: _Pass) -> None:
+    """Push the order's updates, in order, as judged."""
     # Each update carries the order's whole snapshot: of several pending ones, only the latest state and the
     # latest tracking numbers matter (an old state pushed late would move the shop backwards).
     last_state = max((position for position, item in enumerate(updates) if item.state_id is not None), default=-1)
@@ -468,12 +474,19 @@ def _recheck(item: Update, now: datetime) -> datetime:
     return now + min(max(CONFLICT_RECHECK, (now - since) / 2), CONFLICT_RECHECK_MAX)
 
 
-def _judged(session, client, order: ShopOrder, updates: list[Update], now: datetime, report: PushReport, context: _Pass) -> list[Update]:
+@dataclass(frozen=True)
+class _Released:
+    state: int | None  # the shop's state, out of the conflict states
+
+
+def _judged(
+    session, client, order: ShopOrder, updates: list[Update], now: datetime, report: PushReport, context: _Pass
+) -> tuple[list[Update], _Released | None]:
     """The updates to push now, once judged against the shop's state (read before any write): in a conflict state,
-    those that would write anything are held, judged again CONFLICT_RECHECK later; out of one, the held ones are
-    released (and pushed now, in order). An update applied anyway goes whatever the state."""
+    those that would write anything are held, judged again CONFLICT_RECHECK later; out of one, the held ones are to
+    be released (`_Released`), then pushed now, in order. An update applied anyway goes whatever the state."""
     if not any(item.push_status == HELD or would_act(item, None) for item in updates):
-        return updates  # nothing would reach the shop: nothing to read
+        return updates, None  # nothing would reach the shop: nothing to read
     try:
         current = _int(_resolve(client, order, updates[0], context.key_prefix).get("current_state"))
     except ShopError as error:
@@ -482,11 +495,11 @@ def _judged(session, client, order: ShopOrder, updates: list[Update], now: datet
         for item in updates:
             if item.push_status == HELD:
                 item.next_attempt_at = _recheck(item, now)  # still held: judged again when the order can be read
-        return [item for item in updates if item.push_status != HELD]  # these meet the same answer, and fail saying so
+        return [item for item in updates if item.push_status != HELD], None  # these meet the same answer, and fail saying so
     conflicts = context.states.conflicts()
     if current not in conflicts:
-        release(session, order.order_key, updates, current, now, seen_by="push", pushed=True)
-        return [item for item in updates if item.push_status != HELD]  # held still: a merchant ended it first
+        held = any(item.push_status == HELD for item in updates)
+        return updates, _Released(current) if held else None
     reason, newly, go = conflicts[current], [], []
     for item in updates:
         if conflict_rules.overridden(item.conflict) or not would_act(item, current):
@@ -500,7 +513,7 @@ def _judged(session, client, order: ShopOrder, updates: list[Update], now: datet
         record_opened(session, order.order_key, newly, current, reason, "push")
         ids = ", ".join(str(item.id) for item in newly)
         report.details.append(f"order {order.order_key}: updates {ids} held: the shop holds the order in state {current} ({reason})")
-    return go
+    return go, None
 
 
 def _resolve(client: PrestaShopClient, order: ShopOrder, item: Update, key_prefix: str = "") -> dict:

@@ -92,3 +92,13 @@ def test_every_figure_is_produced(tmp_path):
     assert len(figures["targets"]) == 9
     assert all(t["measured"] and isinstance(t["met"], bool) for t in figures["targets"])
     assert json.loads((tmp_path / "latest.json").read_text())["targets"] == figures["targets"]
+
+
+def test_the_held_orders_figures_are_produced(tmp_path):
+    from benchmarks.push import measure_held
+
+    figures = measure_held(f"sqlite:///{tmp_path / 'store.db'}", 2, 0.001, 12)
+    for name in ("hold", "recheck"):
+        assert figures[name]["held"] == figures["updates"] and figures[name]["writes_and_mails"] == 0, name
+        assert 0 < figures[name]["requests"] <= figures["orders"] + 2, name  # reads only: a batch's orders at once
+    assert figures["held_at_the_end"] == figures["updates"]
