@@ -24,7 +24,7 @@ from sync.store.shops import get_shop
 
 from .auth import requires
 from .problems import ApiProblem, problem_body
-from .schemas import MAX_ID, ConflictRecordSchema, UpdateSchema
+from .schemas import MAX_ID, ORDER_KEY, ConflictRecordSchema, UpdateSchema
 
 conflicts_blp = Blueprint(
     "conflicts",
@@ -32,8 +32,6 @@ conflicts_blp = Blueprint(
     url_prefix="/api/v1/conflicts",
     description="Updates held because the shop holds their order cancelled, refunded or in payment error: applied anyway or dismissed.",
 )
-
-ORDER_KEY = validate.Length(min=1, max=100)
 
 
 class ConflictQuerySchema(Schema):

@@ -14,11 +14,9 @@ from sync.services.unit_of_work import UnitOfWork
 
 from .auth import requires
 from .problems import ApiProblem
-from .schemas import MAX_ID
+from .schemas import MAX_ID, ORDER_KEY
 
 push_retry_blp = Blueprint("push", __name__, url_prefix="/api/v1/push", description="Pushes to the shop that failed, sent again.")
-
-ORDER_KEY = validate.Length(min=1, max=100)
 
 
 class RetryRequestSchema(Schema):

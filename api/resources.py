@@ -659,8 +659,8 @@ EVENT_TYPES = ("order.tracking_updated", "order.status_changed")
 def _event_order(data: dict):
     order_key = data.get("order_key")
     id_order = data.get("id_order")
-    if order_key is not None and (not isinstance(order_key, str) or not 0 < len(order_key) <= 100):
-        raise ApiProblem(422, "validation_error", "data.order_key must be a string of 1 to 100 characters", field="data.order_key")
+    if order_key is not None and (not isinstance(order_key, str) or not 0 < len(order_key) <= 100 or "\x00" in order_key):
+        raise ApiProblem(422, "validation_error", "data.order_key must be a string of 1 to 100 characters, without NUL", field="data.order_key")
     if id_order is not None and (not isinstance(id_order, int) or isinstance(id_order, bool) or not 0 < id_order < 2**63):
         raise ApiProblem(422, "validation_error", "data.id_order must be a positive integer", field="data.id_order")
     if order_key is None and id_order is None:

@@ -15,6 +15,15 @@ from sync.core.shops import CODE_PATTERN
 MAX_ID = 2**31 - 1  # ids are 32-bit integer columns: a larger cursor cannot match anything
 
 
+def no_nul(value: str) -> None:
+    """A NUL character is in no key we store, and PostgreSQL refuses it in text: 422 naming the field, not a 500."""
+    if "\x00" in value:
+        raise ValidationError("must not contain a NUL character")
+
+
+ORDER_KEY = (validate.Length(min=1, max=100), no_nul)  # an order key as a client types it (the document shows its length)
+
+
 class StrictSchema(Schema):
     class Meta:
         unknown = RAISE

@@ -249,3 +249,10 @@ def test_dismissed_in_pull_mode_nothing_is_issued_again(app, client, keys, pulle
     assert set(updates) == before
     assert updates[pulled["4711"]]["conflict"]["status"] == "dismissed" and updates[pulled["4711"]]["conflict"]["apply"] is False
     assert shipments(app)["4711"].push_status == "dismissed"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/conflicts", "/api/v1/push/failed"])
+def test_an_order_key_with_a_nul_is_refused_with_its_field_named(client, keys, path):
+    # PostgreSQL refuses NUL in text: found by the API fuzzer as a 500.
+    answer = client.get(f"{path}?order_key=47%0011", headers=bearer(keys["admin"]))
+    assert answer.status_code == 422 and answer.json["field"] == "query.order_key", answer.json
