@@ -14,7 +14,7 @@ from marshmallow import RAISE, Schema, fields, validate
 from models import db
 from models.shops import Shop
 from sync.core.shops import CODE_PATTERN
-from sync.prestashop.states import NATIVE_ORDER_STATES
+from sync.prestashop.states import shop_states
 from sync.services.choices import state_name
 from sync.services.conflicts import PAGE_MAX, NotInConflict, UpdateNotFound, apply_anyway, dismiss, open_conflicts
 from sync.services.orders import shop_order_key
@@ -142,10 +142,7 @@ def _state_names() -> Callable[[str, int | None], str | None]:
         if state_id is None:
             return None
         if code not in known:
-            shop = get_shop(db.session, code)
-            reader = connections.states_for(shop) if shop is not None else None
-            states = (reader() if reader is not None else None) or NATIVE_ORDER_STATES
-            known[code] = {int(state["id"]): state_name(state, "fr") for state in states}
+            known[code] = {int(state["id"]): state_name(state, "fr") for state in shop_states(get_shop(db.session, code), connections)}
         return known[code].get(int(state_id))
 
     return name

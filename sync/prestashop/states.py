@@ -73,6 +73,14 @@ def known_state_ids(states: list[dict] | None = None) -> set[int]:
     return {state["id"] for state in (states if states is not None else NATIVE_ORDER_STATES)}
 
 
+def shop_states(shop, connections) -> list[dict]:
+    """The shop's order states: its own when it is connected (`connections`, the app's ShopConnections) and
+    answers, else PrestaShop's native ones."""
+    reader = connections.states_for(shop) if connections is not None and shop is not None else None
+    states = reader() if reader is not None else None
+    return states or NATIVE_ORDER_STATES
+
+
 def shop_client(config) -> PrestaShopClient | None:
     """A client when PRESTASHOP_URL and PRESTASHOP_API_KEY are set, else None (pull mode only)."""
     url, key = config.get("PRESTASHOP_URL"), config.get("PRESTASHOP_API_KEY")

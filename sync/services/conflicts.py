@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from models import OrderEvent, ShopOrder, Update, utcnow
 from models.shops import Shop
 from sync.core import conflicts as rules
-from sync.prestashop.states import NATIVE_ORDER_STATES
+from sync.prestashop.states import shop_states
 from sync.services.push_retry import Actor
 from sync.store.feed import lock_feed
 from sync.store.settings import load_settings
@@ -57,11 +57,7 @@ class NotInConflict(ValueError):
 def shop_conflict_states(session: Session, shop: Shop, connections=None) -> dict[int, str]:
     """The shop's conflict states (state id -> reason): from its own order states and configuration when it is
     connected (read through its cached ShopStates), else PrestaShop's native ids; with its `conflict_states` setting."""
-    states = None
-    if connections is not None:
-        reader = connections.states_for(shop)
-        states = reader() if reader is not None else None
-    return rules.conflict_states(states or NATIVE_ORDER_STATES, load_settings(session, shop.id).conflict_states)
+    return rules.conflict_states(shop_states(shop, connections), load_settings(session, shop.id).conflict_states)
 
 
 def would_act(item: Update | dict, shop_state_id: int | None) -> bool:

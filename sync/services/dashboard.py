@@ -13,7 +13,7 @@ from models import ShopOrder, SyncRun, Update, UpdateAck
 from sync.core.stages import STAGES
 from sync.gescom.adapter import GesCom
 from sync.prestashop.client import PrestaShopClient, ShopError
-from sync.prestashop.states import NATIVE_ORDER_STATES
+from sync.prestashop.states import shop_states
 from sync.services.conflicts import count_open, open_conflicts
 from sync.services.health import gescom_check, probe_gescom
 from sync.store.health import check_store
@@ -134,13 +134,6 @@ def shop_conflicts(session: Session, shop, connections, *, order_key: str | None
         return ShopConflicts([], 0)
     total = count_open(session, shop.id) if order_key is None else len(page.conflicts)
     return ShopConflicts(page.conflicts, max(total, len(page.conflicts)), shop_states(shop, connections))
-
-
-def shop_states(shop, connections) -> list[dict]:
-    """The shop's order states: its own when it is connected and answers, else PrestaShop's native ones."""
-    reader = connections.states_for(shop) if connections is not None else None
-    states = reader() if reader is not None else None
-    return states or NATIVE_ORDER_STATES
 
 
 def consumer_lags(session: Session) -> list[ConsumerLag]:
